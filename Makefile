@@ -1,0 +1,80 @@
+# OCS GE collaborative review platform — set-up, demo, tests, benchmarks.
+# `make demo` and `make test` install everything they need on a fresh Debian machine.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+DB_NAME ?= ocsge
+PGHOST ?= 127.0.0.1
+PGUSER ?= postgres
+export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
+APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium
+DEMO_DIR := var/data/demo
+DEMO_SIZE_KM ?= 6
+DEMO_SEED ?= 42
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+
+install: system-packages venv db ## Install system packages, the virtualenv and the database
+
+system-packages: ## apt-get install PostGIS, GDAL and Chromium when missing
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "System packages present."; fi
+
+venv: $(STAMP) ## Create .venv and install the project with its dev extras
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip setuptools wheel
+	$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+db: ## Start PostgreSQL if down, create the database with PostGIS, migrate
+	@pg_isready -h $(PGHOST) -q || pg_ctlcluster --skip-systemctl-redirect 15 main start
+	@for i in $$(seq 1 30); do pg_isready -h $(PGHOST) -q && break; sleep 1; done
+	@psql -h $(PGHOST) -U $(PGUSER) -tAc "SELECT 1 FROM pg_database WHERE datname='$(DB_NAME)'" | grep -q 1 \
+	  || psql -h $(PGHOST) -U $(PGUSER) -qc "CREATE DATABASE $(DB_NAME)"
+	@psql -h $(PGHOST) -U $(PGUSER) -d $(DB_NAME) -qc "CREATE EXTENSION IF NOT EXISTS postgis" 2>&1 | grep -v NOTICE || true
+	@psql -h $(PGHOST) -U $(PGUSER) -d template1 -qc "CREATE EXTENSION IF NOT EXISTS postgis" 2>&1 | grep -v NOTICE || true
+	$(PY) manage.py migrate --noinput -v 0
+
+demo-data: install ## Generate and import the demo département (skipped when already loaded)
+	$(PY) manage.py load_demo --dir $(DEMO_DIR) --size-km $(DEMO_SIZE_KM) --seed $(DEMO_SEED)
+
+demo: demo-data ## Install, load the demo département and serve on http://127.0.0.1:8000
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+serve: ## Serve the app (no set-up)
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+worker: ## Run a Celery worker on the default queue (needs REDIS_URL)
+	$(VENV)/bin/celery -A ocsge_web worker -Q default -l info
+
+test: install ## Install, then run the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -m "not bench" $(PYTEST_ARGS)
+
+lint: venv ## ruff check and format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: venv ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+bench: install ## Run the benchmarks and write docs/benchmarks.md
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+clean: ## Remove generated data (not the database)
+	rm -rf var/data var/media

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LandcoverConfig(AppConfig):
+    name = "apps.landcover"
+    verbose_name = "Occupation du sol"

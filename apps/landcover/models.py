@@ -1,0 +1,262 @@
+"""OCS GE nomenclature, vintages M1/M2 and their polygons with an append-only history."""
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GistIndex
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.territories.models import SRID_L93, Departement
+
+# Minimum mapping units (m²), nomenclature README.
+MMU_BUILDING = 200.0
+MMU_BUILT_UP = 500.0
+MMU_ELSEWHERE = 2500.0
+
+
+class CoverCode(models.Model):
+    """A land-cover code (CS) of the OCS GE nomenclature, with its official colour."""
+
+    code = models.CharField(max_length=12, primary_key=True)
+    label = models.CharField(_("libellé"), max_length=200)
+    colour = models.CharField(_("couleur"), max_length=7)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("code de couverture (CS)")
+        verbose_name_plural = _("codes de couverture (CS)")
+
+    def __str__(self):
+        return f"{self.code} {self.label}"
+
+
+class UseCode(models.Model):
+    """A land-use code (US) of the OCS GE nomenclature."""
+
+    code = models.CharField(max_length=12, primary_key=True)
+    label = models.CharField(_("libellé"), max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("code d'usage (US)")
+        verbose_name_plural = _("codes d'usage (US)")
+
+    def __str__(self):
+        return f"{self.code} {self.label}"
+
+
+class CoverUsePair(models.Model):
+    """A (CS, US) pair allowed in the product. Data, editable by an administrator."""
+
+    cover = models.ForeignKey(CoverCode, on_delete=models.CASCADE, related_name="pairs")
+    use = models.ForeignKey(UseCode, on_delete=models.CASCADE, related_name="pairs")
+
+    class Meta:
+        verbose_name = _("couple CS/US autorisé")
+        verbose_name_plural = _("couples CS/US autorisés")
+        constraints = [models.UniqueConstraint(fields=["cover", "use"], name="uniq_cs_us_pair")]
+
+    def __str__(self):
+        return f"{self.cover_id} × {self.use_id}"
+
+
+class ModelClass(models.Model):
+    """One of the 17 classes the segmentation model detects, mapped to a CS (or to nothing)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    label = models.CharField(_("libellé"), max_length=100)
+    cover = models.ForeignKey(
+        CoverCode,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="model_classes",
+        help_text=_("CS donné aux polygones de cette classe ; vide : un opérateur décide."),
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("classe du modèle")
+        verbose_name_plural = _("classes du modèle")
+
+    def __str__(self):
+        return f"{self.id} {self.label}"
+
+
+class Vintage(models.Model):
+    """One vintage (M1 or M2) of the OCS GE of a département."""
+
+    class Rank(models.TextChoices):
+        M1 = "M1", "M1"
+        M2 = "M2", "M2"
+
+    class State(models.TextChoices):
+        DRAFT = "draft", _("brouillon")
+        IN_REVIEW = "in_review", _("en revue")
+        CORRECTED = "corrected", _("corrigé")
+        PUBLISHED = "published", _("publié")
+
+    class Source(models.TextChoices):
+        IMPORT = "import", _("import GeoPackage")
+        INFERENCE = "inference", _("inférence")
+
+    # Allowed state changes, in one table.
+    TRANSITIONS = {
+        State.DRAFT: {State.IN_REVIEW},
+        State.IN_REVIEW: {State.CORRECTED, State.DRAFT},
+        State.CORRECTED: {State.PUBLISHED, State.IN_REVIEW},
+        State.PUBLISHED: set(),
+    }
+
+    departement = models.ForeignKey(Departement, on_delete=models.CASCADE, related_name="vintages")
+    rank = models.CharField(_("rang"), max_length=2, choices=Rank.choices)
+    millesime = models.PositiveSmallIntegerField(_("millésime"))
+    state = models.CharField(_("état"), max_length=12, choices=State.choices, default=State.DRAFT)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices)
+    revision = models.PositiveIntegerField(
+        _("révision"), default=1, help_text=_("Augmente à chaque correction (cache des tuiles).")
+    )
+    polygon_count = models.PositiveIntegerField(_("nombre de polygones"), default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["departement__code", "rank"]
+        verbose_name = _("millésime")
+        verbose_name_plural = _("millésimes")
+        constraints = [
+            models.UniqueConstraint(fields=["departement", "rank"], name="uniq_vintage_rank")
+        ]
+
+    def __str__(self):
+        return f"{self.departement.code} {self.rank} ({self.millesime})"
+
+    def can_transition(self, new_state) -> bool:
+        return new_state in self.TRANSITIONS[self.State(self.state)]
+
+    def transition(self, new_state):
+        if not self.can_transition(new_state):
+            raise ValidationError(
+                _("Passage de l'état « %(a)s » à « %(b)s » interdit.")
+                % {"a": self.get_state_display(), "b": self.State(new_state).label}
+            )
+        self.state = new_state
+        self.save(update_fields=["state"])
+
+
+class LandCoverPolygon(models.Model):
+    """A polygon of a vintage, in its current revision. History is in PolygonRevision."""
+
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="polygons")
+    ocsge_id = models.CharField(_("identifiant OCS GE"), max_length=32)
+    code_cs = models.CharField(max_length=12)
+    code_us = models.CharField(max_length=12)
+    millesime = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=64, blank=True, default="")
+    ossature = models.SmallIntegerField(null=True, blank=True)
+    id_origine = models.CharField(max_length=32, blank=True, default="")
+    code_or = models.CharField(max_length=32, blank=True, default="")
+    geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom_3857 = models.MultiPolygonField(srid=3857, spatial_index=False)
+    area = models.FloatField(_("surface (m²)"))
+    model_class = models.PositiveSmallIntegerField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    revision = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("polygone")
+        verbose_name_plural = _("polygones")
+        indexes = [
+            GistIndex(fields=["geom"], name="lcpoly_geom_gist"),
+            GistIndex(fields=["geom_3857"], name="lcpoly_geom3857_gist"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["vintage", "ocsge_id"], name="uniq_poly_ocsge_id")
+        ]
+
+    def __str__(self):
+        return f"{self.ocsge_id} {self.code_cs}/{self.code_us}"
+
+
+class ZoneConstruite(models.Model):
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="zones_construites")
+    ocsge_id = models.CharField(max_length=32)
+    millesime = models.PositiveSmallIntegerField(null=True, blank=True)
+    geom = models.MultiPolygonField(srid=SRID_L93)
+
+    class Meta:
+        verbose_name = _("zone construite")
+        verbose_name_plural = _("zones construites")
+
+    def __str__(self):
+        return self.ocsge_id
+
+
+class PolygonRevision(models.Model):
+    """Append-only history of a polygon: one row per change (a DB trigger refuses UPDATE)."""
+
+    class Cause(models.TextChoices):
+        CORRECTION = "correction", _("correction d'un opérateur")
+        SIGNALEMENT = "signalement", _("signalement accepté")
+        INFERENCE = "inference", _("inférence")
+
+    polygon = models.ForeignKey(LandCoverPolygon, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    code_cs_before = models.CharField(max_length=12)
+    code_us_before = models.CharField(max_length=12)
+    code_cs_after = models.CharField(max_length=12)
+    code_us_after = models.CharField(max_length=12)
+    geom_before = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom_after = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    comment = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["polygon", "revision"]
+        verbose_name = _("révision de polygone")
+        verbose_name_plural = _("révisions de polygone")
+        constraints = [
+            models.UniqueConstraint(fields=["polygon", "revision"], name="uniq_polygon_revision")
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("PolygonRevision is append-only.")
+        super().save(*args, **kwargs)
+
+
+class ImportJob(models.Model):
+    """An import of a GeoPackage started from the admin, run by a Celery task."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        RUNNING = "running", _("en cours")
+        DONE = "done", _("terminé")
+        FAILED = "failed", _("échec")
+
+    file = models.FileField(_("fichier GeoPackage"), upload_to="imports/")
+    departement_code = models.CharField(_("code du département"), max_length=3)
+    departement_name = models.CharField(_("nom (si nouveau)"), max_length=200, blank=True)
+    rank = models.CharField(_("rang"), max_length=2, choices=Vintage.Rank.choices)
+    reproject = models.BooleanField(_("reprojeter vers EPSG:2154"), default=False)
+    repair = models.BooleanField(_("réparer les géométries invalides"), default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0)
+    message = models.TextField(blank=True, default="")
+    vintage = models.ForeignKey(Vintage, on_delete=models.SET_NULL, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("import GeoPackage")
+        verbose_name_plural = _("imports GeoPackage")
+
+    def __str__(self):
+        return f"{self.departement_code} {self.rank} — {self.get_state_display()}"

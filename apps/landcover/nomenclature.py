@@ -1,0 +1,43 @@
+"""The OCS GE nomenclature facts shipped with the code (apps/landcover/data/*.csv).
+
+Read by the data migration that fills the nomenclature tables, and by code that must work
+without a database (the synthetic generator).
+"""
+
+import csv
+from functools import cache
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _rows(name):
+    with open(DATA / name, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@cache
+def cover_codes() -> dict[str, tuple[str, str]]:
+    """code_cs -> (label, colour)."""
+    return {r["code_cs"]: (r["libelle"], r["couleur"]) for r in _rows("couverture.csv")}
+
+
+@cache
+def use_codes() -> dict[str, str]:
+    """code_us -> label."""
+    return {r["code_us"]: r["libelle"] for r in _rows("usage.csv")}
+
+
+@cache
+def model_classes() -> list[tuple[int, str, str | None]]:
+    """(id, label, default code_cs or None) for the model's 17 classes."""
+    return [
+        (int(r["id"]), r["libelle"], r["code_cs_par_defaut"] or None)
+        for r in _rows("classes_ia.csv")
+    ]
+
+
+@cache
+def valid_pairs() -> frozenset[tuple[str, str]]:
+    """Allowed (code_cs, code_us) pairs shipped by default (admin-editable in the database)."""
+    return frozenset((r["code_cs"], r["code_us"]) for r in _rows("paires_cs_us.csv"))

@@ -1,0 +1,46 @@
+from django.contrib.gis import admin
+
+from .models import Commune, Departement, Membership, Organisation, Region
+
+
+@admin.register(Region)
+class RegionAdmin(admin.GISModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Departement)
+class DepartementAdmin(admin.GISModelAdmin):
+    list_display = ["code", "name", "region"]
+    list_filter = ["region"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Commune)
+class CommuneAdmin(admin.GISModelAdmin):
+    list_display = ["code", "name", "departement", "siren_epci"]
+    list_filter = ["departement"]
+    search_fields = ["code", "name"]
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+    filter_horizontal = ["regions", "departements"]
+    autocomplete_fields = ["communes"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "organisation", "role"]
+    list_filter = ["role", "organisation__kind"]
+    search_fields = ["user__username", "organisation__name"]

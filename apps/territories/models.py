@@ -1,0 +1,142 @@
+"""Territories (régions, départements, communes), organisations and memberships.
+
+Scoping by territory happens in one place: `Membership.objects` helpers and
+`departements_for(user)`, used by every queryset that needs it.
+"""
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+SRID_L93 = 2154
+
+
+class Region(models.Model):
+    code = models.CharField(_("code INSEE"), max_length=3, unique=True)
+    name = models.CharField(_("nom"), max_length=200)
+    geom = models.MultiPolygonField(srid=SRID_L93, null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("région")
+        verbose_name_plural = _("régions")
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Departement(models.Model):
+    code = models.CharField(_("code INSEE"), max_length=3, unique=True)
+    name = models.CharField(_("nom"), max_length=200)
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="departements"
+    )
+    geom = models.MultiPolygonField(srid=SRID_L93, null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("département")
+        verbose_name_plural = _("départements")
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Commune(models.Model):
+    code = models.CharField(_("code INSEE"), max_length=5, unique=True)
+    name = models.CharField(_("nom"), max_length=200)
+    departement = models.ForeignKey(Departement, on_delete=models.CASCADE, related_name="communes")
+    siren_epci = models.CharField(_("SIREN de l'EPCI"), max_length=9, blank=True)
+    geom = models.MultiPolygonField(srid=SRID_L93)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("commune")
+        verbose_name_plural = _("communes")
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class Role(models.TextChoices):
+    CONTRIBUTOR = "contributor", _("contributeur")
+    OPERATOR = "operator", _("opérateur IGN")
+    MANAGER = "manager", _("responsable de production IGN")
+    REVIEWER = "reviewer", _("relecteur DDT / DREAL")
+    ADMIN = "admin", _("administrateur")
+
+
+class Organisation(models.Model):
+    class Kind(models.TextChoices):
+        COLLECTIVITE = "collectivite", _("collectivité")
+        EPCI = "epci", _("EPCI")
+        AGENCE = "agence_urbanisme", _("agence d'urbanisme")
+        DDT = "ddt", _("DDT")
+        DREAL = "dreal", _("DREAL")
+        IGN = "ign", _("IGN")
+
+    name = models.CharField(_("nom"), max_length=200, unique=True)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    # Its territory: a région (DREAL), départements (DDT, IGN), or communes (collectivités).
+    regions = models.ManyToManyField(Region, blank=True, related_name="organisations")
+    departements = models.ManyToManyField(Departement, blank=True, related_name="organisations")
+    communes = models.ManyToManyField(Commune, blank=True, related_name="organisations")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+
+    def __str__(self):
+        return self.name
+
+    def departement_ids(self):
+        """Ids of the départements this organisation's territory touches."""
+        return Departement.objects.filter(
+            Q(organisations=self) | Q(region__organisations=self) | Q(communes__organisations=self)
+        ).values_list("id", flat=True)
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("rôle"), max_length=20, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("appartenance")
+        verbose_name_plural = _("appartenances")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation"], name="uniq_membership")
+        ]
+
+    def __str__(self):
+        return f"{self.user} — {self.organisation} ({self.get_role_display()})"
+
+
+def departements_for(user, roles=None):
+    """The départements a user may see (optionally only through memberships of `roles`).
+
+    The one place where territory scoping is decided: superusers and platform admins see
+    everything; everyone else sees the départements their organisations' territory touches.
+    """
+    if not user.is_authenticated:
+        return Departement.objects.none()
+    if user.is_superuser or (
+        (roles is None or Role.ADMIN in roles)
+        and user.memberships.filter(role=Role.ADMIN).exists()
+    ):
+        return Departement.objects.all()
+    memberships = user.memberships.all()
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    orgs = memberships.values("organisation")
+    return Departement.objects.filter(
+        Q(organisations__in=orgs)
+        | Q(region__organisations__in=orgs)
+        | Q(communes__organisations__in=orgs)
+    ).distinct()
