@@ -22,8 +22,15 @@ class VintageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Vintage
         fields = [
-            "id", "departement", "rank", "millesime", "state", "source", "revision",
-            "polygon_count", "created_at",
+            "id",
+            "departement",
+            "rank",
+            "millesime",
+            "state",
+            "source",
+            "revision",
+            "polygon_count",
+            "created_at",
         ]
 
 

@@ -199,7 +199,9 @@ class PolygonRevision(models.Model):
         SIGNALEMENT = "signalement", _("signalement accepté")
         INFERENCE = "inference", _("inférence")
 
-    polygon = models.ForeignKey(LandCoverPolygon, on_delete=models.CASCADE, related_name="revisions")
+    polygon = models.ForeignKey(
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="revisions"
+    )
     revision = models.PositiveIntegerField()
     code_cs_before = models.CharField(max_length=12)
     code_us_before = models.CharField(max_length=12)

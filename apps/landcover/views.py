@@ -1,7 +1,7 @@
 from django.db.models import Count, Prefetch, Sum
 from django.shortcuts import get_object_or_404, render
 
-from .models import CoverCode, LandCoverPolygon, Vintage
+from .models import CoverCode, LandCoverPolygon
 from .scoping import visible_departements, visible_vintages
 
 

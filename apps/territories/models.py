@@ -127,8 +127,7 @@ def departements_for(user, roles=None):
     if not user.is_authenticated:
         return Departement.objects.none()
     if user.is_superuser or (
-        (roles is None or Role.ADMIN in roles)
-        and user.memberships.filter(role=Role.ADMIN).exists()
+        (roles is None or Role.ADMIN in roles) and user.memberships.filter(role=Role.ADMIN).exists()
     ):
         return Departement.objects.all()
     memberships = user.memberships.all()

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.landcover import synth
+
+
+class Command(BaseCommand):
+    help = (
+        "Write a synthetic département: OUTDIR/ocsge_M1.gpkg, OUTDIR/ocsge_M2.gpkg "
+        "(official OCS GE layout) and OUTDIR/territoires.gpkg (ADMIN EXPRESS layout)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("outdir", type=Path)
+        parser.add_argument("--code", default="99", help="INSEE code of the département")
+        parser.add_argument("--name", default=None, help="name of the département")
+        parser.add_argument("--size-km", type=float, default=12.0, help="width in km")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--resolution", type=float, default=2.5, help="raster step (m)")
+
+    def handle(self, *args, outdir, code, name, size_km, seed, resolution, **opts):
+        if size_km <= 0.5:
+            raise CommandError("--size-km must be above 0.5 km.")
+        if not (code.isdigit() or code in ("2A", "2B")) or len(code) not in (2, 3):
+            raise CommandError(f"--code {code!r} is not a département INSEE code (e.g. 99).")
+        self.stdout.write(f"Generating département {code} ({size_km} km, seed {seed}) in {outdir}")
+        result = synth.generate(
+            outdir,
+            code=code,
+            size_km=size_km,
+            seed=seed,
+            res=resolution,
+            name=name,
+            log=self.stdout.write,
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"M1: {result['polygons']['M1']} polygons, "
+                f"M2: {result['polygons']['M2']} polygons, "
+                f"{result['communes']} communes, {result['seconds']:.1f} s"
+            )
+        )

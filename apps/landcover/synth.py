@@ -1,0 +1,694 @@
+"""A realistic synthetic département: land cover M1 and M2, communes, built-up zones.
+
+Real OCS GE data cannot be downloaded here, so the product is demonstrated and benchmarked
+on a generated landscape. It is drawn as a class raster (a town and villages with houses,
+streets and gardens, an activity zone, a road network and a railway, fields and vineyards,
+forests of each type, heath, a meandering river with ponds, a quarry), then turned into
+polygons exactly like the inference output: sieved to the minimum mapping units,
+polygonized and simplified as a coverage, so each vintage tiles the département with no gap
+and no overlap. M2 is M1 plus plausible change: a housing estate on farmland, a new road,
+clear-cuts, demolitions.
+
+Pure numpy / scipy / rasterio / shapely / pyogrio (no Django): `generate()` writes the
+official layout (`ocsge_M1.gpkg`, `ocsge_M2.gpkg`) and `territoires.gpkg` (ADMIN EXPRESS
+layout).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import rasterio.features
+import shapely
+import shapely.affinity
+import shapely.geometry
+from affine import Affine
+from scipy import ndimage
+
+from apps.inference.ml.vectorize import min_pixels, polygonize, sieve_by_class, simplify_coverage
+
+from .nomenclature import valid_pairs
+
+# Theme value -> (code_cs, code_us, is_building). Value 0 is outside the département.
+THEMES: dict[int, tuple[str, str, bool]] = {
+    1: ("CS1.1.1.1", "US5", True),  # houses
+    2: ("CS1.1.1.1", "US2", True),  # warehouses, factories
+    3: ("CS1.1.1.1", "US1.1", True),  # farm buildings
+    4: ("CS1.1.1.2", "US4.1.1", False),  # roads and streets
+    5: ("CS1.1.2.1", "US4.1.2", False),  # railway
+    6: ("CS1.1.1.2", "US2", False),  # yards and car parks of the activity zone
+    7: ("CS2.2.1", "US5", False),  # gardens
+    8: ("CS2.1.1.1", "US5", False),  # garden trees
+    9: ("CS2.2.1", "US3", False),  # sports grounds
+    10: ("CS2.2.1", "US1.1", False),  # crops and meadows
+    11: ("CS2.1.3", "US1.1", False),  # vineyards
+    12: ("CS2.2.2", "US1.1", False),  # other herbaceous farmland
+    13: ("CS2.1.1.1", "US1.2", False),  # broadleaf forest
+    14: ("CS2.1.1.2", "US1.2", False),  # conifer forest
+    15: ("CS2.1.1.3", "US1.2", False),  # mixed forest
+    16: ("CS2.1.2", "US6.3", False),  # heath and scrub
+    17: ("CS1.2.2", "US6.3", False),  # river
+    18: ("CS1.2.2", "US1.4", False),  # fish ponds
+    19: ("CS1.1.2.1", "US1.3", False),  # quarry (mineral)
+    20: ("CS1.2.1", "US1.3", False),  # quarry (bare ground)
+    21: ("CS1.2.1", "US6.1", False),  # building site, demolition
+    22: ("CS2.1.2", "US1.2", False),  # clear-cut
+    23: ("CS1.1.2.1", "US235", False),  # squares, mineral surfaces in town
+}
+ARTIFICIAL_THEMES = (1, 2, 3, 4, 6, 23)
+MMU = {"building": 200.0, "built_up": 500.0, "elsewhere": 2500.0}
+
+
+@dataclass
+class Landscape:
+    """The generated rasters and what the vectors need to know about them."""
+
+    code: str
+    res: float
+    transform: Affine
+    m1: np.ndarray
+    m2: np.ndarray
+    built_up: np.ndarray
+    settlements: list[tuple[float, float, float, str]] = field(default_factory=list)
+    built_up_geoms: list = field(default_factory=list)
+
+
+def _noise(rng, shape, cell_px, octaves=3):
+    """Smooth value noise in [0, 1]: octaves of random grids, cubic on a coarse raster, then
+    bilinear to full size (cheap at any size)."""
+    h, w = shape
+    f = max(1, int(cell_px // 16))
+    ch, cw = int(math.ceil(h / f)), int(math.ceil(w / f))
+    total = np.zeros((ch, cw), dtype=np.float32)
+    amp, norm = 1.0, 0.0
+    for o in range(octaves):
+        c = max(2.0, cell_px / f / (2**o))
+        gh, gw = int(math.ceil(ch / c)) + 1, int(math.ceil(cw / c)) + 1
+        grid = rng.random((gh, gw)).astype(np.float32)
+        up = ndimage.zoom(grid, (c, c), order=3, grid_mode=False)[:ch, :cw]
+        up = np.pad(up, ((0, ch - up.shape[0]), (0, cw - up.shape[1])), mode="edge")
+        total += amp * up
+        norm += amp
+        amp *= 0.5
+    total /= norm
+    if f > 1:
+        total = ndimage.zoom(total, f, order=1)[:h, :w]
+        total = np.pad(total, ((0, h - total.shape[0]), (0, w - total.shape[1])), mode="edge")
+    lo, hi = np.percentile(total[:: max(1, h // 256), :: max(1, w // 256)], [1, 99])
+    return np.clip((total - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def _burn(raster, geoms, value, transform, all_touched=False):
+    geoms = [g for g in geoms if g is not None and not g.is_empty]
+    if not geoms:
+        return
+    mask = rasterio.features.geometry_mask(
+        geoms, out_shape=raster.shape, transform=transform, invert=True, all_touched=all_touched
+    )
+    raster[mask] = value
+
+
+def _wiggly_line(rng, p0, p1, amplitude, n=24):
+    """A gently curving polyline from p0 to p1."""
+    t = np.linspace(0, 1, n)
+    x = p0[0] + (p1[0] - p0[0]) * t
+    y = p0[1] + (p1[1] - p0[1]) * t
+    length = math.hypot(p1[0] - p0[0], p1[1] - p0[1]) or 1.0
+    nx, ny = -(p1[1] - p0[1]) / length, (p1[0] - p0[0]) / length
+    phase = rng.random(2) * 2 * math.pi
+    offs = amplitude * (
+        np.sin(t * math.pi * 2 + phase[0]) * 0.6 + np.sin(t * math.pi * 5 + phase[1]) * 0.4
+    )
+    offs *= np.sin(t * math.pi)  # fixed ends
+    return shapely.LineString(np.column_stack([x + nx * offs, y + ny * offs]))
+
+
+_SYLL = [
+    "mar",
+    "bel",
+    "ven",
+    "cour",
+    "ro",
+    "lan",
+    "mont",
+    "fon",
+    "ville",
+    "ber",
+    "sau",
+    "chal",
+    "gny",
+    "ac",
+    "ay",
+    "an",
+    "euil",
+    "ieu",
+    "val",
+    "pré",
+    "bois",
+    "ri",
+    "ton",
+    "mes",
+    "ché",
+]
+_SAINTS = ["Martin", "Pierre", "Germain", "Julien", "Laurent", "Denis", "Hilaire", "Étienne"]
+_RIVERS = ["Loire", "Vienne", "Saône", "Sèvre", "Orne", "Aube", "Creuse", "Ouche"]
+
+
+def _commune_name(rng, used):
+    for _ in range(100):
+        base = "".join(rng.choice(_SYLL, size=rng.integers(2, 4))).capitalize()
+        r = rng.random()
+        if r < 0.15:
+            name = f"Saint-{rng.choice(_SAINTS)}"
+            if rng.random() < 0.6:
+                name += f"-sur-{rng.choice(_RIVERS)}"
+        elif r < 0.3:
+            name = f"{base}-sur-{rng.choice(_RIVERS)}"
+        elif r < 0.4:
+            name = f"{base}-le-{rng.choice(['Château', 'Bois', 'Vieux', 'Haut'])}"
+        else:
+            name = base
+        if name not in used:
+            used.add(name)
+            return name
+    raise RuntimeError("could not find a fresh commune name")
+
+
+def draw_landscape(
+    code: str, size_km: float, seed: int, res: float = 2.5, log: Callable[[str], None] = print
+) -> Landscape:
+    """Draw the M1 and M2 class rasters of a square-ish département `size_km` across."""
+    rng = np.random.default_rng(seed)
+    n = int(round(size_km * 1000 / res))
+    shape = (n, n)
+    x0, y0 = 600_000.0, 6_500_000.0 + n * res  # Lambert-93, upper-left corner
+    transform = Affine(res, 0, x0, 0, -res, y0)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    px = lambda m: m / res  # noqa: E731  metres -> pixels
+
+    def world(ix, iy):
+        return x0 + ix * res, y0 - iy * res
+
+    # Département outline: a blob with an irregular border.
+    cy = cx = n / 2
+    theta = np.arctan2(yy - cy, xx - cx)
+    radius = (
+        n
+        * 0.48
+        * (
+            1
+            + 0.06 * np.sin(3 * theta + rng.random() * 6)
+            + 0.04 * np.sin(7 * theta + rng.random() * 6)
+        )
+    )
+    inside = np.hypot(yy - cy, xx - cx) < radius
+    del theta, radius
+
+    cover = np.zeros(shape, dtype=np.uint8)
+    # Farmland: fields as a warped grid of parcels, crops with some vineyards on the slopes.
+    field_px = px(rng.uniform(180, 260))
+    warp_x = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
+    warp_y = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
+    fid = ((xx + warp_x) // (field_px * 1.6)).astype(np.int64) * 100_003 + (
+        (yy + warp_y) // field_px
+    ).astype(np.int64)
+    del warp_x, warp_y
+    uniq, inv = np.unique(fid, return_inverse=True)
+    del fid
+    slope = _noise(rng, shape, px(4000), 2)
+    crop_choice = rng.random(len(uniq))
+    crop = np.where(crop_choice < 0.55, 10, 12).astype(np.uint8)
+    cover[:] = crop[inv.reshape(shape)]
+    vine_field = (rng.random(len(uniq)) < 0.7)[inv.reshape(shape)]
+    cover[(slope > 0.72) & vine_field] = 11
+    del inv, vine_field, slope
+
+    # Forests: large organic patches; the type follows another smooth field; heath at edges.
+    forest_n = _noise(rng, shape, px(2500), 4)
+    kind = _noise(rng, shape, px(3000), 2)
+    forest = forest_n > 0.68
+    cover[forest] = np.where(kind[forest] < 0.4, 13, np.where(kind[forest] < 0.7, 15, 14))
+    edge = (forest_n > 0.63) & ~forest
+    cover[edge & (_noise(rng, shape, px(400), 2) > 0.55)] = 16
+    del forest_n, kind, edge
+
+    # Woodlots scattered in the farmland.
+    woods = []
+    for _ in range(int(size_km**2 * 2)):
+        wx_, wy_ = world(*(rng.uniform(0, 1, 2) * n))
+        blob = shapely.Point(wx_, wy_).buffer(rng.uniform(35, 90), quad_segs=3)
+        woods.append(shapely.affinity.scale(blob, rng.uniform(0.6, 1.6), 1.0))
+    _burn(cover, woods[: len(woods) // 2], 13, transform)
+    _burn(cover, woods[len(woods) // 2 :], 15, transform)
+
+    # River with fish ponds, a quarry.
+    river = _wiggly_line(
+        rng,
+        world(-10, n * rng.uniform(0.2, 0.8)),
+        world(n + 10, n * rng.uniform(0.2, 0.8)),
+        amplitude=n * res * 0.08,
+        n=60,
+    )
+    river_geom = river.buffer(rng.uniform(9, 14))
+    for _ in range(max(1, int(size_km**2 / 12))):
+        p = river.interpolate(rng.random(), normalized=True)
+        off = rng.uniform(40, 120) * (1 if rng.random() < 0.5 else -1)
+        pond = shapely.Point(p.x + off, p.y + off * 0.5).buffer(rng.uniform(35, 70), quad_segs=6)
+        _burn(cover, [pond], 18, transform)
+    qx, qy = world(n * rng.uniform(0.2, 0.8), n * rng.uniform(0.2, 0.8))
+    quarry = shapely.Point(qx, qy).buffer(rng.uniform(150, 260), quad_segs=5)
+    _burn(cover, [quarry], 20, transform)
+    _burn(cover, [shapely.Point(qx, qy).buffer(90, quad_segs=4)], 19, transform)
+
+    # Settlements: a town and villages; hamlets and farms in the countryside.
+    settlements: list[tuple[float, float, float, str]] = []
+    n_villages = max(2, int(size_km**2 / 9))
+    cands = [
+        (
+            n * 0.5 + rng.normal(0, n * 0.05),
+            n * 0.5 + rng.normal(0, n * 0.05),
+            min(1100.0, size_km * 90),
+            "town",
+        )
+    ]
+    tries = 0
+    while len(cands) < n_villages + 1 and tries < 5000:
+        tries += 1
+        ix, iy = rng.uniform(0.08, 0.92, 2) * n
+        if not inside[int(iy), int(ix)]:
+            continue
+        if all(math.hypot(ix - a, iy - b) * res > r + 1000 for a, b, r, _ in cands):
+            cands.append((ix, iy, rng.uniform(200, 420), "village"))
+    for ix, iy, r, kind_name in cands:
+        wx, wy = world(ix, iy)
+        settlements.append((wx, wy, r, kind_name))
+
+    roads_main, roads_minor, buildings, streets = [], [], [], []
+    gardens, garden_trees, sports, squares, activity_yards, warehouses = [], [], [], [], [], []
+    town = settlements[0]
+    # Main roads: from the town to every village, plus through-roads to the border.
+    for s in settlements[1:]:
+        roads_main.append(_wiggly_line(rng, town[:2], s[:2], amplitude=200))
+    for _ in range(3):
+        a = rng.uniform(0, 2 * math.pi)
+        end = (town[0] + math.cos(a) * n * res, town[1] + math.sin(a) * n * res)
+        roads_main.append(_wiggly_line(rng, town[:2], end, amplitude=300))
+    # Minor roads between neighbouring villages.
+    for i, s in enumerate(settlements[1:], start=1):
+        dists = [
+            (math.hypot(s[0] - t[0], s[1] - t[1]), j) for j, t in enumerate(settlements) if j != i
+        ]
+        dists.sort()
+        for _, j in dists[:2]:
+            if j > i:
+                roads_minor.append(_wiggly_line(rng, s[:2], settlements[j][:2], amplitude=250))
+    # Railway through the town.
+    a = rng.uniform(0, math.pi)
+    rail = _wiggly_line(
+        rng,
+        (town[0] - math.cos(a) * n * res, town[1] - math.sin(a) * n * res),
+        (town[0] + math.cos(a) * n * res, town[1] + math.sin(a) * n * res),
+        amplitude=150,
+    )
+
+    for wx, wy, r, kind_name in settlements:
+        angle = rng.uniform(0, math.pi / 2)
+        ca, sa = math.cos(angle), math.sin(angle)
+        envelope = shapely.Point(wx, wy).buffer(r, quad_segs=8)
+        envelope = shapely.affinity.scale(envelope, rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.25))
+        gardens.append(envelope)
+
+        def place(g, angle=angle, wx=wx, wy=wy):
+            """Local settlement coordinates -> Lambert-93."""
+            g = shapely.affinity.rotate(g, angle, origin=(0, 0), use_radians=True)
+            return shapely.affinity.translate(g, wx, wy)
+
+        block = 70.0 if kind_name == "town" else 85.0
+        # Street grid rotated with the settlement.
+        k = int(r * 1.4 // block) + 1
+        for i in range(-k, k + 1):
+            for horiz in (True, False):
+                p0 = (-r * 1.4, i * block) if horiz else (i * block, -r * 1.4)
+                p1 = (r * 1.4, i * block) if horiz else (i * block, r * 1.4)
+                line = shapely.LineString(
+                    [
+                        (wx + p0[0] * ca - p0[1] * sa, wy + p0[0] * sa + p0[1] * ca),
+                        (wx + p1[0] * ca - p1[1] * sa, wy + p1[0] * sa + p1[1] * ca),
+                    ]
+                )
+                if rng.random() < (0.9 if kind_name == "town" else 0.6):
+                    streets.append(line.intersection(envelope))
+        # Houses along the streets of each block, a tree or two in the gardens.
+        for bi in range(-k, k):
+            for bj in range(-k, k):
+                cxl, cyl = (bi + 0.5) * block, (bj + 0.5) * block
+                cxw, cyw = wx + cxl * ca - cyl * sa, wy + cxl * sa + cyl * ca
+                d = math.hypot(cxw - wx, cyw - wy)
+                if d > r * 0.95:
+                    continue
+                if kind_name == "town" and d < r * 0.25 and rng.random() < 0.25:
+                    squares.append(place(shapely.box(cxl - 25, cyl - 25, cxl + 25, cyl + 25)))
+                    continue
+                if rng.random() < 0.06:
+                    sports.append(place(shapely.box(cxl - 30, cyl - 25, cxl + 30, cyl + 25)))
+                    continue
+                for side in (-1, 1):
+                    for slot in (-1, 0, 1):
+                        if rng.random() < (0.25 if kind_name == "village" else 0.12):
+                            continue
+                        w_, h_ = rng.uniform(15, 22), rng.uniform(14, 20)
+                        hx = cxl + slot * 24
+                        hy = cyl + side * (block / 2 - 4 - h_ / 2 - rng.uniform(2, 6))
+                        house = shapely.box(hx - w_ / 2, hy - h_ / 2, hx + w_ / 2, hy + h_ / 2)
+                        buildings.append(place(house))
+                    if rng.random() < 0.5:
+                        tx, ty = cxl + rng.uniform(-20, 20), cyl + side * rng.uniform(0, 8)
+                        garden_trees.append(
+                            place(shapely.Point(tx, ty).buffer(rng.uniform(13, 18), quad_segs=4))
+                        )
+    # Activity zone beside the town, along a main road.
+    ax, ay = town[0] + town[2] * 1.3, town[1] - town[2] * 0.4
+    zone = shapely.box(ax - 220, ay - 160, ax + 220, ay + 160)
+    activity_yards.append(zone)
+    for i in range(-2, 3):
+        for j in range(-1, 2):
+            bx, by = ax + i * 85, ay + j * 100
+            w_, h_ = rng.uniform(35, 60), rng.uniform(35, 60)
+            warehouses.append(shapely.box(bx - w_ / 2, by - h_ / 2, bx + w_ / 2, by + h_ / 2))
+    streets.append(shapely.LineString([(ax - 220, ay - 50), (ax + 220, ay - 50)]))
+    streets.append(shapely.LineString([(ax - 220, ay + 50), (ax + 220, ay + 50)]))
+
+    # Farms and hamlets in the countryside.
+    farms = []
+    for _ in range(int(size_km**2 * 1.5)):
+        ix, iy = rng.uniform(0.05, 0.95, 2) * n
+        if not inside[int(iy), int(ix)] or cover[int(iy), int(ix)] not in (10, 11, 12):
+            continue
+        fx, fy = world(ix, iy)
+        farms.append(shapely.Point(fx, fy).buffer(45, quad_segs=4))
+        for _k in range(int(rng.integers(2, 5))):
+            w_, h_ = rng.uniform(14, 30), rng.uniform(16, 40)
+            bx, by = fx + rng.uniform(-25, 25), fy + rng.uniform(-25, 25)
+            buildings.append(
+                ("farm", shapely.box(bx - w_ / 2, by - h_ / 2, bx + w_ / 2, by + h_ / 2))
+            )
+        roads_minor.append(
+            shapely.LineString(
+                [(fx, fy), (fx + rng.uniform(-300, 300), fy + rng.uniform(-300, 300))]
+            )
+        )
+
+    del yy, xx
+    _burn(cover, farms, 7, transform)
+    _burn(cover, gardens, 7, transform)
+    _burn(cover, activity_yards, 6, transform)
+    _burn(cover, sports, 9, transform)
+    _burn(cover, garden_trees, 8, transform)
+    _burn(cover, squares, 23, transform)
+    _burn(cover, [river_geom], 17, transform)
+    _burn(cover, [g.buffer(6.5) for g in streets if not g.is_empty], 4, transform)
+    _burn(cover, [g.buffer(4.5) for g in roads_minor], 4, transform)
+    _burn(cover, [g.buffer(7.0) for g in roads_main], 4, transform)
+    _burn(cover, [rail.buffer(6.0)], 5, transform)
+    houses = [g for g in buildings if not isinstance(g, tuple)]
+    farm_buildings = [g[1] for g in buildings if isinstance(g, tuple)]
+    _burn(cover, houses, 1, transform)
+    _burn(cover, farm_buildings, 3, transform)
+    _burn(cover, warehouses, 2, transform)
+    cover[~inside] = 0
+
+    # Built-up zone (ZONE_CONSTRUITE): buildings closer than 50 m join into one envelope.
+    all_buildings = houses + farm_buildings + warehouses
+    zones = shapely.union_all(
+        shapely.buffer(np.array(all_buildings, dtype=object), 25, quad_segs=2)
+    )
+    zones = shapely.buffer(zones, -20, quad_segs=2)
+    built_up_geoms = [g for g in getattr(zones, "geoms", [zones]) if not g.is_empty]
+    built_up = np.zeros(shape, dtype=bool)
+    if built_up_geoms:
+        built_up = rasterio.features.geometry_mask(built_up_geoms, shape, transform, invert=True)
+    built_up &= inside
+
+    # M2: M1 plus a housing estate on farmland, a new road, clear-cuts and demolitions.
+    m2 = cover.copy()
+    s = settlements[1] if len(settlements) > 1 else town
+    ex, ey = s[0] + s[2] * 1.2, s[1] + s[2] * 0.3
+    estate = shapely.box(ex - 160, ey - 120, ex + 160, ey + 120)
+    estate_mask = rasterio.features.geometry_mask([estate], shape, transform, invert=True)
+    m2[estate_mask & np.isin(m2, (10, 11, 12, 16))] = 7
+    estate_houses, estate_streets = [], []
+    for i in range(-3, 4):
+        estate_streets.append(
+            shapely.LineString([(ex + i * 45, ey - 120), (ex + i * 45, ey + 120)])
+        )
+        for j in range(-2, 3):
+            hx, hy = ex + i * 45 + 16, ey + j * 45
+            estate_houses.append(shapely.box(hx - 8, hy - 8, hx + 8, hy + 8))
+    estate_streets.append(shapely.LineString([(ex - 160, ey), (ex + 160, ey)]))
+    estate_streets.append(shapely.LineString([s[:2], (ex, ey)]))
+    _burn(m2, [g.buffer(4.5) for g in estate_streets], 4, transform)
+    _burn(m2, estate_houses, 1, transform)
+    bypass = _wiggly_line(
+        rng,
+        world(n * 0.1, n * rng.uniform(0.3, 0.7)),
+        world(n * 0.9, n * rng.uniform(0.3, 0.7)),
+        amplitude=400,
+    )
+    _burn(m2, [bypass.buffer(8.0)], 4, transform)
+    forest_pixels = np.flatnonzero(np.isin(cover, (13, 14, 15)))
+    for _ in range(max(1, int(size_km**2 / 8))):
+        if forest_pixels.size == 0:
+            break
+        iy, ix = divmod(int(rng.choice(forest_pixels)), n)
+        cx_, cy_ = world(ix, iy)
+        cut = shapely.box(cx_ - 90, cy_ - 60, cx_ + 90, cy_ + 60)
+        cut_mask = rasterio.features.geometry_mask([cut], shape, transform, invert=True)
+        m2[cut_mask & np.isin(m2, (13, 14, 15))] = 22
+    town_buildings = [g for g in houses if g.distance(shapely.Point(town[:2])) < town[2] * 0.6]
+    for g in rng.permutation(np.array(town_buildings, dtype=object))[
+        : max(2, len(town_buildings) // 40)
+    ]:
+        _burn(m2, [g.buffer(6)], 21, transform)
+    m2[~inside] = 0
+    log(f"  drew {n}x{n} px at {res} m, {len(settlements)} settlements")
+    return Landscape(code, res, transform, cover, m2, built_up, settlements, built_up_geoms)
+
+
+def _min_sizes(res: float):
+    pa = res * res
+    # 10 % above the legend's units, so simplified polygons still honour them.
+    building = min_pixels(MMU["building"] * 1.1, pa)
+    elsewhere = min_pixels(MMU["elsewhere"] * 1.1, pa)
+    built_up = min_pixels(MMU["built_up"] * 1.1, pa)
+    per_class = {v: (building if t[2] else elsewhere) for v, t in THEMES.items()}
+    zone = {v: built_up for v, t in THEMES.items() if not t[2]}
+    return per_class, elsewhere, zone
+
+
+def vectorize(raster: np.ndarray, built_up: np.ndarray, res: float, transform: Affine):
+    """Sieve, polygonize and simplify a theme raster into a coverage."""
+    per_class, default, zone = _min_sizes(res)
+    sieved = sieve_by_class(
+        raster,
+        per_class,
+        default_min_size=default,
+        zone_mask=built_up,
+        zone_min_size=zone,
+        nodata=0,
+    )
+    # Polygonize with the outside as a polygon too, so the simplification keeps the border
+    # of the département shared with it, then drop it.
+    polys = polygonize(sieved, transform, nodata=None)
+    geoms = simplify_coverage(polys.geoms, tolerance=res * 0.75, pixel_size=res)
+    keep = (polys.values != 0) & ~shapely.is_empty(geoms)
+    return geoms[keep], polys.values[keep]
+
+
+def ocsge_ids(prefix_number: int, count: int) -> np.ndarray:
+    return np.array([f"OCSGE{prefix_number * 10**12 + i + 1:016d}" for i in range(count)])
+
+
+def write_vintage(path: Path, geoms, values, millesime: int, id_prefix: int, built_geoms):
+    cs = np.array([THEMES[int(v)][0] for v in values])
+    us = np.array([THEMES[int(v)][1] for v in values])
+    multi = np.array(
+        [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms]
+    )
+    columns = {
+        "id": ocsge_ids(id_prefix, len(values)),
+        "code_cs": cs,
+        "code_us": us,
+        "millesime": np.full(len(values), millesime, dtype=np.int32),
+        "source": np.full(len(values), "synthetique", dtype=object),
+        "ossature": np.isin(values, (4, 5)).astype(np.int32),
+        "id_origine": np.full(len(values), "", dtype=object),
+        "code_or": np.full(len(values), "", dtype=object),
+    }
+    if path.exists():
+        path.unlink()
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(multi),
+        list(columns.values()),
+        list(columns.keys()),
+        layer="OCCUPATION_SOL",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+    )
+    zc_multi = np.array(
+        [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in built_geoms]
+    )
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(zc_multi),
+        [
+            ocsge_ids(id_prefix + 50, len(zc_multi)),
+            np.full(len(zc_multi), millesime, dtype=np.int32),
+        ],
+        ["id", "millesime"],
+        layer="ZONE_CONSTRUITE",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+        append=True,
+    )
+    return cs, us
+
+
+def write_territories(path: Path, code: str, name: str, dept_geom, settlements, seed: int):
+    """ADMIN EXPRESS layout: REGION, DEPARTEMENT, COMMUNE; communes by Voronoi of centres."""
+    rng = np.random.default_rng(seed + 1)
+    minx, miny, maxx, maxy = dept_geom.bounds
+    seeds = [(x, y) for x, y, _, _ in settlements]
+    area_km2 = dept_geom.area / 1e6
+    target = max(len(seeds) + 1, int(area_km2 / 9))
+    while len(seeds) < target:
+        p = (rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if dept_geom.contains(shapely.Point(p)) and all(
+            math.hypot(p[0] - a, p[1] - b) > 1500 for a, b in seeds
+        ):
+            seeds.append(p)
+        elif rng.random() < 0.01:
+            seeds.append(p) if dept_geom.contains(shapely.Point(p)) else None
+    cells = shapely.voronoi_polygons(
+        shapely.MultiPoint(seeds), extend_to=dept_geom.envelope.buffer(10)
+    )
+    cells = [c.intersection(dept_geom) for c in cells.geoms]
+    cells = [c for c in cells if not c.is_empty and c.area > 0]
+    used: set[str] = set()
+    names = [_commune_name(rng, used) for _ in cells]
+    # The town's commune carries the département's name's prefecture role: first one.
+    region_code = "9" + code[-1] if len(code) == 2 else "99"
+    epci_split = np.median([c.centroid.x for c in cells])
+    sirens = [
+        "2" + code.zfill(3) + ("00001" if c.centroid.x < epci_split else "00002") for c in cells
+    ]
+    def multi(g):
+        return (
+            g
+            if g.geom_type == "MultiPolygon"
+            else shapely.MultiPolygon(  # noqa: E731
+                [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]
+            )
+        )
+    if path.exists():
+        path.unlink()
+    dept = multi(dept_geom)
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(np.array([dept])),
+        [np.array([region_code]), np.array(["Région de démonstration"])],
+        ["INSEE_REG", "NOM"],
+        layer="REGION",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+    )
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(np.array([dept])),
+        [np.array([code]), np.array([region_code]), np.array([name])],
+        ["INSEE_DEP", "INSEE_REG", "NOM"],
+        layer="DEPARTEMENT",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+        append=True,
+    )
+    k = len(cells)
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(np.array([multi(c) for c in cells])),
+        [
+            np.array([f"{code}{i + 1:03d}" for i in range(k)]),
+            np.full(k, code, dtype=object),
+            np.full(k, region_code, dtype=object),
+            np.array(sirens),
+            np.array(names),
+        ],
+        ["INSEE_COM", "INSEE_DEP", "INSEE_REG", "SIREN_EPCI", "NOM"],
+        layer="COMMUNE",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+        append=True,
+    )
+    return k
+
+
+def generate(
+    outdir: Path,
+    code: str = "99",
+    size_km: float = 6,
+    seed: int = 1,
+    res: float = 2.5,
+    name: str | None = None,
+    millesimes=(2021, 2024),
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir`."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    land = draw_landscape(code, size_km, seed, res, log=log)
+    counts = {}
+    dept_geom = None
+    built_geoms = land.built_up_geoms
+    for rank, raster, millesime, prefix in (
+        ("M1", land.m1, millesimes[0], 1),
+        ("M2", land.m2, millesimes[1], 2),
+    ):
+        geoms, values = vectorize(raster, land.built_up, land.res, land.transform)
+        cs, us = write_vintage(
+            outdir / f"ocsge_{rank}.gpkg", geoms, values, millesime, prefix, built_geoms
+        )
+        pairs = valid_pairs()
+        bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
+        assert not bad, f"generator produced invalid pairs {bad}"
+        counts[rank] = len(values)
+        if dept_geom is None:
+            dept_geom = shapely.coverage_union_all(geoms)
+        log(f"  {rank}: {len(values)} polygons")
+    n_communes = write_territories(
+        outdir / "territoires.gpkg",
+        code,
+        name or f"Département de démonstration {code}",
+        dept_geom,
+        land.settlements,
+        seed,
+    )
+    elapsed = time.perf_counter() - t0
+    log(f"  {n_communes} communes; done in {elapsed:.1f} s")
+    return {
+        "polygons": counts,
+        "communes": n_communes,
+        "seconds": elapsed,
+        "area_m2": dept_geom.area,
+    }
