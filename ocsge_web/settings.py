@@ -75,6 +75,9 @@ DATABASES = {
         engine="django.contrib.gis.db.backends.postgis",
     )
 }
+# A second connection to the same database, for progress written while a long import's
+# transaction is open (tests mirror it onto the default connection).
+DATABASES["progress"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # GDAL / GEOS: found by ctypes; override with the environment where needed.
@@ -165,7 +168,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pyogrio": {"level": "WARNING"},
+    },
 }
 
 if not DEBUG:

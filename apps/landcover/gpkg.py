@@ -1,0 +1,460 @@
+"""Import and export of OCS GE GeoPackages in the official layout.
+
+Import streams the file with pyogrio (Arrow batches), validates each batch with vectorised
+GEOS calls, and writes it with one binary COPY into the polygon table, all in one
+transaction: a refused file leaves the database exactly as it was. Export reads the current
+revision with a server-side cursor and writes the same layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pyogrio.errors
+import shapely
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from pyproj import CRS, Transformer
+
+from apps.territories.models import SRID_L93, Departement
+
+from .models import CoverCode, LandCoverPolygon, UseCode, Vintage, ZoneConstruite
+
+LAYER = "OCCUPATION_SOL"
+ZC_LAYER = "ZONE_CONSTRUITE"
+REQUIRED = ("id", "code_cs", "code_us", "millesime")
+OPTIONAL = ("source", "ossature", "id_origine", "code_or")
+BATCH_SIZE = 65_536
+MAX_LISTED = 10
+# Polygons may overrun the département's outline by this much (digitising noise), in metres.
+OUTLINE_TOLERANCE_M = 1.0
+
+ProgressFn = Callable[[int, int], None]
+
+
+class ImportRefused(Exception):
+    """The file was refused; nothing was written. `problems` lists what is wrong."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or []
+        text = message if not self.problems else message + "\n" + "\n".join(self.problems)
+        super().__init__(text)
+
+
+@dataclass
+class _Problems:
+    """First offending rows of each kind of problem, and how many there are in all."""
+
+    rows: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, labels):
+        labels = list(labels)
+        if not labels:
+            return
+        self.counts[kind] = self.counts.get(kind, 0) + len(labels)
+        kept = self.rows.setdefault(kind, [])
+        kept.extend(labels[: MAX_LISTED - len(kept)])
+
+    def __bool__(self):
+        return bool(self.counts)
+
+    def lines(self) -> list[str]:
+        return [
+            f"- {kind} : {self.counts[kind]} " + _("ligne(s)") + f", ex. {', '.join(rows)}"
+            for kind, rows in self.rows.items()
+        ]
+
+
+def _open_info(path: Path) -> dict:
+    """Check `path` is a GeoPackage with an OCCUPATION_SOL layer; return its layer info."""
+    if not path.exists():
+        raise ImportRefused(_("Fichier introuvable : %s") % path)
+    with open(path, "rb") as f:
+        header = f.read(16)
+    if header != b"SQLite format 3\x00":
+        raise ImportRefused(_("%s n'est pas un GeoPackage (en-tête SQLite absent).") % path.name)
+    try:
+        layers = [str(name) for name, _geom in pyogrio.list_layers(path)]
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise ImportRefused(_("GeoPackage illisible : %s") % exc) from exc
+    if LAYER not in layers:
+        raise ImportRefused(
+            _("Couche %(layer)s absente ; couches trouvées : %(found)s.")
+            % {"layer": LAYER, "found": ", ".join(layers) or "aucune"}
+        )
+    try:
+        info = pyogrio.read_info(path, layer=LAYER)
+    except Exception as exc:  # GDAL reports malformed tables in many ways
+        raise ImportRefused(_("Couche %s illisible : %s") % (LAYER, exc)) from exc
+    info["layers"] = layers
+    return info
+
+
+def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
+    """Our field name -> the file's (matched without regard to case)."""
+    by_lower = {name.lower(): name for name in info["fields"]}
+    missing = [name for name in required if name not in by_lower]
+    if missing:
+        raise ImportRefused(
+            _("Champ(s) manquant(s) dans la couche %(layer)s : %(missing)s (présents : %(found)s).")
+            % {"layer": layer, "missing": ", ".join(missing), "found": ", ".join(info["fields"])}
+        )
+    return {name: by_lower[name] for name in (*REQUIRED, *OPTIONAL) if name in by_lower}
+
+
+def _transformers(info: dict, reproject: bool):
+    """(to Lambert-93 or None, Lambert-93 -> Web Mercator)."""
+    to_3857 = Transformer.from_crs(SRID_L93, 3857, always_xy=True)
+    crs = info.get("crs")
+    if not crs:
+        raise ImportRefused(_("Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."))
+    src = CRS.from_user_input(crs)
+    if src.to_epsg() == SRID_L93:
+        return None, to_3857
+    if not reproject:
+        raise ImportRefused(
+            _(
+                "Système de coordonnées %(crs)s : EPSG:2154 (Lambert-93) attendu. "
+                "Utilisez --reproject pour reprojeter."
+            )
+            % {"crs": crs}
+        )
+    return Transformer.from_crs(src, SRID_L93, always_xy=True), to_3857
+
+
+def _apply(transformer: Transformer | None, geoms: np.ndarray) -> np.ndarray:
+    if transformer is None:
+        return geoms
+    return shapely.transform(
+        geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
+
+
+def _as_multi(geoms: np.ndarray) -> np.ndarray:
+    single = shapely.get_type_id(geoms) == 3  # Polygon
+    if single.any():
+        out = geoms.copy()
+        idx = np.flatnonzero(single)
+        out[idx] = shapely.multipolygons(geoms[idx], indices=np.arange(len(idx)))
+        return out
+    return geoms
+
+
+def _column(table, name: str | None, n: int, default, dtype=object):
+    if name is None:
+        return np.full(n, default, dtype=dtype)
+    values = table.column(name).to_numpy(zero_copy_only=False)
+    if dtype is object:
+        return np.array(["" if v is None else str(v) for v in values], dtype=object)
+    return values
+
+
+def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
+    return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
+
+
+def import_ocsge(
+    path,
+    departement_code: str,
+    rank: str,
+    *,
+    name: str | None = None,
+    reproject: bool = False,
+    repair: bool = False,
+    replace: bool = False,
+    progress: ProgressFn | None = None,
+) -> Vintage:
+    """Import an OCS GE GeoPackage into a new vintage; refuse it whole on any problem."""
+    path = Path(path)
+    if rank not in Vintage.Rank.values:
+        raise ImportRefused(_("Rang %s inconnu : M1 ou M2.") % rank)
+    info = _open_info(path)
+    fields = _field_map(info, LAYER)
+    geom_type = (info.get("geometry_type") or "").replace(" Z", "").replace(" M", "")
+    if geom_type not in ("Polygon", "MultiPolygon", "Unknown"):
+        raise ImportRefused(
+            _("Géométries de type %s : Polygon ou MultiPolygon attendu.") % info["geometry_type"]
+        )
+    total = int(info.get("features") or 0)
+    if total <= 0:
+        raise ImportRefused(_("La couche %s est vide.") % LAYER)
+    to_l93, to_3857 = _transformers(info, reproject)
+    known_cs = set(CoverCode.objects.values_list("code", flat=True))
+    known_us = set(UseCode.objects.values_list("code", flat=True))
+
+    with transaction.atomic():
+        departement = (
+            Departement.objects.select_for_update().filter(code=departement_code).first()
+        )
+        created_departement = departement is None
+        if created_departement:
+            departement = Departement.objects.create(
+                code=departement_code, name=name or f"Département {departement_code}"
+            )
+        existing = Vintage.objects.filter(departement=departement, rank=rank).first()
+        if existing is not None:
+            if not replace:
+                raise ImportRefused(
+                    _(
+                        "Le millésime %(rank)s du département %(code)s existe déjà "
+                        "(%(n)d polygones) ; --replace pour le remplacer."
+                    )
+                    % {"rank": rank, "code": departement_code, "n": existing.polygon_count}
+                )
+            existing.delete()
+        outline = None
+        if departement.geom is not None:
+            outline = departement.geom.buffer(OUTLINE_TOLERANCE_M)
+            outline = shapely.from_wkb(bytes(outline.wkb))
+            shapely.prepare(outline)
+        vintage = Vintage.objects.create(
+            departement=departement, rank=rank, millesime=0, source=Vintage.Source.IMPORT
+        )
+        problems = _Problems()
+        seen_ids: set[str] = set()
+        millesimes: dict[int, int] = {}
+        invalid_count = 0
+        done = 0
+        columns = [fields[k] for k in (*REQUIRED, *OPTIONAL) if k in fields]
+        raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
+        copy_sql = (
+            f"COPY {LandCoverPolygon._meta.db_table} (vintage_id, ocsge_id, code_cs, code_us, "
+            "millesime, source, ossature, id_origine, code_or, geom, geom_3857, area, revision) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        types = ["int8", "text", "text", "text", "int2", "text", "int2", "text", "text",
+                 "bytea", "bytea", "float8", "int4"]  # fmt: skip
+        with (
+            pyogrio.open_arrow(
+                path, layer=LAYER, columns=columns, batch_size=BATCH_SIZE, use_pyarrow=True
+            ) as src,
+            raw.copy(copy_sql) as copy,
+        ):
+            copy.set_types(types)
+            meta, reader = src
+            geom_col = meta["geometry_name"] or "wkb_geometry"
+            for batch in reader:
+                n = batch.num_rows
+                rownum = np.arange(done + 1, done + n + 1)
+                ids = _column(batch, fields["id"], n, "")
+                cs = _column(batch, fields["code_cs"], n, "")
+                us = _column(batch, fields["code_us"], n, "")
+                label = lambda mask: (f"#{r} ({i or '?'})" for r, i in zip(rownum[mask], ids[mask], strict=True))  # noqa: E501, E731
+                problems.add(_("code CS inconnu"), label(~np.isin(cs, list(known_cs))))
+                problems.add(_("code US inconnu"), label(~np.isin(us, list(known_us))))
+                problems.add(_("identifiant vide"), label(ids == ""))
+                dup = np.array([i in seen_ids for i in ids], dtype=bool)
+                seen_ids.update(ids)
+                _u, first = np.unique(ids, return_index=True)
+                in_batch_dup = np.ones(n, dtype=bool)
+                in_batch_dup[first] = False
+                problems.add(_("identifiant en double"), label(dup | in_batch_dup))
+                geoms = shapely.from_wkb(
+                    batch.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="fix"
+                )
+                missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+                problems.add(_("géométrie absente"), label(missing))
+                kinds = shapely.get_type_id(geoms)
+                problems.add(
+                    _("géométrie autre que polygone"), label(~missing & ~np.isin(kinds, (3, 6)))
+                )
+                geoms = _as_multi(_apply(to_l93, geoms))
+                invalid = ~missing & ~shapely.is_valid(geoms)
+                invalid_count += int(invalid.sum())
+                if not repair:
+                    problems.add(
+                        _("géométrie invalide (--repair pour la corriger)"), label(invalid)
+                    )
+                if outline is not None:
+                    problems.add(
+                        _("polygone hors du département"),
+                        label(~missing & ~shapely.covered_by(geoms, outline)),
+                    )
+                mill = _column(batch, fields["millesime"], n, 0, dtype=np.int64)
+                mill = np.asarray(mill, dtype=float)
+                problems.add(_("millésime absent"), label(np.isnan(mill)))
+                for year, count in zip(*np.unique(mill[~np.isnan(mill)], return_counts=True),
+                                       strict=True):
+                    millesimes[int(year)] = millesimes.get(int(year), 0) + int(count)
+                if problems:
+                    done += n
+                    if progress:
+                        progress(done, total)
+                    continue  # keep validating to list problems; nothing will be kept
+                mill = mill.astype(np.int64)
+                source = _column(batch, fields.get("source"), n, "")
+                ossature = _column(batch, fields.get("ossature"), n, None, dtype=object)
+                id_origine = _column(batch, fields.get("id_origine"), n, "")
+                code_or = _column(batch, fields.get("code_or"), n, "")
+                g3857 = _apply(to_3857, geoms)
+                wkb = _ewkb(geoms, SRID_L93)
+                wkb3857 = _ewkb(g3857, 3857)
+                area = shapely.area(geoms)
+                vid = vintage.id
+                for k in range(n):
+                    oss = ossature[k]
+                    copy.write_row((
+                        vid, ids[k], cs[k], us[k], int(mill[k]), source[k],
+                        None if oss in (None, "") else int(oss), id_origine[k], code_or[k],
+                        wkb[k], wkb3857[k], float(area[k]), 1,
+                    ))  # fmt: skip
+                done += n
+                if progress:
+                    progress(done, total)
+            if problems:
+                # Leaving the COPY block would send the data: abort it instead.
+                raise ImportRefused(
+                    _("Fichier refusé, rien n'a été importé (%s) :") % path.name,
+                    problems.lines(),
+                )
+        if invalid_count and repair:
+            _repair_invalid(vintage.id)
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT count(*) FROM {LandCoverPolygon._meta.db_table} WHERE vintage_id = %s",
+                [vintage.id],
+            )
+            (count,) = cur.fetchone()
+        vintage.polygon_count = count
+        vintage.millesime = max(millesimes, key=millesimes.get) if millesimes else 0
+        vintage.save(update_fields=["polygon_count", "millesime"])
+        if ZC_LAYER in info["layers"]:
+            _import_zones(path, vintage, to_l93)
+        if created_departement:
+            _outline_from_polygons(departement, vintage)
+    with connection.cursor() as cur:
+        cur.execute(f"ANALYZE {LandCoverPolygon._meta.db_table}")
+    vintage.invalid_repaired = invalid_count if repair else 0
+    return vintage
+
+
+def _repair_invalid(vintage_id: int):
+    """Repair invalid geometries in place with ST_MakeValid (polygonal part kept)."""
+    table = LandCoverPolygon._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            UPDATE {table} SET
+              geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)),
+              geom_3857 = ST_Transform(ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)), 3857),
+              area = ST_Area(ST_CollectionExtract(ST_MakeValid(geom), 3))
+            WHERE vintage_id = %s AND NOT ST_IsValid(geom)
+            """,  # noqa: E501
+            [vintage_id],
+        )
+
+
+def _import_zones(path: Path, vintage: Vintage, to_l93):
+    info = pyogrio.read_info(path, layer=ZC_LAYER)
+    fields = {name.lower(): name for name in info["fields"]}
+    table = pyogrio.read_arrow(path, layer=ZC_LAYER)[1]
+    geom_col = "wkb_geometry" if "wkb_geometry" in table.column_names else table.column_names[-1]
+    for candidate in ("geom", "geometry", "wkb_geometry"):
+        if candidate in table.column_names:
+            geom_col = candidate
+    geoms = _as_multi(_apply(to_l93, shapely.from_wkb(table.column(geom_col).to_numpy(
+        zero_copy_only=False))))
+    n = len(geoms)
+    ids = _column(table, fields.get("id"), n, "")
+    mill = _column(table, fields.get("millesime"), n, None, dtype=object)
+    wkb = _ewkb(shapely.make_valid(geoms), SRID_L93)
+    with connection.cursor() as cur:
+        raw = cur.cursor
+        with raw.copy(
+            f"COPY {ZoneConstruite._meta.db_table} (vintage_id, ocsge_id, millesime, geom) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "int2", "bytea"])
+            for k in range(n):
+                m = mill[k]
+                copy.write_row((vintage.id, ids[k], None if m is None else int(m), wkb[k]))
+
+
+def _outline_from_polygons(departement: Departement, vintage: Vintage):
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            UPDATE {Departement._meta.db_table} SET geom = (
+              SELECT ST_Multi(ST_CollectionExtract(ST_UnaryUnion(ST_Collect(geom)), 3))
+              FROM {LandCoverPolygon._meta.db_table} WHERE vintage_id = %s)
+            WHERE id = %s
+            """,
+            [vintage.id, departement.id],
+        )
+
+
+def export_ocsge(departement_code: str, rank: str, out_path, progress: ProgressFn | None = None,
+                 chunk: int = 100_000) -> int:
+    """Write the current revision of a vintage in the official layout; return its size."""
+    vintage = Vintage.objects.select_related("departement").filter(
+        departement__code=departement_code, rank=rank
+    ).first()
+    if vintage is None:
+        raise ImportRefused(
+            _("Aucun millésime %(rank)s pour le département %(code)s.")
+            % {"rank": rank, "code": departement_code}
+        )
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.stem + ".part.gpkg")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    table = LandCoverPolygon._meta.db_table
+    names = ["id", "code_cs", "code_us", "millesime", "source", "ossature", "id_origine",
+             "code_or"]  # fmt: skip
+    total = vintage.polygon_count
+    written = 0
+    with transaction.atomic(), connection.cursor() as cur:
+        raw = cur.connection.cursor(name=f"export_{vintage.id}")
+        raw.itersize = chunk
+        raw.execute(
+            f"SELECT ocsge_id, code_cs, code_us, millesime, source, ossature, id_origine, "
+            f"code_or, ST_AsBinary(geom) FROM {table} WHERE vintage_id = %s ORDER BY id",
+            [vintage.id],
+        )
+        while True:
+            rows = raw.fetchmany(chunk)
+            if not rows and written:
+                break
+            cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(9)]
+            arrays = [
+                np.array(cols[0], dtype=object), np.array(cols[1], dtype=object),
+                np.array(cols[2], dtype=object),
+                np.array([-1 if v is None else v for v in cols[3]], dtype=np.int32),
+                np.array(cols[4], dtype=object),
+                np.array([-1 if v is None else v for v in cols[5]], dtype=np.int32),
+                np.array(cols[6], dtype=object), np.array(cols[7], dtype=object),
+            ]  # fmt: skip
+            geoms = np.array([bytes(g) for g in cols[8]], dtype=object)
+            pyogrio.raw.write(
+                str(tmp), geoms, arrays, names, layer=LAYER, driver="GPKG",
+                geometry_type="MultiPolygon", crs="EPSG:2154", append=written > 0,
+            )  # fmt: skip
+            written += len(rows)
+            if progress:
+                progress(written, total)
+            if not rows:
+                break
+        raw.close()
+        cur.execute(
+            f"SELECT ocsge_id, millesime, ST_AsBinary(geom) FROM "
+            f"{ZoneConstruite._meta.db_table} WHERE vintage_id = %s ORDER BY id",
+            [vintage.id],
+        )
+        zones = cur.fetchall()
+    if zones:
+        ids, mills, wkbs = zip(*zones, strict=True)
+        pyogrio.raw.write(
+            str(tmp), np.array([bytes(g) for g in wkbs], dtype=object),
+            [np.array(ids, dtype=object),
+             np.array([-1 if m is None else m for m in mills], dtype=np.int32)],
+            ["id", "millesime"], layer=ZC_LAYER, driver="GPKG",
+            geometry_type="MultiPolygon", crs="EPSG:2154", append=True,
+        )  # fmt: skip
+    tmp.replace(out_path)
+    return written

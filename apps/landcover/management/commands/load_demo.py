@@ -1,0 +1,85 @@
+"""Generate and load the demo département, and one demo user per role (idempotent)."""
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.landcover import synth
+from apps.landcover.models import Vintage
+from apps.territories.models import Commune, Departement, Membership, Organisation, Role
+
+DEMO_PASSWORD = "demo-ocsge-2026"
+# username, first name, last name, role, organisation (name, kind)
+DEMO_USERS = [
+    ("admin", "Alice", "Admin", Role.ADMIN, ("Plateforme OCS GE", Organisation.Kind.IGN)),
+    ("responsable", "Marc", "Responsable", Role.MANAGER, ("IGN — Production OCS GE",
+                                                          Organisation.Kind.IGN)),
+    ("operateur", "Olivia", "Opératrice", Role.OPERATOR, ("IGN — Production OCS GE",
+                                                          Organisation.Kind.IGN)),
+    ("contributeur", "Camille", "Contributrice", Role.CONTRIBUTOR, (
+        "Agence d'urbanisme de démonstration", Organisation.Kind.AGENCE)),
+    ("relecteur", "Romain", "Relecteur", Role.REVIEWER, ("DDT de démonstration",
+                                                         Organisation.Kind.DDT)),
+]
+
+
+class Command(BaseCommand):
+    help = "Generate (once) and load the demo département with M1 and M2, and the demo users."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", type=Path, default=Path("var/data/demo"))
+        parser.add_argument("--code", default="99")
+        parser.add_argument("--size-km", type=float, default=12.0)
+        parser.add_argument("--seed", type=int, default=42)
+
+    def handle(self, *args, dir, code, size_km, seed, **opts):
+        files = [dir / "ocsge_M1.gpkg", dir / "ocsge_M2.gpkg", dir / "territoires.gpkg"]
+        if all(f.exists() for f in files):
+            self.stdout.write(f"Demo files already in {dir}.")
+        else:
+            self.stdout.write(f"Generating the demo département in {dir} …")
+            synth.generate(dir, code=code, size_km=size_km, seed=seed,
+                           name="Val-de-Démonstration", log=self.stdout.write)
+        call_command("load_territories", str(files[2]), stdout=self.stdout)
+        for rank, path in (("M1", files[0]), ("M2", files[1])):
+            if Vintage.objects.filter(departement__code=code, rank=rank).exists():
+                self.stdout.write(f"{code} {rank} already loaded.")
+            else:
+                call_command("import_ocsge", str(path), departement=code, rank=rank,
+                             stdout=self.stdout)
+        self._users(code)
+
+    @transaction.atomic
+    def _users(self, code):
+        departement = Departement.objects.get(code=code)
+        User = get_user_model()
+        lines = []
+        for username, first, last, role, (org_name, kind) in DEMO_USERS:
+            org, _ = Organisation.objects.get_or_create(name=org_name, defaults={"kind": kind})
+            if kind == Organisation.Kind.AGENCE:
+                org.communes.set(Commune.objects.filter(departement=departement))
+            elif role != Role.ADMIN:
+                org.departements.add(departement)
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last,
+                          "email": f"{username}@demo.ocsge.example.org"},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+            user.is_superuser = role == Role.ADMIN
+            user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+            user.save()
+            if role == Role.MANAGER:
+                user.user_permissions.set(Permission.objects.filter(
+                    content_type__app_label__in=["landcover", "territories"]))
+            Membership.objects.update_or_create(user=user, organisation=org,
+                                                defaults={"role": role})
+            lines.append(f"  {username:<14} {role.label:<32} {org_name}")
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo users (password: {DEMO_PASSWORD}):\n" + "\n".join(lines)
+        ))

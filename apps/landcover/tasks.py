@@ -1,0 +1,57 @@
+"""Celery tasks of the landcover app (default queue)."""
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from .gpkg import ImportRefused, import_ocsge
+from .models import ImportJob
+
+
+def _progress_updater(job_id):
+    """Progress written through the 'progress' alias: a separate connection, so it is visible
+    while the import's own transaction is still open."""
+    last = {"value": -1.0}
+
+    def update(done, total):
+        value = round(done / total, 3) if total else 0.0
+        if value - last["value"] >= 0.01 or done == total:
+            last["value"] = value
+            ImportJob.objects.using("progress").filter(pk=job_id).update(progress=value)
+
+    return update
+
+
+@shared_task(bind=True, acks_late=True, max_retries=0)
+def run_import_job(self, job_id: int):
+    job = ImportJob.objects.get(pk=job_id)
+    if job.state == ImportJob.State.DONE:
+        return job.state  # idempotent: a duplicate delivery does nothing
+    # A job left RUNNING by a dead worker is simply run again: its transaction was rolled back.
+    ImportJob.objects.filter(pk=job_id).update(state=ImportJob.State.RUNNING, progress=0.0)
+    try:
+        vintage = import_ocsge(
+            job.file.path, job.departement_code, job.rank, name=job.departement_name or None,
+            reproject=job.reproject, repair=job.repair, progress=_progress_updater(job_id),
+        )
+    except ImportRefused as exc:
+        ImportJob.objects.filter(pk=job_id).exclude(state=ImportJob.State.DONE).update(
+            state=ImportJob.State.FAILED, message=str(exc), finished_at=timezone.now()
+        )
+        return ImportJob.State.FAILED
+    except Exception as exc:
+        ImportJob.objects.filter(pk=job_id).update(
+            state=ImportJob.State.FAILED, message=f"Erreur inattendue : {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    ImportJob.objects.filter(pk=job_id).update(
+        state=ImportJob.State.DONE, progress=1.0, vintage=vintage,
+        message=f"{vintage.polygon_count} polygones importés.", finished_at=timezone.now(),
+    )
+    return ImportJob.State.DONE
+
+
+def enqueue_import(job: ImportJob):
+    """Start the import once the job row is committed (eager when there is no broker)."""
+    transaction.on_commit(lambda: run_import_job.delay(job.pk))
