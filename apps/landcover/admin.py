@@ -1,7 +1,7 @@
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.gis import admin as gis_admin
-from django import forms
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -28,7 +28,8 @@ class CoverCodeAdmin(admin.ModelAdmin):
     def swatch(self, obj):
         return format_html(
             '<span style="display:inline-block;width:2em;height:1em;background:{}"></span> {}',
-            obj.colour, obj.colour,
+            obj.colour,
+            obj.colour,
         )
 
 
@@ -139,7 +140,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     def progress_bar(self, obj):
         return format_html(
             '<progress max="100" value="{}"></progress> {} %',
-            int(obj.progress * 100), int(obj.progress * 100),
+            int(obj.progress * 100),
+            int(obj.progress * 100),
         )
 
     @admin.display(description=_("message"))

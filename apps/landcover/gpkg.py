@@ -9,6 +9,7 @@ revision with a server-side cursor and writes the same layout.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,11 @@ class _Problems:
             f"- {kind} : {self.counts[kind]} " + _("ligne(s)") + f", ex. {', '.join(rows)}"
             for kind, rows in self.rows.items()
         ]
+
+
+def _labels(rownum: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> list[str]:
+    """'#row (id)' for the rows selected by `mask`, to name offending rows."""
+    return [f"#{r} ({i or '?'})" for r, i in zip(rownum[mask], ids[mask], strict=True)]
 
 
 def _open_info(path: Path) -> dict:
@@ -189,9 +195,7 @@ def import_ocsge(
     known_us = set(UseCode.objects.values_list("code", flat=True))
 
     with transaction.atomic():
-        departement = (
-            Departement.objects.select_for_update().filter(code=departement_code).first()
-        )
+        departement = Departement.objects.select_for_update().filter(code=departement_code).first()
         created_departement = departement is None
         if created_departement:
             departement = Departement.objects.create(
@@ -245,7 +249,7 @@ def import_ocsge(
                 ids = _column(batch, fields["id"], n, "")
                 cs = _column(batch, fields["code_cs"], n, "")
                 us = _column(batch, fields["code_us"], n, "")
-                label = lambda mask: (f"#{r} ({i or '?'})" for r, i in zip(rownum[mask], ids[mask], strict=True))  # noqa: E501, E731
+                label = functools.partial(_labels, rownum, ids)
                 problems.add(_("code CS inconnu"), label(~np.isin(cs, list(known_cs))))
                 problems.add(_("code US inconnu"), label(~np.isin(us, list(known_us))))
                 problems.add(_("identifiant vide"), label(ids == ""))
@@ -279,8 +283,9 @@ def import_ocsge(
                 mill = _column(batch, fields["millesime"], n, 0, dtype=np.int64)
                 mill = np.asarray(mill, dtype=float)
                 problems.add(_("millésime absent"), label(np.isnan(mill)))
-                for year, count in zip(*np.unique(mill[~np.isnan(mill)], return_counts=True),
-                                       strict=True):
+                for year, count in zip(
+                    *np.unique(mill[~np.isnan(mill)], return_counts=True), strict=True
+                ):
                     millesimes[int(year)] = millesimes.get(int(year), 0) + int(count)
                 if problems:
                     done += n
@@ -358,8 +363,9 @@ def _import_zones(path: Path, vintage: Vintage, to_l93):
     for candidate in ("geom", "geometry", "wkb_geometry"):
         if candidate in table.column_names:
             geom_col = candidate
-    geoms = _as_multi(_apply(to_l93, shapely.from_wkb(table.column(geom_col).to_numpy(
-        zero_copy_only=False))))
+    geoms = _as_multi(
+        _apply(to_l93, shapely.from_wkb(table.column(geom_col).to_numpy(zero_copy_only=False)))
+    )
     n = len(geoms)
     ids = _column(table, fields.get("id"), n, "")
     mill = _column(table, fields.get("millesime"), n, None, dtype=object)
@@ -389,12 +395,19 @@ def _outline_from_polygons(departement: Departement, vintage: Vintage):
         )
 
 
-def export_ocsge(departement_code: str, rank: str, out_path, progress: ProgressFn | None = None,
-                 chunk: int = 100_000) -> int:
+def export_ocsge(
+    departement_code: str,
+    rank: str,
+    out_path,
+    progress: ProgressFn | None = None,
+    chunk: int = 100_000,
+) -> int:
     """Write the current revision of a vintage in the official layout; return its size."""
-    vintage = Vintage.objects.select_related("departement").filter(
-        departement__code=departement_code, rank=rank
-    ).first()
+    vintage = (
+        Vintage.objects.select_related("departement")
+        .filter(departement__code=departement_code, rank=rank)
+        .first()
+    )
     if vintage is None:
         raise ImportRefused(
             _("Aucun millésime %(rank)s pour le département %(code)s.")

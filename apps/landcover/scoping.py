@@ -1,5 +1,7 @@
 """Territory scoping of land-cover querysets: the one place that decides who sees what."""
 
+from django.db.models import Exists, OuterRef, Q
+
 from apps.territories.models import Departement, departements_for
 
 from .models import Vintage
@@ -7,13 +9,14 @@ from .models import Vintage
 
 def visible_departements(user):
     """Départements a user may see: their territories, plus every published one."""
-    published = Departement.objects.filter(vintages__state=Vintage.State.PUBLISHED)
-    return (departements_for(user) | published).distinct()
+    published = Vintage.objects.filter(departement=OuterRef("pk"), state=Vintage.State.PUBLISHED)
+    return Departement.objects.filter(
+        Q(pk__in=departements_for(user).values("pk")) | Exists(published)
+    )
 
 
 def visible_vintages(user):
-    if user.is_authenticated:
-        mine = Vintage.objects.filter(departement__in=departements_for(user))
-    else:
-        mine = Vintage.objects.none()
-    return (mine | Vintage.objects.filter(state=Vintage.State.PUBLISHED)).distinct()
+    """Vintages of the user's départements, plus every published one."""
+    return Vintage.objects.filter(
+        Q(departement__in=departements_for(user).values("pk")) | Q(state=Vintage.State.PUBLISHED)
+    )

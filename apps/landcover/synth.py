@@ -590,6 +590,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
     sirens = [
         "2" + code.zfill(3) + ("00001" if c.centroid.x < epci_split else "00002") for c in cells
     ]
+
     def multi(g):
         return (
             g
@@ -598,6 +599,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
                 [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]
             )
         )
+
     if path.exists():
         path.unlink()
     dept = multi(dept_geom)

@@ -31,8 +31,13 @@ def run_import_job(self, job_id: int):
     ImportJob.objects.filter(pk=job_id).update(state=ImportJob.State.RUNNING, progress=0.0)
     try:
         vintage = import_ocsge(
-            job.file.path, job.departement_code, job.rank, name=job.departement_name or None,
-            reproject=job.reproject, repair=job.repair, progress=_progress_updater(job_id),
+            job.file.path,
+            job.departement_code,
+            job.rank,
+            name=job.departement_name or None,
+            reproject=job.reproject,
+            repair=job.repair,
+            progress=_progress_updater(job_id),
         )
     except ImportRefused as exc:
         ImportJob.objects.filter(pk=job_id).exclude(state=ImportJob.State.DONE).update(
@@ -41,13 +46,17 @@ def run_import_job(self, job_id: int):
         return ImportJob.State.FAILED
     except Exception as exc:
         ImportJob.objects.filter(pk=job_id).update(
-            state=ImportJob.State.FAILED, message=f"Erreur inattendue : {exc}",
+            state=ImportJob.State.FAILED,
+            message=f"Erreur inattendue : {exc}",
             finished_at=timezone.now(),
         )
         raise
     ImportJob.objects.filter(pk=job_id).update(
-        state=ImportJob.State.DONE, progress=1.0, vintage=vintage,
-        message=f"{vintage.polygon_count} polygones importés.", finished_at=timezone.now(),
+        state=ImportJob.State.DONE,
+        progress=1.0,
+        vintage=vintage,
+        message=f"{vintage.polygon_count} polygones importés.",
+        finished_at=timezone.now(),
     )
     return ImportJob.State.DONE
 

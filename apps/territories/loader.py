@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-
 import pyogrio
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
@@ -32,16 +31,26 @@ def _read(path: Path, layer: str):
     if missing:
         raise TerritoryFileError(f"Couche {layer} : champ(s) manquant(s) {', '.join(missing)}")
     meta, table = pyogrio.read_arrow(path, layer=layer)
-    geoms = shapely.from_wkb(table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(
-        zero_copy_only=False))
+    geoms = shapely.from_wkb(
+        table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
+    )
     crs = info.get("crs") or ""
     if "2154" not in crs:
         raise TerritoryFileError(f"Couche {layer} : EPSG:2154 attendu, trouvé {crs or 'aucun'}")
-    cols = {f: [str(v) if v is not None else "" for v in table.column(upper[f]).to_pylist()]
-            for f in LAYERS[layer] if f in upper}
-    multis = [GEOSGeometry(memoryview(shapely.to_wkb(
-        g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]))), srid=SRID_L93)
-        for g in geoms]
+    cols = {
+        f: [str(v) if v is not None else "" for v in table.column(upper[f]).to_pylist()]
+        for f in LAYERS[layer]
+        if f in upper
+    }
+    multis = [
+        GEOSGeometry(
+            memoryview(
+                shapely.to_wkb(g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]))
+            ),
+            srid=SRID_L93,
+        )
+        for g in geoms
+    ]
     return cols, multis
 
 
@@ -59,18 +68,26 @@ def load_territories(path) -> dict[str, int]:
     with transaction.atomic():
         cols, geoms = _read(path, "REGION")
         Region.objects.bulk_create(
-            [Region(code=c, name=n, geom=g)
-             for c, n, g in zip(cols["INSEE_REG"], cols["NOM"], geoms, strict=True)],
-            update_conflicts=True, unique_fields=["code"], update_fields=["name", "geom"],
+            [
+                Region(code=c, name=n, geom=g)
+                for c, n, g in zip(cols["INSEE_REG"], cols["NOM"], geoms, strict=True)
+            ],
+            update_conflicts=True,
+            unique_fields=["code"],
+            update_fields=["name", "geom"],
         )
         counts["regions"] = len(geoms)
         regions = dict(Region.objects.values_list("code", "id"))
         cols, geoms = _read(path, "DEPARTEMENT")
         Departement.objects.bulk_create(
-            [Departement(code=c, name=n, region_id=regions.get(r), geom=g)
-             for c, r, n, g in zip(cols["INSEE_DEP"], cols["INSEE_REG"], cols["NOM"], geoms,
-                                   strict=True)],
-            update_conflicts=True, unique_fields=["code"],
+            [
+                Departement(code=c, name=n, region_id=regions.get(r), geom=g)
+                for c, r, n, g in zip(
+                    cols["INSEE_DEP"], cols["INSEE_REG"], cols["NOM"], geoms, strict=True
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["code"],
             update_fields=["name", "region", "geom"],
         )
         counts["departements"] = len(geoms)
@@ -81,14 +98,15 @@ def load_territories(path) -> dict[str, int]:
             raise TerritoryFileError(f"Communes d'un département inconnu : {', '.join(unknown)}")
         sirens = cols.get("SIREN_EPCI", [""] * len(geoms))
         Commune.objects.bulk_create(
-            [Commune(code=c, name=n, departement_id=deps[d], siren_epci=s, geom=g)
-             for c, d, n, s, g in zip(cols["INSEE_COM"], cols["INSEE_DEP"], cols["NOM"], sirens,
-                                      geoms, strict=True)],
-            update_conflicts=True, unique_fields=["code"],
+            [
+                Commune(code=c, name=n, departement_id=deps[d], siren_epci=s, geom=g)
+                for c, d, n, s, g in zip(
+                    cols["INSEE_COM"], cols["INSEE_DEP"], cols["NOM"], sirens, geoms, strict=True
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["code"],
             update_fields=["name", "departement", "siren_epci", "geom"],
         )
         counts["communes"] = len(geoms)
     return counts
-
-
-

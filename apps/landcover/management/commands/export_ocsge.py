@@ -32,6 +32,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-        self.stdout.write(self.style.SUCCESS(
-            f"{n} polygons written to {out} in {time.perf_counter() - start:.1f} s"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{n} polygons written to {out} in {time.perf_counter() - start:.1f} s"
+            )
+        )

@@ -17,12 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--departement", required=True, help="INSEE code (e.g. 99)")
         parser.add_argument("--rank", required=True, choices=Vintage.Rank.values)
         parser.add_argument("--name", help="name of the département if it is not known yet")
-        parser.add_argument("--reproject", action="store_true",
-                            help="reproject from the file's CRS to EPSG:2154")
-        parser.add_argument("--repair", action="store_true",
-                            help="repair invalid geometries with ST_MakeValid")
-        parser.add_argument("--replace", action="store_true",
-                            help="replace the existing vintage of that rank")
+        parser.add_argument(
+            "--reproject", action="store_true", help="reproject from the file's CRS to EPSG:2154"
+        )
+        parser.add_argument(
+            "--repair", action="store_true", help="repair invalid geometries with ST_MakeValid"
+        )
+        parser.add_argument(
+            "--replace", action="store_true", help="replace the existing vintage of that rank"
+        )
 
     def handle(self, *args, file, departement, rank, name, reproject, repair, replace, **opts):
         bar = tqdm(total=0, unit=" polygones", disable=not sys.stderr.isatty(), file=sys.stderr)
@@ -34,15 +37,25 @@ class Command(BaseCommand):
 
         start = time.perf_counter()
         try:
-            vintage = import_ocsge(file, departement, rank, name=name, reproject=reproject,
-                                   repair=repair, replace=replace, progress=progress)
+            vintage = import_ocsge(
+                file,
+                departement,
+                rank,
+                name=name,
+                reproject=reproject,
+                repair=repair,
+                replace=replace,
+                progress=progress,
+            )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from exc
         finally:
             bar.close()
         elapsed = time.perf_counter() - start
         repaired = getattr(vintage, "invalid_repaired", 0)
-        self.stdout.write(self.style.SUCCESS(
-            f"{vintage}: {vintage.polygon_count} polygons imported in {elapsed:.1f} s"
-            + (f", {repaired} geometries repaired" if repaired else "")
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{vintage}: {vintage.polygon_count} polygons imported in {elapsed:.1f} s"
+                + (f", {repaired} geometries repaired" if repaired else "")
+            )
+        )

@@ -16,14 +16,34 @@ DEMO_PASSWORD = "demo-ocsge-2026"
 # username, first name, last name, role, organisation (name, kind)
 DEMO_USERS = [
     ("admin", "Alice", "Admin", Role.ADMIN, ("Plateforme OCS GE", Organisation.Kind.IGN)),
-    ("responsable", "Marc", "Responsable", Role.MANAGER, ("IGN — Production OCS GE",
-                                                          Organisation.Kind.IGN)),
-    ("operateur", "Olivia", "Opératrice", Role.OPERATOR, ("IGN — Production OCS GE",
-                                                          Organisation.Kind.IGN)),
-    ("contributeur", "Camille", "Contributrice", Role.CONTRIBUTOR, (
-        "Agence d'urbanisme de démonstration", Organisation.Kind.AGENCE)),
-    ("relecteur", "Romain", "Relecteur", Role.REVIEWER, ("DDT de démonstration",
-                                                         Organisation.Kind.DDT)),
+    (
+        "responsable",
+        "Marc",
+        "Responsable",
+        Role.MANAGER,
+        ("IGN — Production OCS GE", Organisation.Kind.IGN),
+    ),
+    (
+        "operateur",
+        "Olivia",
+        "Opératrice",
+        Role.OPERATOR,
+        ("IGN — Production OCS GE", Organisation.Kind.IGN),
+    ),
+    (
+        "contributeur",
+        "Camille",
+        "Contributrice",
+        Role.CONTRIBUTOR,
+        ("Agence d'urbanisme de démonstration", Organisation.Kind.AGENCE),
+    ),
+    (
+        "relecteur",
+        "Romain",
+        "Relecteur",
+        Role.REVIEWER,
+        ("DDT de démonstration", Organisation.Kind.DDT),
+    ),
 ]
 
 
@@ -42,15 +62,22 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo files already in {dir}.")
         else:
             self.stdout.write(f"Generating the demo département in {dir} …")
-            synth.generate(dir, code=code, size_km=size_km, seed=seed,
-                           name="Val-de-Démonstration", log=self.stdout.write)
+            synth.generate(
+                dir,
+                code=code,
+                size_km=size_km,
+                seed=seed,
+                name="Val-de-Démonstration",
+                log=self.stdout.write,
+            )
         call_command("load_territories", str(files[2]), stdout=self.stdout)
         for rank, path in (("M1", files[0]), ("M2", files[1])):
             if Vintage.objects.filter(departement__code=code, rank=rank).exists():
                 self.stdout.write(f"{code} {rank} already loaded.")
             else:
-                call_command("import_ocsge", str(path), departement=code, rank=rank,
-                             stdout=self.stdout)
+                call_command(
+                    "import_ocsge", str(path), departement=code, rank=rank, stdout=self.stdout
+                )
         self._users(code)
 
     @transaction.atomic
@@ -66,8 +93,11 @@ class Command(BaseCommand):
                 org.departements.add(departement)
             user, created = User.objects.get_or_create(
                 username=username,
-                defaults={"first_name": first, "last_name": last,
-                          "email": f"{username}@demo.ocsge.example.org"},
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@demo.ocsge.example.org",
+                },
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
@@ -75,11 +105,15 @@ class Command(BaseCommand):
             user.is_staff = role in (Role.ADMIN, Role.MANAGER)
             user.save()
             if role == Role.MANAGER:
-                user.user_permissions.set(Permission.objects.filter(
-                    content_type__app_label__in=["landcover", "territories"]))
-            Membership.objects.update_or_create(user=user, organisation=org,
-                                                defaults={"role": role})
+                user.user_permissions.set(
+                    Permission.objects.filter(
+                        content_type__app_label__in=["landcover", "territories"]
+                    )
+                )
+            Membership.objects.update_or_create(
+                user=user, organisation=org, defaults={"role": role}
+            )
             lines.append(f"  {username:<14} {role.label:<32} {org_name}")
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo users (password: {DEMO_PASSWORD}):\n" + "\n".join(lines)
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo users (password: {DEMO_PASSWORD}):\n" + "\n".join(lines))
+        )

@@ -16,7 +16,9 @@ class Command(BaseCommand):
             counts = load_territories(file)
         except TerritoryFileError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"{counts['regions']} région(s), {counts['departements']} département(s), "
-            f"{counts['communes']} commune(s) loaded"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{counts['regions']} région(s), {counts['departements']} département(s), "
+                f"{counts['communes']} commune(s) loaded"
+            )
+        )

@@ -1,0 +1,200 @@
+"""Settings, Celery set-up, models and scoping of the foundation."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+
+from apps.landcover.models import (
+    CoverCode,
+    CoverUsePair,
+    LandCoverPolygon,
+    ModelClass,
+    PolygonRevision,
+    UseCode,
+    Vintage,
+)
+from apps.territories.models import (
+    Commune,
+    Departement,
+    Membership,
+    Organisation,
+    Region,
+    Role,
+    departements_for,
+)
+from ocsge_web.env import redis_reachable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run_settings(env):
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+        "'ocsge_web.settings'); from django.conf import settings; "
+        "print(settings.CELERY_TASK_ALWAYS_EAGER, settings.DEBUG)"
+    )
+    full = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG", "SECRET_KEY")}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_tasks_run_eagerly_without_a_broker():
+    assert _run_settings({}).stdout.split() == ["True", "True"]
+
+
+def test_tasks_run_eagerly_when_the_broker_does_not_answer():
+    result = _run_settings({"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.stdout.split()[0] == "True"
+    assert not redis_reachable("redis://127.0.0.1:1/0")
+
+
+def test_tasks_go_to_redis_when_it_answers():
+    if not redis_reachable("redis://127.0.0.1:6379/15"):
+        pytest.skip("no local Redis")
+    assert _run_settings({"REDIS_URL": "redis://127.0.0.1:6379/15"}).stdout.split()[0] == "False"
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    result = _run_settings({"DEBUG": "false"})
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+    ok = _run_settings({"DEBUG": "false", "SECRET_KEY": "x" * 50})
+    assert ok.stdout.split() == ["True", "False"]
+
+
+def test_docker_compose_file_is_valid():
+    if (
+        not shutil.which("docker")
+        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
+    ):
+        pytest.skip("docker compose client not installed")
+    result = subprocess.run(
+        ["docker", "compose", "config", "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, "SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_file_declares_the_production_services():
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert {"db", "redis", "web", "worker", "gpu-worker"} <= set(spec["services"])
+    gpu = spec["services"]["gpu-worker"]
+    assert "-Q gpu" in gpu["command"] and "--prefetch-multiplier 1" in gpu["command"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+
+
+@pytest.mark.django_db
+def test_nomenclature_is_loaded_by_the_data_migration():
+    assert CoverCode.objects.count() == 14
+    assert CoverCode.objects.get(code="CS1.1.1.1").colour == "#ff377a"
+    assert UseCode.objects.count() == 20
+    assert ModelClass.objects.count() == 17
+    assert ModelClass.objects.get(id=17).cover is None
+    assert ModelClass.objects.get(id=9).cover_id == "CS2.1.1.2"
+    assert CoverUsePair.objects.filter(cover="CS2.1.1.1", use="US1.2").exists()
+    assert not CoverUsePair.objects.filter(cover="CS1.2.3", use="US5").exists()
+
+
+def _square(x=700_000, y=6_600_000, size=100):
+    return MultiPolygon(Polygon.from_bbox((x, y, x + size, y + size)), srid=2154)
+
+
+@pytest.fixture
+def polygon(db):
+    dep = Departement.objects.create(code="98", name="Carré")
+    vintage = Vintage.objects.create(
+        departement=dep, rank="M1", millesime=2021, source=Vintage.Source.IMPORT
+    )
+    geom = _square()
+    return LandCoverPolygon.objects.create(
+        vintage=vintage,
+        ocsge_id="OCSGE1",
+        code_cs="CS2.2.1",
+        code_us="US1.1",
+        geom=geom,
+        geom_3857=geom.transform(3857, clone=True),
+        area=geom.area,
+    )
+
+
+def test_vintage_states_follow_the_transition_table(polygon):
+    vintage = polygon.vintage
+    with pytest.raises(ValidationError):
+        vintage.transition(Vintage.State.PUBLISHED)
+    for state in ("in_review", "corrected", "published"):
+        vintage.transition(state)
+    assert vintage.state == "published"
+    with pytest.raises(ValidationError):
+        vintage.transition(Vintage.State.DRAFT)
+
+
+def test_only_one_vintage_per_rank_and_departement(polygon):
+    with pytest.raises(Exception), transaction.atomic():  # noqa: B017  IntegrityError
+        Vintage.objects.create(
+            departement=polygon.vintage.departement, rank="M1", millesime=2022, source="import"
+        )
+
+
+def test_polygon_revisions_are_append_only(polygon):
+    rev = PolygonRevision.objects.create(
+        polygon=polygon,
+        revision=2,
+        code_cs_before="CS2.2.1",
+        code_us_before="US1.1",
+        code_cs_after="CS1.1.1.1",
+        code_us_after="US5",
+        geom_before=polygon.geom,
+        geom_after=polygon.geom,
+        cause=PolygonRevision.Cause.CORRECTION,
+    )
+    with pytest.raises(ValidationError):
+        rev.save()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        PolygonRevision.objects.filter(pk=rev.pk).update(code_cs_after="CS1.2.1")
+    assert PolygonRevision.objects.get(pk=rev.pk).code_cs_after == "CS1.1.1.1"
+
+
+@pytest.mark.django_db
+def test_territory_scoping_follows_memberships():
+    User = get_user_model()
+    reg = Region.objects.create(code="93", name="Région")
+    d1 = Departement.objects.create(code="91", name="Un", region=reg)
+    d2 = Departement.objects.create(code="92", name="Deux", region=reg)
+    d3 = Departement.objects.create(code="07", name="Autre")
+    commune = Commune.objects.create(code="92001", name="Ville", departement=d2, geom=_square())
+    dreal = Organisation.objects.create(name="DREAL", kind="dreal")
+    dreal.regions.add(reg)
+    mairie = Organisation.objects.create(name="Mairie", kind="collectivite")
+    mairie.communes.add(commune)
+    ign = Organisation.objects.create(name="IGN", kind="ign")
+    ign.departements.add(d1)
+    users = {
+        name: User.objects.create(username=name)
+        for name in ("reviewer", "contrib", "operator", "nobody", "admin")
+    }
+    Membership.objects.create(user=users["reviewer"], organisation=dreal, role=Role.REVIEWER)
+    Membership.objects.create(user=users["contrib"], organisation=mairie, role=Role.CONTRIBUTOR)
+    Membership.objects.create(user=users["operator"], organisation=ign, role=Role.OPERATOR)
+    Membership.objects.create(user=users["admin"], organisation=ign, role=Role.ADMIN)
+    codes = lambda u, **kw: sorted(departements_for(u, **kw).values_list("code", flat=True))  # noqa: E731
+    assert codes(users["reviewer"]) == ["91", "92"]
+    assert codes(users["contrib"]) == ["92"]
+    assert codes(users["operator"]) == ["91"]
+    assert codes(users["operator"], roles=[Role.CONTRIBUTOR]) == []
+    assert codes(users["nobody"]) == []
+    assert codes(users["admin"]) == ["07", "91", "92"]
+    assert d3.code in codes(users["admin"])

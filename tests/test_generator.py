@@ -1,0 +1,98 @@
+"""Invariants of the synthetic département (pure Python, no database)."""
+
+from collections import Counter
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from apps.landcover import synth
+from apps.landcover.nomenclature import valid_pairs
+
+
+def _layer(path, layer="OCCUPATION_SOL"):
+    return pyogrio.read_dataframe(path, layer=layer)
+
+
+@pytest.mark.parametrize("rank", ["M1", "M2"])
+def test_each_vintage_tiles_the_departement_without_gap_or_overlap(small_departement, rank):
+    out, _ = small_departement
+    polys = _layer(out / f"ocsge_{rank}.gpkg")
+    dept = pyogrio.read_dataframe(out / "territoires.gpkg", layer="DEPARTEMENT").geometry[0]
+    geoms = polys.geometry.values
+    assert shapely.is_valid(geoms).all()
+    assert shapely.coverage_is_valid(geoms), "polygons overlap or are badly noded"
+    total = shapely.area(geoms).sum()
+    assert abs(total - dept.area) / dept.area < 1e-4
+    union = shapely.coverage_union_all(geoms)
+    assert shapely.symmetric_difference(union, dept).area / dept.area < 1e-4
+
+
+@pytest.mark.parametrize("rank", ["M1", "M2"])
+def test_polygons_honour_the_minimum_mapping_units(small_departement, rank):
+    out, _ = small_departement
+    polys = _layer(out / f"ocsge_{rank}.gpkg")
+    zones = shapely.union_all(_layer(out / f"ocsge_{rank}.gpkg", "ZONE_CONSTRUITE").geometry.values)
+    area = polys.geometry.area.values
+    building = polys.code_cs.values == "CS1.1.1.1"
+    assert (area[building] >= 200).all()
+    others = ~building
+    in_zone = shapely.intersection(polys.geometry.values[others], zones)
+    mostly_in_zone = shapely.area(in_zone) * 2 > area[others]
+    limit = np.where(mostly_in_zone, 500.0, 2500.0)
+    assert (area[others] >= limit).all()
+
+
+@pytest.mark.parametrize("rank", ["M1", "M2"])
+def test_it_uses_only_valid_cs_us_pairs_and_unique_ids(small_departement, rank):
+    out, _ = small_departement
+    polys = _layer(out / f"ocsge_{rank}.gpkg")
+    pairs = set(zip(polys.code_cs, polys.code_us, strict=True))
+    assert pairs <= valid_pairs()
+    assert polys.id.is_unique
+    assert polys.id.str.fullmatch(r"OCSGE\d{16}").all()
+    assert len(pairs) >= 10, "a landscape needs variety"
+
+
+def test_landscape_has_towns_fields_forests_water_and_a_quarry(small_departement):
+    out, _ = small_departement
+    counts = Counter(_layer(out / "ocsge_M1.gpkg").code_cs)
+    for code in ("CS1.1.1.1", "CS1.1.1.2", "CS2.2.1", "CS1.2.2"):
+        assert counts[code] > 0, code
+    assert counts["CS2.1.1.1"] + counts["CS2.1.1.2"] + counts["CS2.1.1.3"] > 0
+
+
+def test_m2_is_m1_plus_plausible_change(small_departement):
+    out, _ = small_departement
+    m1 = _layer(out / "ocsge_M1.gpkg")
+    m2 = _layer(out / "ocsge_M2.gpkg")
+
+    def area(df, cs, us):
+        sel = (df.code_cs == cs) & (df.code_us == us)
+        return df.geometry.area[sel].sum()
+
+    # New houses and roads on farmland, clear-cuts, demolition sites.
+    assert area(m2, "CS1.1.1.1", "US5") > area(m1, "CS1.1.1.1", "US5")
+    assert area(m2, "CS1.1.1.2", "US4.1.1") > area(m1, "CS1.1.1.2", "US4.1.1")
+    assert area(m2, "CS2.1.2", "US1.2") > area(m1, "CS2.1.2", "US1.2")
+    assert area(m2, "CS1.2.1", "US6.1") > area(m1, "CS1.2.1", "US6.1")
+    assert area(m2, "CS2.2.1", "US1.1") < area(m1, "CS2.2.1", "US1.1")
+
+
+def test_communes_partition_the_departement(small_departement):
+    out, _ = small_departement
+    communes = pyogrio.read_dataframe(out / "territoires.gpkg", layer="COMMUNE")
+    dept = pyogrio.read_dataframe(out / "territoires.gpkg", layer="DEPARTEMENT")
+    assert communes.INSEE_COM.is_unique
+    assert communes.INSEE_COM.str.startswith("99").all()
+    assert abs(communes.geometry.area.sum() - dept.geometry.area[0]) / dept.geometry.area[0] < 1e-6
+    assert communes.NOM.is_unique and communes.SIREN_EPCI.str.len().eq(9).all()
+
+
+def test_generation_is_reproducible_from_its_seed(tmp_path):
+    a = synth.draw_landscape("99", 1.5, seed=3, log=lambda *_: None)
+    b = synth.draw_landscape("99", 1.5, seed=3, log=lambda *_: None)
+    c = synth.draw_landscape("99", 1.5, seed=4, log=lambda *_: None)
+    assert np.array_equal(a.m1, b.m1) and np.array_equal(a.m2, b.m2)
+    assert not np.array_equal(a.m1, c.m1)

@@ -1,0 +1,212 @@
+"""import_ocsge / export_ocsge / load_territories against the real PostGIS."""
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from django.core.management import CommandError, call_command
+
+from apps.landcover.gpkg import ImportRefused, export_ocsge, import_ocsge
+from apps.landcover.models import LandCoverPolygon, Vintage, ZoneConstruite
+from apps.territories.models import Commune, Departement, Region
+
+from .conftest import square_rows, write_gpkg
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts():
+    return (Departement.objects.count(), Vintage.objects.count(), LandCoverPolygon.objects.count())
+
+
+@pytest.fixture
+def loaded(small_departement):
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    return out
+
+
+def test_it_imports_a_generated_vintage_with_zones_and_web_mercator_copy(loaded):
+    vintage = import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
+    src = pyogrio.read_dataframe(loaded / "ocsge_M1.gpkg", layer="OCCUPATION_SOL")
+    assert vintage.polygon_count == len(src) == LandCoverPolygon.objects.count()
+    assert vintage.millesime == 2021 and vintage.source == Vintage.Source.IMPORT
+    assert ZoneConstruite.objects.filter(vintage=vintage).count() == len(
+        pyogrio.read_dataframe(loaded / "ocsge_M1.gpkg", layer="ZONE_CONSTRUITE")
+    )
+    poly = LandCoverPolygon.objects.order_by("ocsge_id").first()
+    assert poly.geom.srid == 2154 and poly.geom_3857.srid == 3857
+    assert poly.area == pytest.approx(poly.geom.area, rel=1e-9)
+    assert poly.geom_3857.centroid.distance(poly.geom.transform(3857, clone=True).centroid) < 0.01
+
+
+def test_round_trip_keeps_ids_codes_and_geometries(loaded, tmp_path):
+    import_ocsge(loaded / "ocsge_M2.gpkg", "99", "M2")
+    out = tmp_path / "export.gpkg"
+    n = export_ocsge("99", "M2", out)
+    a = pyogrio.read_dataframe(loaded / "ocsge_M2.gpkg", layer="OCCUPATION_SOL").set_index("id")
+    b = pyogrio.read_dataframe(out, layer="OCCUPATION_SOL").set_index("id")
+    assert n == len(a) == len(b)
+    b = b.loc[a.index]
+    assert (a.code_cs == b.code_cs).all() and (a.code_us == b.code_us).all()
+    assert (a.millesime == b.millesime).all()
+    dist = shapely.hausdorff_distance(a.geometry.values, b.geometry.values)
+    assert dist.max() < 0.01
+    # ... and importing the export again gives the same thing.
+    Vintage.objects.filter(departement__code="99", rank="M2").delete()
+    again = import_ocsge(out, "99", "M2")
+    assert again.polygon_count == len(a)
+    assert set(
+        LandCoverPolygon.objects.filter(vintage=again).values_list("ocsge_id", flat=True)
+    ) == set(a.index)
+
+
+def test_it_refuses_a_second_import_of_the_same_rank_unless_replace(loaded):
+    import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
+    before = _counts()
+    with pytest.raises(ImportRefused, match="existe déjà"):
+        import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
+    assert _counts() == before
+    vintage = import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1", replace=True)
+    assert _counts() == before and vintage.polygon_count == before[2]
+
+
+def test_it_creates_an_unknown_departement_from_the_union_of_polygons(tmp_path):
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "new.gpkg", geoms, **cols)
+    call_command("import_ocsge", str(path), departement="977", rank="M1", name="Île neuve")
+    dep = Departement.objects.get(code="977")
+    assert dep.name == "Île neuve"
+    assert dep.geom.area == pytest.approx(400 * 400)
+
+
+def test_load_territories_is_idempotent(small_departement):
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    first = (Region.objects.count(), Departement.objects.count(), Commune.objects.count())
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    assert (Region.objects.count(), Departement.objects.count(), Commune.objects.count()) == first
+    assert first[0] == 1 and first[1] == 1 and first[2] > 1
+    assert Departement.objects.get(code="99").region.code == Region.objects.get().code
+
+
+# --- bad inputs: each refused with a clear message, the database exactly as before -----------
+
+
+def _refused(path, match, code="98", **kwargs):
+    before = _counts()
+    with pytest.raises(ImportRefused, match=match) as info:
+        import_ocsge(path, code, "M1", **kwargs)
+    assert _counts() == before
+    return str(info.value)
+
+
+def test_it_refuses_a_file_that_is_not_a_geopackage(square_departement, tmp_path):
+    path = tmp_path / "notes.gpkg"
+    path.write_text("id;code_cs\n1;CS1.1.1.1\n")
+    _refused(path, "n'est pas un GeoPackage")
+
+
+def test_it_refuses_a_malformed_geopackage(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "ok.gpkg", geoms, **cols)
+    data = bytearray(path.read_bytes())
+    data[2000:6000] = b"\x00" * 4000  # corrupt the SQLite pages
+    path.write_bytes(bytes(data))
+    _refused(path, "illisible|absente")
+
+
+def test_it_refuses_a_missing_layer(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, layer="AUTRE", **cols)
+    message = _refused(path, "Couche OCCUPATION_SOL absente")
+    assert "AUTRE" in message
+
+
+def test_it_refuses_a_missing_field(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    del cols["code_us"]
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    _refused(path, "Champ.*manquant.*code_us")
+
+
+def test_it_refuses_another_crs_unless_reproject(square_departement, tmp_path):
+    from pyproj import Transformer
+
+    geoms, cols = square_rows()
+    tr = Transformer.from_crs(2154, 4326, always_xy=True)
+    wgs = [
+        shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        for g in geoms
+    ]
+    path = write_gpkg(tmp_path / "x.gpkg", wgs, crs="EPSG:4326", **cols)
+    _refused(path, "EPSG:2154.*--reproject")
+    vintage = import_ocsge(path, "98", "M1", reproject=True)
+    assert vintage.polygon_count == 16
+    total = sum(LandCoverPolygon.objects.filter(vintage=vintage).values_list("area", flat=True))
+    assert total == pytest.approx(400 * 400, rel=1e-4)
+
+
+def test_it_refuses_unknown_codes_naming_the_first_rows(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    cols["code_cs"][3] = "CS9.9"
+    cols["code_us"][5] = "US42"
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    message = _refused(path, "code CS inconnu")
+    assert "#4 (OCSGE0000000000000004)" in message
+    assert "code US inconnu" in message and "#6" in message
+
+
+def test_it_refuses_an_empty_layer(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "x.gpkg", geoms[:1], **{k: v[:1] for k, v in cols.items()})
+    pyogrio.raw.write(
+        str(path),
+        np.array([], dtype=object),
+        [np.array([], dtype=object)] * 3 + [np.array([], dtype=np.int32)],
+        list(cols),
+        layer="OCCUPATION_SOL",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+    )
+    _refused(path, "vide")
+
+
+def test_it_refuses_invalid_geometry_unless_repair(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    x0, y0 = 700_000, 6_600_000
+    geoms[0] = shapely.Polygon([(x0, y0), (x0 + 100, y0 + 100), (x0 + 100, y0), (x0, y0 + 100)])
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    message = _refused(path, "géométrie invalide")
+    assert "#1 (OCSGE0000000000000001)" in message
+    vintage = import_ocsge(path, "98", "M1", repair=True)
+    poly = LandCoverPolygon.objects.get(vintage=vintage, ocsge_id="OCSGE0000000000000001")
+    assert poly.geom.valid and poly.area == pytest.approx(5000)
+
+
+def test_it_refuses_polygons_outside_the_departement(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    geoms[2] = shapely.box(710_000, 6_600_000, 710_100, 6_600_100)
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    message = _refused(path, "hors du département")
+    assert "#3" in message
+
+
+def test_it_refuses_duplicate_ids(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    cols["id"][7] = cols["id"][1]
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    _refused(path, "identifiant en double")
+
+
+def test_import_command_reports_refusal_as_command_error(square_departement, tmp_path):
+    path = tmp_path / "none.gpkg"
+    with pytest.raises(CommandError, match="introuvable"):
+        call_command("import_ocsge", str(path), departement="98", rank="M1")
+
+
+def test_export_of_an_unknown_vintage_is_refused(square_departement, tmp_path):
+    with pytest.raises(ImportRefused, match="Aucun millésime M2"):
+        export_ocsge("98", "M2", tmp_path / "x.gpkg")
+    assert not (tmp_path / "x.gpkg").exists()

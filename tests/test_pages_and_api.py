@@ -1,0 +1,171 @@
+"""Pages and API of the foundation, for every role (a permission table)."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+
+from apps.landcover.models import ImportJob, Vintage
+from apps.territories.models import Departement, Membership, Organisation, Role
+
+from .conftest import square_rows, write_gpkg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(db):
+    """Département 91 (with a vintage), 92 (another), and one user per role."""
+    d1 = Departement.objects.create(code="91", name="Essonne")
+    d2 = Departement.objects.create(code="92", name="Hauts-de-Seine")
+    Vintage.objects.create(departement=d1, rank="M1", millesime=2021, source="import")
+    Vintage.objects.create(departement=d2, rank="M1", millesime=2021, source="import")
+    inside = Organisation.objects.create(name="Agence 91", kind="agence_urbanisme")
+    inside.departements.add(d1)
+    outside = Organisation.objects.create(name="Agence 92", kind="agence_urbanisme")
+    outside.departements.add(d2)
+    ign = Organisation.objects.create(name="IGN 91", kind="ign")
+    ign.departements.add(d1)
+    ddt = Organisation.objects.create(name="DDT 91", kind="ddt")
+    ddt.departements.add(d1)
+    User = get_user_model()
+    users = {}
+    for name, org, role in [
+        ("contributor_in", inside, Role.CONTRIBUTOR),
+        ("contributor_out", outside, Role.CONTRIBUTOR),
+        ("operator", ign, Role.OPERATOR),
+        ("manager", ign, Role.MANAGER),
+        ("reviewer", ddt, Role.REVIEWER),
+    ]:
+        users[name] = User.objects.create_user(name, password="pw-123456")
+        Membership.objects.create(user=users[name], organisation=org, role=role)
+    users["admin"] = User.objects.create_superuser("admin", password="pw-123456")
+    users["anonymous"] = None
+    return users
+
+
+# role -> (status of /departements/91/, départements listed by the API)
+TABLE = {
+    "anonymous": (404, []),
+    "contributor_in": (200, ["91"]),
+    "contributor_out": (404, ["92"]),
+    "operator": (200, ["91"]),
+    "manager": (200, ["91"]),
+    "reviewer": (200, ["91"]),
+    "admin": (200, ["91", "92"]),
+}
+
+
+@pytest.mark.parametrize("role", list(TABLE))
+def test_departement_page_and_api_are_scoped_by_territory(client, world, role):
+    if world[role]:
+        client.force_login(world[role])
+    status, visible = TABLE[role]
+    assert client.get("/departements/91/").status_code == status
+    assert client.get("/").status_code == 200
+    api = client.get("/api/departements/").json()
+    assert [d["code"] for d in api["results"]] == visible
+    vintages = client.get("/api/vintages/").json()["results"]
+    assert sorted({v["departement"] for v in vintages}) == visible
+    assert client.get("/api/departements/91/").status_code == (200 if "91" in visible else 404)
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_read_only_api_refuses_writes(client, world, method):
+    client.force_login(world["admin"])
+    assert getattr(client, method)("/api/vintages/").status_code == 405
+
+
+def test_published_vintages_are_visible_to_everyone(client, world):
+    v = Vintage.objects.get(departement__code="92")
+    v.state = Vintage.State.PUBLISHED
+    v.save()
+    assert [d["code"] for d in client.get("/api/departements/").json()["results"]] == ["92"]
+    assert client.get("/departements/92/").status_code == 200
+
+
+def test_home_lists_departements_and_vintages_of_the_user(client, world):
+    client.force_login(world["contributor_in"])
+    page = client.get("/").content.decode()
+    assert "Essonne" in page and "Hauts-de-Seine" not in page and "M1 2021" in page
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_english_is_available(client, world):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db(databases=["default", "progress"])
+def test_admin_starts_an_import_job_and_shows_its_result(
+    client, square_departement, tmp_path, django_capture_on_commit_callbacks
+):
+    admin = get_user_model().objects.create_superuser("boss", password="pw-123456")
+    client.force_login(admin)
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "m1.gpkg", geoms, **cols)
+    upload = SimpleUploadedFile("m1.gpkg", path.read_bytes())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/landcover/importjob/add/",
+            {"file": upload, "departement_code": "98", "rank": "M1"},
+            follow=True,
+        )
+    assert response.status_code == 200
+    job = ImportJob.objects.get()
+    assert job.state == ImportJob.State.DONE, job.message
+    assert job.progress == 1.0 and job.vintage.polygon_count == 16
+    listing = client.get("/admin/landcover/importjob/").content.decode()
+    assert "16 polygones importés" in listing
+
+
+def test_admin_import_form_refuses_a_file_that_is_not_a_geopackage(client, square_departement):
+    admin = get_user_model().objects.create_superuser("boss", password="pw-123456")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/landcover/importjob/add/",
+        {
+            "file": SimpleUploadedFile("m1.gpkg", b"not a geopackage"),
+            "departement_code": "98",
+            "rank": "M1",
+        },
+    )
+    assert response.status_code == 200
+    assert "GeoPackage" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db(databases=["default", "progress"])
+def test_admin_import_job_records_a_refusal(
+    client, square_departement, tmp_path, django_capture_on_commit_callbacks
+):
+    admin = get_user_model().objects.create_superuser("boss", password="pw-123456")
+    client.force_login(admin)
+    geoms, cols = square_rows(cs="CS0")
+    path = write_gpkg(tmp_path / "m1.gpkg", geoms, **cols)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/landcover/importjob/add/",
+            {
+                "file": SimpleUploadedFile("m1.gpkg", path.read_bytes()),
+                "departement_code": "98",
+                "rank": "M1",
+            },
+        )
+    job = ImportJob.objects.get()
+    assert job.state == ImportJob.State.FAILED and "code CS inconnu" in job.message
+    assert not Vintage.objects.exists()
+
+
+def test_load_demo_is_idempotent_and_creates_one_user_per_role(small_departement, capsys):
+    out, _ = small_departement
+    call_command("load_demo", dir=out)
+    call_command("load_demo", dir=out)
+    assert Vintage.objects.filter(departement__code="99").count() == 2
+    roles = set(Membership.objects.values_list("role", flat=True))
+    assert roles == set(Role.values)
+    assert "demo-ocsge-2026" in capsys.readouterr().out
