@@ -96,3 +96,28 @@ def test_generation_is_reproducible_from_its_seed(tmp_path):
     c = synth.draw_landscape("99", 1.5, seed=4, log=lambda *_: None)
     assert np.array_equal(a.m1, b.m1) and np.array_equal(a.m2, b.m2)
     assert not np.array_equal(a.m1, c.m1)
+
+
+@pytest.fixture(scope="module")
+def tiled_departement(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiled")
+    synth.generate(out, code="99", size_km=4, seed=11, tile_km=2, log=lambda *_: None)
+    return out
+
+
+def test_a_tiled_departement_is_one_seamless_coverage(tiled_departement):
+    polys = _layer(tiled_departement / "ocsge_M1.gpkg")
+    dept = pyogrio.read_dataframe(tiled_departement / "territoires.gpkg", layer="DEPARTEMENT")
+    geoms = polys.geometry.values
+    assert shapely.is_valid(geoms).all() and shapely.coverage_is_valid(geoms)
+    assert abs(shapely.area(geoms).sum() - dept.area[0]) / dept.area[0] < 1e-4
+    # No two neighbours with the same codes: polygons cut by a tile seam were joined.
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="touches")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    same = (polys.code_cs.values[left] == polys.code_cs.values[right]) & (
+        polys.code_us.values[left] == polys.code_us.values[right]
+    )
+    shared = shapely.length(shapely.intersection(geoms[left[same]], geoms[right[same]]))
+    assert (shared < 1e-6).all(), "same-class polygons share an edge"

@@ -17,6 +17,7 @@ layout).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,13 @@ import shapely.geometry
 from affine import Affine
 from scipy import ndimage
 
-from apps.inference.ml.vectorize import min_pixels, polygonize, sieve_by_class, simplify_coverage
+from apps.inference.ml.vectorize import (
+    merge_across_seams,
+    min_pixels,
+    polygonize,
+    sieve_by_class,
+    simplify_coverage,
+)
 
 from .nomenclature import valid_pairs
 
@@ -181,13 +188,28 @@ def _commune_name(rng, used):
 
 
 def draw_landscape(
-    code: str, size_km: float, seed: int, res: float = 2.5, log: Callable[[str], None] = print
+    code: str,
+    size_km: float,
+    seed: int,
+    res: float = 2.5,
+    log: Callable[[str], None] = print,
+    *,
+    offset_px: tuple[int, int] = (0, 0),
+    global_px: int | None = None,
+    outline_seed: int | None = None,
 ) -> Landscape:
-    """Draw the M1 and M2 class rasters of a square-ish département `size_km` across."""
+    """Draw the M1 and M2 class rasters of a square-ish département `size_km` across.
+
+    A large département is drawn as tiles: `offset_px` is this tile's (column, row) in the
+    département's grid of `global_px` pixels a side, whose outline comes from `outline_seed`.
+    """
     rng = np.random.default_rng(seed)
     n = int(round(size_km * 1000 / res))
+    big_n = global_px or n
     shape = (n, n)
-    x0, y0 = 600_000.0, 6_500_000.0 + n * res  # Lambert-93, upper-left corner
+    gx0, gy0 = offset_px
+    # Lambert-93, upper-left corner of this tile.
+    x0, y0 = 600_000.0 + gx0 * res, 6_500_000.0 + (big_n - gy0) * res
     transform = Affine(res, 0, x0, 0, -res, y0)
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
     px = lambda m: m / res  # noqa: E731  metres -> pixels
@@ -196,18 +218,14 @@ def draw_landscape(
         return x0 + ix * res, y0 - iy * res
 
     # Département outline: a blob with an irregular border.
-    cy = cx = n / 2
-    theta = np.arctan2(yy - cy, xx - cx)
+    outline_rng = np.random.default_rng(seed if outline_seed is None else outline_seed)
+    phase3, phase7 = outline_rng.random(2) * 6
+    cy = cx = big_n / 2
+    theta = np.arctan2(yy + gy0 - cy, xx + gx0 - cx)
     radius = (
-        n
-        * 0.48
-        * (
-            1
-            + 0.06 * np.sin(3 * theta + rng.random() * 6)
-            + 0.04 * np.sin(7 * theta + rng.random() * 6)
-        )
+        big_n * 0.48 * (1 + 0.06 * np.sin(3 * theta + phase3) + 0.04 * np.sin(7 * theta + phase7))
     )
-    inside = np.hypot(yy - cy, xx - cx) < radius
+    inside = np.hypot(yy + gy0 - cy, xx + gx0 - cx) < radius
     del theta, radius
 
     cover = np.zeros(shape, dtype=np.uint8)
@@ -215,19 +233,21 @@ def draw_landscape(
     field_px = px(rng.uniform(180, 260))
     warp_x = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
     warp_y = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
-    fid = ((xx + warp_x) // (field_px * 1.6)).astype(np.int64) * 100_003 + (
-        (yy + warp_y) // field_px
-    ).astype(np.int64)
+    # Field indices in the département's grid (so fields continue across tiles), and a
+    # pseudo-random number per field from a hash of its indices.
+    fcol = ((xx + gx0 + warp_x) // (field_px * 1.6)).astype(np.float32)
+    frow = ((yy + gy0 + warp_y) // field_px).astype(np.float32)
     del warp_x, warp_y
-    uniq, inv = np.unique(fid, return_inverse=True)
-    del fid
+    salt = float(rng.random() * 100)
+    h = np.sin(fcol * 12.9898 + frow * 78.233 + salt) * 43758.5453
+    u = h - np.floor(h)
+    h = np.sin(fcol * 39.3468 + frow * 11.135 + salt) * 24634.6345
+    u2 = h - np.floor(h)
+    del fcol, frow, h
     slope = _noise(rng, shape, px(4000), 2)
-    crop_choice = rng.random(len(uniq))
-    crop = np.where(crop_choice < 0.55, 10, 12).astype(np.uint8)
-    cover[:] = crop[inv.reshape(shape)]
-    vine_field = (rng.random(len(uniq)) < 0.7)[inv.reshape(shape)]
-    cover[(slope > 0.72) & vine_field] = 11
-    del inv, vine_field, slope
+    cover[:] = np.where(u < 0.55, 10, 12)
+    cover[(slope > 0.72) & (u2 < 0.7)] = 11
+    del u, u2, slope
 
     # Forests: large organic patches; the type follows another smooth field; heath at edges.
     forest_n = _noise(rng, shape, px(2500), 4)
@@ -268,7 +288,7 @@ def draw_landscape(
 
     # Settlements: a town and villages; hamlets and farms in the countryside.
     settlements: list[tuple[float, float, float, str]] = []
-    n_villages = max(2, int(size_km**2 / 9))
+    n_villages = max(2, int(size_km**2 / 6))
     cands = [
         (
             n * 0.5 + rng.normal(0, n * 0.05),
@@ -283,7 +303,7 @@ def draw_landscape(
         ix, iy = rng.uniform(0.08, 0.92, 2) * n
         if not inside[int(iy), int(ix)]:
             continue
-        if all(math.hypot(ix - a, iy - b) * res > r + 1000 for a, b, r, _ in cands):
+        if all(math.hypot(ix - a, iy - b) * res > r + 700 for a, b, r, _ in cands):
             cands.append((ix, iy, rng.uniform(200, 420), "village"))
     for ix, iy, r, kind_name in cands:
         wx, wy = world(ix, iy)
@@ -329,7 +349,7 @@ def draw_landscape(
             g = shapely.affinity.rotate(g, angle, origin=(0, 0), use_radians=True)
             return shapely.affinity.translate(g, wx, wy)
 
-        block = 70.0 if kind_name == "town" else 85.0
+        block = 60.0 if kind_name == "town" else 70.0
         # Street grid rotated with the settlement.
         k = int(r * 1.4 // block) + 1
         for i in range(-k, k + 1):
@@ -362,8 +382,8 @@ def draw_landscape(
                     for slot in (-1, 0, 1):
                         if rng.random() < (0.25 if kind_name == "village" else 0.12):
                             continue
-                        w_, h_ = rng.uniform(15, 22), rng.uniform(14, 20)
-                        hx = cxl + slot * 24
+                        w_, h_ = rng.uniform(15, 16.5), rng.uniform(15, 20)
+                        hx = cxl + slot * 20
                         hy = cyl + side * (block / 2 - 4 - h_ / 2 - rng.uniform(2, 6))
                         house = shapely.box(hx - w_ / 2, hy - h_ / 2, hx + w_ / 2, hy + h_ / 2)
                         buildings.append(place(house))
@@ -386,7 +406,7 @@ def draw_landscape(
 
     # Farms and hamlets in the countryside.
     farms = []
-    for _ in range(int(size_km**2 * 1.5)):
+    for _ in range(int(size_km**2 * 4)):
         ix, iy = rng.uniform(0.05, 0.95, 2) * n
         if not inside[int(iy), int(ix)] or cover[int(iy), int(ix)] not in (10, 11, 12):
             continue
@@ -403,6 +423,17 @@ def draw_landscape(
                 [(fx, fy), (fx + rng.uniform(-300, 300), fy + rng.uniform(-300, 300))]
             )
         )
+
+    # Country lanes cutting the farmland into blocks.
+    lanes = []
+    for _ in range(int(size_km * 2.5)):
+        a = rng.uniform(0, math.pi)
+        cx_, cy_ = world(*(rng.uniform(0, 1, 2) * n))
+        half = rng.uniform(0.3, 0.8) * n * res
+        p0 = (cx_ - math.cos(a) * half, cy_ - math.sin(a) * half)
+        p1 = (cx_ + math.cos(a) * half, cy_ + math.sin(a) * half)
+        lanes.append(_wiggly_line(rng, p0, p1, amplitude=half * 0.1))
+    _burn(cover, [g.buffer(3.5) for g in lanes], 4, transform)
 
     del yy, xx
     _burn(cover, farms, 7, transform)
@@ -437,10 +468,19 @@ def draw_landscape(
 
     # M2: M1 plus a housing estate on farmland, a new road, clear-cuts and demolitions.
     m2 = cover.copy()
-    s = settlements[1] if len(settlements) > 1 else town
-    ex, ey = s[0] + s[2] * 1.2, s[1] + s[2] * 0.3
-    estate = shapely.box(ex - 160, ey - 120, ex + 160, ey + 120)
-    estate_mask = rasterio.features.geometry_mask([estate], shape, transform, invert=True)
+    # The estate goes on the farmland just outside a settlement: the first site that is.
+    best = None
+    for s in [*settlements[1:], town]:
+        for a in np.linspace(0, 2 * math.pi, 8, endpoint=False):
+            ex, ey = s[0] + math.cos(a) * (s[2] + 200), s[1] + math.sin(a) * (s[2] + 200)
+            estate = shapely.box(ex - 160, ey - 120, ex + 160, ey + 120)
+            mask = rasterio.features.geometry_mask([estate], shape, transform, invert=True)
+            farmland = np.isin(cover[mask], (10, 11, 12)).mean() if mask.any() else 0.0
+            if best is None or farmland > best[0]:
+                best = (farmland, s, ex, ey, estate, mask)
+        if best[0] > 0.8:
+            break
+    _, s, ex, ey, estate, estate_mask = best
     m2[estate_mask & np.isin(m2, (10, 11, 12, 16))] = 7
     estate_houses, estate_streets = [], []
     for i in range(-3, 4):
@@ -460,7 +500,9 @@ def draw_landscape(
         world(n * 0.9, n * rng.uniform(0.3, 0.7)),
         amplitude=400,
     )
-    _burn(m2, [bypass.buffer(8.0)], 4, transform)
+    # The new road goes round buildings (a bypass), not through them.
+    road = rasterio.features.geometry_mask([bypass.buffer(8.0)], shape, transform, invert=True)
+    m2[road & ~np.isin(m2, (1, 2, 3))] = 4
     forest_pixels = np.flatnonzero(np.isin(cover, (13, 14, 15)))
     for _ in range(max(1, int(size_km**2 / 8))):
         if forest_pixels.size == 0:
@@ -645,6 +687,35 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
     return k
 
 
+TILE_KM = 12.0
+
+
+def _draw_and_vectorize(args):
+    """One tile: draw it and vectorise M1 and M2 (run in a worker process)."""
+    code, tile_km, seed, res, offset_px, global_px, outline_seed = args
+    land = draw_landscape(
+        code,
+        tile_km,
+        seed,
+        res,
+        log=lambda *_: None,
+        offset_px=offset_px,
+        global_px=global_px,
+        outline_seed=outline_seed,
+    )
+    result = {
+        "settlements": land.settlements,
+        "zones": shapely.to_wkb(np.array(land.built_up_geoms, dtype=object)),
+    }
+    for rank, raster in (("M1", land.m1), ("M2", land.m2)):
+        geoms, values = vectorize(raster, land.built_up, land.res, land.transform)
+        result[rank] = (shapely.to_wkb(geoms), values)
+    result["outline"] = shapely.to_wkb(
+        shapely.coverage_union_all(shapely.from_wkb(result["M1"][0]))
+    )
+    return result
+
+
 def generate(
     outdir: Path,
     code: str = "99",
@@ -654,36 +725,84 @@ def generate(
     name: str | None = None,
     millesimes=(2021, 2024),
     log: Callable[[str], None] = print,
+    tile_km: float = TILE_KM,
+    workers: int | None = None,
 ) -> dict:
-    """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir`."""
+    """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir`.
+
+    A département wider than `tile_km` is drawn as tiles in parallel processes, whose
+    polygons are joined across the seams.
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    land = draw_landscape(code, size_km, seed, res, log=log)
+    k = max(1, math.ceil(size_km / tile_km - 1e-9))
+    tile_px = int(round(size_km / k * 1000 / res))
+    global_px = tile_px * k
+    jobs = [
+        (
+            code,
+            tile_px * res / 1000,
+            seed * 1000 + t,
+            res,
+            (tx * tile_px, ty * tile_px),
+            global_px,
+            seed,
+        )
+        for t, (ty, tx) in enumerate(np.ndindex(k, k))
+    ]
+    if k == 1:
+        results = [_draw_and_vectorize(jobs[0])]
+    else:
+        import multiprocessing as mp
+
+        log(f"  {k}×{k} tiles of {tile_px * res / 1000:.1f} km")
+        with mp.get_context("fork").Pool(workers or min(len(jobs), os.cpu_count() or 1)) as pool:
+            results = []
+            for i, r in enumerate(pool.imap(_draw_and_vectorize, jobs), start=1):
+                results.append(r)
+                log(f"  tile {i}/{len(jobs)}")
+    x0, y_top = 600_000.0, 6_500_000.0 + global_px * res
+    seams = (
+        shapely.multilinestrings(
+            [
+                [(x0 + i * tile_px * res, y_top - global_px * res), (x0 + i * tile_px * res, y_top)]
+                for i in range(1, k)
+            ]
+            + [
+                [(x0, y_top - i * tile_px * res), (x0 + global_px * res, y_top - i * tile_px * res)]
+                for i in range(1, k)
+            ]
+        )
+        if k > 1
+        else None
+    )
+    dept_geom = shapely.union_all(shapely.from_wkb([r["outline"] for r in results]))
+    zones = shapely.from_wkb(np.concatenate([r["zones"] for r in results]))
+    if k > 1 and len(zones):
+        merged = shapely.union_all(zones)
+        zones = np.array(getattr(merged, "geoms", [merged]), dtype=object)
+    settlements = [s for r in results for s in r["settlements"]]
     counts = {}
-    dept_geom = None
-    built_geoms = land.built_up_geoms
-    for rank, raster, millesime, prefix in (
-        ("M1", land.m1, millesimes[0], 1),
-        ("M2", land.m2, millesimes[1], 2),
-    ):
-        geoms, values = vectorize(raster, land.built_up, land.res, land.transform)
+    for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2)):
+        geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
+        values = np.concatenate([r[rank][1] for r in results])
+        if seams is not None:
+            geoms, values, _ = merge_across_seams(geoms, values, seams)
         cs, us = write_vintage(
-            outdir / f"ocsge_{rank}.gpkg", geoms, values, millesime, prefix, built_geoms
+            outdir / f"ocsge_{rank}.gpkg", geoms, values, millesime, prefix, list(zones)
         )
         pairs = valid_pairs()
         bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
         assert not bad, f"generator produced invalid pairs {bad}"
         counts[rank] = len(values)
-        if dept_geom is None:
-            dept_geom = shapely.coverage_union_all(geoms)
         log(f"  {rank}: {len(values)} polygons")
     n_communes = write_territories(
         outdir / "territoires.gpkg",
         code,
         name or f"Département de démonstration {code}",
         dept_geom,
-        land.settlements,
+        settlements,
         seed,
     )
     elapsed = time.perf_counter() - t0

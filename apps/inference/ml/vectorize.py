@@ -133,3 +133,70 @@ def simplify_coverage(geoms: np.ndarray, tolerance: float, pixel_size: float) ->
     if invalid.any():
         simplified[invalid] = shapely.make_valid(simplified[invalid])
     return simplified
+
+
+def merge_across_seams(
+    geoms: np.ndarray, values: np.ndarray, seams, tolerance: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join the polygons that blocks vectorised separately cut along their seams.
+
+    `seams` are the (multi)lines where blocks meet. Polygons of the same value sharing an
+    edge on a seam are unioned; the vertices each side put on a seam are added to the other
+    side, so the result is a properly noded coverage. Returns (geoms, values, group) where
+    `group[i]` is the index in the output of input polygon i.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    values = np.asarray(values)
+    n = len(geoms)
+    group = np.arange(n)
+    if n == 0 or seams is None or shapely.is_empty(seams):
+        return geoms, values, group
+    seam_zone = shapely.buffer(seams, tolerance * 10, cap_style="flat")
+    shapely.prepare(seam_zone)
+    on_seam = np.flatnonzero(shapely.intersects(geoms, seam_zone))
+    if len(on_seam) == 0:
+        return geoms, values, group
+    # 1. Node the seams: every vertex lying on a seam is inserted into the polygons there.
+    boundaries = shapely.boundary(geoms[on_seam])
+    points = shapely.points(shapely.get_coordinates(boundaries))
+    points = points[shapely.intersects(points, seam_zone)]
+    tree_points = shapely.STRtree(points)
+    noded = geoms.copy()
+    for k, i in enumerate(on_seam):
+        near = tree_points.query(geoms[i], predicate="dwithin", distance=tolerance * 10)
+        if len(near):
+            noded[i] = shapely.snap(geoms[i], shapely.multipoints(points[near]), tolerance * 10)
+        boundaries[k] = shapely.boundary(noded[i])
+    # 2. Same-value neighbours across a seam share an edge of positive length there.
+    tree = shapely.STRtree(noded[on_seam])
+    left, right = tree.query(noded[on_seam], predicate="intersects")
+    keep = (left < right) & (values[on_seam][left] == values[on_seam][right])
+    left, right = left[keep], right[keep]
+    shared = shapely.intersection(boundaries[left], boundaries[right])
+    shared = shapely.intersection(shared, seam_zone)
+    edge = shapely.length(shared) > tolerance * 100
+    parent = np.arange(len(on_seam))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in zip(left[edge], right[edge], strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(a) for a in range(len(on_seam))])
+    merged_into = on_seam[roots]  # representative input index for each seam polygon
+    group = np.arange(n)
+    group[on_seam] = merged_into
+    out_geoms = noded.copy()
+    for root in np.unique(roots):
+        members = on_seam[roots == root]
+        if len(members) > 1:
+            out_geoms[on_seam[root]] = shapely.union_all(noded[members], grid_size=None)
+    representatives = np.unique(group)
+    index = np.full(n, -1)
+    index[representatives] = np.arange(len(representatives))
+    return out_geoms[representatives], values[representatives], index[group]
