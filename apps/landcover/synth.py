@@ -28,6 +28,7 @@ import pyogrio
 import rasterio.features
 import shapely
 import shapely.affinity
+import shapely.errors
 import shapely.geometry
 from affine import Affine
 from scipy import ndimage
@@ -690,6 +691,14 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
 TILE_KM = 12.0
 
 
+def _outline(geoms):
+    """Union of a coverage (fast path), falling back to a full union if GEOS refuses it."""
+    try:
+        return shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
+
+
 def _draw_and_vectorize(args):
     """One tile: draw it and vectorise M1 and M2 (run in a worker process)."""
     code, tile_km, seed, res, offset_px, global_px, outline_seed = args
@@ -710,9 +719,7 @@ def _draw_and_vectorize(args):
     for rank, raster in (("M1", land.m1), ("M2", land.m2)):
         geoms, values = vectorize(raster, land.built_up, land.res, land.transform)
         result[rank] = (shapely.to_wkb(geoms), values)
-    result["outline"] = shapely.to_wkb(
-        shapely.coverage_union_all(shapely.from_wkb(result["M1"][0]))
-    )
+    result["outline"] = shapely.to_wkb(_outline(shapely.from_wkb(result["M1"][0])))
     return result
 
 

@@ -20,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--resolution", type=float, default=2.5, help="raster step (m)")
 
     def handle(self, *args, outdir, code, name, size_km, seed, resolution, **opts):
+        if resolution <= 0 or (resolution * 8) % 1:
+            raise CommandError(
+                "--resolution must be a multiple of 0.125 m (exact in binary, so that polygons "
+                "of neighbouring pixels share their vertices exactly), e.g. 2.5 or 3.125."
+            )
         if size_km <= 0.5:
             raise CommandError("--size-km must be above 0.5 km.")
         if not (code.isdigit() or code in ("2A", "2B")) or len(code) not in (2, 3):

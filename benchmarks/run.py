@@ -1,0 +1,246 @@
+"""`make bench`: benchmarks of our code against the best tool for the same work, in the same
+run, written to docs/benchmarks.md (results also kept in docs/benchmarks.json).
+
+    python -m benchmarks.run [--only io] [--size-km 96] [--resolution 3.33]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ocsge_web.settings")
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} × {cpu}, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def timed(cmd: list[str], env=None) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def pg_dsn() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    parts = [
+        f"dbname={db['NAME']}",
+        f"host={db.get('HOST') or '127.0.0.1'}",
+        f"port={db.get('PORT') or 5432}",
+        f"user={db.get('USER') or 'postgres'}",
+    ]
+    if db.get("PASSWORD"):
+        parts.append(f"password={db['PASSWORD']}")
+    return " ".join(parts)
+
+
+def bench_io(args) -> dict:
+    """Import and export of a ≥ 1 M-polygon GeoPackage: ours vs ogr2ogr."""
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from apps.landcover.models import Vintage
+
+    data = ROOT / "var" / "data" / f"bench{args.code}"
+    src = data / "ocsge_M1.gpkg"
+    py = sys.executable
+    if not src.exists():
+        print(f"generating the benchmark département in {data} …", flush=True)
+        gen = timed(
+            [
+                py,
+                "manage.py",
+                "generate_departement",
+                "--code",
+                args.code,
+                "--size-km",
+                str(args.size_km),
+                "--seed",
+                "5",
+                "--resolution",
+                str(args.resolution),
+                str(data),
+            ]
+        )
+    else:
+        gen = None
+    subprocess.run(
+        [py, "manage.py", "load_territories", str(data / "territoires.gpkg")],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    import pyogrio
+
+    n = pyogrio.read_info(src, layer="OCCUPATION_SOL")["features"]
+    size_mb = src.stat().st_size / 2**20
+    print(f"{n} polygons, {size_mb:.0f} MB", flush=True)
+    ours_import = timed(
+        [
+            py,
+            "manage.py",
+            "import_ocsge",
+            str(src),
+            "--departement",
+            args.code,
+            "--rank",
+            "M1",
+            "--replace",
+        ]
+    )
+    print(f"import (ours): {ours_import:.1f} s", flush=True)
+    env = {**os.environ, "PG_USE_COPY": "YES"}
+    ogr_table = "bench_ogr_import"
+    ogr_import = timed(
+        [
+            "ogr2ogr",
+            "-f",
+            "PostgreSQL",
+            f"PG:{pg_dsn()}",
+            str(src),
+            "OCCUPATION_SOL",
+            "-nln",
+            ogr_table,
+            "-nlt",
+            "MULTIPOLYGON",
+            "-lco",
+            "SPATIAL_INDEX=GIST",
+            "-lco",
+            "GEOMETRY_NAME=geom",
+            "-overwrite",
+            "--config",
+            "PG_USE_COPY",
+            "YES",
+        ],
+        env=env,
+    )
+    print(f"import (ogr2ogr): {ogr_import:.1f} s", flush=True)
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {ogr_table}")
+    vintage = Vintage.objects.get(departement__code=args.code, rank="M1")
+    out = data / "export_ours.gpkg"
+    ours_export = timed(
+        [py, "manage.py", "export_ocsge", str(out), "--departement", args.code, "--rank", "M1"]
+    )
+    print(f"export (ours): {ours_export:.1f} s", flush=True)
+    ogr_out = data / "export_ogr.gpkg"
+    ogr_out.unlink(missing_ok=True)
+    sql = (
+        "SELECT ocsge_id AS id, code_cs, code_us, millesime, source, ossature, id_origine, "
+        f"code_or, geom FROM landcover_landcoverpolygon WHERE vintage_id = {vintage.id}"
+    )
+    ogr_export = timed(
+        [
+            "ogr2ogr",
+            "-f",
+            "GPKG",
+            str(ogr_out),
+            f"PG:{pg_dsn()}",
+            "-sql",
+            sql,
+            "-nln",
+            "OCCUPATION_SOL",
+            "-nlt",
+            "MULTIPOLYGON",
+        ]
+    )
+    print(f"export (ogr2ogr): {ogr_export:.1f} s", flush=True)
+    return {
+        "polygons": n,
+        "file_mb": round(size_mb, 1),
+        "generate_s": gen,
+        "import_ours_s": round(ours_import, 2),
+        "import_ogr_s": round(ogr_import, 2),
+        "import_ratio": round(ogr_import / ours_import, 3),
+        "export_ours_s": round(ours_export, 2),
+        "export_ogr_s": round(ogr_export, 2),
+        "export_ratio": round(ogr_export / ours_export, 3),
+    }
+
+
+def render_io(r: dict) -> str:
+    lines = [
+        "## GeoPackage import and export (issue: foundation)",
+        "",
+        f"File: generated département, layer OCCUPATION_SOL, **{r['polygons']:,} polygons**, "
+        f"{r['file_mb']} MB"
+        + (f" (generated in {r['generate_s']:.0f} s)" if r.get("generate_s") else "")
+        + ".",
+        "",
+        "| work | ours | ogr2ogr | ours (polygons/s) | ogr2ogr (polygons/s) | throughput ratio "
+        "ours/ogr2ogr |",
+        "|---|---|---|---|---|---|",
+        f"| import (validation, EPSG:3857 copy, areas, GiST indexes) vs `ogr2ogr -f PostgreSQL` "
+        f"(PG_USE_COPY=YES, GiST index) | {r['import_ours_s']} s | {r['import_ogr_s']} s | "
+        f"{r['polygons'] / r['import_ours_s']:,.0f} | {r['polygons'] / r['import_ogr_s']:,.0f} | "
+        f"**{r['import_ratio']}** (target ≥ 0.7) |",
+        f"| export to GPKG vs `ogr2ogr -f GPKG` from PostGIS | {r['export_ours_s']} s | "
+        f"{r['export_ogr_s']} s | {r['polygons'] / r['export_ours_s']:,.0f} | "
+        f"{r['polygons'] / r['export_ogr_s']:,.0f} | **{r['export_ratio']}** |",
+        "",
+        "Ours is `manage.py import_ocsge` / `export_ocsge` as a user runs them (process start "
+        "included); ogr2ogr does no validation and writes no Web-Mercator copy.",
+    ]
+    return "\n".join(lines)
+
+
+BENCHES = {"io": (bench_io, render_io)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append")
+    parser.add_argument("--code", default="98")
+    parser.add_argument("--size-km", type=float, default=96)
+    parser.add_argument("--resolution", type=float, default=3.125)
+    args = parser.parse_args(argv)
+    if not shutil.which("ogr2ogr"):
+        sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")
+    DOCS.mkdir(exist_ok=True)
+    store = DOCS / "benchmarks.json"
+    results = json.loads(store.read_text()) if store.exists() else {}
+    for name in args.only or sorted(BENCHES):
+        run, _render = BENCHES[name]
+        results[name] = {"when": time.strftime("%Y-%m-%d"), "machine": machine(), **run(args)}
+        store.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    parts = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run`). Each "
+        "benchmark runs our code and the best tool for the same work in the same run.",
+        "",
+    ]
+    for name, (_run, render) in sorted(BENCHES.items()):
+        if name in results:
+            r = results[name]
+            parts += [render(r), "", f"_Measured {r['when']} on {r['machine']}._", ""]
+    (DOCS / "benchmarks.md").write_text("\n".join(parts))
+    print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
