@@ -12,7 +12,7 @@ PGUSER ?= postgres
 export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
 APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium
 DEMO_DIR := var/data/demo
-DEMO_SIZE_KM ?= 6
+DEMO_SIZE_KM ?= 16
 DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 

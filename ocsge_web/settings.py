@@ -156,7 +156,10 @@ LEAFLET_CONFIG = {
     "DEFAULT_ZOOM": 6,
     "MIN_ZOOM": 3,
     "MAX_ZOOM": 19,
+    # No background by default: pages work with no network. An aerial-photo WMTS layer is
+    # configured by the map issue (LEAFLET_TILES_URL).
     "TILES": [],
+    "NO_GLOBALS": False,
     "RESET_VIEW": False,
 }
 

@@ -169,3 +169,27 @@ def test_load_demo_is_idempotent_and_creates_one_user_per_role(small_departement
     roles = set(Membership.objects.values_list("role", flat=True))
     assert roles == set(Role.values)
     assert "demo-ocsge-2026" in capsys.readouterr().out
+
+
+def test_admin_pages_show_geometries_on_an_offline_leaflet_map(client, small_departement):
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    call_command("import_ocsge", str(out / "ocsge_M1.gpkg"), departement="99", rank="M1")
+    admin = get_user_model().objects.create_superuser("boss", password="pw-123456")
+    client.force_login(admin)
+    from apps.landcover.models import LandCoverPolygon
+    from apps.territories.models import Commune
+
+    poly = LandCoverPolygon.objects.first()
+    for url in (
+        f"/admin/landcover/landcoverpolygon/{poly.pk}/change/",
+        f"/admin/territories/commune/{Commune.objects.first().pk}/change/",
+        "/admin/landcover/landcoverpolygon/",
+        "/admin/landcover/vintage/",
+        "/admin/landcover/importjob/add/",
+        "/admin/landcover/modelclass/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get(f"/admin/landcover/landcoverpolygon/{poly.pk}/change/").content.decode()
+    assert "leaflet/leaflet.js" in page and "cdn." not in page

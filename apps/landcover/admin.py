@@ -1,9 +1,9 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.gis import admin as gis_admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from leaflet.admin import LeafletGeoAdmin
 
 from .models import (
     CoverCode,
@@ -72,7 +72,7 @@ class RevisionInline(admin.TabularInline):
 
 
 @admin.register(LandCoverPolygon)
-class LandCoverPolygonAdmin(gis_admin.GISModelAdmin):
+class LandCoverPolygonAdmin(LeafletGeoAdmin):
     list_display = ["ocsge_id", "vintage", "code_cs", "code_us", "area", "revision"]
     list_filter = ["vintage", "code_cs"]
     search_fields = ["ocsge_id"]
@@ -83,14 +83,14 @@ class LandCoverPolygonAdmin(gis_admin.GISModelAdmin):
 
 
 @admin.register(ZoneConstruite)
-class ZoneConstruiteAdmin(gis_admin.GISModelAdmin):
+class ZoneConstruiteAdmin(LeafletGeoAdmin):
     list_display = ["ocsge_id", "vintage", "millesime"]
     list_filter = ["vintage"]
     list_select_related = ["vintage__departement"]
 
 
 @admin.register(PolygonRevision)
-class PolygonRevisionAdmin(gis_admin.GISModelAdmin):
+class PolygonRevisionAdmin(LeafletGeoAdmin):
     list_display = ["polygon", "revision", "code_cs_before", "code_cs_after", "cause", "author",
                     "created_at"]  # fmt: skip
     list_filter = ["cause"]

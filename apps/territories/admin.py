@@ -1,23 +1,24 @@
-from django.contrib.gis import admin
+from django.contrib import admin
+from leaflet.admin import LeafletGeoAdmin
 
 from .models import Commune, Departement, Membership, Organisation, Region
 
 
 @admin.register(Region)
-class RegionAdmin(admin.GISModelAdmin):
+class RegionAdmin(LeafletGeoAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Departement)
-class DepartementAdmin(admin.GISModelAdmin):
+class DepartementAdmin(LeafletGeoAdmin):
     list_display = ["code", "name", "region"]
     list_filter = ["region"]
     search_fields = ["code", "name"]
 
 
 @admin.register(Commune)
-class CommuneAdmin(admin.GISModelAdmin):
+class CommuneAdmin(LeafletGeoAdmin):
     list_display = ["code", "name", "departement", "siren_epci"]
     list_filter = ["departement"]
     search_fields = ["code", "name"]

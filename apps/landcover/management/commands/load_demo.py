@@ -53,7 +53,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dir", type=Path, default=Path("var/data/demo"))
         parser.add_argument("--code", default="99")
-        parser.add_argument("--size-km", type=float, default=12.0)
+        parser.add_argument("--size-km", type=float, default=16.0)
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(self, *args, dir, code, size_km, seed, **opts):
