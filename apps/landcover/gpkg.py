@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +26,21 @@ from pyproj import CRS, Transformer
 
 from apps.territories.models import SRID_L93, Departement
 
-from .models import CoverCode, LandCoverPolygon, UseCode, Vintage, ZoneConstruite
+from .models import (
+    CoverCode,
+    LandCoverPolygon,
+    PolygonRevision,
+    UseCode,
+    Vintage,
+    ZoneConstruite,
+)
 
 LAYER = "OCCUPATION_SOL"
 ZC_LAYER = "ZONE_CONSTRUITE"
 REQUIRED = ("id", "code_cs", "code_us", "millesime")
 OPTIONAL = ("source", "ossature", "id_origine", "code_or")
-BATCH_SIZE = 65_536
+BATCH_SIZE = 32_768
+WORKERS = 2
 MAX_LISTED = 10
 # Polygons may overrun the département's outline by this much (digitising noise), in metres.
 OUTLINE_TOLERANCE_M = 1.0
@@ -165,6 +175,91 @@ def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
 
 
+@dataclass
+class _Checked:
+    """One batch after checking: its problems and the columns ready for COPY."""
+
+    n: int
+    ids: np.ndarray
+    label: Callable
+    problems: list[tuple[str, list[str]]]
+    invalid: int
+    millesimes: dict[int, int]
+    columns: list | None
+
+
+@dataclass
+class _BatchChecker:
+    fields: dict[str, str]
+    known_cs: set[str]
+    known_us: set[str]
+    to_l93: Transformer | None
+    to_3857: Transformer
+    outline: object
+    repair: bool
+    geom_col: str = "geom"
+
+    def check(self, batch, first_row: int) -> _Checked:
+        fields, n = self.fields, batch.num_rows
+        rownum = np.arange(first_row, first_row + n)
+        ids = _column(batch, fields["id"], n, "")
+        cs = _column(batch, fields["code_cs"], n, "")
+        us = _column(batch, fields["code_us"], n, "")
+        label = functools.partial(_labels, rownum, ids)
+        found: list[tuple[str, list[str]]] = []
+
+        def add(kind, mask):
+            if mask.any():
+                found.append((kind, label(mask)))
+
+        add(_("code CS inconnu"), ~np.isin(cs, list(self.known_cs)))
+        add(_("code US inconnu"), ~np.isin(us, list(self.known_us)))
+        add(_("identifiant vide"), ids == "")
+        _u, first = np.unique(ids, return_index=True)
+        in_batch_dup = np.ones(n, dtype=bool)
+        in_batch_dup[first] = False
+        add(_("identifiant en double"), in_batch_dup)
+        geoms = shapely.from_wkb(
+            batch.column(self.geom_col).to_numpy(zero_copy_only=False), on_invalid="fix"
+        )
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        add(_("géométrie absente"), missing)
+        add(_("géométrie autre que polygone"),
+            ~missing & ~np.isin(shapely.get_type_id(geoms), (3, 6)))  # fmt: skip
+        geoms = _as_multi(_apply(self.to_l93, geoms))
+        invalid = ~missing & ~shapely.is_valid(geoms)
+        if not self.repair:
+            add(_("géométrie invalide (--repair pour la corriger)"), invalid)
+        if self.outline is not None:
+            # The prepared outline must be the first argument for GEOS to use its index.
+            add(_("polygone hors du département"), ~missing & ~shapely.covers(self.outline, geoms))
+        mill = np.asarray(_column(batch, fields["millesime"], n, 0, dtype=np.int64), dtype=float)
+        add(_("millésime absent"), np.isnan(mill))
+        years, counts = np.unique(mill[~np.isnan(mill)], return_counts=True)
+        checked = _Checked(
+            n,
+            ids,
+            label,
+            found,
+            int(invalid.sum()),
+            {int(y): int(c) for y, c in zip(years, counts, strict=True)},
+            None,
+        )
+        if found:
+            return checked  # the file is refused: no need to encode anything
+        ossature = _column(batch, fields.get("ossature"), n, None, dtype=object)
+        checked.columns = [
+            ids, cs, us, mill.astype(np.int64).tolist(),
+            _column(batch, fields.get("source"), n, ""),
+            [None if o in (None, "") else int(o) for o in ossature],
+            _column(batch, fields.get("id_origine"), n, ""),
+            _column(batch, fields.get("code_or"), n, ""),
+            _ewkb(geoms, SRID_L93), _ewkb(_apply(self.to_3857, geoms), 3857),
+            shapely.area(geoms).tolist(),
+        ]  # fmt: skip
+        return checked
+
+
 def import_ocsge(
     path,
     departement_code: str,
@@ -211,7 +306,7 @@ def import_ocsge(
                     )
                     % {"rank": rank, "code": departement_code, "n": existing.polygon_count}
                 )
-            existing.delete()
+            _delete_vintage(existing)
         outline = None
         if departement.geom is not None:
             outline = departement.geom.buffer(OUTLINE_TOLERANCE_M)
@@ -234,84 +329,47 @@ def import_ocsge(
         )
         types = ["int8", "text", "text", "text", "int2", "text", "int2", "text", "text",
                  "bytea", "bytea", "float8", "int4"]  # fmt: skip
+        checker = _BatchChecker(fields, known_cs, known_us, to_l93, to_3857, outline, repair)
+        # Batches are checked and encoded in worker threads (GEOS and PROJ release the GIL)
+        # while the main thread streams the previous ones into COPY.
         with (
             pyogrio.open_arrow(
                 path, layer=LAYER, columns=columns, batch_size=BATCH_SIZE, use_pyarrow=True
             ) as src,
             raw.copy(copy_sql) as copy,
+            ThreadPoolExecutor(max_workers=WORKERS) as pool,
         ):
             copy.set_types(types)
             meta, reader = src
-            geom_col = meta["geometry_name"] or "wkb_geometry"
-            for batch in reader:
-                n = batch.num_rows
-                rownum = np.arange(done + 1, done + n + 1)
-                ids = _column(batch, fields["id"], n, "")
-                cs = _column(batch, fields["code_cs"], n, "")
-                us = _column(batch, fields["code_us"], n, "")
-                label = functools.partial(_labels, rownum, ids)
-                problems.add(_("code CS inconnu"), label(~np.isin(cs, list(known_cs))))
-                problems.add(_("code US inconnu"), label(~np.isin(us, list(known_us))))
-                problems.add(_("identifiant vide"), label(ids == ""))
-                dup = np.array([i in seen_ids for i in ids], dtype=bool)
-                seen_ids.update(ids)
-                _u, first = np.unique(ids, return_index=True)
-                in_batch_dup = np.ones(n, dtype=bool)
-                in_batch_dup[first] = False
-                problems.add(_("identifiant en double"), label(dup | in_batch_dup))
-                geoms = shapely.from_wkb(
-                    batch.column(geom_col).to_numpy(zero_copy_only=False), on_invalid="fix"
-                )
-                missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-                problems.add(_("géométrie absente"), label(missing))
-                kinds = shapely.get_type_id(geoms)
-                problems.add(
-                    _("géométrie autre que polygone"), label(~missing & ~np.isin(kinds, (3, 6)))
-                )
-                geoms = _as_multi(_apply(to_l93, geoms))
-                invalid = ~missing & ~shapely.is_valid(geoms)
-                invalid_count += int(invalid.sum())
-                if not repair:
-                    problems.add(
-                        _("géométrie invalide (--repair pour la corriger)"), label(invalid)
-                    )
-                if outline is not None:
-                    problems.add(
-                        _("polygone hors du département"),
-                        label(~missing & ~shapely.covered_by(geoms, outline)),
-                    )
-                mill = _column(batch, fields["millesime"], n, 0, dtype=np.int64)
-                mill = np.asarray(mill, dtype=float)
-                problems.add(_("millésime absent"), label(np.isnan(mill)))
-                for year, count in zip(
-                    *np.unique(mill[~np.isnan(mill)], return_counts=True), strict=True
-                ):
-                    millesimes[int(year)] = millesimes.get(int(year), 0) + int(count)
-                if problems:
-                    done += n
-                    if progress:
-                        progress(done, total)
-                    continue  # keep validating to list problems; nothing will be kept
-                mill = mill.astype(np.int64)
-                source = _column(batch, fields.get("source"), n, "")
-                ossature = _column(batch, fields.get("ossature"), n, None, dtype=object)
-                id_origine = _column(batch, fields.get("id_origine"), n, "")
-                code_or = _column(batch, fields.get("code_or"), n, "")
-                g3857 = _apply(to_3857, geoms)
-                wkb = _ewkb(geoms, SRID_L93)
-                wkb3857 = _ewkb(g3857, 3857)
-                area = shapely.area(geoms)
-                vid = vintage.id
-                for k in range(n):
-                    oss = ossature[k]
-                    copy.write_row((
-                        vid, ids[k], cs[k], us[k], int(mill[k]), source[k],
-                        None if oss in (None, "") else int(oss), id_origine[k], code_or[k],
-                        wkb[k], wkb3857[k], float(area[k]), 1,
-                    ))  # fmt: skip
-                done += n
+            checker.geom_col = meta["geometry_name"] or "wkb_geometry"
+            pending: deque = deque()
+            first_row = 1
+
+            def consume(checked: _Checked):
+                nonlocal done, invalid_count
+                for kind, labels in checked.problems:
+                    problems.add(kind, labels)
+                dup = np.array([i in seen_ids for i in checked.ids], dtype=bool)
+                seen_ids.update(checked.ids)
+                problems.add(_("identifiant en double"), checked.label(dup))
+                invalid_count += checked.invalid
+                for year, count in checked.millesimes.items():
+                    millesimes[year] = millesimes.get(year, 0) + count
+                if not problems:  # once refused, keep validating to list problems
+                    vid = vintage.id
+                    for row in zip(*checked.columns, strict=True):
+                        copy.write_row((vid, *row, 1))
+                done += checked.n
                 if progress:
                     progress(done, total)
+
+            for batch in reader:
+                pending.append(pool.submit(checker.check, batch, first_row))
+                first_row += batch.num_rows
+                if len(pending) > WORKERS:
+                    consume(pending.popleft().result())
+            while pending:
+                consume(pending.popleft().result())
             if problems:
                 # Leaving the COPY block would send the data: abort it instead.
                 raise ImportRefused(
@@ -337,6 +395,22 @@ def import_ocsge(
         cur.execute(f"ANALYZE {LandCoverPolygon._meta.db_table}")
     vintage.invalid_repaired = invalid_count if repair else 0
     return vintage
+
+
+def _delete_vintage(vintage: Vintage):
+    """Delete a vintage and its polygons set-based (Django's collector would load them all)."""
+    poly = LandCoverPolygon._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"DELETE FROM {PolygonRevision._meta.db_table} WHERE polygon_id IN "
+            f"(SELECT id FROM {poly} WHERE vintage_id = %s)",
+            [vintage.id],
+        )
+        cur.execute(
+            f"DELETE FROM {ZoneConstruite._meta.db_table} WHERE vintage_id = %s", [vintage.id]
+        )
+        cur.execute(f"DELETE FROM {poly} WHERE vintage_id = %s", [vintage.id])
+    vintage.delete()
 
 
 def _repair_invalid(vintage_id: int):
