@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import torch
 from affine import Affine
 
@@ -183,3 +184,30 @@ def test_wrong_crs_and_missing_band_are_refused(model, rasters, tmp_path):
             tmp_path / "f.tif",
         )
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_vectorized_classes_tile_the_area_honour_mmus_and_carry_mean_confidence():
+    from apps.inference.ml.synthetic import themes_to_classes
+    from apps.inference.ml.vectorize import vectorize_classes
+    from apps.landcover import synth
+
+    land = synth.draw_landscape("99", 1.5, seed=5, log=lambda *_: None)
+    classes = themes_to_classes(land.m1)
+    rng = np.random.default_rng(0)
+    # Noisy predictions: salt-and-pepper errors the sieve must clean up.
+    noisy = classes.copy()
+    flip = (rng.random(classes.shape) < 0.02) & (classes > 0)
+    noisy[flip] = rng.integers(1, 18, flip.sum())
+    conf = np.where(flip, 30, 90).astype(np.uint8)
+    result = vectorize_classes(noisy, conf, land.transform)
+    geoms = result.geoms
+    assert shapely.is_valid(geoms).all() and shapely.coverage_is_valid(geoms)
+    inside_area = (classes > 0).sum() * land.res**2
+    assert abs(shapely.area(geoms).sum() - inside_area) / inside_area < 1e-6
+    area = shapely.area(geoms)
+    buildings = np.isin(result.values, (1, 5))
+    assert (area[buildings] >= 200).all() and (area[~buildings] >= 500).all()
+    assert ((result.confidence >= 30) & (result.confidence <= 90)).all()
+    big = area > 50_000
+    assert (result.confidence[big] > 85).all()  # few flipped pixels in big polygons
+    assert len(geoms) < 0.2 * flip.sum()  # the noise did not become polygons
