@@ -29,7 +29,7 @@ def write_gpkg(path, geoms, crs="EPSG:2154", layer="OCCUPATION_SOL", append=Fals
         names,
         layer=layer,
         driver="GPKG",
-        geometry_type="Polygon",
+        geometry_type=geoms[0].geom_type,
         crs=crs,
         append=append,
     )

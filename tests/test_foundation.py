@@ -126,8 +126,6 @@ def polygon(db):
         code_cs="CS2.2.1",
         code_us="US1.1",
         geom=geom,
-        geom_3857=geom.transform(3857, clone=True),
-        area=geom.area,
     )
 
 

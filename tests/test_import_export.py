@@ -210,3 +210,35 @@ def test_export_of_an_unknown_vintage_is_refused(square_departement, tmp_path):
     with pytest.raises(ImportRefused, match="Aucun millésime M2"):
         export_ocsge("98", "M2", tmp_path / "x.gpkg")
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_load_territories_refuses_codes_too_long_and_missing_layers(tmp_path):
+    from apps.territories.loader import TerritoryFileError, load_territories
+
+    square = shapely.MultiPolygon([shapely.box(700_000, 6_600_000, 700_100, 6_600_100)])
+    path = tmp_path / "t.gpkg"
+    write_gpkg(path, [square], layer="REGION", INSEE_REG=["93"], NOM=["R"])
+    with pytest.raises(TerritoryFileError, match="absente.*DEPARTEMENT"):
+        load_territories(path)
+    write_gpkg(
+        path,
+        [square],
+        layer="DEPARTEMENT",
+        append=True,
+        INSEE_DEP=["98"],
+        INSEE_REG=["93"],
+        NOM=["D"],
+    )
+    write_gpkg(
+        path,
+        [square],
+        layer="COMMUNE",
+        append=True,
+        INSEE_COM=["981234"],
+        INSEE_DEP=["98"],
+        NOM=["C"],
+        SIREN_EPCI=["200000001"],
+    )
+    with pytest.raises(TerritoryFileError, match="INSEE_COM doit compter au plus 5"):
+        load_territories(path)
+    assert not Region.objects.exists()

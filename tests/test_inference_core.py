@@ -203,7 +203,8 @@ def test_vectorized_classes_tile_the_area_honour_mmus_and_carry_mean_confidence(
     geoms = result.geoms
     assert shapely.is_valid(geoms).all() and shapely.coverage_is_valid(geoms)
     inside_area = (classes > 0).sum() * land.res**2
-    assert abs(shapely.area(geoms).sum() - inside_area) / inside_area < 1e-6
+    # The outline is simplified with the rest: a few pixels of area move across it.
+    assert abs(shapely.area(geoms).sum() - inside_area) / inside_area < 1e-4
     area = shapely.area(geoms)
     buildings = np.isin(result.values, (1, 5))
     assert (area[buildings] >= 200).all() and (area[~buildings] >= 500).all()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import struct
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -125,14 +127,13 @@ def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
 
 
 def _transformers(info: dict, reproject: bool):
-    """(to Lambert-93 or None, Lambert-93 -> Web Mercator)."""
-    to_3857 = Transformer.from_crs(SRID_L93, 3857, always_xy=True)
+    """Transformer to Lambert-93, or None when the file is in Lambert-93 already."""
     crs = info.get("crs")
     if not crs:
         raise ImportRefused(_("Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."))
     src = CRS.from_user_input(crs)
     if src.to_epsg() == SRID_L93:
-        return None, to_3857
+        return None
     if not reproject:
         raise ImportRefused(
             _(
@@ -141,7 +142,7 @@ def _transformers(info: dict, reproject: bool):
             )
             % {"crs": crs}
         )
-    return Transformer.from_crs(src, SRID_L93, always_xy=True), to_3857
+    return Transformer.from_crs(src, SRID_L93, always_xy=True)
 
 
 def _apply(transformer: Transformer | None, geoms: np.ndarray) -> np.ndarray:
@@ -171,6 +172,29 @@ def _column(table, name: str | None, n: int, default, dtype=object):
     return values
 
 
+_EWKB_MULTI = struct.pack("<I", 6 | 0x20000000)
+
+
+def _multipolygon_ewkb(wkb: np.ndarray, srid: int):
+    """EWKB MultiPolygons with `srid` from plain little-endian 2D WKB (Polygon or
+    MultiPolygon), by rewriting headers only: no coordinate is decoded or re-encoded.
+    Returns None when another encoding is met (the caller then encodes with GEOS)."""
+    head_srid = _EWKB_MULTI + struct.pack("<I", srid)
+    one = struct.pack("<I", 1)
+    out = []
+    for item in wkb:
+        if item is None or item[0] != 1:
+            return None
+        kind = int.from_bytes(item[1:5], "little")
+        if kind == 6:
+            out.append(b"\x01" + head_srid + item[5:])
+        elif kind == 3:
+            out.append(b"\x01" + head_srid + one + item)
+        else:
+            return None
+    return out
+
+
 def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
 
@@ -194,10 +218,29 @@ class _BatchChecker:
     known_cs: set[str]
     known_us: set[str]
     to_l93: Transformer | None
-    to_3857: Transformer
     outline: object
     repair: bool
     geom_col: str = "geom"
+    _local: threading.local = field(default_factory=threading.local)
+
+    def _transformer(self) -> Transformer | None:
+        """This thread's own transformer (pyproj transformers are not thread-safe)."""
+        if self.to_l93 is None:
+            return None
+        if getattr(self._local, "to_l93", None) is None:
+            self._local.to_l93 = Transformer.from_crs(
+                self.to_l93.source_crs, self.to_l93.target_crs, always_xy=True
+            )
+        return self._local.to_l93
+
+    def _outline(self):
+        """This thread's own prepared copy of the outline (GEOS prepared geometries build
+        their index lazily and must not be shared between threads)."""
+        if getattr(self._local, "outline", None) is None:
+            own = shapely.from_wkb(shapely.to_wkb(self.outline))
+            shapely.prepare(own)
+            self._local.outline = own
+        return self._local.outline
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
@@ -219,20 +262,22 @@ class _BatchChecker:
         in_batch_dup = np.ones(n, dtype=bool)
         in_batch_dup[first] = False
         add(_("identifiant en double"), in_batch_dup)
-        geoms = shapely.from_wkb(
-            batch.column(self.geom_col).to_numpy(zero_copy_only=False), on_invalid="fix"
-        )
+        wkb = batch.column(self.geom_col).to_numpy(zero_copy_only=False)
+        geoms = shapely.from_wkb(wkb, on_invalid="fix")
         missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
         add(_("géométrie absente"), missing)
         add(_("géométrie autre que polygone"),
             ~missing & ~np.isin(shapely.get_type_id(geoms), (3, 6)))  # fmt: skip
-        geoms = _as_multi(_apply(self.to_l93, geoms))
+        geoms = _as_multi(_apply(self._transformer(), geoms))
         invalid = ~missing & ~shapely.is_valid(geoms)
         if not self.repair:
             add(_("géométrie invalide (--repair pour la corriger)"), invalid)
         if self.outline is not None:
             # The prepared outline must be the first argument for GEOS to use its index.
-            add(_("polygone hors du département"), ~missing & ~shapely.covers(self.outline, geoms))
+            add(
+                _("polygone hors du département"),
+                ~missing & ~shapely.covers(self._outline(), geoms),
+            )
         mill = np.asarray(_column(batch, fields["millesime"], n, 0, dtype=np.int64), dtype=float)
         add(_("millésime absent"), np.isnan(mill))
         years, counts = np.unique(mill[~np.isnan(mill)], return_counts=True)
@@ -254,9 +299,10 @@ class _BatchChecker:
             [None if o in (None, "") else int(o) for o in ossature],
             _column(batch, fields.get("id_origine"), n, ""),
             _column(batch, fields.get("code_or"), n, ""),
-            _ewkb(geoms, SRID_L93), _ewkb(_apply(self.to_3857, geoms), 3857),
-            shapely.area(geoms).tolist(),
+            _multipolygon_ewkb(wkb, SRID_L93) if self.to_l93 is None else None,
         ]  # fmt: skip
+        if checked.columns[-1] is None:
+            checked.columns[-1] = _ewkb(geoms, SRID_L93)
         return checked
 
 
@@ -285,7 +331,7 @@ def import_ocsge(
     total = int(info.get("features") or 0)
     if total <= 0:
         raise ImportRefused(_("La couche %s est vide.") % LAYER)
-    to_l93, to_3857 = _transformers(info, reproject)
+    to_l93 = _transformers(info, reproject)
     known_cs = set(CoverCode.objects.values_list("code", flat=True))
     known_us = set(UseCode.objects.values_list("code", flat=True))
 
@@ -311,7 +357,6 @@ def import_ocsge(
         if departement.geom is not None:
             outline = departement.geom.buffer(OUTLINE_TOLERANCE_M)
             outline = shapely.from_wkb(bytes(outline.wkb))
-            shapely.prepare(outline)
         vintage = Vintage.objects.create(
             departement=departement, rank=rank, millesime=0, source=Vintage.Source.IMPORT
         )
@@ -324,12 +369,12 @@ def import_ocsge(
         raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
         copy_sql = (
             f"COPY {LandCoverPolygon._meta.db_table} (vintage_id, ocsge_id, code_cs, code_us, "
-            "millesime, source, ossature, id_origine, code_or, geom, geom_3857, area, revision) "
+            "millesime, source, ossature, id_origine, code_or, geom, revision) "
             "FROM STDIN (FORMAT BINARY)"
-        )
+        )  # geom_3857 and area are generated by PostgreSQL from geom
         types = ["int8", "text", "text", "text", "int2", "text", "int2", "text", "text",
-                 "bytea", "bytea", "float8", "int4"]  # fmt: skip
-        checker = _BatchChecker(fields, known_cs, known_us, to_l93, to_3857, outline, repair)
+                 "bytea", "int4"]  # fmt: skip
+        checker = _BatchChecker(fields, known_cs, known_us, to_l93, outline, repair)
         # Batches are checked and encoded in worker threads (GEOS and PROJ release the GIL)
         # while the main thread streams the previous ones into COPY.
         with (
@@ -419,12 +464,9 @@ def _repair_invalid(vintage_id: int):
     with connection.cursor() as cur:
         cur.execute(
             f"""
-            UPDATE {table} SET
-              geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)),
-              geom_3857 = ST_Transform(ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3)), 3857),
-              area = ST_Area(ST_CollectionExtract(ST_MakeValid(geom), 3))
+            UPDATE {table} SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom), 3))
             WHERE vintage_id = %s AND NOT ST_IsValid(geom)
-            """,  # noqa: E501
+            """,
             [vintage_id],
         )
 

@@ -289,7 +289,7 @@ def draw_landscape(
 
     # Settlements: a town and villages; hamlets and farms in the countryside.
     settlements: list[tuple[float, float, float, str]] = []
-    n_villages = max(2, int(size_km**2 / 6))
+    n_villages = max(2, int(size_km**2 / 4))
     cands = [
         (
             n * 0.5 + rng.normal(0, n * 0.05),
@@ -304,8 +304,8 @@ def draw_landscape(
         ix, iy = rng.uniform(0.08, 0.92, 2) * n
         if not inside[int(iy), int(ix)]:
             continue
-        if all(math.hypot(ix - a, iy - b) * res > r + 700 for a, b, r, _ in cands):
-            cands.append((ix, iy, rng.uniform(200, 420), "village"))
+        if all(math.hypot(ix - a, iy - b) * res > r + 600 for a, b, r, _ in cands):
+            cands.append((ix, iy, rng.uniform(220, 480), "village"))
     for ix, iy, r, kind_name in cands:
         wx, wy = world(ix, iy)
         settlements.append((wx, wy, r, kind_name))
@@ -611,7 +611,9 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
     minx, miny, maxx, maxy = dept_geom.bounds
     seeds = [(x, y) for x, y, _, _ in settlements]
     area_km2 = dept_geom.area / 1e6
-    target = max(len(seeds) + 1, int(area_km2 / 9))
+    # INSEE commune codes have three digits after the département's: at most 999 communes.
+    seeds = seeds[:900]
+    target = min(990, max(len(seeds) + 1, int(area_km2 / 9)))
     while len(seeds) < target:
         p = (rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if dept_geom.contains(shapely.Point(p)) and all(

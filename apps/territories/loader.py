@@ -16,6 +16,9 @@ LAYERS = {
 }
 
 
+CODE_LENGTHS = {"INSEE_REG": 3, "INSEE_DEP": 3, "INSEE_COM": 5}
+
+
 class TerritoryFileError(Exception):
     pass
 
@@ -42,6 +45,14 @@ def _read(path: Path, layer: str):
         for f in LAYERS[layer]
         if f in upper
     }
+    for f, values in cols.items():
+        limit = CODE_LENGTHS.get(f)
+        bad = [v for v in values if limit and not (1 <= len(v) <= limit)]
+        if bad:
+            raise TerritoryFileError(
+                f"Couche {layer} : {f} doit compter au plus {limit} caractères "
+                f"({len(bad)} valeur(s) invalide(s), ex. {', '.join(bad[:5])})"
+            )
     multis = [
         GEOSGeometry(
             memoryview(
