@@ -196,3 +196,15 @@ def test_territory_scoping_follows_memberships():
     assert codes(users["nobody"]) == []
     assert codes(users["admin"]) == ["07", "91", "92"]
     assert d3.code in codes(users["admin"])
+
+
+def test_mercator_copy_and_area_follow_geom_on_every_write(polygon):
+    polygon.refresh_from_db()
+    assert polygon.area == pytest.approx(100 * 100)
+    assert polygon.geom_3857.srid == 3857
+    expected = polygon.geom.transform(3857, clone=True)
+    assert polygon.geom_3857.centroid.distance(expected.centroid) < 0.01
+    LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=_square(size=50))
+    polygon.refresh_from_db()
+    assert polygon.area == pytest.approx(50 * 50)
+    assert polygon.geom_3857.area == pytest.approx(expected.area / 4, rel=1e-6)

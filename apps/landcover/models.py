@@ -2,10 +2,8 @@
 
 from django.conf import settings
 from django.contrib.gis.db import models
-from django.contrib.gis.db.models.functions import Transform
 from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
-from django.db.models import Func
 from django.utils.translation import gettext_lazy as _
 
 from apps.territories.models import SRID_L93, Departement
@@ -158,18 +156,11 @@ class LandCoverPolygon(models.Model):
     id_origine = models.CharField(max_length=32, blank=True, default="")
     code_or = models.CharField(max_length=32, blank=True, default="")
     geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
-    # Computed by PostgreSQL from geom, so they can never drift from it (a correction that
-    # changes geom changes them too), and computed server-side during COPY.
-    geom_3857 = models.GeneratedField(
-        expression=Transform("geom", 3857),
-        output_field=models.MultiPolygonField(srid=3857, spatial_index=False),
-        db_persist=True,
-    )
-    area = models.GeneratedField(
-        expression=Func("geom", function="ST_Area"),
-        output_field=models.FloatField(_("surface (m²)")),
-        db_persist=True,
-    )
+    # Derived from geom. Bulk imports send them computed (in parallel worker threads); for
+    # every other insert or update of geom a database trigger computes them, so they never
+    # drift from geom (migration 0004).
+    geom_3857 = models.MultiPolygonField(srid=3857, spatial_index=False, null=True, editable=False)
+    area = models.FloatField(_("surface (m²)"), null=True, editable=False)
     model_class = models.PositiveSmallIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     revision = models.PositiveIntegerField(default=1)
