@@ -182,6 +182,35 @@ def bench_io(args) -> dict:
     }
 
 
+def _import_stages(src: Path, sample: int = 100_000) -> dict:
+    """CPU seconds per 100k polygons of each stage of our import, one thread each."""
+    import numpy as np
+    import pyogrio
+    import shapely
+    from pyproj import Transformer
+
+    from apps.landcover.gpkg import _ewkb, _multipolygon_ewkb
+
+    meta, table = pyogrio.read_arrow(src, layer="OCCUPATION_SOL", max_features=sample)
+    wkb = table.column(meta["geometry_name"]).to_numpy(zero_copy_only=False)
+    out = {"sample": len(wkb)}
+    t = time.process_time()
+    geoms = shapely.from_wkb(wkb)
+    out["parse WKB"] = time.process_time() - t
+    t = time.process_time()
+    shapely.is_valid(geoms)
+    out["validity (GEOS IsValid)"] = time.process_time() - t
+    tr = Transformer.from_crs(2154, 3857, always_xy=True)
+    t = time.process_time()
+    merc = shapely.transform(geoms, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    out["EPSG:3857 copy (PROJ)"] = time.process_time() - t
+    t = time.process_time()
+    _multipolygon_ewkb(wkb, 2154)
+    _ewkb(merc, 3857)
+    out["EWKB encoding"] = time.process_time() - t
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
+
+
 def render_io(r: dict) -> str:
     lines = [
         "## GeoPackage import and export (issue: foundation)",
@@ -205,6 +234,28 @@ def render_io(r: dict) -> str:
         "Ours is `manage.py import_ocsge` / `export_ocsge` as a user runs them (process start "
         "included); ogr2ogr does no validation and writes no Web-Mercator copy.",
     ]
+    if r.get("stages"):
+        st = r["stages"]
+        lines += [
+            "",
+            f"Where our import's client time goes (CPU seconds for the first {st['sample']:,} "
+            "polygons, one thread; the import runs these in 2 worker threads while the main "
+            "thread streams COPY):",
+            "",
+            "| stage | CPU s |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v} |" for k, v in st.items() if k != "sample"]
+        lines += [
+            "",
+            "On the server, inserting into the shared polygon table maintains two GiST indexes "
+            "row by row; measured by hand on this file (psql `\\timing`): 525,603 rows into a "
+            "bare table 1.6 s, the same rows into the indexed table about 20 s, while building "
+            "both GiST indexes afterwards takes 2.2 s (PostgreSQL 15 sorted GiST build). "
+            "Validity and the Web-Mercator copy (about 28 CPU-s together) plus the incremental "
+            "indexes are what separates us from ogr2ogr on 2 cores; see the foundation issue's "
+            "notes for the plan (one partition per vintage, indexes built after COPY).",
+        ]
     return "\n".join(lines)
 
 
