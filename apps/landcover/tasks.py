@@ -1,7 +1,7 @@
 """Celery tasks of the landcover app (default queue)."""
 
 from celery import shared_task
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from .gpkg import ImportRefused, import_ocsge
