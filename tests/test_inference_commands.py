@@ -30,3 +30,34 @@ def test_train_demo_model_writes_a_checkpoint_and_its_held_out_miou(tmp_path):
 def test_train_demo_model_refuses_overlapping_seeds(tmp_path):
     with pytest.raises(CommandError, match="must differ"):
         call_command("train_demo_model", out=tmp_path / "x.pt", train_seeds=[1], eval_seeds=[1])
+
+
+def test_render_imagery_writes_aligned_seamless_rasters(small_departement, tmp_path):
+    import numpy as np
+    import rasterio
+
+    from apps.inference.ml.predict import Sources, check_sources
+    from apps.inference.ml.synthetic import render_geopackage
+
+    out, _ = small_departement
+    result = render_geopackage(
+        out / "ocsge_M1.gpkg", tmp_path, res=5.0, block=256, log=lambda *_: None
+    )
+    paths = result["paths"]
+    grid = check_sources(Sources(paths["rgb"], paths["nir"], paths["elevation"]))
+    assert grid["crs"].to_epsg() == 2154 and grid["width"] > 512
+    with rasterio.open(paths["elevation"]) as dem, rasterio.open(paths["rgb"]) as rgb:
+        z = dem.read(1)
+        colour = rgb.read()
+    # Terrain is continuous across the block seam at column 256 (no jump beyond the slope
+    # and the objects standing on it).
+    inside = colour[:, :, 250:262].sum(axis=0).min(axis=1) > 0
+    seam = np.abs(z[inside, 256] - z[inside, 255])
+    near = np.abs(z[inside, 255] - z[inside, 254])
+    assert np.median(seam) < np.median(near) + 2.0  # crowns differ a little per block
+    assert colour.max() > 0 and (colour.reshape(3, -1).std(axis=1) > 5).all()
+
+
+def test_render_imagery_command_refuses_a_missing_file(tmp_path):
+    with pytest.raises(CommandError, match="not found"):
+        call_command("render_imagery", str(tmp_path / "none.gpkg"), str(tmp_path / "out"))

@@ -61,11 +61,38 @@ def _smooth_noise(rng, shape, sigma):
     return n / (n.std() + 1e-9)
 
 
-def render(classes: np.ndarray, res: float, seed: int = 0, terrain_base: float = 120.0):
-    """RGB (3, H, W) uint8, NIR (1, H, W) uint8 and elevation (1, H, W) float32 in metres."""
+def _waves(x, y, seed: int, wavelength: float, count: int = 6) -> np.ndarray:
+    """A smooth field of unit-ish amplitude from sinusoids in map coordinates (metres): the
+    same value at the same place whatever block is being rendered, so blocks join."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(np.broadcast_shapes(x.shape, y.shape), dtype=np.float32)
+    for _ in range(count):
+        angle, phase = rng.uniform(0, 2 * np.pi, 2)
+        k = 2 * np.pi / (wavelength * rng.uniform(0.6, 1.6))
+        total += np.sin(k * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+    return total / np.sqrt(count / 2)
+
+
+def render(
+    classes: np.ndarray,
+    res: float,
+    seed: int = 0,
+    terrain_base: float = 120.0,
+    origin: tuple[float, float] = (0.0, 0.0),
+    field_seed: int | None = None,
+):
+    """RGB (3, H, W) uint8, NIR (1, H, W) uint8 and elevation (1, H, W) float32 in metres.
+
+    `origin` is the map position (x, y) of the upper-left pixel: terrain and lighting depend on
+    map coordinates and `field_seed` only, so a large area rendered block by block (one
+    `seed` per block, one `field_seed` for all) has no seams.
+    """
+    field_seed = seed if field_seed is None else field_seed
     rng = np.random.default_rng(seed)
     h, w = classes.shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    mx = origin[0] + xx[0:1, :] * res  # map coordinates (rows and columns broadcast)
+    my = origin[1] - yy[:, 0:1] * res
     colour = np.zeros((4, h, w), dtype=np.float32)
     height = np.zeros((h, w), dtype=np.float32)
     comp_seed = rng.integers(1 << 30)
@@ -99,7 +126,7 @@ def render(classes: np.ndarray, res: float, seed: int = 0, terrain_base: float =
             ripple = np.sin(xx * 0.9 + yy * 0.4)[mask] * 3
             colour[:, mask] += ripple
     # Field- and lighting-scale variations, then sensor noise.
-    colour *= 1 + 0.06 * _smooth_noise(rng, (h, w), 40 / res)[None]
+    colour *= 1 + 0.05 * _waves(mx, my, field_seed + 1, 300.0)[None]
     colour += rng.normal(0, 6, colour.shape).astype(np.float32)
     # Cast shadows towards the north-west... seen from above: sun in the south-east.
     shift = max(1, int(round(4 / res)))
@@ -107,7 +134,81 @@ def render(classes: np.ndarray, res: float, seed: int = 0, terrain_base: float =
     above[shift:, shift:] = height[:-shift, :-shift]
     shadow = (above - height) > 2.0
     colour[:, shadow] *= 0.55
-    terrain = terrain_base + 30 * _smooth_noise(rng, (h, w), min(300 / res, h / 4))
+    terrain = terrain_base + 30 * _waves(mx, my, field_seed + 2, 4000.0)
     dem = (terrain + height)[None].astype(np.float32)
     colour = np.clip(colour, 0, 255).astype(np.uint8)
     return colour[:3], colour[3:4], dem
+
+
+def classes_from_codes(code_cs: np.ndarray, code_us: np.ndarray) -> np.ndarray:
+    """Model class of each polygon of a generated vintage, from its CS/US codes."""
+    from apps.landcover.synth import THEMES
+
+    by_pair = {}
+    for theme, (cs, us, _building) in THEMES.items():
+        by_pair.setdefault((cs, us), THEME_TO_CLASS[theme])
+    return np.array(
+        [by_pair.get((c, u), 17) for c, u in zip(code_cs, code_us, strict=True)], dtype=np.uint8
+    )
+
+
+def render_geopackage(
+    gpkg, outdir, res: float = 1.25, seed: int = 0, block: int = 4096, log=print
+) -> dict:
+    """Render RGB, NIR and elevation GeoTIFFs (tiled, deflate) of a generated vintage.
+
+    The vintage's polygons are rasterized block by block at `res` metres and each block is
+    rendered with `render(origin=...)`; outputs: rgb.tif (3 bands), nir.tif, elevation.tif.
+    """
+    from pathlib import Path
+
+    import pyogrio
+    import rasterio
+    import rasterio.features
+    import shapely
+    from affine import Affine
+    from rasterio.windows import Window
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    df = pyogrio.read_dataframe(gpkg, layer="OCCUPATION_SOL")
+    values = classes_from_codes(df.code_cs.values, df.code_us.values)
+    geoms = df.geometry.values
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    width, height = int(np.ceil((x1 - x0) / res)), int(np.ceil((y1 - y0) / res))
+    transform = Affine(res, 0, x0, 0, -res, y1)
+    tree = shapely.STRtree(geoms)
+    common = {"driver": "GTiff", "width": width, "height": height, "crs": "EPSG:2154",
+              "transform": transform, "tiled": True, "blockxsize": 512, "blockysize": 512,
+              "compress": "deflate"}  # fmt: skip
+    paths = {"rgb": outdir / "rgb.tif", "nir": outdir / "nir.tif",
+             "elevation": outdir / "elevation.tif"}  # fmt: skip
+    with (
+        rasterio.open(paths["rgb"], "w", count=3, dtype="uint8", **common) as rgb_ds,
+        rasterio.open(paths["nir"], "w", count=1, dtype="uint8", **common) as nir_ds,
+        rasterio.open(paths["elevation"], "w", count=1, dtype="float32", **common) as dem_ds,
+    ):
+        blocks = [(r, c) for r in range(0, height, block) for c in range(0, width, block)]
+        for k, (r, c) in enumerate(blocks, start=1):
+            win = Window(c, r, min(block, width - c), min(block, height - r))
+            wt = rasterio.windows.transform(win, transform)
+            bx0, by1 = wt.c, wt.f
+            box = shapely.box(bx0, by1 - win.height * res, bx0 + win.width * res, by1)
+            idx = tree.query(box)
+            classes = np.zeros((int(win.height), int(win.width)), dtype=np.uint8)
+            if len(idx):
+                classes = rasterio.features.rasterize(
+                    zip(geoms[idx], values[idx], strict=True), out_shape=classes.shape,
+                    transform=wt, dtype="uint8",
+                )  # fmt: skip
+            rgb, nir, dem = render(
+                classes, res, seed=seed * 1000 + k, origin=(bx0, by1), field_seed=seed
+            )
+            outside = classes == 0
+            rgb[:, outside] = 0
+            nir[:, outside] = 0
+            rgb_ds.write(rgb, window=win)
+            nir_ds.write(nir, window=win)
+            dem_ds.write(dem, window=win)
+            log(f"  block {k}/{len(blocks)}")
+    return {"width": width, "height": height, "paths": paths}
