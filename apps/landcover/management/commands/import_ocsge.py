@@ -1,11 +1,10 @@
-import sys
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from apps.landcover.gpkg import ImportRefused, import_ocsge
+from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
 
 
@@ -28,29 +27,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file, departement, rank, name, reproject, repair, replace, **opts):
-        bar = tqdm(total=0, unit=" polygones", disable=not sys.stderr.isatty(), file=sys.stderr)
-
-        def progress(done, total):
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
         start = time.perf_counter()
         try:
-            vintage = import_ocsge(
-                file,
-                departement,
-                rank,
-                name=name,
-                reproject=reproject,
-                repair=repair,
-                replace=replace,
-                progress=progress,
-            )
+            with progress_bar() as progress:
+                vintage = import_ocsge(
+                    file, departement, rank, name=name, reproject=reproject, repair=repair,
+                    replace=replace, progress=progress,
+                )  # fmt: skip
         except ImportRefused as exc:
             raise CommandError(str(exc)) from exc
-        finally:
-            bar.close()
         elapsed = time.perf_counter() - start
         repaired = getattr(vintage, "invalid_repaired", 0)
         self.stdout.write(
