@@ -310,7 +310,7 @@ def draw_landscape(
         wx, wy = world(ix, iy)
         settlements.append((wx, wy, r, kind_name))
 
-    roads_main, roads_minor, buildings, streets = [], [], [], []
+    roads_main, roads_minor, buildings, streets, farm_buildings = [], [], [], [], []
     gardens, garden_trees, sports, squares, activity_yards, warehouses = [], [], [], [], [], []
     town = settlements[0]
     # Main roads: from the town to every village, plus through-roads to the border.
@@ -416,9 +416,7 @@ def draw_landscape(
         for _k in range(int(rng.integers(2, 5))):
             w_, h_ = rng.uniform(14, 30), rng.uniform(16, 40)
             bx, by = fx + rng.uniform(-25, 25), fy + rng.uniform(-25, 25)
-            buildings.append(
-                ("farm", shapely.box(bx - w_ / 2, by - h_ / 2, bx + w_ / 2, by + h_ / 2))
-            )
+            farm_buildings.append(shapely.box(bx - w_ / 2, by - h_ / 2, bx + w_ / 2, by + h_ / 2))
         roads_minor.append(
             shapely.LineString(
                 [(fx, fy), (fx + rng.uniform(-300, 300), fy + rng.uniform(-300, 300))]
@@ -448,8 +446,7 @@ def draw_landscape(
     _burn(cover, [g.buffer(4.5) for g in roads_minor], 4, transform)
     _burn(cover, [g.buffer(7.0) for g in roads_main], 4, transform)
     _burn(cover, [rail.buffer(6.0)], 5, transform)
-    houses = [g for g in buildings if not isinstance(g, tuple)]
-    farm_buildings = [g[1] for g in buildings if isinstance(g, tuple)]
+    houses = buildings
     _burn(cover, houses, 1, transform)
     _burn(cover, farm_buildings, 3, transform)
     _burn(cover, warehouses, 2, transform)
@@ -640,7 +637,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         return (
             g
             if g.geom_type == "MultiPolygon"
-            else shapely.MultiPolygon(  # noqa: E731
+            else shapely.MultiPolygon(
                 [p for p in getattr(g, "geoms", [g]) if p.geom_type == "Polygon"]
             )
         )
