@@ -265,9 +265,9 @@ BENCHES = {"io": (bench_io, render_io)}
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(BENCHES), action="append")
-    parser.add_argument("--code", default="98")
+    parser.add_argument("--code", default="97")
     parser.add_argument("--size-km", type=float, default=96)
-    parser.add_argument("--resolution", type=float, default=3.125)
+    parser.add_argument("--resolution", type=float, default=2.5)
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")
