@@ -121,3 +121,12 @@ def test_a_tiled_departement_is_one_seamless_coverage(tiled_departement):
     )
     shared = shapely.length(shapely.intersection(geoms[left[same]], geoms[right[same]]))
     assert (shared < 1e-6).all(), "same-class polygons share an edge"
+
+
+def test_both_vintages_share_the_departement_outline(small_departement):
+    out, _ = small_departement
+    dept = pyogrio.read_dataframe(out / "territoires.gpkg", layer="DEPARTEMENT").geometry[0]
+    for rank in ("M1", "M2"):
+        geoms = _layer(out / f"ocsge_{rank}.gpkg").geometry.values
+        outside = shapely.difference(geoms, dept)
+        assert shapely.area(outside).max() < 1e-3, rank

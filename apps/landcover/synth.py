@@ -542,11 +542,11 @@ def vectorize(raster: np.ndarray, built_up: np.ndarray, res: float, transform: A
         zone_min_size=zone,
         nodata=0,
     )
-    # Polygonize with the outside as a polygon too, so the simplification keeps the border
-    # of the département shared with it, then drop it.
-    polys = polygonize(sieved, transform, nodata=None)
+    # The outside is left out, so the département's border is an outer edge of the coverage,
+    # kept as drawn: it is the same in M1 and M2 (the outline both must lie within).
+    polys = polygonize(sieved, transform, nodata=0)
     geoms = simplify_coverage(polys.geoms, tolerance=res * 0.75, pixel_size=res)
-    keep = (polys.values != 0) & ~shapely.is_empty(geoms)
+    keep = ~shapely.is_empty(geoms)
     return geoms[keep], polys.values[keep]
 
 
