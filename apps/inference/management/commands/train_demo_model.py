@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--out", type=Path, default=Path("var/models/demo_unet.pt"))
-        parser.add_argument("--steps", type=int, default=600)
+        parser.add_argument("--steps", type=int, default=800)
         parser.add_argument("--batch", type=int, default=8)
         parser.add_argument("--crop", type=int, default=128)
         parser.add_argument("--train-seeds", type=int, nargs="+", default=[1, 2, 3, 4])
