@@ -40,20 +40,19 @@ def run_import_job(self, job_id: int):
             progress=_progress_updater(job_id),
         )
     except ImportRefused as exc:
-        connections["progress"].close()
         ImportJob.objects.filter(pk=job_id).exclude(state=ImportJob.State.DONE).update(
             state=ImportJob.State.FAILED, message=str(exc), finished_at=timezone.now()
         )
         return ImportJob.State.FAILED
     except Exception as exc:
-        connections["progress"].close()
         ImportJob.objects.filter(pk=job_id).update(
             state=ImportJob.State.FAILED,
             message=f"Erreur inattendue : {exc}",
             finished_at=timezone.now(),
         )
         raise
-    connections["progress"].close()
+    finally:
+        connections["progress"].close()
     ImportJob.objects.filter(pk=job_id).update(
         state=ImportJob.State.DONE,
         progress=1.0,

@@ -25,8 +25,8 @@ def home(request):
 def departement_detail(request, code):
     departement = get_object_or_404(visible_departements(request.user), code=code)
     vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
-    colours = dict(CoverCode.objects.values_list("code", "colour"))
-    labels = dict(CoverCode.objects.values_list("code", "label"))
+    legend = {code: (label, colour) for code, label, colour in
+              CoverCode.objects.values_list("code", "label", "colour")}  # fmt: skip
     rows = (
         LandCoverPolygon.objects.filter(vintage__in=vintages)
         .values("vintage_id", "code_cs")
@@ -39,8 +39,8 @@ def departement_detail(request, code):
     table = [
         {
             "code": cs,
-            "label": labels.get(cs, ""),
-            "colour": colours.get(cs, "#000000"),
+            "label": legend.get(cs, ("", ""))[0],
+            "colour": legend.get(cs, ("", "#000000"))[1],
             "cells": [
                 {
                     "n": by_vintage.get(v.id, {}).get("n", 0),
