@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.gis",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -156,12 +157,22 @@ LEAFLET_CONFIG = {
     "DEFAULT_ZOOM": 6,
     "MIN_ZOOM": 3,
     "MAX_ZOOM": 19,
-    # No background by default: pages work with no network. An aerial-photo WMTS layer is
-    # configured by the map issue (LEAFLET_TILES_URL).
+    # No base layer from django-leaflet: the map page draws a neutral background that needs
+    # no network, and offers the aerial-photo WMTS below as an option.
     "TILES": [],
     "NO_GLOBALS": False,
     "RESET_VIEW": False,
 }
+
+# Aerial photographs under the map (WMTS in the Web-Mercator "PM" matrix set, {z}/{x}/{y}).
+# Empty: no ortho option (tests, offline installs).
+ORTHO_WMTS_URL = env_str(
+    "OCSGE_ORTHO_URL",
+    "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER=ORTHOIMAGERY.ORTHOPHOTOS&STYLE=normal&TILEMATRIXSET=PM&FORMAT=image/jpeg"
+    "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}",
+)
+ORTHO_ATTRIBUTION = env_str("OCSGE_ORTHO_ATTRIBUTION", "© IGN — Géoplateforme, BD ORTHO®")
 
 # Where generated data (demo département, benchmark files) is written.
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var" / "data")))

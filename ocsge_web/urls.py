@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("apps.landcover.api_urls")),
+    path("tiles/", include("apps.landcover.tile_urls")),
     path("", include("apps.landcover.urls")),
 ]
 if settings.DEBUG:

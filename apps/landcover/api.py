@@ -1,10 +1,23 @@
+import json
+import math
+
 import django_filters
+from django.contrib.gis.db.models import MultiPolygonField
+from django.contrib.gis.db.models.functions import AsGeoJSON, Envelope, Transform
+from django.contrib.gis.geos import Point
+from django.db.models import F, Func, Value
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
-from apps.territories.models import Departement
+from apps.territories.models import Commune, Departement
 
-from .models import Vintage
+from . import tiles
+from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
 
 
@@ -70,3 +83,149 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
             .select_related("departement")
             .order_by("departement__code", "rank")
         )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lon", OpenApiTypes.DOUBLE, required=True),
+            OpenApiParameter("lat", OpenApiTypes.DOUBLE, required=True),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"], url_path="polygons/at")
+    def polygon_at(self, request, pk=None):
+        """The polygon of this vintage under a point (WGS84), on the exact geometry.
+
+        Answers the map's click, whatever the generalisation of the tiles at that zoom.
+        """
+        vintage = self.get_object()
+        params = LonLatSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        point = Point(params.validated_data["lon"], params.validated_data["lat"], srid=4326)
+        point.transform(2154)
+        geom = F("geom")
+        if (z := params.validated_data.get("z")) is not None:
+            # Half a screen pixel at that zoom, in Lambert-93 metres (the highlight only).
+            tolerance = tiles.tile_width(z) / 512 * math.cos(math.radians(point_lat(point)))
+            geom = Func(
+                geom,
+                Value(tolerance),
+                function="ST_SimplifyPreserveTopology",
+                output_field=MultiPolygonField(srid=2154),
+            )
+        polygon = (
+            LandCoverPolygon.objects.filter(vintage=vintage, geom__intersects=point)
+            .annotate(geojson=AsGeoJSON(Transform(geom, 4326), precision=7))
+            .order_by("id")
+            .first()
+        )
+        if polygon is None:
+            raise NotFound("Aucun polygone de ce millésime en ce point.")
+        return Response(describe_polygon(polygon, vintage))
+
+
+class LonLatSerializer(serializers.Serializer):
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    z = serializers.IntegerField(
+        min_value=0,
+        max_value=tiles.MAX_ZOOM,
+        required=False,
+        help_text="Zoom de la carte : la géométrie renvoyée est simplifiée à un demi-pixel.",
+    )
+
+
+def point_lat(point: Point) -> float:
+    return point.transform(4326, clone=True).y
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None)
+    cause_label = serializers.CharField(source="get_cause_display")
+
+    class Meta:
+        model = PolygonRevision
+        fields = [
+            "revision",
+            "code_cs_before",
+            "code_us_before",
+            "code_cs_after",
+            "code_us_after",
+            "author",
+            "cause",
+            "cause_label",
+            "comment",
+            "created_at",
+        ]
+
+
+def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage) -> dict:
+    """What the map's side panel shows about a polygon (labels and colours resolved)."""
+    cover = CoverCode.objects.filter(code=polygon.code_cs).values("label", "colour").first() or {}
+    use = UseCode.objects.filter(code=polygon.code_us).values("label", "colour").first() or {}
+    revisions = polygon.revisions.select_related("author").order_by("-revision")
+    return {
+        "id": polygon.id,
+        "ocsge_id": polygon.ocsge_id,
+        "vintage": vintage.id,
+        "rank": vintage.rank,
+        "millesime": polygon.millesime or vintage.millesime,
+        "code_cs": polygon.code_cs,
+        "cs_label": cover.get("label", ""),
+        "cs_colour": cover.get("colour", ""),
+        "code_us": polygon.code_us,
+        "us_label": use.get("label", ""),
+        "us_colour": use.get("colour", ""),
+        "area_m2": round(polygon.area or 0.0, 1),
+        "model_class": polygon.model_class,
+        "confidence": polygon.confidence,
+        "revision": polygon.revision,
+        "revisions": RevisionSerializer(revisions, many=True).data,
+        "geometry": json.loads(polygon.geojson),
+    }
+
+
+class CommuneSerializer(serializers.ModelSerializer):
+    departement = serializers.CharField(source="departement.code")
+    bbox = serializers.SerializerMethodField(help_text="[ouest, sud, est, nord] en WGS84")
+
+    class Meta:
+        model = Commune
+        fields = ["code", "name", "departement", "bbox"]
+
+    def get_bbox(self, obj):
+        return [round(c, 6) for c in obj.bbox_4326.extent]
+
+
+class CommuneViewSet(viewsets.ReadOnlyModelViewSet):
+    """Communes of the départements the caller may see; `q` searches a name or an INSEE code."""
+
+    serializer_class = CommuneSerializer
+    permission_classes = [AllowAny]
+    lookup_field = "code"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR, description="Nom (partie) ou code INSEE."),
+            OpenApiParameter("departement", OpenApiTypes.STR),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = (
+            Commune.objects.filter(departement__in=visible_departements(self.request.user))
+            .select_related("departement")
+            .annotate(bbox_4326=Transform(Envelope("geom"), 4326))
+            .defer("geom")
+            .order_by("name", "code")
+        )
+        params = self.request.query_params
+        if dep := params.get("departement"):
+            qs = qs.filter(departement__code=dep)
+        if q := params.get("q", "").strip():
+            if q.isdigit() or (len(q) >= 2 and q[:2].upper() in {"2A", "2B"}):
+                qs = qs.filter(code__startswith=q.upper())
+            else:
+                qs = qs.filter(name__unaccent__icontains=q)
+        return qs

@@ -6,5 +6,6 @@ from . import api
 router = DefaultRouter()
 router.register("departements", api.DepartementViewSet, basename="departement")
 router.register("vintages", api.VintageViewSet, basename="vintage")
+router.register("communes", api.CommuneViewSet, basename="commune")
 
 urlpatterns = [path("", include(router.urls))]

@@ -35,6 +35,7 @@ class UseCode(models.Model):
 
     code = models.CharField(max_length=12, primary_key=True)
     label = models.CharField(_("libellé"), max_length=200)
+    colour = models.CharField(_("couleur"), max_length=7, default="#cccccc")
 
     class Meta:
         ordering = ["code"]
@@ -158,7 +159,7 @@ class LandCoverPolygon(models.Model):
     geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
     # Derived from geom. Bulk imports send them computed (in parallel worker threads); for
     # every other insert or update of geom a database trigger computes them, so they never
-    # drift from geom (migration 0004).
+    # drift from geom (migration 0003).
     geom_3857 = models.MultiPolygonField(srid=3857, spatial_index=False, null=True, editable=False)
     area = models.FloatField(_("surface (m²)"), null=True, editable=False)
     model_class = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -178,6 +179,42 @@ class LandCoverPolygon(models.Model):
 
     def __str__(self):
         return f"{self.ocsge_id} {self.code_cs}/{self.code_us}"
+
+
+class ChangePiece(models.Model):
+    """A piece of the M1→M2 difference product: where the CS or the US changed.
+
+    Set-based intersection of the two vintages' polygons (`difference.py`), kept current
+    when a correction changes a polygon of either vintage.
+    """
+
+    departement = models.ForeignKey(
+        Departement, on_delete=models.CASCADE, related_name="change_pieces"
+    )
+    polygon_before = models.ForeignKey(
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_index=True
+    )
+    polygon_after = models.ForeignKey(
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_index=True
+    )
+    cs_avant = models.CharField(max_length=12)
+    us_avant = models.CharField(max_length=12)
+    cs_apres = models.CharField(max_length=12)
+    us_apres = models.CharField(max_length=12)
+    geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom_3857 = models.MultiPolygonField(srid=3857, spatial_index=False)
+    area = models.FloatField(_("surface (m²)"))
+
+    class Meta:
+        verbose_name = _("évolution M1→M2")
+        verbose_name_plural = _("évolutions M1→M2")
+        indexes = [
+            GistIndex(fields=["geom"], name="change_geom_gist"),
+            GistIndex(fields=["geom_3857"], name="change_geom3857_gist"),
+        ]
+
+    def __str__(self):
+        return f"{self.cs_avant}/{self.us_avant} → {self.cs_apres}/{self.us_apres}"
 
 
 class ZoneConstruite(models.Model):

@@ -29,6 +29,12 @@ def use_codes() -> dict[str, str]:
 
 
 @cache
+def use_colours() -> dict[str, str]:
+    """code_us -> map colour (ours: the nomenclature ships colours for CS only)."""
+    return {r["code_us"]: r["couleur"] for r in _rows("usage.csv")}
+
+
+@cache
 def model_classes() -> list[tuple[int, str, str | None]]:
     """(id, label, default code_cs or None) for the model's 17 classes."""
     return [

@@ -1,7 +1,14 @@
+from django.conf import settings
+from django.contrib.gis.db.models import Extent
+from django.contrib.gis.db.models.functions import Transform
 from django.db.models import Count, Prefetch, Sum
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
-from .models import CoverCode, LandCoverPolygon
+from . import tiles
+from .difference import vintage_pair
+from .models import CoverCode, LandCoverPolygon, UseCode
 from .scoping import visible_departements, visible_vintages
 
 
@@ -55,4 +62,67 @@ def departement_detail(request, code):
         request,
         "landcover/departement.html",
         {"departement": departement, "vintages": vintages, "table": table},
+    )
+
+
+def departement_map(request, code):
+    """The map of a département: its visible vintages as vector tiles, M1/M2 comparison."""
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
+    extent = departement.communes.aggregate(e=Extent(Transform("geom", 4326)))["e"]
+    pair = vintage_pair(departement)
+    visible_ids = {v.pk for v in vintages}
+    changes = pair is not None and {pair[0].pk, pair[1].pk} <= visible_ids
+    config = {
+        "departement": departement.code,
+        "bounds": [[extent[1], extent[0]], [extent[3], extent[2]]] if extent else None,
+        "vintages": [
+            {
+                "id": v.pk,
+                "rank": v.rank,
+                "millesime": v.millesime,
+                "tiles": reverse("tiles:vintage", args=[v.pk, 0, 0, 0]).replace(
+                    "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
+                ),
+                "identify": reverse("vintage-polygon-at", args=[v.pk]),
+            }
+            for v in vintages
+        ],
+        "changes": (
+            reverse("tiles:changes", args=[departement.code, 0, 0, 0]).replace(
+                "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
+            )
+            if changes
+            else None
+        ),
+        "communes": reverse("commune-list"),
+        "cs": {
+            c: {"label": lb, "colour": col}
+            for c, lb, col in CoverCode.objects.values_list("code", "label", "colour")
+        },  # fmt: skip
+        "us": {
+            c: {"label": lb, "colour": col}
+            for c, lb, col in UseCode.objects.values_list("code", "label", "colour")
+        },  # fmt: skip
+        "fullDetailZoom": tiles.FULL_DETAIL_ZOOM,
+        "ortho": {"url": settings.ORTHO_WMTS_URL, "attribution": settings.ORTHO_ATTRIBUTION}
+        if settings.ORTHO_WMTS_URL
+        else None,
+        "i18n": {
+            "loading": _("Chargement…"),
+            "nothing": _("Aucun polygone de ce millésime ici."),
+            "error": _("Erreur du serveur, réessayez."),
+            "area": _("Surface"),
+            "millesime": _("Millésime"),
+            "revision": _("Révision"),
+            "history": _("Historique"),
+            "noHistory": _("Aucune correction depuis l'import."),
+            "confidence": _("Confiance du modèle"),
+            "noCommune": _("Aucune commune trouvée."),
+        },
+    }
+    return render(
+        request,
+        "landcover/map.html",
+        {"departement": departement, "vintages": vintages, "config": config},
     )

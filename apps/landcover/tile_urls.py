@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import tile_views
+
+app_name = "tiles"
+urlpatterns = [
+    path("<int:vintage_id>/<int:z>/<int:x>/<int:y>.pbf", tile_views.vintage_tile, name="vintage"),
+    path(
+        "changes/<str:code>/<int:z>/<int:x>/<int:y>.pbf",
+        tile_views.change_tile,
+        name="changes",
+    ),
+]

@@ -1,0 +1,183 @@
+"""Mapbox Vector Tiles of a vintage and of the M1→M2 change layer, built by PostGIS.
+
+One SQL statement per tile on the stored EPSG:3857 geometry (GiST index):
+
+* z ≥ FULL_DETAIL_ZOOM (14): every polygon, full detail (only the quantisation of
+  `ST_AsMVTGeom` on the 4096 grid, i.e. 1/16 of a screen pixel).
+* z < 14: polygons simplified at half a screen pixel; polygons under MIN_PIXELS screen
+  pixels of area are not drawn one by one: they are aggregated into square cells of
+  CELL_PIXELS × CELL_PIXELS screen pixels on a grid fixed in EPSG:3857 (so neighbouring
+  tiles agree), each cell coloured by the (CS, US) covering the most area among the small
+  polygons whose box centre falls in it. Cells are drawn first, real polygons over them, so a
+  département of millions of polygons is a continuous map at z8 with tiles well under 500 KB.
+  Aggregated cells carry `agg = true` and no id: a click is answered by the identify API on
+  the exact geometry, never by the generalised tile.
+
+Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.db import connection
+
+EXTENT = 4096
+BUFFER = 64
+MAX_ZOOM = 22
+FULL_DETAIL_ZOOM = 14
+MIN_PIXELS = 4.0  # polygons under this many screen pixels are aggregated (z < 14)
+CELL_PIXELS = 4  # side of an aggregation cell, in screen pixels
+SIMPLIFY_PIXELS = 0.5
+# Bump when the tile schema changes (attributes, generalisation): part of the ETag.
+SCHEMA_VERSION = 2
+
+WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
+
+
+class TileOutOfRange(ValueError):
+    pass
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM:
+        raise TileOutOfRange(f"zoom {z} hors de 0..{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise TileOutOfRange(f"tuile {x}/{y} hors de la grille du zoom {z} (0..{n - 1})")
+
+
+def tile_width(z: int) -> float:
+    return WORLD / (1 << z)
+
+
+def ground_scale(z: int, y: int) -> float:
+    """Ground metres per 3857 metre at the tile's centre latitude (cos φ)."""
+    n = 1 << z
+    lat = math.atan(math.sinh(math.pi * (1 - 2 * (y + 0.5) / n)))
+    return math.cos(lat)
+
+
+def generalisation(z: int, y: int) -> dict | None:
+    """Parameters of the low-zoom generalisation, None at full detail."""
+    if z >= FULL_DETAIL_ZOOM:
+        return None
+    pixel = tile_width(z) / 256  # 3857 metres per screen pixel
+    ground_pixel = pixel * ground_scale(z, y)
+    return {
+        "tolerance": pixel * SIMPLIFY_PIXELS,
+        # `area` is stored in EPSG:2154 square metres, close to ground area.
+        "min_area": MIN_PIXELS * ground_pixel**2,
+        "cell": pixel * CELL_PIXELS,
+    }
+
+
+_ENVELOPE = f"""
+bounds AS (
+  SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env,
+         ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {BUFFER / EXTENT}) AS benv
+)"""
+
+_POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
+
+_FULL = f"""
+WITH {_ENVELOPE}
+SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
+  SELECT p.id AS fid, {_POLYGON_COLUMNS}, false AS agg,
+         ST_AsMVTGeom(p.geom_3857, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
+  FROM landcover_landcoverpolygon p, bounds
+  WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv
+) t WHERE geom IS NOT NULL
+"""
+
+_GENERALISED = f"""
+WITH {_ENVELOPE},
+small AS (
+  SELECT floor(ST_X(ST_Centroid(Box2D(p.geom_3857))) / %(cell)s)::int AS cx,
+         floor(ST_Y(ST_Centroid(Box2D(p.geom_3857))) / %(cell)s)::int AS cy,
+         p.code_cs, p.code_us, sum(p.area) AS a
+  FROM landcover_landcoverpolygon p, bounds
+  WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area < %(min_area)s
+  GROUP BY 1, 2, 3, 4
+), cells AS (
+  SELECT DISTINCT ON (cx, cy) cx, cy, code_cs, code_us FROM small ORDER BY cx, cy, a DESC
+), features AS (
+  SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
+         NULL::smallint AS model_class, NULL::float AS confidence, true AS agg,
+         ST_AsMVTGeom(ST_MakeEnvelope(cx * %(cell)s, cy * %(cell)s,
+                                      (cx + 1) * %(cell)s, (cy + 1) * %(cell)s, 3857),
+                      bounds.env, {EXTENT}, {BUFFER}, true) AS geom
+  FROM cells, bounds
+  UNION ALL
+  SELECT 1, p.id, {_POLYGON_COLUMNS}, false,
+         ST_AsMVTGeom(ST_Simplify(p.geom_3857, %(tolerance)s, true),
+                      bounds.env, {EXTENT}, {BUFFER}, true)
+  FROM landcover_landcoverpolygon p, bounds
+  WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
+)
+SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
+  SELECT fid, id, code_cs, code_us, model_class, confidence, agg, geom
+  FROM features WHERE geom IS NOT NULL ORDER BY layer
+) t
+"""
+
+_CHANGES = f"""
+WITH {_ENVELOPE}
+SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
+  SELECT c.id AS fid, c.polygon_before_id AS before, c.polygon_after_id AS after,
+         c.cs_avant, c.us_avant, c.cs_apres, c.us_apres,
+         ST_AsMVTGeom(CASE WHEN %(tolerance)s > 0
+                           THEN ST_Simplify(c.geom_3857, %(tolerance)s, true)
+                           ELSE c.geom_3857 END,
+                      bounds.env, {EXTENT}, {BUFFER}, true) AS geom
+  FROM landcover_changepiece c, bounds
+  WHERE c.departement_id = %(departement)s AND c.geom_3857 && bounds.benv
+    AND c.area >= %(min_area)s
+) t WHERE geom IS NOT NULL
+"""
+
+
+def vintage_tile_query(vintage_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
+    """(SQL, params) of a vintage tile: also what the benchmark runs bare."""
+    check_tile(z, x, y)
+    params = {"vintage": vintage_id, "z": z, "x": x, "y": y}
+    gen = generalisation(z, y)
+    if gen is None:
+        return _FULL, params
+    return _GENERALISED, {**params, **gen}
+
+
+def change_tile_query(departement_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
+    check_tile(z, x, y)
+    gen = generalisation(z, y) or {"tolerance": 0.0, "min_area": 0.0}
+    return _CHANGES, {
+        "departement": departement_id,
+        "z": z,
+        "x": x,
+        "y": y,
+        "tolerance": gen["tolerance"],
+        "min_area": gen["min_area"],
+    }
+
+
+def render(sql: str, params: dict) -> bytes:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else b""
+
+
+def vintage_tile(vintage_id: int, z: int, x: int, y: int) -> bytes:
+    return render(*vintage_tile_query(vintage_id, z, x, y))
+
+
+def change_tile(departement_id: int, z: int, x: int, y: int) -> bytes:
+    return render(*change_tile_query(departement_id, z, x, y))
+
+
+def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    lat_r = math.radians(lat)
+    y = int((1.0 - math.asinh(math.tan(lat_r)) / math.pi) / 2.0 * n)
+    return min(max(x, 0), n - 1), min(max(y, 0), n - 1)

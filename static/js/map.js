@@ -1,0 +1,356 @@
+/* Map of a département: vector tiles of M1/M2 (Leaflet.VectorGrid, canvas, non-interactive),
+ * swipe comparison, change layer, identify on click through the API (exact geometry),
+ * commune search, view kept in the URL. Configuration: the #map-config JSON of the page. */
+(function () {
+  "use strict";
+
+  const cfg = JSON.parse(document.getElementById("map-config").textContent);
+  const t = cfg.i18n;
+  const byRank = Object.fromEntries(cfg.vintages.map((v) => [v.rank, v]));
+  const params = new URLSearchParams(window.location.search);
+  const state = {
+    vintage: byRank[params.get("v")] ? params.get("v") : (cfg.vintages.length ? cfg.vintages[cfg.vintages.length - 1].rank : null),
+    colour: params.get("colour") === "us" ? "us" : "cs",
+    swipe: params.get("swipe") === "1" && cfg.vintages.length > 1,
+    changes: params.get("changes") === "1" && !!cfg.changes,
+    opacity: params.has("op") ? Math.min(100, Math.max(0, parseInt(params.get("op"), 10) || 0)) : 80,
+    background: params.get("bg") === "ortho" && cfg.ortho ? "ortho" : "neutral",
+    split: 0.5,
+  };
+
+  let map, primary, secondary, changes, ortho, highlight;
+
+  function colourOf(props) {
+    const table = state.colour === "us" ? cfg.us : cfg.cs;
+    const code = state.colour === "us" ? props.code_us : props.code_cs;
+    return (table[code] && table[code].colour) || "#888888";
+  }
+
+  function polygonStyle(props, zoom) {
+    return {
+      fill: true,
+      fillColor: colourOf(props),
+      fillOpacity: 1,
+      stroke: zoom >= cfg.fullDetailZoom + 1 && !props.agg,
+      color: "#ffffff",
+      weight: 0.6,
+      opacity: 0.7,
+    };
+  }
+
+  function vintageLayer(rank, pane) {
+    return L.vectorGrid.protobuf(byRank[rank].tiles, {
+      pane: pane,
+      rendererFactory: L.canvas.tile,
+      interactive: false,
+      maxNativeZoom: 22,
+      maxZoom: 22,
+      fetchOptions: { credentials: "same-origin" },
+      vectorTileLayerStyles: { polygons: polygonStyle },
+    });
+  }
+
+  function changeLayer() {
+    return L.vectorGrid.protobuf(cfg.changes, {
+      pane: "changes",
+      rendererFactory: L.canvas.tile,
+      interactive: false,
+      maxNativeZoom: 22,
+      maxZoom: 22,
+      fetchOptions: { credentials: "same-origin" },
+      vectorTileLayerStyles: {
+        changes: function (props) {
+          const table = state.colour === "us" ? cfg.us : cfg.cs;
+          const code = state.colour === "us" ? props.us_apres : props.cs_apres;
+          return {
+            fill: true,
+            fillColor: (table[code] && table[code].colour) || "#888888",
+            fillOpacity: 0.9,
+            stroke: true,
+            color: "#ff00ff",
+            weight: 1.5,
+          };
+        },
+      },
+    });
+  }
+
+  function setPane(name, z) {
+    const pane = map.createPane(name);
+    pane.style.zIndex = z;
+    return pane;
+  }
+
+  function rebuildLayers() {
+    [primary, secondary, changes].forEach((layer) => layer && map.removeLayer(layer));
+    primary = secondary = changes = null;
+    if (!state.vintage) return;
+    const handle = document.getElementById("swipe-handle");
+    const select = document.getElementById("vintage");
+    if (state.swipe) {
+      primary = vintageLayer("M1", "primary").addTo(map);
+      secondary = vintageLayer("M2", "secondary").addTo(map);
+      handle.hidden = false;
+      if (select) select.disabled = true;
+    } else {
+      primary = vintageLayer(state.vintage, "primary").addTo(map);
+      handle.hidden = true;
+      if (select) select.disabled = false;
+    }
+    if (state.changes) changes = changeLayer().addTo(map);
+    updateClip();
+    applyOpacity();
+  }
+
+  function applyOpacity() {
+    ["primary", "secondary", "changes"].forEach((name) => {
+      map.getPane(name).style.opacity = String(state.opacity / 100);
+    });
+  }
+
+  function updateClip() {
+    const a = map.getPane("primary");
+    const b = map.getPane("secondary");
+    if (!state.swipe) {
+      a.style.clip = b.style.clip = "";
+      return;
+    }
+    const size = map.getSize();
+    const nw = map.containerPointToLayerPoint([0, 0]);
+    const se = map.containerPointToLayerPoint(size);
+    const x = nw.x + size.x * state.split;
+    a.style.clip = `rect(${nw.y}px, ${x}px, ${se.y}px, ${nw.x}px)`;
+    b.style.clip = `rect(${nw.y}px, ${se.x}px, ${se.y}px, ${x}px)`;
+    document.getElementById("swipe-handle").style.left = `${state.split * 100}%`;
+  }
+
+  function setBackground() {
+    if (ortho) {
+      map.removeLayer(ortho);
+      ortho = null;
+    }
+    if (state.background === "ortho" && cfg.ortho) {
+      ortho = L.tileLayer(cfg.ortho.url, { attribution: cfg.ortho.attribution, maxZoom: 22, maxNativeZoom: 19 }).addTo(map);
+    }
+  }
+
+  function renderLegend() {
+    const table = state.colour === "us" ? cfg.us : cfg.cs;
+    const list = document.getElementById("legend");
+    list.replaceChildren();
+    Object.keys(table).sort().forEach((code) => {
+      const li = document.createElement("li");
+      li.dataset.code = code;
+      li.dataset.colour = table[code].colour;
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = table[code].colour;
+      li.append(sw, `${code} ${table[code].label}`);
+      list.append(li);
+    });
+  }
+
+  function saveUrl() {
+    const c = map.getCenter();
+    const p = new URLSearchParams();
+    p.set("z", map.getZoom());
+    p.set("lat", c.lat.toFixed(5));
+    p.set("lon", c.lng.toFixed(5));
+    if (state.vintage) p.set("v", state.vintage);
+    if (state.colour !== "cs") p.set("colour", state.colour);
+    if (state.swipe) p.set("swipe", "1");
+    if (state.changes) p.set("changes", "1");
+    if (state.opacity !== 80) p.set("op", state.opacity);
+    if (state.background !== "neutral") p.set("bg", state.background);
+    window.history.replaceState(null, "", `${window.location.pathname}?${p}`);
+  }
+
+  function row(dl, label, value) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    if (value instanceof Node) dd.append(value);
+    else dd.textContent = value;
+    dl.append(dt, dd);
+  }
+
+  function codeCell(code, label, colour) {
+    const span = document.createElement("span");
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = colour;
+    span.append(sw, `${code} — ${label}`);
+    return span;
+  }
+
+  function showPolygon(p) {
+    const body = document.getElementById("polygon-body");
+    body.replaceChildren();
+    const dl = document.createElement("dl");
+    row(dl, "CS", codeCell(p.code_cs, p.cs_label, p.cs_colour));
+    row(dl, "US", codeCell(p.code_us, p.us_label, p.us_colour));
+    row(dl, t.area, `${(p.area_m2 / 10000).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 2 })} ha`);
+    row(dl, t.millesime, `${p.rank} · ${p.millesime}`);
+    row(dl, "ID", p.ocsge_id);
+    row(dl, t.revision, String(p.revision));
+    if (p.confidence !== null) row(dl, t.confidence, `${Math.round(p.confidence * 100)} %`);
+    body.append(dl);
+    const h = document.createElement("h3");
+    h.textContent = t.history;
+    body.append(h);
+    if (!p.revisions.length) {
+      const none = document.createElement("p");
+      none.className = "empty";
+      none.textContent = t.noHistory;
+      body.append(none);
+    } else {
+      const ul = document.createElement("ul");
+      p.revisions.forEach((r) => {
+        const li = document.createElement("li");
+        li.textContent = `${r.revision} · ${new Date(r.created_at).toLocaleDateString()} · ${r.cause_label} · ` +
+          `${r.code_cs_before}/${r.code_us_before} → ${r.code_cs_after}/${r.code_us_after}` +
+          (r.author ? ` · ${r.author}` : "") + (r.comment ? ` — ${r.comment}` : "");
+        ul.append(li);
+      });
+      body.append(ul);
+    }
+    document.getElementById("polygon-panel").hidden = false;
+    if (highlight) map.removeLayer(highlight);
+    highlight = L.geoJSON(p.geometry, { pane: "highlight", interactive: false, style: { color: "#00e5ff", weight: 3, fill: false } }).addTo(map);
+  }
+
+  function identify(e) {
+    if (!state.vintage) return;
+    let rank = state.vintage;
+    if (state.swipe) rank = e.containerPoint.x < map.getSize().x * state.split ? "M1" : "M2";
+    const v = byRank[rank];
+    const body = document.getElementById("polygon-body");
+    document.getElementById("polygon-panel").hidden = false;
+    body.textContent = t.loading;
+    const url = `${v.identify}?lon=${e.latlng.lng.toFixed(7)}&lat=${e.latlng.lat.toFixed(7)}&z=${map.getZoom()}`;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => {
+        if (r.status === 404) {
+          body.textContent = t.nothing;
+          if (highlight) map.removeLayer(highlight);
+          return null;
+        }
+        if (!r.ok) throw new Error(r.statusText);
+        return r.json();
+      })
+      .then((p) => p && showPolygon(p))
+      .catch(() => { body.textContent = t.error; });
+  }
+
+  function searchCommunes(q) {
+    const list = document.getElementById("commune-results");
+    if (q.length < 2) {
+      list.replaceChildren();
+      return;
+    }
+    const url = `${cfg.communes}?departement=${encodeURIComponent(cfg.departement)}&q=${encodeURIComponent(q)}`;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => r.json())
+      .then((data) => {
+        const items = data.results || data;
+        list.replaceChildren();
+        if (!items.length) {
+          const li = document.createElement("li");
+          li.className = "empty";
+          li.textContent = t.noCommune;
+          list.append(li);
+        }
+        items.slice(0, 10).forEach((c) => {
+          const li = document.createElement("li");
+          const b = document.createElement("button");
+          b.type = "button";
+          b.textContent = `${c.name} (${c.code})`;
+          b.addEventListener("click", () => map.fitBounds([[c.bbox[1], c.bbox[0]], [c.bbox[3], c.bbox[2]]]));
+          li.append(b);
+          list.append(li);
+        });
+      });
+  }
+
+  function bindControls() {
+    const select = document.getElementById("vintage");
+    if (select) {
+      select.value = state.vintage || "";
+      select.addEventListener("change", () => { state.vintage = select.value; rebuildLayers(); saveUrl(); });
+    }
+    document.querySelectorAll("input[name=colour]").forEach((input) => {
+      input.checked = input.value === state.colour;
+      input.addEventListener("change", () => {
+        state.colour = input.value;
+        renderLegend();
+        rebuildLayers();
+        saveUrl();
+      });
+    });
+    const swipe = document.getElementById("swipe");
+    if (swipe) {
+      swipe.checked = state.swipe;
+      swipe.addEventListener("change", () => { state.swipe = swipe.checked; rebuildLayers(); saveUrl(); });
+    }
+    const ch = document.getElementById("changes");
+    if (ch) {
+      ch.checked = state.changes;
+      ch.addEventListener("change", () => { state.changes = ch.checked; rebuildLayers(); saveUrl(); });
+    }
+    const opacity = document.getElementById("opacity");
+    opacity.value = state.opacity;
+    opacity.addEventListener("input", () => { state.opacity = parseInt(opacity.value, 10); applyOpacity(); saveUrl(); });
+    document.querySelectorAll("input[name=background]").forEach((input) => {
+      input.checked = input.value === state.background;
+      input.addEventListener("change", () => { state.background = input.value; setBackground(); saveUrl(); });
+    });
+    let timer;
+    const search = document.getElementById("commune-search");
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => searchCommunes(search.value.trim()), 250);
+    });
+    document.getElementById("panel-close").addEventListener("click", () => {
+      document.getElementById("polygon-panel").hidden = true;
+      if (highlight) map.removeLayer(highlight);
+    });
+    const handle = document.getElementById("swipe-handle");
+    L.DomEvent.disableClickPropagation(handle);
+    handle.addEventListener("pointerdown", (e) => {
+      handle.setPointerCapture(e.pointerId);
+      map.dragging.disable();
+    });
+    handle.addEventListener("pointermove", (e) => {
+      if (!handle.hasPointerCapture(e.pointerId)) return;
+      const rect = map.getContainer().getBoundingClientRect();
+      state.split = Math.min(0.98, Math.max(0.02, (e.clientX - rect.left) / rect.width));
+      updateClip();
+    });
+    handle.addEventListener("pointerup", (e) => {
+      handle.releasePointerCapture(e.pointerId);
+      map.dragging.enable();
+    });
+  }
+
+  window.ocsgeMapInit = function (leafletMap) {
+    map = leafletMap;
+    map.setMaxZoom(20);
+    setPane("primary", 400);
+    setPane("secondary", 410);
+    setPane("changes", 420);
+    setPane("highlight", 450);
+    if (params.has("z") && params.has("lat") && params.has("lon")) {
+      map.setView([parseFloat(params.get("lat")), parseFloat(params.get("lon"))], parseInt(params.get("z"), 10));
+    } else if (cfg.bounds) {
+      map.fitBounds(cfg.bounds);
+    }
+    setBackground();
+    renderLegend();
+    rebuildLayers();
+    bindControls();
+    map.on("click", identify);
+    map.on("move zoom resize", updateClip);
+    map.on("moveend", saveUrl);
+    document.getElementById("map").dataset.ready = "1";
+  };
+})();
