@@ -2,7 +2,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
-from django.contrib.gis.geos import GEOSGeometry
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 
 from apps.landcover import synth
 
@@ -36,7 +36,10 @@ def write_gpkg(path, geoms, crs="EPSG:2154", layer="OCCUPATION_SOL", append=Fals
     return path
 
 
-def square_rows(n=4, size=100.0, x0=700_000.0, y0=6_600_000.0, cs="CS2.2.1", us="US1.1"):
+X0, Y0 = 700_000.0, 6_600_000.0  # south-west corner of the squares of `square_rows()`
+
+
+def square_rows(n=4, size=100.0, x0=X0, y0=Y0, cs="CS2.2.1", us="US1.1"):
     """n×n squares of `size` metres tiling a square, with OCS GE columns."""
     geoms = [
         shapely.box(x0 + i * size, y0 + j * size, x0 + (i + 1) * size, y0 + (j + 1) * size)
@@ -58,6 +61,41 @@ def square_departement(db):
     from apps.territories.models import Departement
 
     geom = GEOSGeometry(shapely.box(700_000, 6_600_000, 700_400, 6_600_400).wkt, srid=2154)
-    from django.contrib.gis.geos import MultiPolygon
-
     return Departement.objects.create(code="98", name="Carré", geom=MultiPolygon(geom, srid=2154))
+
+
+@pytest.fixture
+def square_vintages(square_departement, tmp_path):
+    """Département 98: M1 = 16 squares of grass; M2 = the same, except
+    square (0, 0) built (same boundary, other codes) and squares (3, 0)+(3, 1) merged into
+    one forest rectangle (new boundary, other codes)."""
+    geoms, cols = square_rows()
+    m1 = write_gpkg(tmp_path / "m1.gpkg", geoms, **cols)
+    n = len(geoms)  # geoms[i * 4 + j] is the square (i, j)
+    changed = {0: ("CS1.1.1.1", "US5")}
+    merged = shapely.box(X0 + 300, Y0, X0 + 400, Y0 + 200)
+    keep = [k for k in range(n) if k not in (12, 13)]
+    geoms2 = [geoms[k] for k in keep] + [merged]
+    cs2 = [changed.get(k, ("CS2.2.1", "US1.1"))[0] for k in keep] + ["CS2.1.1.1"]
+    us2 = [changed.get(k, ("CS2.2.1", "US1.1"))[1] for k in keep] + ["US1.2"]
+    ids2 = [f"OCSGE2{k:015d}" for k in range(len(geoms2))]
+    m2 = write_gpkg(
+        tmp_path / "m2.gpkg",
+        geoms2,
+        id=ids2,
+        code_cs=cs2,
+        code_us=us2,
+        millesime=[2024] * len(geoms2),
+    )
+    from apps.landcover.gpkg import import_ocsge
+    from apps.territories.models import Commune
+
+    v1 = import_ocsge(m1, "98", "M1")
+    v2 = import_ocsge(m2, "98", "M2")
+    Commune.objects.create(
+        code="98001",
+        name="Étréchy-sur-Carré",
+        departement=square_departement,
+        geom=MultiPolygon(Polygon.from_bbox((X0, Y0, X0 + 400, Y0 + 400)), srid=2154),
+    )
+    return v1, v2

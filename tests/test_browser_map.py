@@ -1,0 +1,91 @@
+"""Browser journey on the map page (Playwright + Debian's Chromium, no network)."""
+
+import os
+import shutil
+
+import pytest
+from pyproj import Transformer
+
+from apps.landcover.models import Vintage
+
+from .conftest import X0, Y0
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Chromium is not installed"),
+]
+
+
+def _rgb(hex_colour):
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM stays usable.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        yield page
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_map_draws_polygons_in_legend_colours_and_a_click_opens_the_panel(
+    live_server, square_vintages, browser_page, settings
+):
+    settings.ORTHO_WMTS_URL = ""
+    Vintage.objects.filter(pk__in=[v.pk for v in square_vintages]).update(
+        state=Vintage.State.PUBLISHED
+    )
+    lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100")
+    page.wait_for_selector("#map[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)
+
+    legend = {
+        code: page.get_attribute(f"#legend li[data-code='{code}']", "data-colour")
+        for code in ("CS2.2.1", "CS1.1.1.1")
+    }
+    assert legend == {"CS2.2.1": "#ccf24d", "CS1.1.1.1": "#ff377a"}
+
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["width"] / 2, box["height"] / 2
+    # z17 at 46.5° N: 1.194 m per Web-Mercator pixel × cos φ ≈ 0.82 ground metres per pixel,
+    # so the square (0, 0) (built in M2) is ~122 px left of and below the centre square.
+    step = 100 / (156543.034 / 2**17 * 0.688)
+    shot = page.locator("#map").screenshot()
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(shot)).convert("RGB")
+    scale = image.width / box["width"]
+
+    def pixel(x, y):
+        return image.getpixel((int(x * scale), int(y * scale)))
+
+    def close(a, b):
+        return all(abs(u - v) <= 3 for u, v in zip(a, b, strict=True))
+
+    assert close(pixel(cx, cy), _rgb(legend["CS2.2.1"])), pixel(cx, cy)
+    built = (cx - step, cy + step)
+    assert close(pixel(*built), _rgb(legend["CS1.1.1.1"])), pixel(*built)
+
+    page.mouse.click(box["x"] + built[0], box["y"] + built[1])
+    page.wait_for_selector("#polygon-panel:not([hidden]) dl")
+    panel = page.inner_text("#polygon-panel")
+    assert "CS1.1.1.1" in panel and "US5" in panel and "2024" in panel
+    assert not errors
+    assert "z=17" in page.url and "v=M2" in page.url

@@ -1,0 +1,305 @@
+"""Vector tiles, the M1→M2 change layer, identify and commune search, the map page."""
+
+import gzip
+
+import mapbox_vector_tile
+import pytest
+import shapely
+import shapely.geometry
+from django.contrib.auth import get_user_model
+from django.db import connection
+from pyproj import Transformer
+
+from apps.landcover import tiles
+from apps.landcover.difference import compute_difference
+from apps.landcover.models import ChangePiece, LandCoverPolygon, Vintage
+from apps.territories.models import Membership, Organisation, Role
+
+from .conftest import X0, Y0
+
+pytestmark = pytest.mark.django_db
+
+TO_WGS84 = Transformer.from_crs(2154, 4326, always_xy=True)
+
+
+def lonlat(x, y):
+    return TO_WGS84.transform(x, y)
+
+
+def tile_of(x, y, z):
+    return tiles.lonlat_to_tile(*lonlat(x, y), z)
+
+
+def covering_tiles(z):
+    """The tiles at zoom z that cover the 400 m square of the fixture."""
+    x1, y1 = tile_of(X0, Y0 + 400, z)
+    x2, y2 = tile_of(X0 + 400, Y0, z)
+    return [(x, y) for x in range(x1, x2 + 1) for y in range(y1, y2 + 1)]
+
+
+def features(client, url_pattern, z, layer="polygons"):
+    found = []
+    for x, y in covering_tiles(z):
+        response = client.get(url_pattern.format(z=z, x=x, y=y))
+        if response.status_code != 204:
+            found += decode(response)[layer]["features"]
+    return found
+
+
+def decode(response):
+    assert response.status_code == 200
+    assert response["Content-Type"] == tiles_content_type()
+    body = response.content
+    if response.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return mapbox_vector_tile.decode(body)
+
+
+def tiles_content_type():
+    return "application/vnd.mapbox-vector-tile"
+
+
+@pytest.fixture
+def people(square_vintages, square_departement):
+    User = get_user_model()
+    inside = Organisation.objects.create(name="Agence 98", kind="agence_urbanisme")
+    inside.departements.add(square_departement)
+    elsewhere = Organisation.objects.create(name="Agence ailleurs", kind="agence_urbanisme")
+    users = {
+        "member": User.objects.create_user("member", password="pw-123456"),
+        "stranger": User.objects.create_user("stranger", password="pw-123456"),
+    }
+    Membership.objects.create(user=users["member"], organisation=inside, role=Role.CONTRIBUTOR)
+    Membership.objects.create(user=users["stranger"], organisation=elsewhere, role=Role.CONTRIBUTOR)
+    return users
+
+
+def _pieces():
+    return sorted(
+        (p.cs_avant, p.us_avant, p.cs_apres, p.us_apres, round(p.area))
+        for p in ChangePiece.objects.all()
+    )
+
+
+def test_difference_has_a_piece_per_changed_twin_and_per_overlaid_pair(
+    square_vintages, square_departement
+):
+    written = compute_difference(square_departement)
+    assert written == 3
+    assert _pieces() == [
+        ("CS2.2.1", "US1.1", "CS1.1.1.1", "US5", 10_000),
+        ("CS2.2.1", "US1.1", "CS2.1.1.1", "US1.2", 10_000),
+        ("CS2.2.1", "US1.1", "CS2.1.1.1", "US1.2", 10_000),
+    ]
+    piece = ChangePiece.objects.get(cs_apres="CS1.1.1.1")
+    assert piece.geom.equals(LandCoverPolygon.objects.get(vintage=square_vintages[0], ocsge_id=(
+        "OCSGE0000000000000001")).geom)  # fmt: skip
+    assert piece.geom_3857.srid == 3857
+
+
+def test_incremental_difference_equals_a_full_recomputation(square_vintages, square_departement):
+    compute_difference(square_departement)
+    m1, m2 = square_vintages
+    # An operator corrects two M2 polygons: one back to grass, one to water.
+    built = LandCoverPolygon.objects.get(vintage=m2, code_cs="CS1.1.1.1")
+    grass = LandCoverPolygon.objects.filter(vintage=m2, code_cs="CS2.2.1").order_by("id")[5]
+    LandCoverPolygon.objects.filter(pk=built.pk).update(code_cs="CS2.2.1", code_us="US1.1")
+    LandCoverPolygon.objects.filter(pk=grass.pk).update(code_cs="CS1.2.2", code_us="US6.3")
+    compute_difference(square_departement, [built.pk, grass.pk])
+    incremental = _pieces()
+    compute_difference(square_departement)
+    assert incremental == _pieces()
+    assert ("CS2.2.1", "US1.1", "CS1.2.2", "US6.3", 10_000) in incremental
+    assert not any(p[2] == "CS1.1.1.1" for p in incremental)
+
+
+def test_difference_is_empty_without_both_square_vintages(square_vintages, square_departement):
+    compute_difference(square_departement)
+    square_vintages[1].delete()
+    assert compute_difference(square_departement) == 0
+    assert not ChangePiece.objects.exists()
+
+
+# --- tiles -------------------------------------------------------------------------------
+
+
+def _publish(*vs):
+    Vintage.objects.filter(pk__in=[v.pk for v in vs]).update(state=Vintage.State.PUBLISHED)
+
+
+def test_full_detail_tile_carries_every_polygon_with_its_attributes(client, square_vintages):
+    m1, _ = square_vintages
+    _publish(m1)
+    found = features(client, f"/tiles/{m1.pk}/{{z}}/{{x}}/{{y}}.pbf", 16)
+    ids = set(LandCoverPolygon.objects.filter(vintage=m1).values_list("id", flat=True))
+    assert {f["id"] for f in found} == ids
+    assert {f["properties"]["id"] for f in found} == ids
+    props = found[0]["properties"]
+    assert props["code_cs"] == "CS2.2.1" and props["code_us"] == "US1.1"
+    assert props["agg"] is False
+    # A 100 m square at z16 (0.88 m per tile unit at 46.5° N) spans ~110 units of 4096,
+    # less where the tile edge cuts it (clipped to the tile plus its 64-unit buffer).
+    widths = []
+    for f in found:
+        ring = f["geometry"]["coordinates"][0]
+        xs = [c[0] for c in ring]
+        widths.append(max(xs) - min(xs))
+    assert max(widths) == pytest.approx(100 / (tiles.tile_width(16) * 0.688) * 4096, rel=0.05)
+
+
+def test_low_zoom_tile_aggregates_small_polygons_into_dominant_cells(client, square_vintages):
+    m1, _ = square_vintages
+    _publish(m1)
+    found = features(client, f"/tiles/{m1.pk}/{{z}}/{{x}}/{{y}}.pbf", 10)
+    # 1 ha squares are under 4 screen pixels at z10: only aggregated cells, without ids.
+    assert found and all(f["properties"]["agg"] is True for f in found)
+    assert all("id" not in f["properties"] for f in found)
+    assert {f["properties"]["code_cs"] for f in found} == {"CS2.2.1"}
+    _, y = tile_of(X0, Y0, 10)
+    gen = tiles.generalisation(10, y)
+    assert gen["min_area"] > 10_000 > tiles.generalisation(13, y)["min_area"]
+
+
+def test_simplification_keeps_big_polygons_below_full_detail_zoom(client, square_vintages):
+    m1, _ = square_vintages
+    _publish(m1)
+    found = features(client, f"/tiles/{m1.pk}/{{z}}/{{x}}/{{y}}.pbf", 13)
+    assert {f["id"] for f in found} == set(
+        LandCoverPolygon.objects.filter(vintage=m1).values_list("id", flat=True)
+    )
+    assert all(f["properties"]["agg"] is False for f in found)
+
+
+def test_empty_tile_is_204_and_out_of_range_is_400(client, square_vintages):
+    m1, _ = square_vintages
+    _publish(m1)
+    assert client.get(f"/tiles/{m1.pk}/16/0/0.pbf").status_code == 204
+    for z, x, y in [(23, 0, 0), (3, 8, 0), (3, 0, 8), (0, 1, 0)]:
+        response = client.get(f"/tiles/{m1.pk}/{z}/{x}/{y}.pbf")
+        assert response.status_code == 400, (z, x, y)
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 404), ("stranger", 404), ("member", 200)])
+def test_tiles_of_an_unpublished_vintage_are_scoped_to_its_territory(
+    client, people, square_vintages, who, status
+):
+    m1, _ = square_vintages
+    if who != "anonymous":
+        client.force_login(people[who])
+    x, y = tile_of(X0 + 200, Y0 + 200, 16)
+    assert client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf").status_code == status
+    assert client.get(f"/tiles/changes/98/16/{x}/{y}.pbf").status_code in (status, 204)
+    assert client.get(f"/tiles/99999/16/{x}/{y}.pbf").status_code == 404
+
+
+def test_tile_etag_follows_the_vintage_revision_and_answers_304(client, square_vintages):
+    m1, _ = square_vintages
+    _publish(m1)
+    x, y = tile_of(X0 + 200, Y0 + 200, 16)
+    url = f"/tiles/{m1.pk}/16/{x}/{y}.pbf"
+    first = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert first["Content-Encoding"] == "gzip"
+    assert "no-cache" in first["Cache-Control"]
+    etag = first["ETag"]
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    Vintage.objects.filter(pk=m1.pk).update(revision=2)
+    again = client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 200 and again["ETag"] != etag
+
+
+def test_change_tile_shows_the_pieces(client, square_vintages, square_departement):
+    _publish(*square_vintages)
+    compute_difference(square_departement)
+    x, y = tile_of(X0 + 200, Y0 + 200, 16)
+    layer = decode(client.get(f"/tiles/changes/98/16/{x}/{y}.pbf"))["changes"]
+    got = sorted(
+        (f["properties"]["cs_avant"], f["properties"]["cs_apres"]) for f in layer["features"]
+    )
+    assert got == [("CS2.2.1", "CS1.1.1.1"), ("CS2.2.1", "CS2.1.1.1"), ("CS2.2.1", "CS2.1.1.1")]
+
+
+def test_change_tiles_need_both_square_vintages_visible(client, square_vintages):
+    _publish(square_vintages[0])  # M2 stays private: anonymous users see M1 only
+    assert client.get("/tiles/changes/98/16/0/0.pbf").status_code == 404
+
+
+def test_tile_query_is_one_statement_plus_the_scoping(
+    client, square_vintages, django_assert_max_num_queries
+):
+    m1, _ = square_vintages
+    _publish(m1)
+    x, y = tile_of(X0 + 200, Y0 + 200, 16)
+    with django_assert_max_num_queries(2):
+        client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf")
+
+
+# --- identify, commune search, page ----------------------------------------------------
+
+
+def test_identify_returns_the_polygon_under_the_point(client, people, square_vintages):
+    _, m2 = square_vintages
+    client.force_login(people["member"])
+    lon, lat = lonlat(X0 + 50, Y0 + 50)
+    data = client.get(f"/api/vintages/{m2.pk}/polygons/at/?lon={lon}&lat={lat}&z=16").json()
+    assert (data["code_cs"], data["code_us"]) == ("CS1.1.1.1", "US5")
+    assert data["cs_label"] == "Zones bâties" and data["cs_colour"] == "#ff377a"
+    assert data["us_label"] == "Usage résidentiel"
+    assert data["millesime"] == 2024 and data["rank"] == "M2"
+    assert round(data["area_m2"]) == 10_000
+    assert data["revisions"] == []
+    assert shapely.geometry.shape(data["geometry"]).contains(shapely.Point(lon, lat))
+    exact = client.get(f"/api/vintages/{m2.pk}/polygons/at/?lon={lon}&lat={lat}").json()
+    assert exact["geometry"]["type"] == "MultiPolygon"
+
+
+def test_identify_answers_404_outside_and_400_on_bad_coordinates(client, people, square_vintages):
+    m1, _ = square_vintages
+    client.force_login(people["member"])
+    base = f"/api/vintages/{m1.pk}/polygons/at/"
+    assert client.get(f"{base}?lon=2.0&lat=48.0").status_code == 404
+    assert client.get(f"{base}?lon=abc&lat=48").status_code == 400
+    assert client.get(f"{base}?lon=200&lat=48").status_code == 400
+    assert client.get(f"{base}?lat=48").status_code == 400
+    client.force_login(people["stranger"])
+    lon, lat = lonlat(X0 + 50, Y0 + 50)
+    assert client.get(f"{base}?lon={lon}&lat={lat}").status_code == 404
+
+
+def test_commune_search_by_name_without_accents_or_by_code(client, people, square_vintages):
+    client.force_login(people["member"])
+    by_name = client.get("/api/communes/?q=etrechy").json()["results"]
+    assert [c["code"] for c in by_name] == ["98001"]
+    west, south, east, north = by_name[0]["bbox"]
+    assert west < east and south < north and 2 < west < 4
+    assert [c["code"] for c in client.get("/api/communes/?q=980").json()["results"]] == ["98001"]
+    assert client.get("/api/communes/?q=paris").json()["results"] == []
+    client.force_login(people["stranger"])
+    assert client.get("/api/communes/?q=etrechy").json()["results"] == []
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 404), ("stranger", 404), ("member", 200)])
+def test_map_page_is_scoped(client, people, square_vintages, who, status):
+    if who != "anonymous":
+        client.force_login(people[who])
+    response = client.get("/departements/98/carte/")
+    assert response.status_code == status
+    if status == 200:
+        assert b"Leaflet.VectorGrid.bundled.min.js" in response.content
+        assert f"/tiles/{square_vintages[0].pk}/{{z}}/{{x}}/{{y}}.pbf".encode() in response.content
+
+
+def test_map_page_offers_the_ortho_only_when_configured(client, people, square_vintages, settings):
+    client.force_login(people["member"])
+    settings.ORTHO_WMTS_URL = ""
+    assert b'value="ortho"' not in client.get("/departements/98/carte/").content
+    settings.ORTHO_WMTS_URL = "https://example.test/wmts/{z}/{x}/{y}.jpg"
+    assert b'value="ortho"' in client.get("/departements/98/carte/").content
+
+
+def test_geometry_3857_copy_is_what_tiles_read(square_vintages):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM landcover_landcoverpolygon "
+            "WHERE geom_3857 IS NULL OR ST_SRID(geom_3857) <> 3857"
+        )
+        assert cur.fetchone()[0] == 0
