@@ -17,7 +17,7 @@ DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker
+.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker vendor
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -75,6 +75,13 @@ format: venv ## Format the code with ruff
 
 bench: install ## Run the benchmarks and write docs/benchmarks.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
+
+VECTORGRID := 1.3.0
+vendor: ## Fetch the pinned front-end libraries from npm into static/vendor/ (committed)
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q leaflet.vectorgrid@$(VECTORGRID) >/dev/null \
+	  && tar xzf leaflet.vectorgrid-$(VECTORGRID).tgz \
+	  && cp package/dist/Leaflet.VectorGrid.bundled.min.js $(CURDIR)/static/vendor/leaflet.vectorgrid-$(VECTORGRID)/ \
+	  && echo "Leaflet.VectorGrid $(VECTORGRID) in static/vendor/" ; rm -rf $$tmp
 
 clean: ## Remove generated data (not the database)
 	rm -rf var/data var/media

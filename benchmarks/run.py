@@ -110,6 +110,7 @@ def bench_io(args) -> dict:
             "--rank",
             "M1",
             "--replace",
+            "--no-difference",
         ]
     )
     print(f"import (ours): {ours_import:.1f} s", flush=True)
@@ -261,7 +262,19 @@ def render_io(r: dict) -> str:
     return "\n".join(lines)
 
 
-BENCHES = {"io": (bench_io, render_io)}
+def _bench_tiles(args):
+    from benchmarks.tiles import bench_tiles
+
+    return bench_tiles(args, ROOT, pg_dsn())
+
+
+def _render_tiles(r):
+    from benchmarks.tiles import render_tiles
+
+    return render_tiles(r)
+
+
+BENCHES = {"io": (bench_io, render_io), "tiles": (_bench_tiles, _render_tiles)}
 
 
 def main(argv=None):
@@ -275,6 +288,7 @@ def main(argv=None):
     parser.add_argument("--code", default="96")
     parser.add_argument("--size-km", type=float, default=108)
     parser.add_argument("--resolution", type=float, default=2.5)
+    parser.add_argument("--tiles-per-zoom", type=int, default=40)
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")

@@ -99,3 +99,19 @@ def square_vintages(square_departement, tmp_path):
         geom=MultiPolygon(Polygon.from_bbox((X0, Y0, X0 + 400, Y0 + 400)), srid=2154),
     )
     return v1, v2
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, django_db_blocker):
+    """pytest-django's live server, set up after the test database so that it stops before
+    the database is dropped; its request threads close their connections after each request
+    (no persistent connections left open on the test database)."""
+    from django.db import connections
+    from pytest_django.live_server_helper import LiveServer
+
+    for alias in connections.settings:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0
+    with django_db_blocker.unblock():
+        server = LiveServer("localhost")
+    yield server
+    server.stop()

@@ -35,6 +35,11 @@ def browser_page():
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         yield page
         browser.close()
+        # Connections opened while Playwright's loop runs live in its context: close them
+        # here, or the test database cannot be dropped at the end of the session.
+        from django.db import connections
+
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 

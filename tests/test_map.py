@@ -1,12 +1,14 @@
 """Vector tiles, the M1→M2 change layer, identify and commune search, the map page."""
 
 import gzip
+from io import StringIO
 
 import mapbox_vector_tile
 import pytest
 import shapely
 import shapely.geometry
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection
 from pyproj import Transformer
 
@@ -15,7 +17,7 @@ from apps.landcover.difference import compute_difference
 from apps.landcover.models import ChangePiece, LandCoverPolygon, Vintage
 from apps.territories.models import Membership, Organisation, Role
 
-from .conftest import X0, Y0
+from .conftest import X0, Y0, square_rows, write_gpkg
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +120,28 @@ def test_difference_is_empty_without_both_square_vintages(square_vintages, squar
     square_vintages[1].delete()
     assert compute_difference(square_departement) == 0
     assert not ChangePiece.objects.exists()
+
+
+def test_compute_difference_command_builds_the_layer_or_explains(square_vintages):
+    out = StringIO()
+    call_command("compute_difference", departement="98", stdout=out)
+    assert "3 change pieces" in out.getvalue()
+    with pytest.raises(CommandError, match="inconnu"):
+        call_command("compute_difference", departement="12")
+    square_vintages[1].delete()
+    with pytest.raises(CommandError, match="M1 et M2"):
+        call_command("compute_difference", departement="98")
+
+
+def test_importing_the_second_vintage_builds_the_change_layer(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    call_command("import_ocsge", str(write_gpkg(tmp_path / "a.gpkg", geoms, **cols)),
+                 departement="98", rank="M1", stdout=StringIO())  # fmt: skip
+    assert not ChangePiece.objects.exists()
+    cols["code_cs"][0], cols["code_us"][0] = "CS1.2.2", "US6.3"
+    call_command("import_ocsge", str(write_gpkg(tmp_path / "b.gpkg", geoms, **cols)),
+                 departement="98", rank="M2", stdout=StringIO())  # fmt: skip
+    assert _pieces() == [("CS2.2.1", "US1.1", "CS1.2.2", "US6.3", 10_000)]
 
 
 # --- tiles -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import connections, transaction
 from django.utils import timezone
 
+from .difference import compute_difference, vintage_pair
 from .gpkg import ImportRefused, import_ocsge
 from .models import ImportJob
 
@@ -60,7 +61,17 @@ def run_import_job(self, job_id: int):
         message=f"{vintage.polygon_count} polygones importés.",
         finished_at=timezone.now(),
     )
+    if vintage_pair(vintage.departement) is not None:
+        compute_difference_task.delay(vintage.departement_id)
     return ImportJob.State.DONE
+
+
+@shared_task(acks_late=True, max_retries=0)
+def compute_difference_task(departement_id: int) -> int:
+    """Rebuild the M1→M2 change layer of a département (after an import of either vintage)."""
+    from apps.territories.models import Departement
+
+    return compute_difference(Departement.objects.get(pk=departement_id))
 
 
 def enqueue_import(job: ImportJob):

@@ -1,8 +1,10 @@
 import time
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.landcover.difference import vintage_pair
 from apps.landcover.gpkg import ImportRefused, import_ocsge
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
@@ -25,8 +27,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace", action="store_true", help="replace the existing vintage of that rank"
         )
+        parser.add_argument(
+            "--no-difference",
+            action="store_true",
+            help="do not rebuild the M1→M2 change layer when both vintages are present",
+        )
 
     def handle(self, *args, file, departement, rank, name, reproject, repair, replace, **opts):
+        vintage = self._import(file, departement, rank, name, reproject, repair, replace)
+        if not opts["no_difference"] and vintage_pair(vintage.departement) is not None:
+            call_command("compute_difference", departement=departement, stdout=self.stdout)
+
+    def _import(self, file, departement, rank, name, reproject, repair, replace):
         start = time.perf_counter()
         try:
             with progress_bar() as progress:
@@ -44,3 +56,4 @@ class Command(BaseCommand):
                 + (f", {repaired} geometries repaired" if repaired else "")
             )
         )
+        return vintage

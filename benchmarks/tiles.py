@@ -1,0 +1,226 @@
+"""Tile benchmark: our HTTP endpoint (gunicorn) vs the bare ST_AsMVT SQL through psycopg.
+
+Fixed random tile set: for each zoom, the tiles under polygons drawn by
+`TABLESAMPLE SYSTEM … REPEATABLE (seed)` (so tiles are where the data is, weighted by
+polygon density, as users browse). Each tile is rendered once bare to warm the caches, then
+timed through HTTP and bare in turns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ZOOMS = (8, 10, 12, 14, 16)
+PORT = 8765
+
+
+def _percentile(values, q):
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(q / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def _ids(tile: bytes) -> list:
+    """Feature ids and codes of a tile (the order of features may differ run to run)."""
+    import mapbox_vector_tile
+
+    if not tile:
+        return []
+    layer = mapbox_vector_tile.decode(tile).get("polygons", {"features": []})
+    return sorted((f.get("id") or 0, f["properties"]["code_cs"]) for f in layer["features"])
+
+
+def _session_cookie() -> str:
+    """A session of a bench superuser, so the endpoint runs its scoping as for a user."""
+    from django.conf import settings
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_superuser": True, "is_staff": True}
+    )
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple[int, int]]]:
+    from django.db import connection
+
+    from apps.landcover.tiles import lonlat_to_tile
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), 4326) c "
+            "FROM landcover_landcoverpolygon TABLESAMPLE SYSTEM (1) REPEATABLE (%s) "
+            "WHERE vintage_id = %s LIMIT %s) s",
+            [seed, vintage_id, per_zoom * 4],
+        )
+        points = cur.fetchall()
+    out = {}
+    for z in ZOOMS:
+        seen = []
+        for lon, lat in points:
+            tile = lonlat_to_tile(lon, lat, z)
+            if tile not in seen:
+                seen.append(tile)
+            if len(seen) == per_zoom:
+                break
+        out[z] = seen
+    return out
+
+
+def _serve(root: Path):
+    from django.conf import settings
+
+    # Same key as this process: the session cookie made here must verify there.
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "ocsge_web.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=root,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def bench_tiles(args, root: Path, dsn: str) -> dict:
+    import django
+
+    django.setup()
+    import psycopg
+
+    from apps.landcover import tiles
+    from apps.landcover.models import Vintage
+
+    vintage = Vintage.objects.get(departement__code=args.code, rank="M1")
+    tile_set = _tile_set(vintage.pk, args.tiles_per_zoom, seed=42)
+    cookie = _session_cookie()
+    server = _serve(root)
+    results = {}
+    try:
+        with psycopg.connect(dsn, autocommit=True) as pg:
+
+            def bare(z, x, y):
+                sql, params = tiles.vintage_tile_query(vintage.pk, z, x, y)
+                start = time.perf_counter()
+                row = pg.execute(sql, params).fetchone()
+                return time.perf_counter() - start, bytes(row[0] or b"")
+
+            def http_get(z, x, y):
+                start = time.perf_counter()
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
+                conn.request(
+                    "GET",
+                    f"/tiles/{vintage.pk}/{z}/{x}/{y}.pbf",
+                    headers={"Cookie": cookie, "Accept-Encoding": "gzip"},
+                )
+                response = conn.getresponse()
+                body = response.read()
+                elapsed = time.perf_counter() - start
+                conn.close()
+                assert response.status in (200, 204), response.status
+                if response.getheader("Content-Encoding") == "gzip":
+                    return elapsed, body, gzip.decompress(body)
+                return elapsed, body, body
+
+            for z in ZOOMS:
+                rows = {"http": [], "sql": [], "raw": [], "gzip": []}
+                for x, y in tile_set[z]:
+                    bare(z, x, y)  # warm-up
+                    http_get(z, x, y)
+                    t_http, body, served = http_get(z, x, y)
+                    t_sql, raw = bare(z, x, y)
+                    assert _ids(served) == _ids(raw), "the endpoint and the bare SQL disagree"
+                    rows["http"].append(t_http)
+                    rows["sql"].append(t_sql)
+                    rows["raw"].append(len(raw))
+                    rows["gzip"].append(len(body))
+                results[str(z)] = {
+                    "tiles": len(tile_set[z]),
+                    "http_p50_ms": round(statistics.median(rows["http"]) * 1000, 1),
+                    "http_p95_ms": round(_percentile(rows["http"], 95) * 1000, 1),
+                    "sql_p50_ms": round(statistics.median(rows["sql"]) * 1000, 1),
+                    "sql_p95_ms": round(_percentile(rows["sql"], 95) * 1000, 1),
+                    "raw_kb_p50": round(statistics.median(rows["raw"]) / 1024, 1),
+                    "raw_kb_max": round(max(rows["raw"]) / 1024, 1),
+                    "gzip_kb_max": round(max(rows["gzip"]) / 1024, 1),
+                }
+                r = results[str(z)]
+                print(
+                    f"z{z}: http p50 {r['http_p50_ms']} p95 {r['http_p95_ms']} ms, "
+                    f"sql p50 {r['sql_p50_ms']} p95 {r['sql_p95_ms']} ms, "
+                    f"max {r['raw_kb_max']} KB",
+                    flush=True,
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    z14 = results["14"]
+    return {
+        "polygons": vintage.polygon_count,
+        "zooms": results,
+        "z14_p95_ratio": round(z14["http_p95_ms"] / z14["sql_p95_ms"], 3),
+        "max_tile_kb": max(r["raw_kb_max"] for r in results.values()),
+    }
+
+
+def render_tiles(r: dict) -> str:
+    lines = [
+        "## Vector tiles (issue: the map)",
+        "",
+        f"Vintage M1 of the benchmark département, **{r['polygons']:,} polygons**. Per zoom, "
+        "a fixed random set of tiles under sampled polygons; each tile timed through our "
+        "endpoint (`GET /tiles/<vintage>/<z>/<x>/<y>.pbf` on gunicorn, 2 workers, logged-in "
+        "session, scoping and ETag included, gzip) and through the bare `ST_AsMVT` statement "
+        "of the same tile with psycopg, in turns, after a warm-up render.",
+        "",
+        "| zoom | tiles | ours p50 | ours p95 | bare SQL p50 | bare SQL p95 | p95 ratio | "
+        "MVT p50 | MVT max | gzip max |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for z, row in r["zooms"].items():
+        lines.append(
+            f"| {z} | {row['tiles']} | {row['http_p50_ms']} ms | {row['http_p95_ms']} ms | "
+            f"{row['sql_p50_ms']} ms | {row['sql_p95_ms']} ms | "
+            f"{row['http_p95_ms'] / max(row['sql_p95_ms'], 0.001):.2f} | "
+            f"{row['raw_kb_p50']} KB | {row['raw_kb_max']} KB | {row['gzip_kb_max']} KB |"
+        )
+    lines += [
+        "",
+        f"z14 p95 ratio ours/bare: **{r['z14_p95_ratio']}** (target ≤ 1.3); largest tile "
+        f"**{r['max_tile_kb']} KB** (target < 500 KB).",
+    ]
+    return "\n".join(lines)
