@@ -31,11 +31,13 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
+    "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
     "leaflet",
     "apps.territories",
     "apps.landcover",
+    "apps.signalements",
     "apps.inference",
 ]
 

@@ -10,7 +10,7 @@ urlpatterns = [
     path("comptes/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/", include("apps.landcover.api_urls")),
+    path("api/", include("ocsge_web.api_urls")),
     path("tiles/", include("apps.landcover.tile_urls")),
     path("", include("apps.landcover.urls")),
 ]

@@ -118,6 +118,11 @@ class Vintage(models.Model):
         _("révision"), default=1, help_text=_("Augmente à chaque correction (cache des tuiles).")
     )
     polygon_count = models.PositiveIntegerField(_("nombre de polygones"), default=0)
+    feedback_open = models.BooleanField(
+        _("boucle de retours ouverte"),
+        default=False,
+        help_text=_("Les contributeurs peuvent déposer des signalements sur ce millésime."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,404 @@
+"""REST API of signalements: list (GeoJSON, filters), detail, filing, comments, attachments,
+one action endpoint per transition (`/signalements/{id}/accept/` …) and bulk decisions."""
+
+import django_filters
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework_gis.fields import GeometryField
+from rest_framework_gis.pagination import GeoJsonPagination
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from apps.territories.models import Commune
+
+from . import services
+from .models import RejectionReason, Signalement
+from .transitions import OPEN, Action, Status
+
+
+class SignalementFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices, help_text="Statut(s).")
+    open = django_filters.BooleanFilter(method="filter_open", help_text="Ouverts seulement.")
+    vintage = django_filters.NumberFilter(field_name="vintage_id", help_text="Id du millésime.")
+    departement = django_filters.CharFilter(
+        field_name="vintage__departement__code", help_text="Code INSEE du département."
+    )
+    commune = django_filters.CharFilter(method="filter_commune", help_text="Code INSEE.")
+    code_cs_proposed = django_filters.CharFilter(help_text="CS proposée.")
+    code_us_proposed = django_filters.CharFilter(help_text="US proposé.")
+    code_cs_current = django_filters.CharFilter(help_text="CS actuelle.")
+    organisation = django_filters.NumberFilter(
+        field_name="organisation_id", help_text="Id de l'organisation."
+    )
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Déposés depuis (ISO 8601)."
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Déposés avant (ISO 8601)."
+    )
+    ordering = django_filters.OrderingFilter(
+        fields=(("priority", "priority"), ("created_at", "created_at"), ("area", "area")),
+        help_text="priority (confiance faible, grande surface, plusieurs signalements au même "
+        "endroit), created_at, area ; « - » pour l'ordre inverse.",
+    )
+
+    class Meta:
+        model = Signalement
+        fields = []
+
+    def filter_open(self, queryset, name, value):
+        return queryset.filter(status__in=OPEN) if value else queryset.exclude(status__in=OPEN)
+
+    def filter_commune(self, queryset, name, value):
+        inside = Commune.objects.filter(code=value, geom__intersects=OuterRef("location"))
+        return queryset.filter(Exists(inside))
+
+
+def annotated(queryset):
+    """What lists and the queue sort by, in the same query (no query per row)."""
+    same_polygon = (
+        Signalement.objects.filter(polygon_id=OuterRef("polygon_id"), status__in=OPEN)
+        .order_by()
+        .values("polygon_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return queryset.select_related(
+        "vintage__departement", "author", "organisation", "assignee", "reason", "polygon"
+    ).annotate(
+        group_size=Coalesce(Subquery(same_polygon), 0),
+        confidence=F("polygon__confidence"),
+        # priority: low model confidence first, then large areas, then crowded places.
+        priority=Coalesce(F("polygon__confidence"), 1.0) * 1e9
+        - F("area") / 1e3
+        - Coalesce(Subquery(same_polygon), 0) * 1e6,
+    )
+
+
+class WGS84(GeometryField):
+    """A Lambert-93 geometry written as WGS84 GeoJSON."""
+
+    def to_representation(self, value):
+        if value is not None and value.srid not in (None, 4326):
+            value = value.transform(4326, clone=True)
+        return super().to_representation(value)
+
+
+class SignalementSerializer(GeoFeatureModelSerializer):
+    location = WGS84(read_only=True, precision=7)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    departement = serializers.CharField(source="vintage.departement.code", read_only=True)
+    rank = serializers.CharField(source="vintage.rank", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True)
+    organisation_name = serializers.CharField(source="organisation.name", read_only=True)
+    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    reason = serializers.CharField(source="reason.label", default=None, read_only=True)
+    group_size = serializers.IntegerField(read_only=True)
+    confidence = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Signalement
+        geo_field = "location"
+        fields = [
+            "id",
+            "vintage",
+            "rank",
+            "departement",
+            "polygon",
+            "status",
+            "status_label",
+            "code_cs_current",
+            "code_us_current",
+            "code_cs_proposed",
+            "code_us_proposed",
+            "comment",
+            "area",
+            "author",
+            "organisation",
+            "organisation_name",
+            "assignee",
+            "reason",
+            "decision_message",
+            "group_size",
+            "confidence",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class EventSerializer(serializers.Serializer):
+    actor = serializers.CharField(source="actor.username")
+    action = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    reason = serializers.CharField(source="reason.label", default=None)
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CommentSerializer(serializers.Serializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    text = serializers.CharField(max_length=5000)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    url = serializers.FileField(source="file", use_url=True)
+
+
+class SignalementDetailSerializer(SignalementSerializer):
+    events = EventSerializer(many=True, read_only=True)
+    comments = CommentSerializer(many=True, read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    drawn = WGS84(source="geom", read_only=True, precision=7, allow_null=True)
+    related = serializers.SerializerMethodField(
+        help_text="Signalements ouverts au même endroit (même polygone, ou même proposition "
+        "sur une forme qui se recouvre)."
+    )
+
+    class Meta(SignalementSerializer.Meta):
+        fields = [
+            *SignalementSerializer.Meta.fields,
+            "drawn",
+            "events",
+            "comments",
+            "attachments",
+            "related",
+        ]
+
+    def get_related(self, obj) -> list[int]:
+        return list(services.related_open(obj).values_list("pk", flat=True))
+
+
+class FilingSerializer(serializers.Serializer):
+    vintage = serializers.IntegerField()
+    code_cs_proposed = serializers.CharField(required=False, allow_blank=True, default="")
+    code_us_proposed = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    polygon = serializers.IntegerField(required=False, allow_null=True, default=None)
+    lon = serializers.FloatField(required=False, allow_null=True, default=None)
+    lat = serializers.FloatField(required=False, allow_null=True, default=None)
+    geom = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Forme dessinée : GeoJSON Polygon en WGS84 (ou EWKT en EPSG:2154).",
+    )
+    attachments = serializers.ListField(
+        child=serializers.FileField(), required=False, default=list, max_length=10
+    )
+
+    def filing(self) -> services.Filing:
+        d = self.validated_data
+        return services.Filing(
+            vintage_id=d["vintage"],
+            code_cs_proposed=d["code_cs_proposed"],
+            code_us_proposed=d["code_us_proposed"],
+            comment=d["comment"],
+            polygon_id=d["polygon"],
+            lon=d["lon"],
+            lat=d["lat"],
+            geom=d["geom"],
+        )
+
+
+class DecisionSerializer(serializers.Serializer):
+    reason = serializers.PrimaryKeyRelatedField(
+        queryset=RejectionReason.objects.filter(active=True), required=False, allow_null=True
+    )
+    message = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class BulkSerializer(DecisionSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=5000)
+    action = serializers.ChoiceField(choices=Action.choices)
+
+
+class ReasonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RejectionReason
+        fields = ["id", "code", "label", "applies_to", "explanation"]
+
+
+def _uploads(files) -> list[services.Upload]:
+    out = []
+    for f in files:
+        if f.size > services.MAX_ATTACHMENT_BYTES:
+            raise services.Refused(f"« {f.name} » dépasse 16 Mo.", "attachments")
+        out.append(services.Upload(name=f.name, content=f.read()))
+    return out
+
+
+def refused(exc: services.Refused) -> Response:
+    return Response({"detail": str(exc), "field": exc.field}, status=exc.status)
+
+
+class SignalementViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):  # fmt: skip
+    """Signalements the caller may see: their organisation's, or all of the départements
+    they operate or review. Decisions are action endpoints, one per transition."""
+
+    filterset_class = SignalementFilter
+    pagination_class = GeoJsonPagination
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        qs = annotated(services.visible_signalements(self.request.user))
+        if self.action == "retrieve":
+            qs = qs.prefetch_related(
+                "events__actor", "events__reason", "comments__author", "attachments"
+            )
+        return qs.order_by("-created_at", "-pk")
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return SignalementDetailSerializer
+        if self.action == "create":
+            return FilingSerializer
+        return SignalementSerializer
+
+    def _detail(self, pk, code=status.HTTP_200_OK, **extra):
+        self.action = "retrieve"
+        instance = self.get_queryset().get(pk=pk)
+        data = SignalementDetailSerializer(instance, context=self.get_serializer_context()).data
+        data.update(extra)
+        return Response(data, status=code)
+
+    @extend_schema(request=FilingSerializer, responses={201: SignalementDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        """File a signalement (contributors): JSON, or multipart with `attachments`."""
+        serializer = FilingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            uploads = _uploads(serializer.validated_data["attachments"])
+            signalement = services.file_signalement(request.user, serializer.filing(), uploads)
+        except services.Refused as exc:
+            return refused(exc)
+        return self._detail(signalement.pk, status.HTTP_201_CREATED, hint=signalement.hint)
+
+    @extend_schema(request=FilingSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"])
+    def check(self, request):
+        """Check a filing without writing it: errors, area, minimum mapping unit, hint."""
+        serializer = FilingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            plan = services.prepare(request.user, serializer.filing())
+        except services.Refused as exc:
+            return refused(exc)
+        return Response(
+            {
+                "polygon": plan["polygon"].pk,
+                "code_cs_current": plan["current"][0],
+                "code_us_current": plan["current"][1],
+                "area": round(plan["area"], 1),
+                "minimum_mapping_unit": plan["mmu"],
+                "hint": plan["hint"],
+            }
+        )
+
+    @extend_schema(request=CommentSerializer, responses={201: CommentSerializer})
+    @action(detail=True, methods=["post"])
+    def comments(self, request, pk=None):
+        """Comment a signalement (its organisation, the operators of its département)."""
+        signalement = self.get_object()
+        serializer = CommentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            comment = services.add_comment(
+                request.user, signalement.pk, serializer.validated_data["text"]
+            )
+        except services.Refused as exc:
+            return refused(exc)
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def attachments(self, request, pk=None):
+        """Add attachments (the author, while open): up to 4 in all, 16 MB each."""
+        signalement = self.get_object()
+        try:
+            uploads = _uploads(request.FILES.getlist("attachments"))
+            services.add_attachments(request.user, signalement.pk, uploads)
+        except services.Refused as exc:
+            return refused(exc)
+        return self._detail(signalement.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(request=BulkSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """The same decision on many signalements; each succeeds or fails on its own."""
+        serializer = BulkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        results = []
+        for pk in d["ids"]:
+            try:
+                s = services.apply_action(
+                    request.user,
+                    pk,
+                    d["action"],
+                    reason=d["reason"].pk if d.get("reason") else None,
+                    message=d["message"],
+                )
+                results.append({"id": pk, "ok": True, "status": s.status})
+            except services.Refused as exc:
+                results.append({"id": pk, "ok": False, "code": exc.status, "detail": str(exc)})
+        done = sum(r["ok"] for r in results)
+        return Response({"done": done, "failed": len(results) - done, "results": results})
+
+    def _act(self, request, pk, name):
+        self.get_object()  # 404 outside the caller's scope
+        serializer = DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = serializer.validated_data.get("reason")
+        try:
+            services.apply_action(
+                request.user,
+                int(pk),
+                name,
+                reason=reason.pk if reason else None,
+                message=serializer.validated_data["message"],
+            )
+        except services.Refused as exc:
+            return refused(exc)
+        return self._detail(pk)
+
+
+def _transition_endpoint(name: str, label: str):
+    def endpoint(self, request, pk=None):
+        return self._act(request, pk, name)
+
+    # The name first: @action maps the HTTP method to the function's name.
+    endpoint.__name__ = name
+    endpoint = action(detail=True, methods=["post"], url_path=name, url_name=name)(endpoint)
+    return extend_schema(
+        request=DecisionSerializer,
+        responses={200: SignalementDetailSerializer},
+        summary=str(label),
+        description=f"Transition « {label} » of the life cycle; 409 when the signalement's "
+        "status no longer allows it (someone decided first), 403 when the caller may not.",
+    )(endpoint)
+
+
+for _action in Action:
+    setattr(SignalementViewSet, _action.value, _transition_endpoint(_action.value, _action.label))
+
+
+class RejectionReasonViewSet(viewsets.ReadOnlyModelViewSet):
+    """The table of rejection reasons (editable in the admin)."""
+
+    serializer_class = ReasonSerializer
+    queryset = RejectionReason.objects.filter(active=True)
+    pagination_class = None

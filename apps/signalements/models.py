@@ -1,0 +1,142 @@
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GistIndex
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from apps.landcover.models import LandCoverPolygon, Vintage
+from apps.territories.models import SRID_L93, Organisation
+
+from .transitions import Action, Status
+
+
+class RejectionReason(models.Model):
+    """Why a signalement was rejected: data, so the results mail can explain each one."""
+
+    class Applies(models.TextChoices):
+        OUT_OF_SPEC = Status.REJECTED_OUT_OF_SPEC.value, Status.REJECTED_OUT_OF_SPEC.label
+        IRRELEVANT = Status.REJECTED_IRRELEVANT.value, Status.REJECTED_IRRELEVANT.label
+
+    code = models.SlugField(unique=True)
+    label = models.CharField(_("libellé"), max_length=200)
+    applies_to = models.CharField(_("décision"), max_length=24, choices=Applies.choices)
+    explanation = models.TextField(_("explication pour le courriel"), blank=True)
+    active = models.BooleanField(_("actif"), default=True)
+
+    class Meta:
+        ordering = ["applies_to", "label"]
+        verbose_name = _("motif de rejet")
+        verbose_name_plural = _("motifs de rejet")
+
+    def __str__(self):
+        return self.label
+
+
+class Signalement(models.Model):
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="signalements")
+    polygon = models.ForeignKey(
+        LandCoverPolygon,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="signalements",
+    )
+    # Where it is (the clicked point, or a point on the drawn shape): markers, territory.
+    location = models.PointField(srid=SRID_L93)
+    # A drawn shape, where the boundary is wrong (the polygon must be split).
+    geom = models.PolygonField(srid=SRID_L93, null=True, blank=True)
+    code_cs_current = models.CharField(_("CS actuelle"), max_length=12)
+    code_us_current = models.CharField(_("US actuel"), max_length=12)
+    code_cs_proposed = models.CharField(_("CS proposée"), max_length=12)
+    code_us_proposed = models.CharField(_("US proposé"), max_length=12)
+    comment = models.TextField(_("commentaire"), blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signalements"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="signalements"
+    )
+    status = models.CharField(
+        _("statut"), max_length=24, choices=Status.choices, default=Status.SUBMITTED
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, null=True, blank=True)
+    decision_message = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    area = models.FloatField(_("surface concernée (m²)"), default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("signalement")
+        verbose_name_plural = _("signalements")
+        indexes = [
+            GistIndex(fields=["location"], name="sig_location_gist"),
+            models.Index(fields=["vintage", "status"], name="sig_vintage_status"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.code_cs_current}/{self.code_us_current} → " \
+            f"{self.code_cs_proposed}/{self.code_us_proposed}"  # fmt: skip
+
+
+class SignalementEvent(models.Model):
+    """Append-only journal of a signalement: every change of status, by whom, why."""
+
+    signalement = models.ForeignKey(Signalement, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    action = models.CharField(max_length=24, choices=[("file", _("déposer")), *Action.choices])
+    from_status = models.CharField(max_length=24, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=24, choices=Status.choices)
+    reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, null=True, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["signalement", "created_at", "id"]
+        verbose_name = _("événement")
+        verbose_name_plural = _("événements")
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("SignalementEvent is append-only.")
+        super().save(*args, **kwargs)
+
+
+class SignalementComment(models.Model):
+    signalement = models.ForeignKey(Signalement, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    text = models.TextField(_("texte"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("commentaire")
+        verbose_name_plural = _("commentaires")
+
+
+class Attachment(models.Model):
+    signalement = models.ForeignKey(
+        Signalement, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(upload_to="signalements/%Y/%m/")
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("pièce jointe")
+        verbose_name_plural = _("pièces jointes")

@@ -1,0 +1,553 @@
+"""Filing and deciding signalements: every rule of DESIGN §3–4 lives here, not in views.
+
+Refusals raise `Refused` (400), `Forbidden` (403) or `Conflict` (409) before anything is
+written: filing validates everything (attachments included) before its one transaction, and
+a decision locks the signalement row (`SELECT … FOR UPDATE`), so two operators deciding at
+once give one decision and one conflict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.gis.db.models import PolygonField
+from django.contrib.gis.db.models.functions import Area, Difference, Intersection
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Point
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.landcover.difference import compute_difference
+from apps.landcover.models import (
+    CoverCode,
+    CoverUsePair,
+    LandCoverPolygon,
+    PolygonRevision,
+    UseCode,
+    Vintage,
+    ZoneConstruite,
+)
+from apps.landcover.scoping import visible_vintages
+from apps.territories.models import Departement, Organisation, Role, departements_for
+
+from .models import Attachment, RejectionReason, Signalement, SignalementEvent
+from .transitions import (
+    AUTHOR,
+    NEEDS_MESSAGE,
+    NEEDS_REASON,
+    OPEN,
+    OPERATOR,
+    TRANSITIONS,
+    Action,
+    Status,
+)
+
+MAX_ATTACHMENTS = 4
+MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024
+MAX_VERTICES = 5_000
+# Minimum mapping units of the OCS GE (nomenclature README), m².
+MMU_BUILDING, MMU_BUILT_UP, MMU_ELSEWHERE = 200.0, 500.0, 2_500.0
+DECIDERS = (Role.OPERATOR, Role.MANAGER)
+
+
+class Refused(Exception):
+    """A rule refuses the request (400). `field` names the input at fault."""
+
+    status = 400
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class Forbidden(Refused):
+    status = 403
+
+
+class Conflict(Refused):
+    status = 409
+
+
+# --- who may do what ---------------------------------------------------------------------
+
+
+def can_decide(user, vintage) -> bool:
+    return departements_for(user, roles=DECIDERS).filter(pk=vintage.departement_id).exists()
+
+
+def visible_signalements(user):
+    """Signalements a user may see: their organisations' own, and all of the départements
+    where they operate or review (DESIGN §3). The one place that decides it."""
+    if not user.is_authenticated:
+        return Signalement.objects.none()
+    staff = departements_for(user, roles=(*DECIDERS, Role.REVIEWER, Role.ADMIN))
+    orgs = user.memberships.values("organisation")
+    return Signalement.objects.filter(
+        Q(vintage__departement__in=staff.values("pk")) | Q(organisation__in=orgs)
+    )
+
+
+def contributor_organisation(user, location: Point) -> Organisation | None:
+    """The user's contributing organisation whose territory holds `location`, if any."""
+    orgs = Organisation.objects.filter(
+        memberships__user=user, memberships__role=Role.CONTRIBUTOR
+    ).filter(
+        Q(communes__geom__intersects=location)
+        | Q(departements__geom__intersects=location)
+        | Q(departements__communes__geom__intersects=location)
+        | Q(regions__departements__geom__intersects=location)
+    )
+    return orgs.order_by("pk").first()
+
+
+# --- filing ------------------------------------------------------------------------------
+
+
+@dataclass
+class Upload:
+    name: str
+    content: bytes
+
+
+def sniff(content: bytes) -> str | None:
+    """Content type from the bytes themselves (never from the name)."""
+    if content.startswith(b"%PDF-"):
+        return "application/pdf"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def check_uploads(uploads: list[Upload], already: int = 0) -> list[tuple[Upload, str]]:
+    if already + len(uploads) > MAX_ATTACHMENTS:
+        raise Refused(
+            _("%(n)d pièces jointes au plus par signalement.") % {"n": MAX_ATTACHMENTS},
+            "attachments",
+        )
+    checked = []
+    for upload in uploads:
+        if len(upload.content) > MAX_ATTACHMENT_BYTES:
+            raise Refused(_("« %(name)s » dépasse 16 Mo.") % {"name": upload.name}, "attachments")
+        kind = sniff(upload.content)
+        if kind is None:
+            raise Refused(
+                _("« %(name)s » n'est ni une image (JPEG, PNG, WebP) ni un PDF.")
+                % {"name": upload.name},
+                "attachments",
+            )
+        if kind.startswith("image/"):
+            _verify_image(upload)
+        checked.append((upload, kind))
+    return checked
+
+
+def _verify_image(upload: Upload):
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(BytesIO(upload.content)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise Refused(
+            _("« %(name)s » est une image illisible.") % {"name": upload.name}, "attachments"
+        ) from exc
+
+
+def parse_geometry(value) -> GEOSGeometry:
+    """A drawn shape: GeoJSON (WGS84 unless it names its CRS) or WKT/EWKT, to Lambert-93."""
+    import json
+
+    try:
+        text = json.dumps(value) if isinstance(value, dict) else str(value)
+        geom = GEOSGeometry(text)
+    except (GEOSException, ValueError, TypeError) as exc:
+        raise Refused(_("Géométrie illisible."), "geom") from exc
+    if geom.srid is None:
+        geom.srid = 4326
+    if geom.srid not in (4326, 2154):
+        raise Refused(
+            _("Système de coordonnées EPSG:%(srid)s refusé : WGS84 (4326) ou Lambert-93 (2154).")
+            % {"srid": geom.srid},
+            "geom",
+        )
+    if geom.geom_type == "MultiPolygon" and len(geom) == 1:
+        geom = geom[0]
+    if geom.geom_type != "Polygon":
+        raise Refused(_("La forme dessinée doit être un polygone."), "geom")
+    if geom.num_points > MAX_VERTICES:
+        raise Refused(
+            _("Forme trop complexe : %(n)d sommets (%(max)d au plus).")
+            % {"n": geom.num_points, "max": MAX_VERTICES},
+            "geom",
+        )
+    if not geom.valid:
+        raise Refused(_("Géométrie invalide : %(why)s.") % {"why": geom.valid_reason}, "geom")
+    if geom.srid != 2154:
+        geom.transform(2154)
+    if geom.area <= 0:
+        raise Refused(_("La forme dessinée est vide."), "geom")
+    return geom
+
+
+def minimum_mapping_unit(vintage: Vintage, code_cs: str, where: GEOSGeometry) -> float:
+    if code_cs == "CS1.1.1.1":
+        return MMU_BUILDING
+    if ZoneConstruite.objects.filter(vintage=vintage, geom__intersects=where).exists():
+        return MMU_BUILT_UP
+    return MMU_ELSEWHERE
+
+
+def check_proposal(current: tuple[str, str], cs: str, us: str) -> tuple[str, str]:
+    cs = cs or current[0]
+    us = us or current[1]
+    if cs != current[0] and not CoverCode.objects.filter(code=cs).exists():
+        raise Refused(_("Code de couverture %(code)s inconnu.") % {"code": cs}, "code_cs_proposed")
+    if us != current[1] and not UseCode.objects.filter(code=us).exists():
+        raise Refused(_("Code d'usage %(code)s inconnu.") % {"code": us}, "code_us_proposed")
+    if (cs, us) == tuple(current):
+        raise Refused(_("La proposition est identique à la donnée actuelle."), "code_cs_proposed")
+    if not CoverUsePair.objects.filter(cover_id=cs, use_id=us).exists():
+        raise Refused(
+            _("Le couple %(cs)s / %(us)s n'existe pas dans la nomenclature.")
+            % {"cs": cs, "us": us},
+            "code_us_proposed",
+        )
+    return cs, us
+
+
+@dataclass
+class Filing:
+    vintage_id: int
+    code_cs_proposed: str = ""
+    code_us_proposed: str = ""
+    comment: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    polygon_id: int | None = None
+    geom: object = None
+
+
+def prepare(user, filing: Filing) -> dict:
+    """Check a filing against every rule; returns what `file_signalement` writes.
+
+    Also answers the map's "check before sending" (`hint`: below the minimum mapping unit).
+    """
+    vintage = visible_vintages(user).filter(pk=filing.vintage_id).select_related(
+        "departement").first()  # fmt: skip
+    if vintage is None:
+        raise Refused(_("Millésime inconnu."), "vintage")
+    if not vintage.feedback_open:
+        raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
+    geom = parse_geometry(filing.geom) if filing.geom not in (None, "") else None
+    polygons = LandCoverPolygon.objects.filter(vintage=vintage)
+    if geom is not None:
+        location = geom.point_on_surface
+        polygon = (
+            polygons.filter(geom__intersects=geom)
+            .annotate(overlap=Area(Intersection("geom", geom)))
+            .order_by("-overlap")
+            .first()
+        )
+    elif filing.polygon_id is not None:
+        polygon = polygons.filter(pk=filing.polygon_id).first()
+        if polygon is None:
+            raise Refused(_("Ce polygone n'appartient pas à ce millésime."), "polygon")
+        location = polygon.geom.point_on_surface
+    elif filing.lon is not None and filing.lat is not None:
+        location = Point(filing.lon, filing.lat, srid=4326)
+        location.transform(2154)
+        polygon = polygons.filter(geom__intersects=location).first()
+    else:
+        raise Refused(_("Indiquez un polygone, un point ou une forme dessinée."), "polygon")
+    if polygon is None:
+        raise Refused(_("Aucun polygone de ce millésime à cet endroit."), "polygon")
+    if geom is not None and _area_outside(vintage.departement_id, geom) > 1.0:
+        raise Refused(_("La forme dessinée sort du département."), "geom")
+    organisation = contributor_organisation(user, location)
+    if organisation is None:
+        if not user.memberships.filter(role=Role.CONTRIBUTOR).exists():
+            raise Forbidden(_("Seuls les contributeurs déposent des signalements."))
+        raise Refused(_("Cet endroit est hors du territoire de votre organisation."), "polygon")
+    current = (polygon.code_cs, polygon.code_us)
+    cs, us = check_proposal(current, filing.code_cs_proposed, filing.code_us_proposed)
+    area = geom.intersection(polygon.geom).area if geom is not None else polygon.area or 0.0
+    mmu = minimum_mapping_unit(vintage, cs, geom or polygon.geom)
+    hint = None
+    if area < mmu:
+        hint = _(
+            "Surface de %(area).0f m², sous l'unité minimale de collecte (%(mmu).0f m²) : "
+            "ce signalement risque d'être rejeté « hors spécifications »."
+        ) % {"area": area, "mmu": mmu}
+    return {
+        "vintage": vintage,
+        "polygon": polygon,
+        "location": location,
+        "geom": geom,
+        "organisation": organisation,
+        "current": current,
+        "proposed": (cs, us),
+        "area": area,
+        "mmu": mmu,
+        "hint": hint,
+    }
+
+
+def _area_outside(departement_id: int, geom) -> float:
+    """m² of `geom` outside the département's outline (0 when it has no outline)."""
+    row = (
+        Departement.objects.filter(pk=departement_id, geom__isnull=False)
+        .annotate(
+            outside=Area(Difference(Value(geom, output_field=PolygonField(srid=2154)), "geom"))
+        )  # fmt: skip
+        .values_list("outside", flat=True)
+        .first()
+    )
+    return row.sq_m if row is not None else 0.0
+
+
+def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signalement:
+    checked = check_uploads(list(uploads))
+    plan = prepare(user, filing)
+    with transaction.atomic():
+        signalement = Signalement.objects.create(
+            vintage=plan["vintage"],
+            polygon=plan["polygon"],
+            location=plan["location"],
+            geom=plan["geom"],
+            code_cs_current=plan["current"][0],
+            code_us_current=plan["current"][1],
+            code_cs_proposed=plan["proposed"][0],
+            code_us_proposed=plan["proposed"][1],
+            comment=filing.comment,
+            author=user,
+            organisation=plan["organisation"],
+            area=plan["area"],
+        )
+        SignalementEvent.objects.create(
+            signalement=signalement,
+            actor=user,
+            action="file",
+            to_status=Status.SUBMITTED,
+            message=filing.comment,
+        )
+        for upload, kind in checked:
+            _store(signalement, user, upload, kind)
+    signalement.hint = plan["hint"]
+    return signalement
+
+
+def _store(signalement, user, upload: Upload, kind: str):
+    from django.core.files.base import ContentFile
+
+    attachment = Attachment(
+        signalement=signalement,
+        name=upload.name[:200],
+        content_type=kind,
+        size=len(upload.content),
+        uploaded_by=user,
+    )
+    extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
+        kind, "webp"
+    )
+    attachment.file.save(f"{signalement.pk}.{extension}", ContentFile(upload.content), save=False)
+    attachment.save()
+    return attachment
+
+
+def add_comment(user, signalement_id: int, text: str):
+    from .models import SignalementComment
+
+    with transaction.atomic():
+        signalement = _locked(user, signalement_id)
+        decider = can_decide(user, signalement.vintage)
+        member = user.memberships.filter(
+            organisation=signalement.organisation_id, role=Role.CONTRIBUTOR
+        ).exists()
+        if not (decider or member):
+            raise Forbidden(_("Vous ne pouvez pas commenter ce signalement."))
+        if not decider and signalement.status not in OPEN:
+            raise Conflict(_("Le signalement est clos."))
+        return SignalementComment.objects.create(signalement=signalement, author=user, text=text)
+
+
+def add_attachments(user, signalement_id: int, uploads: list[Upload]):
+    with transaction.atomic():
+        signalement = _locked(user, signalement_id)
+        if signalement.author_id != user.pk:
+            raise Forbidden(_("Seul l'auteur ajoute des pièces jointes."))
+        if signalement.status not in OPEN:
+            raise Conflict(_("Le signalement est clos."))
+        checked = check_uploads(uploads, already=signalement.attachments.count())
+        return [_store(signalement, user, upload, kind) for upload, kind in checked]
+
+
+# --- decisions ---------------------------------------------------------------------------
+
+
+def _locked(user, signalement_id: int) -> Signalement:
+    signalement = (
+        visible_signalements(user)
+        .select_for_update(of=("self",))
+        .select_related("vintage")
+        .filter(pk=signalement_id)
+        .first()
+    )
+    if signalement is None:
+        raise Refused(_("Signalement inconnu."), "id")
+    return signalement
+
+
+def apply_action(user, signalement_id: int, action: str, *, reason=None, message="") -> Signalement:
+    """Apply one transition of the table, atomically; accept applies the correction."""
+    action = Action(action)
+    sources, to, who = TRANSITIONS[action]
+    with transaction.atomic():
+        signalement = _locked(user, signalement_id)
+        if who == OPERATOR:
+            if not can_decide(user, signalement.vintage):
+                raise Forbidden(_("Seuls les opérateurs du département décident."))
+            if signalement.author_id == user.pk:
+                raise Forbidden(_("Personne ne décide son propre signalement."))
+        elif who == AUTHOR:
+            if signalement.author_id != user.pk:
+                raise Forbidden(_("Seul l'auteur du signalement peut le faire."))
+            if not signalement.vintage.feedback_open:
+                raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
+        if signalement.status not in sources:
+            raise Conflict(
+                _("Le signalement est « %(status)s » : « %(action)s » n'est plus possible.")
+                % {"status": signalement.get_status_display(), "action": action.label}
+            )
+        reason_obj = None
+        if action in NEEDS_REASON:
+            reason_obj = RejectionReason.objects.filter(
+                pk=reason, active=True, applies_to=to
+            ).first() if reason else None  # fmt: skip
+            if reason_obj is None:
+                raise Refused(_("Choisissez un motif de rejet de la liste."), "reason")
+        if action in NEEDS_MESSAGE and not (message or "").strip():
+            raise Refused(_("Un message est nécessaire."), "message")
+        if action == Action.ACCEPT:
+            apply_correction(signalement, user)
+        previous = signalement.status
+        signalement.status = to
+        if action == Action.TAKE:
+            signalement.assignee = user
+        if to not in OPEN:
+            signalement.decided_by = user if who == OPERATOR else None
+            signalement.decided_at = timezone.now()
+            signalement.reason = reason_obj
+            signalement.decision_message = message or ""
+        signalement.save()
+        SignalementEvent.objects.create(
+            signalement=signalement,
+            actor=user,
+            action=action,
+            from_status=previous,
+            to_status=to,
+            reason=reason_obj,
+            message=message or "",
+        )
+    return signalement
+
+
+def apply_correction(signalement: Signalement, user):
+    """Accepting: a new revision of the polygon (codes, or a split along the drawn shape)."""
+    if signalement.polygon_id is None:
+        raise Conflict(_("Le polygone de ce signalement n'existe plus."))
+    polygon = LandCoverPolygon.objects.select_for_update().get(pk=signalement.polygon_id)
+    cs, us = signalement.code_cs_proposed, signalement.code_us_proposed
+    touched = [polygon.pk]
+    if signalement.geom is None:
+        if (polygon.code_cs, polygon.code_us) == (cs, us):
+            raise Conflict(_("Le polygone porte déjà ces codes : « déjà pris en compte »."))
+        _revise(polygon, cs, us, polygon.geom, user, signalement)
+    else:
+        inside = polygon.geom.intersection(signalement.geom)
+        outside = polygon.geom.difference(signalement.geom)
+        if inside.empty or inside.area < 1.0:
+            raise Conflict(_("La forme dessinée ne recouvre plus le polygone."))
+        if outside.empty or outside.area < 1.0:
+            _revise(polygon, cs, us, polygon.geom, user, signalement)
+        else:
+            _revise(polygon, polygon.code_cs, polygon.code_us, _multi(outside), user, signalement)
+            piece = LandCoverPolygon.objects.create(
+                vintage=polygon.vintage,
+                ocsge_id=f"{polygon.ocsge_id[:20]}-S{signalement.pk}"[:32],
+                code_cs=cs,
+                code_us=us,
+                millesime=polygon.millesime,
+                source=f"signalement {signalement.pk}",
+                geom=_multi(inside),
+            )
+            PolygonRevision.objects.create(
+                polygon=piece,
+                revision=1,
+                code_cs_before=polygon.code_cs,
+                code_us_before=polygon.code_us,
+                code_cs_after=cs,
+                code_us_after=us,
+                geom_before=_multi(inside),
+                geom_after=_multi(inside),
+                author=user,
+                cause=PolygonRevision.Cause.SIGNALEMENT,
+                comment=_("découpé du polygone %(id)s (signalement %(s)d)")
+                % {"id": polygon.ocsge_id, "s": signalement.pk},
+            )
+            Vintage.objects.filter(pk=polygon.vintage_id).update(
+                polygon_count=F("polygon_count") + 1
+            )
+            touched.append(piece.pk)
+    Vintage.objects.filter(pk=polygon.vintage_id).update(revision=F("revision") + 1)
+    compute_difference(signalement.vintage.departement, touched)
+
+
+def _multi(geom):
+    if geom.geom_type == "Polygon":
+        return MultiPolygon(geom, srid=geom.srid)
+    if geom.geom_type == "MultiPolygon":
+        return geom
+    parts = [g for g in geom if g.geom_type == "Polygon"]
+    return MultiPolygon(*parts, srid=geom.srid)
+
+
+def _revise(polygon, cs, us, geom, user, signalement):
+    PolygonRevision.objects.create(
+        polygon=polygon,
+        revision=polygon.revision + 1,
+        code_cs_before=polygon.code_cs,
+        code_us_before=polygon.code_us,
+        code_cs_after=cs,
+        code_us_after=us,
+        geom_before=polygon.geom,
+        geom_after=geom,
+        author=user,
+        cause=PolygonRevision.Cause.SIGNALEMENT,
+        comment=_("signalement %(s)d") % {"s": signalement.pk},
+    )
+    polygon.code_cs, polygon.code_us, polygon.geom = cs, us, geom
+    polygon.revision += 1
+    polygon.save(update_fields=["code_cs", "code_us", "geom", "revision"])
+
+
+def related_open(signalement: Signalement):
+    """Open signalements about the same place: the same polygon, or overlapping with the
+    same proposal. Accepting one offers to close these as « déjà pris en compte »."""
+    same_place = Q(polygon_id=signalement.polygon_id) if signalement.polygon_id else Q(pk=None)
+    shape = signalement.geom or signalement.location
+    overlapping = Q(
+        code_cs_proposed=signalement.code_cs_proposed,
+        code_us_proposed=signalement.code_us_proposed,
+    ) & (Q(geom__intersects=shape) | Q(location__intersects=shape.buffer(1)))
+    return (
+        Signalement.objects.filter(vintage=signalement.vintage_id, status__in=OPEN)
+        .filter(same_place | overlapping)
+        .exclude(pk=signalement.pk)
+    )
