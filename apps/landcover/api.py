@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from apps.signalements.transitions import Status
 from apps.territories.models import Commune, Departement
 
 from . import tiles
@@ -120,7 +121,7 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         )
         if polygon is None:
             raise NotFound("Aucun polygone de ce millésime en ce point.")
-        return Response(describe_polygon(polygon, vintage))
+        return Response(describe_polygon(polygon, vintage, request.user))
 
 
 class LonLatSerializer(serializers.Serializer):
@@ -158,8 +159,10 @@ class RevisionSerializer(serializers.ModelSerializer):
         ]
 
 
-def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage) -> dict:
+def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage, user) -> dict:
     """What the map's side panel shows about a polygon (labels and colours resolved)."""
+    from apps.signalements.services import visible_signalements
+
     cover = CoverCode.objects.filter(code=polygon.code_cs).values("label", "colour").first() or {}
     use = UseCode.objects.filter(code=polygon.code_us).values("label", "colour").first() or {}
     revisions = polygon.revisions.select_related("author").order_by("-revision")
@@ -180,6 +183,22 @@ def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage) -> dict:
         "confidence": polygon.confidence,
         "revision": polygon.revision,
         "revisions": RevisionSerializer(revisions, many=True).data,
+        "feedback_open": vintage.feedback_open,
+        "signalements": [
+            {**row, "status_label": str(Status(row["status"]).label)}
+            for row in visible_signalements(user)
+            .filter(polygon=polygon)
+            .order_by("-created_at")
+            .values(
+                "id",
+                "status",
+                "code_cs_proposed",
+                "code_us_proposed",
+                "comment",
+                "created_at",
+                organisation_name=F("organisation__name"),
+            )[:50]
+        ],
         "geometry": json.loads(polygon.geojson),
     }
 

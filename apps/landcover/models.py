@@ -118,6 +118,11 @@ class Vintage(models.Model):
         _("révision"), default=1, help_text=_("Augmente à chaque correction (cache des tuiles).")
     )
     polygon_count = models.PositiveIntegerField(_("nombre de polygones"), default=0)
+    feedback_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text=_("Augmente quand un signalement est déposé ou change de statut (tuiles)."),
+    )
     feedback_open = models.BooleanField(
         _("boucle de retours ouverte"),
         default=False,

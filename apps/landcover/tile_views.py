@@ -1,8 +1,10 @@
 """Vector-tile endpoints: a vintage's polygons and a département's M1→M2 changes.
 
 Scoping as everywhere (scoping.py): a vintage the user may not see answers 404, as an unknown
-one. ETag = vintage id + revision (+ tile schema version): a tile changes when a correction
-is applied to the vintage, and only then. Browsers revalidate (`no-cache`) and get a 304.
+one. ETag = vintage id + revision + feedback version (+ tile schema version): a tile changes
+when a correction is applied to the vintage or a signalement on it is filed or changes
+status (tiles carry the open signalements of each polygon), and only then. Browsers
+revalidate (`no-cache`) and get a 304.
 """
 
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -48,10 +50,16 @@ def _check(z, x, y):
 def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     if bad := _check(z, x, y):
         return bad
-    row = visible_vintages(request.user).filter(pk=vintage_id).values("revision").first()
+    row = (
+        visible_vintages(request.user)
+        .filter(pk=vintage_id)
+        .values("revision", "feedback_version")
+        .first()
+    )
     if row is None:
         raise Http404
-    etag = f'"v{vintage_id}-r{row["revision"]}-s{tiles.SCHEMA_VERSION}"'
+    version = f"r{row['revision']}-f{row['feedback_version']}"
+    etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
     return _tile_response(request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y))
 
 

@@ -30,7 +30,7 @@ MIN_PIXELS = 4.0  # polygons under this many screen pixels are aggregated (z < 1
 CELL_PIXELS = 4  # side of an aggregation cell, in screen pixels
 SIMPLIFY_PIXELS = 0.5
 # Bump when the tile schema changes (attributes, generalisation): part of the ETag.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
 
@@ -78,14 +78,26 @@ bounds AS (
          ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {BUFFER / EXTENT}) AS benv
 )"""
 
-_POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
+_POLYGON_COLUMNS = (
+    "p.id, p.code_cs, p.code_us, p.model_class, p.confidence, sig.sig_open, sig.sig_status"
+)
+# Open signalements of each polygon: how many, and the most advanced status among them.
+_SIGNALEMENTS = """
+LEFT JOIN LATERAL (
+  SELECT NULLIF(count(*), 0)::int AS sig_open,
+         CASE WHEN bool_or(s.status = 'in_review') THEN 'in_review'
+              WHEN bool_or(s.status = 'awaiting_info') THEN 'awaiting_info'
+              WHEN count(*) > 0 THEN 'submitted' END AS sig_status
+  FROM signalements_signalement s
+  WHERE s.polygon_id = p.id AND s.status IN ('submitted', 'in_review', 'awaiting_info')
+) sig ON true"""
 
 _FULL = f"""
 WITH {_ENVELOPE}
 SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
   SELECT p.id AS fid, {_POLYGON_COLUMNS}, false AS agg,
          ST_AsMVTGeom(p.geom_3857, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
-  FROM landcover_landcoverpolygon p, bounds
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds {_SIGNALEMENTS}
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv
 ) t WHERE geom IS NOT NULL
 """
@@ -103,7 +115,8 @@ small AS (
   SELECT DISTINCT ON (cx, cy) cx, cy, code_cs, code_us FROM small ORDER BY cx, cy, a DESC
 ), features AS (
   SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
-         NULL::smallint AS model_class, NULL::float AS confidence, true AS agg,
+         NULL::smallint AS model_class, NULL::float AS confidence, NULL::int AS sig_open,
+         NULL::text AS sig_status, true AS agg,
          ST_AsMVTGeom(ST_MakeEnvelope(cx * %(cell)s, cy * %(cell)s,
                                       (cx + 1) * %(cell)s, (cy + 1) * %(cell)s, 3857),
                       bounds.env, {EXTENT}, {BUFFER}, true) AS geom
@@ -112,11 +125,11 @@ small AS (
   SELECT 1, p.id, {_POLYGON_COLUMNS}, false,
          ST_AsMVTGeom(ST_Simplify(p.geom_3857, %(tolerance)s, true),
                       bounds.env, {EXTENT}, {BUFFER}, true)
-  FROM landcover_landcoverpolygon p, bounds
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds {_SIGNALEMENTS}
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
 )
 SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT fid, id, code_cs, code_us, model_class, confidence, agg, geom
+  SELECT fid, id, code_cs, code_us, model_class, confidence, sig_open, sig_status, agg, geom
   FROM features WHERE geom IS NOT NULL ORDER BY layer
 ) t
 """

@@ -6,6 +6,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from apps.signalements.transitions import Status
+from apps.territories.models import Role
+
 from . import tiles
 from .difference import vintage_pair
 from .models import CoverCode, LandCoverPolygon, UseCode
@@ -85,6 +88,7 @@ def departement_map(request, code):
                     "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
                 ),
                 "identify": reverse("vintage-polygon-at", args=[v.pk]),
+                "feedbackOpen": v.feedback_open,
             }
             for v in vintages
         ],
@@ -96,6 +100,10 @@ def departement_map(request, code):
             else None
         ),
         "communes": reverse("commune-list"),
+        "signalements": reverse("signalement-list"),
+        "check": reverse("signalement-check"),
+        "canFile": request.user.is_authenticated
+        and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
         "cs": {
             c: {"label": lb, "colour": col}
             for c, lb, col in CoverCode.objects.values_list("code", "label", "colour")
@@ -119,6 +127,19 @@ def departement_map(request, code):
             "noHistory": _("Aucune correction depuis l'import."),
             "confidence": _("Confiance du modèle"),
             "noCommune": _("Aucune commune trouvée."),
+            "signalementsTitle": _("Signalements"),
+            "noSignalement": _("Aucun signalement sur ce polygone."),
+            "report": _("Signaler une erreur"),
+            "proposedCs": _("Couverture proposée"),
+            "proposedUs": _("Usage proposé"),
+            "comment": _("Commentaire"),
+            "attachments": _("Photos ou documents (4 au plus, 16 Mo chacun)"),
+            "draw": _("Dessiner la bonne limite"),
+            "drawn": _("Forme dessinée : le signalement porte sur elle."),
+            "send": _("Envoyer"),
+            "cancel": _("Annuler"),
+            "sent": _("Signalement n° %(id)s déposé."),
+            "status": {k: str(v) for k, v in Status.choices},
         },
     }
     return render(

@@ -21,6 +21,10 @@ from .models import RejectionReason, Signalement
 from .transitions import OPEN, Action, Status
 
 
+class Pagination(GeoJsonPagination):
+    max_page_size = 2000
+
+
 class SignalementFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, help_text="Statut(s).")
     open = django_filters.BooleanFilter(method="filter_open", help_text="Ouverts seulement.")
@@ -250,7 +254,7 @@ class SignalementViewSet(
     they operate or review. Decisions are action endpoints, one per transition."""
 
     filterset_class = SignalementFilter
-    pagination_class = GeoJsonPagination
+    pagination_class = Pagination
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):

@@ -339,8 +339,14 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
         )
         for upload, kind in checked:
             _store(signalement, user, upload, kind)
+        _touch(plan["vintage"].pk)
     signalement.hint = plan["hint"]
     return signalement
+
+
+def _touch(vintage_id: int):
+    """Tiles show open signalements: a new feedback version changes their ETag."""
+    Vintage.objects.filter(pk=vintage_id).update(feedback_version=F("feedback_version") + 1)
 
 
 def _store(signalement, user, upload: Upload, kind: str):
@@ -446,6 +452,7 @@ def apply_action(user, signalement_id: int, action: str, *, reason=None, message
             signalement.reason = reason_obj
             signalement.decision_message = message or ""
         signalement.save()
+        _touch(signalement.vintage_id)
         SignalementEvent.objects.create(
             signalement=signalement,
             actor=user,

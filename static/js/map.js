@@ -16,7 +16,17 @@
     opacity: params.has("op") ? Math.min(100, Math.max(0, parseInt(params.get("op"), 10) || 0)) : 80,
     background: params.get("bg") === "ortho" && cfg.ortho ? "ortho" : "neutral",
     split: 0.5,
+    markers: params.get("markers") === "1",
   };
+  const STATUS_COLOURS = {
+    submitted: "#1f77b4", in_review: "#ff7f0e", awaiting_info: "#9467bd", accepted: "#2ca02c",
+    already_done: "#98df8a", rejected_out_of_spec: "#d62728", rejected_irrelevant: "#ff9896",
+    withdrawn: "#7f7f7f",
+  };
+  let markers = null;
+  let drawn = null;
+  let drawer = null;
+  let current = null; // the polygon shown in the panel
 
   let map, primary, secondary, changes, ortho, highlight;
 
@@ -162,6 +172,7 @@
     if (state.changes) p.set("changes", "1");
     if (state.opacity !== 80) p.set("op", state.opacity);
     if (state.background !== "neutral") p.set("bg", state.background);
+    if (state.markers) p.set("markers", "1");
     window.history.replaceState(null, "", `${window.location.pathname}?${p}`);
   }
 
@@ -214,6 +225,36 @@
       });
       body.append(ul);
     }
+    const hs = document.createElement("h3");
+    hs.textContent = t.signalementsTitle;
+    body.append(hs);
+    if (!p.signalements.length) {
+      const none = document.createElement("p");
+      none.className = "empty";
+      none.textContent = t.noSignalement;
+      body.append(none);
+    } else {
+      const ul = document.createElement("ul");
+      ul.className = "signalements";
+      p.signalements.forEach((sg) => {
+        const li = document.createElement("li");
+        const dot = document.createElement("span");
+        dot.className = "status-dot";
+        dot.style.background = STATUS_COLOURS[sg.status] || "#000";
+        li.append(dot, `n° ${sg.id} · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`);
+        ul.append(li);
+      });
+      body.append(ul);
+    }
+    current = p;
+    if (cfg.canFile && p.feedback_open) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.id = "report-open";
+      b.textContent = t.report;
+      b.addEventListener("click", () => showReportForm(p));
+      body.append(b);
+    }
     document.getElementById("polygon-panel").hidden = false;
     if (highlight) map.removeLayer(highlight);
     highlight = L.geoJSON(p.geometry, { pane: "highlight", interactive: false, style: { color: "#00e5ff", weight: 3, fill: false } }).addTo(map);
@@ -240,6 +281,162 @@
       })
       .then((p) => p && showPolygon(p))
       .catch(() => { body.textContent = t.error; });
+  }
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function codeSelect(name, table, selected) {
+    const select = document.createElement("select");
+    select.name = name;
+    Object.keys(table).sort().forEach((code) => {
+      const o = document.createElement("option");
+      o.value = code;
+      o.textContent = `${code} — ${table[code].label}`;
+      o.style.borderLeft = `1rem solid ${table[code].colour}`;
+      if (code === selected) o.selected = true;
+      select.append(o);
+    });
+    return select;
+  }
+
+  function labelled(text, control) {
+    const label = document.createElement("label");
+    label.append(text, control);
+    return label;
+  }
+
+  function showReportForm(p) {
+    const body = document.getElementById("polygon-body");
+    const form = document.createElement("form");
+    form.id = "report-form";
+    const cs = codeSelect("code_cs_proposed", cfg.cs, p.code_cs);
+    const us = codeSelect("code_us_proposed", cfg.us, p.code_us);
+    const comment = document.createElement("textarea");
+    comment.name = "comment";
+    comment.rows = 3;
+    const files = document.createElement("input");
+    files.type = "file";
+    files.name = "attachments";
+    files.multiple = true;
+    files.accept = "image/jpeg,image/png,image/webp,application/pdf";
+    const draw = document.createElement("button");
+    draw.type = "button";
+    draw.textContent = t.draw;
+    const hint = document.createElement("p");
+    hint.id = "report-hint";
+    hint.className = "hint-warning";
+    hint.hidden = true;
+    const error = document.createElement("p");
+    error.id = "report-error";
+    error.className = "error";
+    const send = document.createElement("button");
+    send.type = "submit";
+    send.textContent = t.send;
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = t.cancel;
+    form.append(labelled(t.proposedCs, cs), labelled(t.proposedUs, us), labelled(t.comment, comment),
+      labelled(t.attachments, files), draw, hint, error, send, cancel);
+    body.append(form);
+    document.getElementById("report-open").hidden = true;
+
+    const payload = () => {
+      const data = { vintage: p.vintage, code_cs_proposed: cs.value, code_us_proposed: us.value };
+      if (drawn) data.geom = drawn.toGeoJSON().geometry;
+      else data.polygon = p.id;
+      return data;
+    };
+    const check = () => {
+      fetch(cfg.check, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify(payload()),
+      }).then((r) => r.json().then((d) => ({ ok: r.ok, d })))
+        .then(({ ok, d }) => {
+          error.textContent = ok ? "" : d.detail || "";
+          hint.hidden = !(ok && d.hint);
+          hint.textContent = ok && d.hint ? d.hint : "";
+        });
+    };
+    cs.addEventListener("change", check);
+    us.addEventListener("change", check);
+    draw.addEventListener("click", () => {
+      if (drawer) drawer.disable();
+      drawer = new L.Draw.Polygon(map, { shapeOptions: { color: "#e6007e" } });
+      drawer.enable();
+    });
+    map.off(L.Draw.Event.CREATED).on(L.Draw.Event.CREATED, (e) => {
+      if (drawn) map.removeLayer(drawn);
+      drawn = e.layer.addTo(map);
+      draw.textContent = t.drawn;
+      check();
+    });
+    cancel.addEventListener("click", () => { form.remove(); clearDrawn(); document.getElementById("report-open").hidden = false; });
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const data = new FormData();
+      Object.entries(payload()).forEach(([k, v]) => data.append(k, typeof v === "object" ? JSON.stringify(v) : v));
+      data.append("comment", comment.value);
+      Array.from(files.files).forEach((f) => data.append("attachments", f));
+      send.disabled = true;
+      fetch(cfg.signalements, {
+        method: "POST", credentials: "same-origin", body: data,
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      }).then((r) => r.json().then((d) => ({ ok: r.ok, d })))
+        .then(({ ok, d }) => {
+          send.disabled = false;
+          if (!ok) {
+            error.textContent = d.detail || Object.values(d).flat().join(" ");
+            return;
+          }
+          clearDrawn();
+          form.remove();
+          const done = document.createElement("p");
+          done.id = "report-done";
+          done.textContent = t.sent.replace("%(id)s", d.id) + (d.hint ? ` ${d.hint}` : "");
+          body.append(done);
+          refreshTiles();
+          loadMarkers();
+        })
+        .catch(() => { send.disabled = false; error.textContent = t.error; });
+    });
+  }
+
+  function clearDrawn() {
+    if (drawer) drawer.disable();
+    if (drawn) map.removeLayer(drawn);
+    drawn = null;
+  }
+
+  function refreshTiles() {
+    [primary, secondary].forEach((layer) => layer && layer.redraw());
+  }
+
+  function loadMarkers() {
+    if (markers) {
+      map.removeLayer(markers);
+      markers = null;
+    }
+    if (!state.markers || !state.vintage) return;
+    const ids = state.swipe ? cfg.vintages.map((v) => v.id) : [byRank[state.vintage].id];
+    Promise.all(ids.map((id) => fetch(`${cfg.signalements}?vintage=${id}&page_size=2000`, {
+      credentials: "same-origin", headers: { Accept: "application/json" },
+    }).then((r) => (r.ok ? r.json() : { features: [] })))).then((pages) => {
+      const features = pages.flatMap((page) => page.features || []);
+      markers = L.geoJSON({ type: "FeatureCollection", features: features }, {
+        pane: "markers",
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, {
+          pane: "markers", radius: 6, weight: 1.5, color: "#ffffff",
+          fillColor: STATUS_COLOURS[f.properties.status] || "#000", fillOpacity: 1,
+        }),
+        onEachFeature: (f, layer) => layer.bindPopup(
+          `n° ${f.id} · ${f.properties.status_label}<br>${f.properties.code_cs_current}/${f.properties.code_us_current} → ` +
+          `${f.properties.code_cs_proposed}/${f.properties.code_us_proposed}<br>${f.properties.organisation_name}`),
+      }).addTo(map);
+    });
   }
 
   function searchCommunes(q) {
@@ -276,7 +473,7 @@
     const select = document.getElementById("vintage");
     if (select) {
       select.value = state.vintage || "";
-      select.addEventListener("change", () => { state.vintage = select.value; rebuildLayers(); saveUrl(); });
+      select.addEventListener("change", () => { state.vintage = select.value; rebuildLayers(); loadMarkers(); saveUrl(); });
     }
     document.querySelectorAll("input[name=colour]").forEach((input) => {
       input.checked = input.value === state.colour;
@@ -297,6 +494,9 @@
       ch.checked = state.changes;
       ch.addEventListener("change", () => { state.changes = ch.checked; rebuildLayers(); saveUrl(); });
     }
+    const mk = document.getElementById("markers");
+    mk.checked = state.markers;
+    mk.addEventListener("change", () => { state.markers = mk.checked; loadMarkers(); saveUrl(); });
     const opacity = document.getElementById("opacity");
     opacity.value = state.opacity;
     opacity.addEventListener("input", () => { state.opacity = parseInt(opacity.value, 10); applyOpacity(); saveUrl(); });
@@ -339,6 +539,7 @@
     setPane("secondary", 410);
     setPane("changes", 420);
     setPane("highlight", 450);
+    setPane("markers", 620);
     if (params.has("z") && params.has("lat") && params.has("lon")) {
       map.setView([parseFloat(params.get("lat")), parseFloat(params.get("lon"))], parseInt(params.get("z"), 10));
     } else if (cfg.bounds) {
@@ -348,7 +549,8 @@
     renderLegend();
     rebuildLayers();
     bindControls();
-    map.on("click", identify);
+    map.on("click", (e) => { if (!(drawer && drawer.enabled())) identify(e); });
+    loadMarkers();
     map.on("move zoom resize", updateClip);
     map.on("moveend", saveUrl);
     document.getElementById("map").dataset.ready = "1";
