@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("ocsge_web.api_urls")),
     path("tiles/", include("apps.landcover.tile_urls")),
+    path("", include("apps.signalements.urls")),
     path("", include("apps.landcover.urls")),
 ]
 if settings.DEBUG:

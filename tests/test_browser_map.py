@@ -9,10 +9,14 @@ from pyproj import Transformer
 from apps.landcover.models import Vintage
 
 from .conftest import X0, Y0
+from .test_signalements import world  # noqa: F401  (fixture)
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
+    # The live server needs committed data; the flush after each test must give the
+    # nomenclature (loaded by data migrations) back.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Chromium is not installed"),
 ]
 
@@ -94,3 +98,82 @@ def test_map_draws_polygons_in_legend_colours_and_a_click_opens_the_panel(
     assert "CS1.1.1.1" in panel and "US5" in panel and "2024" in panel
     assert not errors
     assert "z=17" in page.url and "v=M2" in page.url
+
+
+def _login(page, base, username):
+    page.goto(f"{base}/comptes/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-123456")
+    page.click("button[type=submit]")
+
+
+def _centre_pixel(page):
+    from io import BytesIO
+
+    from PIL import Image
+
+    box = page.locator("#map").bounding_box()
+    image = Image.open(BytesIO(page.locator("#map").screenshot())).convert("RGB")
+    scale = image.width / box["width"]
+    return image.getpixel((int(box["width"] / 2 * scale), int(box["height"] / 2 * scale)))
+
+
+def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_changes(
+    live_server,
+    world,  # noqa: F811
+    browser_page,
+    settings,
+    tmp_path,
+):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from apps.landcover.models import LandCoverPolygon
+    from apps.signalements.models import Signalement
+
+    settings.ORTHO_WMTS_URL = ""
+    settings.MEDIA_ROOT = tmp_path
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
+    view = f"/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100"
+
+    _login(page, live_server.url, "contributor_in")
+    page.goto(live_server.url + view)
+    page.wait_for_selector("#map[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    assert _centre_pixel(page) == _rgb("#ccf24d")  # grass
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.click("#report-open")
+    page.select_option("select[name=code_cs_proposed]", "CS2.1.1.1")
+    page.select_option("select[name=code_us_proposed]", "US1.2")
+    page.fill("textarea[name=comment]", "C'est un bois de feuillus.")
+    photo = BytesIO()
+    Image.new("RGB", (32, 32), (20, 120, 20)).save(photo, "JPEG")
+    page.set_input_files(
+        "input[name=attachments]",
+        files=[{"name": "bois.jpg", "mimeType": "image/jpeg", "buffer": photo.getvalue()}],
+    )
+    page.click("#report-form button[type=submit]")
+    page.wait_for_selector("#report-done")
+    signalement = Signalement.objects.get()
+    assert (signalement.code_cs_proposed, signalement.attachments.count()) == ("CS2.1.1.1", 1)
+
+    page.context.clear_cookies()
+    _login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/signalements/")
+    page.wait_for_selector("#queue-map[data-ready='1']")
+    page.keyboard.press("a")
+    page.wait_for_function("document.getElementById('queue-message').textContent.includes('Pris')")
+    polygon = LandCoverPolygon.objects.get(pk=signalement.polygon_id)
+    assert (polygon.code_cs, polygon.revision) == ("CS2.1.1.1", 2)
+
+    page.goto(live_server.url + view)
+    page.wait_for_selector("#map[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert _centre_pixel(page) == _rgb("#80ff00")  # now a broadleaf forest
+    assert not errors

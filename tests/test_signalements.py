@@ -257,7 +257,7 @@ def test_related_signalements_can_be_closed_in_bulk_as_already_done(client, worl
     assert Signalement.objects.get(pk=second.pk).status == Status.ALREADY_DONE
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_operators_deciding_at_once_give_one_decision_and_one_conflict(world):
     s = file(world)
     barrier = threading.Barrier(2)

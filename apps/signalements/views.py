@@ -1,0 +1,91 @@
+"""The operators' queue (and the contributors' list) of a département's signalements."""
+
+import json
+
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from apps.landcover.models import CoverCode
+from apps.landcover.scoping import visible_departements, visible_vintages
+from apps.territories.models import Role, departements_for
+
+from .api import SignalementFilter, annotated
+from .models import RejectionReason
+from .services import DECIDERS, visible_signalements
+from .transitions import Action, Status
+
+
+def queue(request, code):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    base = annotated(visible_signalements(request.user)).filter(vintage__departement=departement)
+    params = request.GET.copy()
+    params.setdefault("ordering", "priority")
+    if "status" not in params and "open" not in params:
+        params["open"] = "true"
+    filterset = SignalementFilter(params, queryset=base)
+    page = Paginator(filterset.qs.order_by(*_ordering(params)), 50).get_page(
+        request.GET.get("page")
+    )
+    colours = dict(CoverCode.objects.values_list("code", "colour"))
+    for s in page:
+        s.colour_current = colours.get(s.code_cs_current, "#cccccc")
+        s.colour_proposed = colours.get(s.code_cs_proposed, "#cccccc")
+    can_decide = departements_for(request.user, roles=DECIDERS).filter(pk=departement.pk).exists()
+    points = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": s.pk,
+                "geometry": json.loads(s.location.transform(4326, clone=True).geojson),
+                "properties": {"status": s.status},
+            }
+            for s in page
+        ],
+    }
+    return render(
+        request,
+        "signalements/queue.html",
+        {
+            "departement": departement,
+            "filterset": filterset,
+            "page": page,
+            "can_decide": can_decide,
+            "is_contributor": request.user.is_authenticated
+            and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
+            "reasons": RejectionReason.objects.filter(active=True),
+            "statuses": Status.choices,
+            "config": {
+                "points": points,
+                "tiles": [
+                    reverse("tiles:vintage", args=[v.pk, 0, 0, 0]).replace(
+                        "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
+                    )
+                    for v in visible_vintages(request.user)
+                    .filter(departement=departement)
+                    .order_by("-rank")[:1]
+                ],
+                "cs": colours,
+                "api": reverse("signalement-list"),
+                "bulk": reverse("signalement-bulk"),
+                "actions": [a.value for a in Action],
+                "statusLabels": {k: str(v) for k, v in Status.choices},
+            },
+            "querystring": _without_page(request.GET),
+        },
+    )
+
+
+def _ordering(params):
+    order = params.get("ordering", "priority")
+    key = order.lstrip("-")
+    if key not in {"priority", "created_at", "area"}:
+        return ["priority", "-pk"]
+    return [order, "-pk"]
+
+
+def _without_page(get):
+    q = get.copy()
+    q.pop("page", None)
+    return q.urlencode()

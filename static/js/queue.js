@@ -1,0 +1,117 @@
+/* The operators' queue: a map of the page's signalements, keyboard shortcuts, decisions on
+ * the current row or on the checked rows (bulk endpoint). */
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("queue-config").textContent);
+  const KEYS = { t: "take", a: "accept", d: "already_done", i: "ask_info", s: "reject_out_of_spec", r: "reject_irrelevant" };
+  const COLOURS = {
+    submitted: "#1f77b4", in_review: "#ff7f0e", awaiting_info: "#9467bd", accepted: "#2ca02c",
+    already_done: "#98df8a", rejected_out_of_spec: "#d62728", rejected_irrelevant: "#ff9896", withdrawn: "#7f7f7f",
+  };
+  let map;
+  const markers = {};
+  const rows = () => Array.from(document.querySelectorAll("#queue-table tbody tr[data-id]"));
+  let currentIndex = 0;
+
+  function csrf() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function say(text, isError) {
+    const p = document.getElementById("queue-message");
+    if (!p) return;
+    p.textContent = text;
+    p.className = isError ? "error" : "";
+  }
+
+  function select(index) {
+    const all = rows();
+    if (!all.length) return;
+    currentIndex = Math.max(0, Math.min(all.length - 1, index));
+    all.forEach((r) => r.classList.remove("current"));
+    const row = all[currentIndex];
+    row.classList.add("current");
+    row.focus({ preventScroll: false });
+    const m = markers[row.dataset.id];
+    if (m && map) {
+      map.panTo(m.getLatLng());
+      m.openPopup();
+    }
+  }
+
+  function setStatus(id, status) {
+    const row = document.querySelector(`#queue-table tr[data-id="${id}"]`);
+    if (row) row.querySelector(".status").textContent = cfg.statusLabels[status] || status;
+    if (markers[id]) markers[id].setStyle({ fillColor: COLOURS[status] || "#000" });
+  }
+
+  function decide(action) {
+    const checked = rows().filter((r) => r.querySelector(".pick") && r.querySelector(".pick").checked);
+    const targets = checked.length ? checked : [rows()[currentIndex]].filter(Boolean);
+    if (!targets.length) return;
+    const body = { message: document.getElementById("message").value };
+    const reason = document.getElementById("reason").value;
+    if (reason) body.reason = parseInt(reason, 10);
+    const ids = targets.map((r) => parseInt(r.dataset.id, 10));
+    const headers = { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" };
+    if (ids.length === 1) {
+      fetch(`${cfg.api}${ids[0]}/${action}/`, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body) })
+        .then((r) => r.json().then((d) => ({ ok: r.ok, d })))
+        .then(({ ok, d }) => {
+          if (!ok) return say(d.detail || JSON.stringify(d), true);
+          setStatus(ids[0], d.properties.status);
+          const related = d.properties.related || [];
+          say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
+            (related.length ? ` — ${related.length} autre(s) au même endroit : n° ${related.join(", ")}` : ""));
+          select(currentIndex + 1);
+        });
+    } else {
+      fetch(cfg.bulk, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify({ ...body, ids, action }) })
+        .then((r) => r.json())
+        .then((d) => {
+          (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
+          const failed = (d.results || []).filter((res) => !res.ok).map((res) => `n° ${res.id} : ${res.detail}`);
+          say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
+          rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
+        });
+    }
+  }
+
+  window.ocsgeQueueInit = function (leafletMap) {
+    map = leafletMap;
+    cfg.tiles.forEach((url) => L.vectorGrid.protobuf(url, {
+      rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
+      fetchOptions: { credentials: "same-origin" },
+      vectorTileLayerStyles: {
+        polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
+      },
+    }).addTo(map));
+    const layer = L.geoJSON(cfg.points, {
+      pointToLayer: (f, latlng) => {
+        const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
+        m.bindPopup(`n° ${f.id}`);
+        m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
+        markers[f.id] = m;
+        return m;
+      },
+    }).addTo(map);
+    if (cfg.points.features.length) map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 16 });
+    document.getElementById("queue-map").dataset.ready = "1";
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    rows().forEach((row, i) => row.addEventListener("click", (e) => { if (!e.target.classList.contains("pick")) select(i); }));
+    document.querySelectorAll("#toolbar button[data-action]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.action)));
+    const all = document.getElementById("check-all");
+    if (all) all.addEventListener("change", () => rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }));
+    document.addEventListener("keydown", (e) => {
+      if (["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "j" || e.key === "ArrowDown") { select(currentIndex + 1); e.preventDefault(); }
+      else if (e.key === "k" || e.key === "ArrowUp") { select(currentIndex - 1); e.preventDefault(); }
+      else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) c.checked = !c.checked; }
+      else if (KEYS[e.key] && document.getElementById("toolbar")) { decide(KEYS[e.key]); e.preventDefault(); }
+    });
+    if (rows().length) select(0);
+  });
+})();
