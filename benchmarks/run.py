@@ -274,7 +274,23 @@ def _render_tiles(r):
     return render_tiles(r)
 
 
-BENCHES = {"io": (bench_io, render_io), "tiles": (_bench_tiles, _render_tiles)}
+def _bench_signalements(args):
+    from benchmarks.signalements import bench_signalements
+
+    return bench_signalements(args, ROOT, pg_dsn())
+
+
+def _render_signalements(r):
+    from benchmarks.signalements import render_signalements
+
+    return render_signalements(r)
+
+
+BENCHES = {
+    "io": (bench_io, render_io),
+    "tiles": (_bench_tiles, _render_tiles),
+    "signalements": (_bench_signalements, _render_signalements),
+}
 
 
 def main(argv=None):
@@ -289,6 +305,7 @@ def main(argv=None):
     parser.add_argument("--size-km", type=float, default=108)
     parser.add_argument("--resolution", type=float, default=2.5)
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=400, help="per API operation")
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")

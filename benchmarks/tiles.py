@@ -37,8 +37,9 @@ def _ids(tile: bytes) -> list:
     return sorted((f.get("id") or 0, f["properties"]["code_cs"]) for f in layer["features"])
 
 
-def _session_cookie() -> str:
-    """A session of a bench superuser, so the endpoint runs its scoping as for a user."""
+def _session_cookie(user=None) -> str:
+    """A session cookie for `user` (default: a bench superuser), so endpoints run their
+    scoping as for a logged-in user."""
     from django.conf import settings
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
@@ -48,9 +49,10 @@ def _session_cookie() -> str:
     )
     from django.contrib.sessions.backends.db import SessionStore
 
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench", defaults={"is_superuser": True, "is_staff": True}
-    )
+    if user is None:
+        user, _ = get_user_model().objects.get_or_create(
+            username="bench", defaults={"is_superuser": True, "is_staff": True}
+        )
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -85,7 +87,7 @@ def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple
     return out
 
 
-def _serve(root: Path):
+def _serve(root: Path, port: int = PORT, workers: int = 2):
     from django.conf import settings
 
     # Same key as this process: the session cookie made here must verify there.
@@ -95,9 +97,9 @@ def _serve(root: Path):
             str(Path(sys.executable).parent / "gunicorn"),
             "ocsge_web.wsgi",
             "-b",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "-w",
-            "2",
+            str(workers),
             "--log-level",
             "warning",
         ],
@@ -106,7 +108,7 @@ def _serve(root: Path):
     )
     for _ in range(100):
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/")
             conn.getresponse().read()
             return proc

@@ -473,3 +473,71 @@ def test_list_filters(client, world):
     assert len(ids("commune=98001")) == 2 and ids("commune=97001") == []
     assert len(ids("status=submitted&open=true")) == 2
     assert ids(f"organisation={world['orgs']['agence_out'].pk}") == []
+
+
+# --- pages and tiles ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "role, status, toolbar",
+    [
+        ("anonymous", 404, False),
+        ("contributor_out", 404, False),
+        ("contributor_in", 200, False),
+        ("operator", 200, True),
+        ("reviewer", 200, False),
+    ],
+)
+def test_queue_page_shows_decisions_to_operators_only(client, world, role, status, toolbar):
+    s = file(world)
+    login(client, world, role)
+    response = client.get("/departements/98/signalements/")
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert f'data-id="{s.pk}"' in html
+        assert ('id="toolbar"' in html) is toolbar
+
+
+def test_queue_page_filters_and_sorts(client, world):
+    file(world)
+    file(world, user="colleague", polygon_id=grass_polygon(world, 2, 2).pk, cs="CS1.2.2",
+         us="US6.3")  # fmt: skip
+    login(client, world, "operator")
+    html = client.get("/departements/98/signalements/?code_cs_proposed=CS1.2.2").content.decode()
+    assert html.count('class="pick"') == 1
+    assert "1 signalements" in html or "page 1 / 1 · 1" in html
+
+
+def test_filing_changes_the_tile_etag_and_the_tile_shows_it(
+    client, world, django_capture_on_commit_callbacks
+):
+    from apps.landcover import tiles
+
+    Vintage.objects.filter(pk=world["m2"].pk).update(state=Vintage.State.PUBLISHED)
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), 16)
+    url = f"/tiles/{world['m2'].pk}/16/{x}/{y}.pbf"
+    before = client.get(url)["ETag"]
+    with django_capture_on_commit_callbacks(execute=True):
+        s = file(world)
+    response = client.get(url)
+    assert response["ETag"] != before
+    import mapbox_vector_tile
+
+    features = mapbox_vector_tile.decode(response.content)["polygons"]["features"]
+    flagged = [f["properties"] for f in features if f["properties"].get("sig_open")]
+    assert flagged == [{**flagged[0], "id": s.polygon_id, "sig_open": 1, "sig_status": "submitted"}]
+
+
+def test_identify_lists_the_signalements_of_the_polygon(client, world):
+    s = file(world)
+    login(client, world, "contributor_in")
+    lon, lat = lonlat(X0 + 150, Y0 + 150)
+    data = client.get(f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}").json()
+    assert [x["id"] for x in data["signalements"]] == [s.pk]
+    assert data["feedback_open"] is True
+    login(client, world, "contributor_out")
+    assert (
+        client.get(f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}").status_code
+        == 404
+    )

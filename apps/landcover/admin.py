@@ -54,8 +54,9 @@ class ModelClassAdmin(admin.ModelAdmin):
 @admin.register(Vintage)
 class VintageAdmin(admin.ModelAdmin):
     list_display = ["departement", "rank", "millesime", "state", "source", "polygon_count",
-                    "revision"]  # fmt: skip
-    list_filter = ["state", "rank", "source"]
+                    "revision", "feedback_open"]  # fmt: skip
+    list_filter = ["state", "rank", "source", "feedback_open"]
+    list_editable = ["feedback_open"]
     readonly_fields = ["polygon_count", "revision", "created_at"]
 
 

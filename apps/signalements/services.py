@@ -345,8 +345,15 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
 
 
 def _touch(vintage_id: int):
-    """Tiles show open signalements: a new feedback version changes their ETag."""
-    Vintage.objects.filter(pk=vintage_id).update(feedback_version=F("feedback_version") + 1)
+    """Tiles show open signalements: a new feedback version changes their ETag.
+
+    After commit, in its own short statement: concurrent filings do not queue on the
+    vintage's row lock for the length of their transactions."""
+    transaction.on_commit(
+        lambda: Vintage.objects.filter(pk=vintage_id).update(
+            feedback_version=F("feedback_version") + 1
+        )
+    )
 
 
 def _store(signalement, user, upload: Upload, kind: str):

@@ -13,7 +13,7 @@ from apps.territories.models import Role, departements_for
 from .api import SignalementFilter, annotated
 from .models import RejectionReason
 from .services import DECIDERS, visible_signalements
-from .transitions import Action, Status
+from .transitions import OPEN, Action, Status
 
 
 def queue(request, code):
@@ -56,6 +56,7 @@ def queue(request, code):
             and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
             "reasons": RejectionReason.objects.filter(active=True),
             "statuses": Status.choices,
+            "open_statuses": [str(st) for st in OPEN],
             "config": {
                 "points": points,
                 "tiles": [

@@ -103,6 +103,16 @@
   document.addEventListener("DOMContentLoaded", () => {
     rows().forEach((row, i) => row.addEventListener("click", (e) => { if (!e.target.classList.contains("pick")) select(i); }));
     document.querySelectorAll("#toolbar button[data-action]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.action)));
+    document.querySelectorAll("button.withdraw").forEach((b) => b.addEventListener("click", () => {
+      fetch(`${cfg.api}${b.dataset.id}/withdraw/`, {
+        method: "POST", credentials: "same-origin", body: "{}",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
+      }).then((r) => r.json().then((d) => ({ ok: r.ok, d }))).then(({ ok, d }) => {
+        if (!ok) return say(d.detail || JSON.stringify(d), true);
+        setStatus(b.dataset.id, d.properties.status);
+        b.remove();
+      });
+    }));
     const all = document.getElementById("check-all");
     if (all) all.addEventListener("change", () => rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }));
     document.addEventListener("keydown", (e) => {

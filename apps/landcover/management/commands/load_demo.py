@@ -78,6 +78,8 @@ class Command(BaseCommand):
                 call_command(
                     "import_ocsge", str(path), departement=code, rank=rank, stdout=self.stdout
                 )
+        # The demo opens M2's feedback loop, so contributors can file signalements at once.
+        Vintage.objects.filter(departement__code=code, rank="M2").update(feedback_open=True)
         self._users(code)
 
     @transaction.atomic
