@@ -10,7 +10,7 @@ from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
 from apps.territories.models import Role, departements_for
 
-from .api import SignalementFilter, annotated
+from .api import SignalementFilter, ranked
 from .models import RejectionReason
 from .services import DECIDERS, visible_signalements
 from .transitions import OPEN, Action, Status
@@ -18,7 +18,7 @@ from .transitions import OPEN, Action, Status
 
 def queue(request, code):
     departement = get_object_or_404(visible_departements(request.user), code=code)
-    base = annotated(visible_signalements(request.user)).filter(vintage__departement=departement)
+    base = ranked(visible_signalements(request.user)).filter(vintage__departement=departement)
     params = request.GET.copy()
     params.setdefault("ordering", "priority")
     if "status" not in params and "open" not in params:
