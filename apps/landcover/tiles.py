@@ -112,7 +112,8 @@ small AS (
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area < %(min_area)s
   GROUP BY 1, 2, 3, 4
 ), cells AS (
-  SELECT DISTINCT ON (cx, cy) cx, cy, code_cs, code_us FROM small ORDER BY cx, cy, a DESC
+  SELECT DISTINCT ON (cx, cy) cx, cy, code_cs, code_us FROM small
+  ORDER BY cx, cy, a DESC, code_cs, code_us  -- ties broken: the same tile every time
 ), features AS (
   SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
          NULL::smallint AS model_class, NULL::float AS confidence, NULL::int AS sig_open,
