@@ -48,12 +48,12 @@ def _seed(vintage, author, organisation, n: int):
             INSERT INTO signalements_signalement
               (vintage_id, polygon_id, location, code_cs_current, code_us_current,
                code_cs_proposed, code_us_proposed, comment, author_id, organisation_id, status,
-               decision_message, area, created_at, updated_at)
+               decision_message, area, model_confidence, created_at, updated_at)
             SELECT p.vintage_id, p.id, ST_PointOnSurface(p.geom), p.code_cs, p.code_us,
                    'CS2.1.1.1', 'US1.2', %(mark)s, %(author)s, %(org)s,
                    (ARRAY['submitted','submitted','submitted','in_review','awaiting_info',
                           'accepted','rejected_out_of_spec','withdrawn'])[1 + (g + p.id) %% 8],
-                   '', p.area, now() - (g || ' minutes')::interval, now()
+                   '', p.area, p.confidence, now() - (g || ' minutes')::interval, now()
             FROM landcover_landcoverpolygon p
             CROSS JOIN generate_series(1, %(rounds)s) g
             WHERE p.vintage_id = %(vintage)s AND p.code_cs = 'CS2.2.1'
@@ -256,10 +256,10 @@ def _bare_sql(dsn, vintage, contributor, organisation, operator, n) -> dict:
             c.execute(
                 "SELECT s.*, ST_AsGeoJSON(ST_Transform(s.location, 4326)) FROM "
                 "signalements_signalement s JOIN landcover_vintage v ON v.id = s.vintage_id "
-                "JOIN landcover_landcoverpolygon p ON p.id = s.polygon_id "
                 "WHERE v.departement_id = %s AND s.status IN ('submitted', 'in_review') "
                 "AND s.code_cs_proposed = 'CS2.1.1.1' "
-                "ORDER BY coalesce(p.confidence, 1) * 1e9 - s.area / 1e3, s.id DESC LIMIT 50",
+                "ORDER BY coalesce(s.model_confidence, 1) * 1e9 - s.area / 1e3 "
+                "- count(*) OVER (PARTITION BY s.polygon_id) * 1e6, s.id DESC LIMIT 50",
                 [vintage.departement_id],
             ).fetchall()
         return time.perf_counter() - t, None

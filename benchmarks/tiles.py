@@ -102,6 +102,8 @@ def _serve(root: Path, port: int = PORT, workers: int = 2):
             str(workers),
             "--log-level",
             "warning",
+            "--timeout",
+            "600",
         ],
         cwd=root,
         env=env,

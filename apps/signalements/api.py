@@ -2,6 +2,7 @@
 one action endpoint per transition (`/signalements/{id}/accept/` …) and bulk decisions."""
 
 import django_filters
+from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, Window
 from django.db.models.functions import Coalesce
 from drf_spectacular.types import OpenApiTypes
@@ -72,7 +73,7 @@ def ranked(queryset):
     group = Window(expression=Count("pk"), partition_by=[F("polygon_id")])
     return queryset.annotate(
         group_size=group,
-        priority=Coalesce(F("polygon__confidence"), 1.0) * 1e9 - F("area") / 1e3 - group * 1e6,
+        priority=Coalesce(F("model_confidence"), 1.0) * 1e9 - F("area") / 1e3 - group * 1e6,
     )
 
 
@@ -82,7 +83,6 @@ def annotated(queryset):
     return queryset.select_related("author", "organisation", "assignee", "reason").annotate(
         departement_code=F("vintage__departement__code"),
         rank=F("vintage__rank"),
-        confidence=F("polygon__confidence"),
     )
 
 
@@ -98,12 +98,16 @@ def page_rows(ranked_page) -> list:
     return out
 
 
+_TO_WGS84 = CoordTransform(SpatialReference(2154), SpatialReference(4326))
+
+
 class WGS84(GeometryField):
-    """A Lambert-93 geometry written as WGS84 GeoJSON."""
+    """A Lambert-93 geometry written as WGS84 GeoJSON (one transformation object, built once:
+    building it per row costs more than the rest of the row)."""
 
     def to_representation(self, value):
-        if value is not None and value.srid not in (None, 4326):
-            value = value.transform(4326, clone=True)
+        if value is not None and value.srid == 2154:
+            value = value.transform(_TO_WGS84, clone=True)
         return super().to_representation(value)
 
 
@@ -117,7 +121,7 @@ class SignalementSerializer(GeoFeatureModelSerializer):
     assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
     reason = serializers.CharField(source="reason.label", default=None, read_only=True)
     group_size = serializers.IntegerField(read_only=True)
-    confidence = serializers.FloatField(read_only=True, allow_null=True)
+    confidence = serializers.FloatField(source="model_confidence", read_only=True, allow_null=True)
 
     class Meta:
         model = Signalement
@@ -373,19 +377,13 @@ class SignalementViewSet(
         serializer = BulkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         d = serializer.validated_data
-        results = []
-        for pk in d["ids"]:
-            try:
-                s = services.apply_action(
-                    request.user,
-                    pk,
-                    d["action"],
-                    reason=d["reason"].pk if d.get("reason") else None,
-                    message=d["message"],
-                )
-                results.append({"id": pk, "ok": True, "status": s.status})
-            except services.Refused as exc:
-                results.append({"id": pk, "ok": False, "code": exc.status, "detail": str(exc)})
+        results = services.bulk_action(
+            request.user,
+            d["ids"],
+            d["action"],
+            reason=d["reason"].pk if d.get("reason") else None,
+            message=d["message"],
+        )
         done = sum(r["ok"] for r in results)
         return Response({"done": done, "failed": len(results) - done, "results": results})
 

@@ -73,6 +73,8 @@ class Signalement(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     area = models.FloatField(_("surface concernée (m²)"), default=0.0)
+    # The model's confidence on the polygon when it was filed (sorts the queue without a join).
+    model_confidence = models.FloatField(_("confiance du modèle"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

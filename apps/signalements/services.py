@@ -329,6 +329,7 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
             author=user,
             organisation=plan["organisation"],
             area=plan["area"],
+            model_confidence=plan["polygon"].confidence,
         )
         SignalementEvent.objects.create(
             signalement=signalement,
@@ -417,8 +418,13 @@ def _locked(user, signalement_id: int) -> Signalement:
     return signalement
 
 
-def apply_action(user, signalement_id: int, action: str, *, reason=None, message="") -> Signalement:
-    """Apply one transition of the table, atomically; accept applies the correction."""
+def apply_action(
+    user, signalement_id: int, action: str, *, reason=None, message="", touched=None
+) -> Signalement:
+    """Apply one transition of the table, atomically; accept applies the correction.
+
+    `touched`: a list to collect the corrected polygons in, leaving the change layer to the
+    caller (bulk decisions update it once for all); by default it is updated at once."""
     action = Action(action)
     sources, to, who = TRANSITIONS[action]
     with transaction.atomic():
@@ -448,7 +454,11 @@ def apply_action(user, signalement_id: int, action: str, *, reason=None, message
         if action in NEEDS_MESSAGE and not (message or "").strip():
             raise Refused(_("Un message est nécessaire."), "message")
         if action == Action.ACCEPT:
-            apply_correction(signalement, user)
+            ids = apply_correction(signalement, user)
+            if touched is None:
+                compute_difference(signalement.vintage.departement, ids)
+            else:
+                touched.extend(ids)
         previous = signalement.status
         signalement.status = to
         if action == Action.TAKE:
@@ -472,8 +482,9 @@ def apply_action(user, signalement_id: int, action: str, *, reason=None, message
     return signalement
 
 
-def apply_correction(signalement: Signalement, user):
-    """Accepting: a new revision of the polygon (codes, or a split along the drawn shape)."""
+def apply_correction(signalement: Signalement, user) -> list[int]:
+    """Accepting: a new revision of the polygon (codes, or a split along the drawn shape).
+    Returns the ids of the polygons written, for the change layer."""
     if signalement.polygon_id is None:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
     polygon = LandCoverPolygon.objects.select_for_update().get(pk=signalement.polygon_id)
@@ -520,7 +531,7 @@ def apply_correction(signalement: Signalement, user):
             )
             touched.append(piece.pk)
     Vintage.objects.filter(pk=polygon.vintage_id).update(revision=F("revision") + 1)
-    compute_difference(signalement.vintage.departement, touched)
+    return touched
 
 
 def _multi(geom):
@@ -549,6 +560,24 @@ def _revise(polygon, cs, us, geom, user, signalement):
     polygon.code_cs, polygon.code_us, polygon.geom = cs, us, geom
     polygon.revision += 1
     polygon.save(update_fields=["code_cs", "code_us", "geom", "revision"])
+
+
+def bulk_action(user, ids: list[int], action: str, *, reason=None, message="") -> list[dict]:
+    """The same action on many signalements, each in its own transaction (one refusal does
+    not undo the others); the change layer is updated once at the end."""
+    touched: list[int] = []
+    results = []
+    for pk in ids:
+        try:
+            s = apply_action(user, pk, action, reason=reason, message=message, touched=touched)
+            results.append({"id": pk, "ok": True, "status": s.status})
+        except Refused as exc:
+            results.append({"id": pk, "ok": False, "code": exc.status, "detail": str(exc)})
+    if touched:
+        departements = Departement.objects.filter(vintages__polygons__in=touched).distinct()
+        for departement in departements:
+            compute_difference(departement, touched)
+    return results
 
 
 def related_open(signalement: Signalement):
