@@ -146,6 +146,48 @@ def test_every_endpoint_answers_each_role_as_the_table_says(client, world, role)
     assert tuple(got) == expected
 
 
+# role -> expected status for: check, bulk accept (per item), add attachment, reasons, take
+TABLE_MORE = {
+    "anonymous": (403, 403, 403, 403, 403),
+    "contributor_in": (200, 403, 201, 200, 403),
+    "colleague": (200, 403, 403, 200, 403),
+    "contributor_out": (400, 404, 404, 200, 404),
+    "operator": (403, 200, 403, 200, 200),
+    "operator_out": (400, 404, 404, 200, 404),
+    "reviewer": (403, 403, 403, 200, 403),
+    "admin": (403, 200, 403, 200, 200),
+}
+
+
+@pytest.mark.parametrize("role", list(TABLE_MORE))
+def test_the_other_endpoints_answer_each_role_as_the_table_says(
+    client, world, role, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    login(client, world, role)
+    got = []
+    body = {"vintage": world["m2"].pk, "polygon": grass_polygon(world, 2, 2).pk,
+            "code_cs_proposed": "CS1.2.2", "code_us_proposed": "US6.3"}  # fmt: skip
+    got.append(client.post("/api/signalements/check/", body,
+                           content_type="application/json").status_code)  # fmt: skip
+    s = file(world)
+    bulk = client.post("/api/signalements/bulk/", {"ids": [s.pk], "action": "accept"},
+                       content_type="application/json")  # fmt: skip
+    if bulk.status_code == 200:
+        result = bulk.json()["results"][0]
+        got.append(200 if result["ok"] else result["code"])
+    else:
+        got.append(bulk.status_code)
+    s2 = file(world, polygon_id=grass_polygon(world, 1, 2).pk)
+    photo = SimpleUploadedFile("p.png", _png(), "image/png")
+    got.append(client.post(f"/api/signalements/{s2.pk}/attachments/",
+                           {"attachments": [photo]}).status_code)  # fmt: skip
+    got.append(client.get("/api/rejection-reasons/").status_code)
+    got.append(client.post(f"/api/signalements/{s2.pk}/take/", {},
+                           content_type="application/json").status_code)  # fmt: skip
+    assert tuple(got) == TABLE_MORE[role]
+
+
 def test_lists_show_each_role_only_its_scope(client, world):
     file(world)
     login(client, world, "contributor_out")

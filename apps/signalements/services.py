@@ -69,6 +69,12 @@ class Conflict(Refused):
     status = 409
 
 
+class Missing(Refused):
+    """Unknown, or outside the caller's scope: the same answer (404)."""
+
+    status = 404
+
+
 # --- who may do what ---------------------------------------------------------------------
 
 
@@ -414,7 +420,7 @@ def _locked(user, signalement_id: int) -> Signalement:
         .first()
     )
     if signalement is None:
-        raise Refused(_("Signalement inconnu."), "id")
+        raise Missing(_("Signalement inconnu."), "id")
     return signalement
 
 

@@ -5,6 +5,7 @@ import json
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
@@ -72,6 +73,7 @@ def queue(request, code):
                 "bulk": reverse("signalement-bulk"),
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},
+                "closeRelated": _("Clore les %(n)s autres comme « déjà pris en compte »"),
             },
             "querystring": _without_page(request.GET),
         },

@@ -194,6 +194,27 @@
     return span;
   }
 
+  /* A titled list of items (each rendered to nodes or strings), or a note when empty. */
+  function section(body, title, emptyText, items, render) {
+    const h = document.createElement("h3");
+    h.textContent = title;
+    body.append(h);
+    if (!items.length) {
+      const none = document.createElement("p");
+      none.className = "empty";
+      none.textContent = emptyText;
+      body.append(none);
+      return;
+    }
+    const ul = document.createElement("ul");
+    items.forEach((item) => {
+      const li = document.createElement("li");
+      li.append(...render(item));
+      ul.append(li);
+    });
+    body.append(ul);
+  }
+
   function showPolygon(p) {
     const body = document.getElementById("polygon-body");
     body.replaceChildren();
@@ -206,46 +227,17 @@
     row(dl, t.revision, String(p.revision));
     if (p.confidence !== null) row(dl, t.confidence, `${Math.round(p.confidence * 100)} %`);
     body.append(dl);
-    const h = document.createElement("h3");
-    h.textContent = t.history;
-    body.append(h);
-    if (!p.revisions.length) {
-      const none = document.createElement("p");
-      none.className = "empty";
-      none.textContent = t.noHistory;
-      body.append(none);
-    } else {
-      const ul = document.createElement("ul");
-      p.revisions.forEach((r) => {
-        const li = document.createElement("li");
-        li.textContent = `${r.revision} · ${new Date(r.created_at).toLocaleDateString()} · ${r.cause_label} · ` +
-          `${r.code_cs_before}/${r.code_us_before} → ${r.code_cs_after}/${r.code_us_after}` +
-          (r.author ? ` · ${r.author}` : "") + (r.comment ? ` — ${r.comment}` : "");
-        ul.append(li);
-      });
-      body.append(ul);
-    }
-    const hs = document.createElement("h3");
-    hs.textContent = t.signalementsTitle;
-    body.append(hs);
-    if (!p.signalements.length) {
-      const none = document.createElement("p");
-      none.className = "empty";
-      none.textContent = t.noSignalement;
-      body.append(none);
-    } else {
-      const ul = document.createElement("ul");
-      ul.className = "signalements";
-      p.signalements.forEach((sg) => {
-        const li = document.createElement("li");
-        const dot = document.createElement("span");
-        dot.className = "status-dot";
-        dot.style.background = STATUS_COLOURS[sg.status] || "#000";
-        li.append(dot, `n° ${sg.id} · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`);
-        ul.append(li);
-      });
-      body.append(ul);
-    }
+    section(body, t.history, t.noHistory, p.revisions, (r) => [
+      `${r.revision} · ${new Date(r.created_at).toLocaleDateString()} · ${r.cause_label} · ` +
+        `${r.code_cs_before}/${r.code_us_before} → ${r.code_cs_after}/${r.code_us_after}` +
+        (r.author ? ` · ${r.author}` : "") + (r.comment ? ` — ${r.comment}` : ""),
+    ]);
+    section(body, t.signalementsTitle, t.noSignalement, p.signalements, (sg) => {
+      const dot = document.createElement("span");
+      dot.className = "status-dot";
+      dot.style.background = STATUS_COLOURS[sg.status] || "#000";
+      return [dot, `n° ${sg.id} · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`];
+    });
     current = p;
     if (cfg.canFile && p.feedback_open) {
       const b = document.createElement("button");

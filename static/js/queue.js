@@ -64,6 +64,7 @@
           const related = d.properties.related || [];
           say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
             (related.length ? ` — ${related.length} autre(s) au même endroit : n° ${related.join(", ")}` : ""));
+          if (action === "accept" && related.length) offerClosing(related);
           select(currentIndex + 1);
         });
     } else {
@@ -76,6 +77,26 @@
           rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
         });
     }
+  }
+
+  /* After an accept: one click closes the other open signalements of the place. */
+  function offerClosing(ids) {
+    const p = document.getElementById("queue-message");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.id = "close-related";
+    b.textContent = cfg.closeRelated.replace("%(n)s", ids.length);
+    b.addEventListener("click", () => {
+      fetch(cfg.bulk, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
+        body: JSON.stringify({ ids, action: "already_done", message: "" }),
+      }).then((r) => r.json()).then((d) => {
+        (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
+        say(`${d.done} ✓, ${d.failed} ✗`, d.failed > 0);
+      });
+    });
+    p.append(" ", b);
   }
 
   window.ocsgeQueueInit = function (leafletMap) {
