@@ -583,3 +583,63 @@ def test_identify_lists_the_signalements_of_the_polygon(client, world):
         client.get(f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}").status_code
         == 404
     )
+
+
+def test_queue_page_uses_a_constant_number_of_queries(client, world):
+    login(client, world, "operator")
+    file(world)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/departements/98/signalements/").status_code == 200
+    for _ in range(5):
+        file(world, user="colleague")
+    with CaptureQueriesContext(connection) as many:
+        html = client.get("/departements/98/signalements/").content.decode()
+    assert html.count('class="pick"') == 6
+    assert len(many) == len(few)
+
+
+def test_detail_page_comments_answers_withdraws_and_serves_attachments(
+    client, world, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    upload = services.Upload(name="photo.png", content=_png())
+    polygon = grass_polygon(world)
+    s = services.file_signalement(
+        world["users"]["contributor_in"],
+        services.Filing(
+            vintage_id=world["m2"].pk,
+            polygon_id=polygon.pk,
+            code_cs_proposed="CS2.1.1.1",
+            code_us_proposed="US1.2",
+        ),  # fmt: skip
+        [upload],
+    )
+    services.apply_action(world["users"]["operator"], s.pk, Action.ASK_INFO, message="Où ?")
+    login(client, world, "contributor_in")
+    page = client.get(f"/signalements/{s.pk}/").content.decode()
+    assert "Où ?" in page and 'value="answer"' in page
+    client.post(f"/signalements/{s.pk}/", {"do": "answer", "text": "Au nord du bourg."})
+    assert Signalement.objects.get(pk=s.pk).status == Status.SUBMITTED
+    client.post(f"/signalements/{s.pk}/", {"do": "comment", "text": "Photo jointe."})
+    assert s.comments.get().text == "Photo jointe."
+    attachment = s.attachments.get()
+    response = client.get(f"/signalements/{s.pk}/pieces/{attachment.pk}/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    client.post(f"/signalements/{s.pk}/", {"do": "withdraw"})
+    assert Signalement.objects.get(pk=s.pk).status == Status.WITHDRAWN
+    login(client, world, "contributor_out")
+    assert client.get(f"/signalements/{s.pk}/").status_code == 404
+    assert client.get(f"/signalements/{s.pk}/pieces/{attachment.pk}/").status_code == 404
+
+
+def test_a_vintage_with_signalements_is_not_replaced(world, tmp_path):
+    from .conftest import square_rows, write_gpkg
+
+    file(world)
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "again.gpkg", geoms, **cols)
+    from apps.landcover.gpkg import ImportRefused, import_ocsge
+
+    with pytest.raises(ImportRefused, match="signalement"):
+        import_ocsge(path, "98", "M2", replace=True)
+    assert LandCoverPolygon.objects.filter(vintage=world["m2"]).count() == 15

@@ -29,6 +29,7 @@ from pyproj import CRS, Transformer
 from apps.territories.models import SRID_L93, Departement
 
 from .models import (
+    ChangePiece,
     CoverCode,
     LandCoverPolygon,
     PolygonRevision,
@@ -358,6 +359,16 @@ def import_ocsge(
                     )
                     % {"rank": rank, "code": departement_code, "n": existing.polygon_count}
                 )
+            signalements = existing.signalements.count()
+            if signalements:
+                raise ImportRefused(
+                    _(
+                        "Le millésime %(rank)s du département %(code)s a %(n)d signalement(s) : "
+                        "il ne peut pas être remplacé (ils porteraient sur des polygones "
+                        "disparus)."
+                    )
+                    % {"rank": rank, "code": departement_code, "n": signalements}
+                )
             _delete_vintage(existing)
         outline = None
         if departement.geom is not None:
@@ -452,6 +463,10 @@ def _delete_vintage(vintage: Vintage):
     """Delete a vintage and its polygons set-based (Django's collector would load them all)."""
     poly = LandCoverPolygon._meta.db_table
     with connection.cursor() as cur:
+        cur.execute(
+            f"DELETE FROM {ChangePiece._meta.db_table} WHERE departement_id = %s",
+            [vintage.departement_id],
+        )
         cur.execute(
             f"DELETE FROM {PolygonRevision._meta.db_table} WHERE polygon_id IN "
             f"(SELECT id FROM {poly} WHERE vintage_id = %s)",

@@ -20,6 +20,7 @@ class CoverCode(models.Model):
     code = models.CharField(max_length=12, primary_key=True)
     label = models.CharField(_("libellé"), max_length=200)
     colour = models.CharField(_("couleur"), max_length=7)
+    definition = models.CharField(_("définition"), max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["code"]
@@ -36,6 +37,7 @@ class UseCode(models.Model):
     code = models.CharField(max_length=12, primary_key=True)
     label = models.CharField(_("libellé"), max_length=200)
     colour = models.CharField(_("couleur"), max_length=7, default="#cccccc")
+    definition = models.CharField(_("définition"), max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["code"]
@@ -201,11 +203,13 @@ class ChangePiece(models.Model):
     departement = models.ForeignKey(
         Departement, on_delete=models.CASCADE, related_name="change_pieces"
     )
+    # No database constraint: pieces are derived data, rebuilt by difference.py, and a
+    # constraint would add a check per row when a million-polygon vintage is replaced.
     polygon_before = models.ForeignKey(
-        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_index=True
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     polygon_after = models.ForeignKey(
-        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_index=True
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     cs_avant = models.CharField(max_length=12)
     us_avant = models.CharField(max_length=12)

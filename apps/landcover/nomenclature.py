@@ -35,6 +35,14 @@ def use_colours() -> dict[str, str]:
 
 
 @cache
+def definitions() -> dict[str, str]:
+    """code_cs or code_us -> a one-line definition (ours, for contributors' forms)."""
+    out = {r["code_cs"]: r["definition"] for r in _rows("couverture.csv")}
+    out.update({r["code_us"]: r["definition"] for r in _rows("usage.csv")})
+    return out
+
+
+@cache
 def model_classes() -> list[tuple[int, str, str | None]]:
     """(id, label, default code_cs or None) for the model's 17 classes."""
     return [

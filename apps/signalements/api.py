@@ -5,6 +5,7 @@ import django_filters
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, Window
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -174,7 +175,10 @@ class AttachmentSerializer(serializers.Serializer):
     name = serializers.CharField()
     content_type = serializers.CharField()
     size = serializers.IntegerField()
-    url = serializers.FileField(source="file", use_url=True)
+    url = serializers.SerializerMethodField(help_text="Téléchargement (mêmes droits).")
+
+    def get_url(self, obj) -> str:
+        return reverse("signalements:attachment", args=[obj.signalement_id, obj.pk])
 
 
 class SignalementDetailSerializer(SignalementSerializer):

@@ -34,12 +34,15 @@ class RejectionReason(models.Model):
 
 class Signalement(models.Model):
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="signalements")
+    # No database constraint (a check per row when a vintage's million polygons are
+    # replaced); a vintage with signalements is never replaced (gpkg.import_ocsge refuses).
     polygon = models.ForeignKey(
         LandCoverPolygon,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="signalements",
+        db_constraint=False,
     )
     # Where it is (the clicked point, or a point on the drawn shape): markers, territory.
     location = models.PointField(srid=SRID_L93)

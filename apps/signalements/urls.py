@@ -3,4 +3,12 @@ from django.urls import path
 from . import views
 
 app_name = "signalements"
-urlpatterns = [path("departements/<str:code>/signalements/", views.queue, name="queue")]
+urlpatterns = [
+    path("departements/<str:code>/signalements/", views.queue, name="queue"),
+    path("signalements/<int:pk>/", views.detail, name="detail"),
+    path(
+        "signalements/<int:pk>/pieces/<int:attachment_id>/",
+        views.attachment,
+        name="attachment",
+    ),
+]

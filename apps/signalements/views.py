@@ -2,8 +2,10 @@
 
 import json
 
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -11,8 +13,9 @@ from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
 from apps.territories.models import Role, departements_for
 
-from .api import SignalementFilter, ranked
-from .models import RejectionReason
+from . import services
+from .api import SignalementFilter, annotated, page_rows, ranked
+from .models import Attachment, RejectionReason
 from .services import DECIDERS, visible_signalements
 from .transitions import OPEN, Action, Status
 
@@ -25,9 +28,9 @@ def queue(request, code):
     if "status" not in params and "open" not in params:
         params["open"] = "true"
     filterset = SignalementFilter(params, queryset=base)
-    page = Paginator(filterset.qs.order_by(*_ordering(params)), 50).get_page(
-        request.GET.get("page")
-    )
+    keys = filterset.qs.order_by(*_ordering(params)).values_list("pk", "group_size")
+    page = Paginator(keys, 50).get_page(request.GET.get("page"))
+    page.object_list = page_rows(page.object_list)  # the page's 50 rows read whole
     colours = dict(CoverCode.objects.values_list("code", "colour"))
     for s in page:
         s.colour_current = colours.get(s.code_cs_current, "#cccccc")
@@ -92,3 +95,53 @@ def _without_page(get):
     q = get.copy()
     q.pop("page", None)
     return q.urlencode()
+
+
+def detail(request, pk):
+    """One signalement: its journal, comments and attachments; comment, answer, withdraw."""
+    signalement = get_object_or_404(
+        annotated(visible_signalements(request.user)).prefetch_related(
+            "events__actor", "events__reason", "comments__author", "attachments"
+        ),
+        pk=pk,
+    )
+    if request.method == "POST":
+        action = request.POST.get("do")
+        text = request.POST.get("text", "").strip()
+        try:
+            if action == "comment":
+                if not text:
+                    raise services.Refused(_("Le commentaire est vide."), "text")
+                services.add_comment(request.user, signalement.pk, text)
+            elif action in (Action.ANSWER, Action.WITHDRAW):
+                services.apply_action(request.user, signalement.pk, action, message=text)
+            else:
+                raise services.Refused(_("Action inconnue."), "do")
+        except services.Refused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("C'est enregistré."))
+        return redirect("signalements:detail", pk=signalement.pk)
+    is_author = signalement.author_id == request.user.pk
+    return render(
+        request,
+        "signalements/detail.html",
+        {
+            "s": signalement,
+            "is_open": signalement.status in OPEN,
+            "can_answer": is_author and signalement.status == Status.AWAITING_INFO,
+            "can_withdraw": is_author and signalement.status in OPEN,
+        },
+    )
+
+
+def attachment(request, pk, attachment_id):
+    """An attachment, to those who may see its signalement (never a public media URL)."""
+    signalement = get_object_or_404(visible_signalements(request.user), pk=pk)
+    item = get_object_or_404(Attachment, pk=attachment_id, signalement=signalement)
+    return FileResponse(
+        item.file.open("rb"),
+        content_type=item.content_type,
+        filename=item.name,
+        as_attachment=item.content_type == "application/pdf",
+    )

@@ -294,6 +294,20 @@
     return select;
   }
 
+  /* The definition of the selected code, under its select, kept current. */
+  function definitionOf(select, table) {
+    const p = document.createElement("p");
+    p.className = "hint definition";
+    const update = () => {
+      const entry = table[select.value];
+      p.textContent = entry ? entry.definition : "";
+      select.style.borderLeft = `1rem solid ${entry ? entry.colour : "#ccc"}`;
+    };
+    select.addEventListener("change", update);
+    update();
+    return p;
+  }
+
   function labelled(text, control) {
     const label = document.createElement("label");
     label.append(text, control);
@@ -306,6 +320,8 @@
     form.id = "report-form";
     const cs = codeSelect("code_cs_proposed", cfg.cs, p.code_cs);
     const us = codeSelect("code_us_proposed", cfg.us, p.code_us);
+    const csDef = definitionOf(cs, cfg.cs);
+    const usDef = definitionOf(us, cfg.us);
     const comment = document.createElement("textarea");
     comment.name = "comment";
     comment.rows = 3;
@@ -330,7 +346,7 @@
     const cancel = document.createElement("button");
     cancel.type = "button";
     cancel.textContent = t.cancel;
-    form.append(labelled(t.proposedCs, cs), labelled(t.proposedUs, us), labelled(t.comment, comment),
+    form.append(labelled(t.proposedCs, cs), csDef, labelled(t.proposedUs, us), usDef, labelled(t.comment, comment),
       labelled(t.attachments, files), draw, hint, error, send, cancel);
     body.append(form);
     document.getElementById("report-open").hidden = true;
