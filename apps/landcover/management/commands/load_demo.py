@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.landcover import synth
-from apps.landcover.models import Vintage
+from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
 
 DEMO_PASSWORD = "demo-ocsge-2026"
@@ -78,6 +78,9 @@ class Command(BaseCommand):
                 call_command(
                     "import_ocsge", str(path), departement=code, rank=rank, stdout=self.stdout
                 )
+        if not ChangePiece.objects.filter(departement__code=code).exists():
+            # Loaded before the change layer existed: build it now.
+            call_command("compute_difference", departement=code, stdout=self.stdout)
         # The demo opens M2's feedback loop, so contributors can file signalements at once.
         Vintage.objects.filter(departement__code=code, rank="M2").update(feedback_open=True)
         self._users(code)
