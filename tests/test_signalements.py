@@ -643,3 +643,13 @@ def test_a_vintage_with_signalements_is_not_replaced(world, tmp_path):
     with pytest.raises(ImportRefused, match="signalement"):
         import_ocsge(path, "98", "M2", replace=True)
     assert LandCoverPolygon.objects.filter(vintage=world["m2"]).count() == 15
+
+
+def test_queue_page_filters_by_vintage_and_organisation(client, world):
+    file(world)
+    login(client, world, "operator")
+    agence = world["orgs"]["agence"].pk
+    html = client.get(f"/departements/98/signalements/?organisation={agence}").content.decode()
+    assert html.count('class="pick"') == 1
+    html = client.get(f"/departements/98/signalements/?vintage={world['m1'].pk}").content.decode()
+    assert html.count('class="pick"') == 0

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
-from apps.territories.models import Role, departements_for
+from apps.territories.models import Organisation, Role, departements_for
 
 from . import services
 from .api import SignalementFilter, annotated, page_rows, ranked
@@ -59,6 +59,10 @@ def queue(request, code):
             "is_contributor": request.user.is_authenticated
             and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
             "reasons": RejectionReason.objects.filter(active=True),
+            "vintages": visible_vintages(request.user).filter(departement=departement),
+            "organisations": Organisation.objects.filter(
+                pk__in=base.values("organisation_id")
+            ).order_by("name"),
             "statuses": Status.choices,
             "open_statuses": [str(st) for st in OPEN],
             "config": {
