@@ -202,7 +202,7 @@ class SignalementDetailSerializer(SignalementSerializer):
         ]
 
     def get_related(self, obj) -> list[int]:
-        return list(services.related_open(obj).values_list("pk", flat=True))
+        return services.related_open(obj)
 
 
 class FilingSerializer(serializers.Serializer):
