@@ -308,6 +308,10 @@
     return p;
   }
 
+  function el(tag, props) {
+    return Object.assign(document.createElement(tag), props);
+  }
+
   function labelled(text, control) {
     const label = document.createElement("label");
     label.append(text, control);
@@ -322,30 +326,16 @@
     const us = codeSelect("code_us_proposed", cfg.us, p.code_us);
     const csDef = definitionOf(cs, cfg.cs);
     const usDef = definitionOf(us, cfg.us);
-    const comment = document.createElement("textarea");
-    comment.name = "comment";
-    comment.rows = 3;
-    const files = document.createElement("input");
-    files.type = "file";
-    files.name = "attachments";
-    files.multiple = true;
-    files.accept = "image/jpeg,image/png,image/webp,application/pdf";
-    const draw = document.createElement("button");
-    draw.type = "button";
-    draw.textContent = t.draw;
-    const hint = document.createElement("p");
-    hint.id = "report-hint";
-    hint.className = "hint-warning";
-    hint.hidden = true;
-    const error = document.createElement("p");
-    error.id = "report-error";
-    error.className = "error";
-    const send = document.createElement("button");
-    send.type = "submit";
-    send.textContent = t.send;
-    const cancel = document.createElement("button");
-    cancel.type = "button";
-    cancel.textContent = t.cancel;
+    const comment = el("textarea", { name: "comment", rows: 3 });
+    const files = el("input", {
+      type: "file", name: "attachments", multiple: true,
+      accept: "image/jpeg,image/png,image/webp,application/pdf",
+    });
+    const draw = el("button", { type: "button", textContent: t.draw });
+    const hint = el("p", { id: "report-hint", className: "hint-warning", hidden: true });
+    const error = el("p", { id: "report-error", className: "error" });
+    const send = el("button", { type: "submit", textContent: t.send });
+    const cancel = el("button", { type: "button", textContent: t.cancel });
     form.append(labelled(t.proposedCs, cs), csDef, labelled(t.proposedUs, us), usDef, labelled(t.comment, comment),
       labelled(t.attachments, files), draw, hint, error, send, cancel);
     body.append(form);
