@@ -209,7 +209,9 @@ def render_tiles(r: dict) -> str:
         "a fixed random set of tiles under sampled polygons; each tile timed through our "
         "endpoint (`GET /tiles/<vintage>/<z>/<x>/<y>.pbf` on gunicorn, 2 workers, logged-in "
         "session, scoping and ETag included, gzip) and through the bare `ST_AsMVT` statement "
-        "of the same tile with psycopg, in turns, after a warm-up render.",
+        "of the same tile with psycopg, in turns, after a warm-up render. Up to z11 our "
+        "endpoint serves the tile built once per vintage revision (TileCache; the first "
+        "request pays the bare time).",
         "",
         "| zoom | tiles | ours p50 | ours p95 | bare SQL p50 | bare SQL p95 | p95 ratio | "
         "MVT p50 | MVT max | gzip max |",

@@ -327,3 +327,24 @@ def test_geometry_3857_copy_is_what_tiles_read(square_vintages):
             "WHERE geom_3857 IS NULL OR ST_SRID(geom_3857) <> 3857"
         )
         assert cur.fetchone()[0] == 0
+
+
+def test_low_zoom_tiles_are_built_once_per_revision(
+    client, square_vintages, django_assert_max_num_queries
+):
+    from apps.landcover.models import TileCache
+
+    m1, _ = square_vintages
+    _publish(m1)
+    x, y = tile_of(X0 + 200, Y0 + 200, 10)
+    url = f"/tiles/{m1.pk}/10/{x}/{y}.pbf"
+    first = client.get(url).content
+    assert TileCache.objects.filter(vintage=m1, revision=1, z=10).count() == 1
+    with django_assert_max_num_queries(2):  # scoping + the cache row, no tile statement
+        assert client.get(url).content == first
+    Vintage.objects.filter(pk=m1.pk).update(revision=2)
+    client.get(url)
+    assert list(TileCache.objects.filter(vintage=m1).values_list("revision", flat=True)) == [2]
+    # No signalement attributes at this scale (markers show them).
+    features = mapbox_vector_tile.decode(first)["polygons"]["features"]
+    assert all("sig_open" not in f["properties"] for f in features)

@@ -231,6 +231,25 @@ class ChangePiece(models.Model):
         return f"{self.cs_avant}/{self.us_avant} → {self.cs_apres}/{self.us_apres}"
 
 
+class TileCache(models.Model):
+    """Rendered low-zoom tiles of a vintage revision (tiles.CACHE_MAX_ZOOM and below): they
+    read every polygon under a département-wide tile, so they are built once per revision."""
+
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
+    revision = models.PositiveIntegerField()
+    z = models.PositiveSmallIntegerField()
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vintage", "revision", "z", "x", "y"], name="uniq_tile_cache"
+            )
+        ]
+
+
 class ZoneConstruite(models.Model):
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="zones_construites")
     ocsge_id = models.CharField(max_length=32)

@@ -60,7 +60,9 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
         raise Http404
     version = f"r{row['revision']}-f{row['feedback_version']}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
-    return _tile_response(request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y))
+    return _tile_response(
+        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"])
+    )
 
 
 @require_GET

@@ -13,6 +13,10 @@ One SQL statement per tile on the stored EPSG:3857 geometry (GiST index):
   Aggregated cells carry `agg = true` and no id: a click is answered by the identify API on
   the exact geometry, never by the generalised tile.
 
+Tiles up to z11 (CACHE_MAX_ZOOM) carry no signalement attributes (markers show them at that
+scale) and are kept in TileCache per vintage revision: a département-wide tile reads every
+polygon (2.3 s for a million), so it is built once per revision, then read back.
+
 Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
 """
 
@@ -29,6 +33,8 @@ FULL_DETAIL_ZOOM = 14
 MIN_PIXELS = 4.0  # polygons under this many screen pixels are aggregated (z < 14)
 CELL_PIXELS = 4  # side of an aggregation cell, in screen pixels
 SIMPLIFY_PIXELS = 0.5
+# Tiles up to this zoom carry no signalement attributes and are cached per vintage revision.
+CACHE_MAX_ZOOM = 11
 # Bump when the tile schema changes (attributes, generalisation): part of the ETag.
 SCHEMA_VERSION = 3
 
@@ -151,6 +157,11 @@ SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
 """
 
 
+_NO_SIGNALEMENTS = """
+CROSS JOIN (SELECT NULL::int AS sig_open, NULL::text AS sig_status) sig"""
+_GENERALISED_CACHED = _GENERALISED.replace(_SIGNALEMENTS, _NO_SIGNALEMENTS)
+
+
 def vintage_tile_query(vintage_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
     """(SQL, params) of a vintage tile: also what the benchmark runs bare."""
     check_tile(z, x, y)
@@ -158,7 +169,8 @@ def vintage_tile_query(vintage_id: int, z: int, x: int, y: int) -> tuple[str, di
     gen = generalisation(z, y)
     if gen is None:
         return _FULL, params
-    return _GENERALISED, {**params, **gen}
+    sql = _GENERALISED_CACHED if z <= CACHE_MAX_ZOOM else _GENERALISED
+    return sql, {**params, **gen}
 
 
 def change_tile_query(departement_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
@@ -181,8 +193,20 @@ def render(sql: str, params: dict) -> bytes:
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def vintage_tile(vintage_id: int, z: int, x: int, y: int) -> bytes:
-    return render(*vintage_tile_query(vintage_id, z, x, y))
+def vintage_tile(vintage_id: int, z: int, x: int, y: int, revision: int | None = None) -> bytes:
+    """A vintage tile; up to CACHE_MAX_ZOOM read from (or written to) the revision's cache."""
+    if revision is None or z > CACHE_MAX_ZOOM:
+        return render(*vintage_tile_query(vintage_id, z, x, y))
+    from .models import TileCache
+
+    key = {"vintage_id": vintage_id, "revision": revision, "z": z, "x": x, "y": y}
+    cached = TileCache.objects.filter(**key).values_list("data", flat=True).first()
+    if cached is not None:
+        return bytes(cached)
+    data = render(*vintage_tile_query(vintage_id, z, x, y))
+    TileCache.objects.filter(vintage_id=vintage_id, revision__lt=revision).delete()
+    TileCache.objects.bulk_create([TileCache(**key, data=data)], ignore_conflicts=True)
+    return data
 
 
 def change_tile(departement_id: int, z: int, x: int, y: int) -> bytes:
