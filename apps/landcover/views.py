@@ -101,6 +101,8 @@ def departement_map(request, code):
         ),
         "communes": reverse("commune-list"),
         "signalements": reverse("signalement-list"),
+        # The signalement page (comments, answers, attachments); "0" is replaced by the id.
+        "signalementPage": reverse("signalements:detail", args=[0]),
         "check": reverse("signalement-check"),
         "canFile": request.user.is_authenticated
         and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),

@@ -236,7 +236,8 @@
       const dot = document.createElement("span");
       dot.className = "status-dot";
       dot.style.background = STATUS_COLOURS[sg.status] || "#000";
-      return [dot, `n° ${sg.id} · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`];
+      const link = el("a", { href: cfg.signalementPage.replace("/0/", `/${sg.id}/`), textContent: `n° ${sg.id}` });
+      return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`];
     });
     current = p;
     if (cfg.canFile && p.feedback_open) {
