@@ -101,12 +101,13 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         vintage = self.get_object()
         params = LonLatSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        point = Point(params.validated_data["lon"], params.validated_data["lat"], srid=4326)
+        lat = params.validated_data["lat"]
+        point = Point(params.validated_data["lon"], lat, srid=4326)
         point.transform(2154)
         geom = F("geom")
         if (z := params.validated_data.get("z")) is not None:
             # Half a screen pixel at that zoom, in Lambert-93 metres (the highlight only).
-            tolerance = tiles.tile_width(z) / 512 * math.cos(math.radians(point_lat(point)))
+            tolerance = tiles.tile_width(z) / 512 * math.cos(math.radians(lat))
             geom = Func(
                 geom,
                 Value(tolerance),
@@ -133,10 +134,6 @@ class LonLatSerializer(serializers.Serializer):
         required=False,
         help_text="Zoom de la carte : la géométrie renvoyée est simplifiée à un demi-pixel.",
     )
-
-
-def point_lat(point: Point) -> float:
-    return point.transform(4326, clone=True).y
 
 
 class RevisionSerializer(serializers.ModelSerializer):

@@ -213,6 +213,13 @@ def change_tile(departement_id: int, z: int, x: int, y: int) -> bytes:
     return render(*change_tile_query(departement_id, z, x, y))
 
 
+def url_template(name: str, key) -> str:
+    """The Leaflet URL template ({z}/{x}/{y}) of the tile route `tiles:<name>` for `key`."""
+    from django.urls import reverse
+
+    return reverse(f"tiles:{name}", args=[key, 0, 0, 0]).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
+
+
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     n = 1 << z
     x = int((lon + 180.0) / 360.0 * n)

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.signalements.transitions import Status
+from apps.signalements.transitions import STATUS_COLOURS, Status
 from apps.territories.models import Role
 
 from . import tiles
@@ -84,21 +84,13 @@ def departement_map(request, code):
                 "id": v.pk,
                 "rank": v.rank,
                 "millesime": v.millesime,
-                "tiles": reverse("tiles:vintage", args=[v.pk, 0, 0, 0]).replace(
-                    "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
-                ),
+                "tiles": tiles.url_template("vintage", v.pk),
                 "identify": reverse("vintage-polygon-at", args=[v.pk]),
                 "feedbackOpen": v.feedback_open,
             }
             for v in vintages
         ],
-        "changes": (
-            reverse("tiles:changes", args=[departement.code, 0, 0, 0]).replace(
-                "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
-            )
-            if changes
-            else None
-        ),
+        "changes": tiles.url_template("changes", departement.code) if changes else None,
         "communes": reverse("commune-list"),
         "signalements": reverse("signalement-list"),
         # The signalement page (comments, answers, attachments); "0" is replaced by the id.
@@ -143,6 +135,7 @@ def departement_map(request, code):
             "sent": _("Signalement n° %(id)s déposé."),
             "status": {k: str(v) for k, v in Status.choices},
         },
+        "statusColours": STATUS_COLOURS,
     }
     return render(
         request,

@@ -102,14 +102,19 @@ def page_rows(ranked_page) -> list:
 _TO_WGS84 = CoordTransform(SpatialReference(2154), SpatialReference(4326))
 
 
+def wgs84(geom):
+    """A Lambert-93 geometry in WGS84, through one transformation object built once (building
+    it per row costs more than the rest of the row)."""
+    if geom is not None and geom.srid == 2154:
+        return geom.transform(_TO_WGS84, clone=True)
+    return geom
+
+
 class WGS84(GeometryField):
-    """A Lambert-93 geometry written as WGS84 GeoJSON (one transformation object, built once:
-    building it per row costs more than the rest of the row)."""
+    """A Lambert-93 geometry written as WGS84 GeoJSON."""
 
     def to_representation(self, value):
-        if value is not None and value.srid == 2154:
-            value = value.transform(_TO_WGS84, clone=True)
-        return super().to_representation(value)
+        return super().to_representation(wgs84(value))
 
 
 class SignalementSerializer(GeoFeatureModelSerializer):

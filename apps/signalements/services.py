@@ -8,15 +8,19 @@ once give one decision and one conflict.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from io import BytesIO
 
 from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.db.models.functions import Area, Difference, Intersection
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Point
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
 from apps.landcover.difference import compute_difference
 from apps.landcover.models import (
@@ -31,7 +35,13 @@ from apps.landcover.models import (
 from apps.landcover.scoping import visible_vintages
 from apps.territories.models import Commune, Departement, Organisation, Role, departements_for
 
-from .models import Attachment, RejectionReason, Signalement, SignalementEvent
+from .models import (
+    Attachment,
+    RejectionReason,
+    Signalement,
+    SignalementComment,
+    SignalementEvent,
+)
 from .transitions import (
     AUTHOR,
     NEEDS_MESSAGE,
@@ -157,10 +167,6 @@ def check_uploads(uploads: list[Upload], already: int = 0) -> list[tuple[Upload,
 
 
 def _verify_image(upload: Upload):
-    from io import BytesIO
-
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(BytesIO(upload.content)) as image:
             image.verify()
@@ -172,8 +178,6 @@ def _verify_image(upload: Upload):
 
 def parse_geometry(value) -> GEOSGeometry:
     """A drawn shape: GeoJSON (WGS84 unless it names its CRS) or WKT/EWKT, to Lambert-93."""
-    import json
-
     try:
         text = json.dumps(value) if isinstance(value, dict) else str(value)
         geom = GEOSGeometry(text)
@@ -368,8 +372,6 @@ def _touch(vintage_id: int):
 
 
 def _store(signalement, user, upload: Upload, kind: str):
-    from django.core.files.base import ContentFile
-
     attachment = Attachment(
         signalement=signalement,
         name=upload.name[:200],
@@ -386,8 +388,6 @@ def _store(signalement, user, upload: Upload, kind: str):
 
 
 def add_comment(user, signalement_id: int, text: str):
-    from .models import SignalementComment
-
     with transaction.atomic():
         signalement = _locked(user, signalement_id)
         decider = can_decide(user, signalement.vintage)

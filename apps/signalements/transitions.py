@@ -19,6 +19,18 @@ class Status(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Retiré")
 
 
+# Marker colours of each status (map and queue).
+STATUS_COLOURS = {
+    Status.SUBMITTED: "#1f77b4",
+    Status.IN_REVIEW: "#ff7f0e",
+    Status.AWAITING_INFO: "#9467bd",
+    Status.ACCEPTED: "#2ca02c",
+    Status.ALREADY_DONE: "#98df8a",
+    Status.REJECTED_OUT_OF_SPEC: "#d62728",
+    Status.REJECTED_IRRELEVANT: "#ff9896",
+    Status.WITHDRAWN: "#7f7f7f",
+}
+
 OPEN = frozenset({Status.SUBMITTED, Status.IN_REVIEW, Status.AWAITING_INFO})
 CLOSED = frozenset(Status) - OPEN
 

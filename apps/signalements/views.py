@@ -9,15 +9,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from apps.landcover import tiles
 from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
 from apps.territories.models import Organisation, Role, departements_for
 
 from . import services
-from .api import SignalementFilter, annotated, page_rows, ranked
+from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
 from .models import Attachment, RejectionReason
 from .services import DECIDERS, visible_signalements
-from .transitions import OPEN, Action, Status
+from .transitions import OPEN, STATUS_COLOURS, Action, Status
 
 
 def queue(request, code):
@@ -35,6 +36,7 @@ def queue(request, code):
     for s in page:
         s.colour_current = colours.get(s.code_cs_current, "#cccccc")
         s.colour_proposed = colours.get(s.code_cs_proposed, "#cccccc")
+    vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
     can_decide = departements_for(request.user, roles=DECIDERS).filter(pk=departement.pk).exists()
     points = {
         "type": "FeatureCollection",
@@ -42,7 +44,7 @@ def queue(request, code):
             {
                 "type": "Feature",
                 "id": s.pk,
-                "geometry": json.loads(s.location.transform(4326, clone=True).geojson),
+                "geometry": json.loads(wgs84(s.location).geojson),
                 "properties": {"status": s.status},
             }
             for s in page
@@ -59,7 +61,7 @@ def queue(request, code):
             "is_contributor": request.user.is_authenticated
             and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
             "reasons": RejectionReason.objects.filter(active=True),
-            "vintages": visible_vintages(request.user).filter(departement=departement),
+            "vintages": vintages,
             "organisations": Organisation.objects.filter(
                 pk__in=base.values("organisation_id")
             ).order_by("name"),
@@ -67,14 +69,8 @@ def queue(request, code):
             "open_statuses": [str(st) for st in OPEN],
             "config": {
                 "points": points,
-                "tiles": [
-                    reverse("tiles:vintage", args=[v.pk, 0, 0, 0]).replace(
-                        "/0/0/0.pbf", "/{z}/{x}/{y}.pbf"
-                    )
-                    for v in visible_vintages(request.user)
-                    .filter(departement=departement)
-                    .order_by("-rank")[:1]
-                ],
+                "tiles": [tiles.url_template("vintage", v.pk) for v in vintages[-1:]],
+                "statusColours": STATUS_COLOURS,
                 "cs": colours,
                 "api": reverse("signalement-list"),
                 "bulk": reverse("signalement-bulk"),

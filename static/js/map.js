@@ -18,11 +18,7 @@
     split: 0.5,
     markers: params.get("markers") === "1",
   };
-  const STATUS_COLOURS = {
-    submitted: "#1f77b4", in_review: "#ff7f0e", awaiting_info: "#9467bd", accepted: "#2ca02c",
-    already_done: "#98df8a", rejected_out_of_spec: "#d62728", rejected_irrelevant: "#ff9896",
-    withdrawn: "#7f7f7f",
-  };
+  const STATUS_COLOURS = cfg.statusColours;
   let markers = null;
   let drawn = null;
   let drawer = null;

@@ -4,10 +4,7 @@
   "use strict";
   const cfg = JSON.parse(document.getElementById("queue-config").textContent);
   const KEYS = { t: "take", a: "accept", d: "already_done", i: "ask_info", s: "reject_out_of_spec", r: "reject_irrelevant" };
-  const COLOURS = {
-    submitted: "#1f77b4", in_review: "#ff7f0e", awaiting_info: "#9467bd", accepted: "#2ca02c",
-    already_done: "#98df8a", rejected_out_of_spec: "#d62728", rejected_irrelevant: "#ff9896", withdrawn: "#7f7f7f",
-  };
+  const COLOURS = cfg.statusColours;
   let map;
   const markers = {};
   const rows = () => Array.from(document.querySelectorAll("#queue-table tbody tr[data-id]"));
