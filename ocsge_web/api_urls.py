@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from apps.artif import api as artif
 from apps.landcover import api as landcover
 from apps.signalements import api as signalements
 
@@ -11,4 +12,16 @@ router.register("communes", landcover.CommuneViewSet, basename="commune")
 router.register("signalements", signalements.SignalementViewSet, basename="signalement")
 router.register("rejection-reasons", signalements.RejectionReasonViewSet, basename="reason")
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("", include(router.urls)),
+    path(
+        "artificialisation/<str:level>/<str:code>/",
+        artif.TerritorySummary.as_view(),
+        name="artif-summary",
+    ),
+    path(
+        "artificialisation/<str:level>/<str:code>/communes/",
+        artif.TerritoryCommunes.as_view(),
+        name="artif-communes",
+    ),
+]

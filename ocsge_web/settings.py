@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.territories",
     "apps.landcover",
     "apps.signalements",
+    "apps.artif",
     "apps.inference",
 ]
 

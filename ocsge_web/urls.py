@@ -14,6 +14,7 @@ urlpatterns = [
     path("tiles/", include("apps.landcover.tile_urls")),
     path("", include("apps.signalements.urls")),
     path("", include("apps.landcover.urls")),
+    path("", include("apps.artif.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

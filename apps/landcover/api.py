@@ -2,10 +2,9 @@ import json
 import math
 
 import django_filters
-from django.contrib.gis.db.models import MultiPolygonField
 from django.contrib.gis.db.models.functions import AsGeoJSON, Envelope, Transform
 from django.contrib.gis.geos import Point
-from django.db.models import F, Func, Value
+from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -18,6 +17,7 @@ from apps.signalements.transitions import Status
 from apps.territories.models import Commune, Departement
 
 from . import tiles
+from .geofuncs import SimplifyPreserveTopology
 from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
 
@@ -108,12 +108,7 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         if (z := params.validated_data.get("z")) is not None:
             # Half a screen pixel at that zoom, in Lambert-93 metres (the highlight only).
             tolerance = tiles.tile_width(z) / 512 * math.cos(math.radians(lat))
-            geom = Func(
-                geom,
-                Value(tolerance),
-                function="ST_SimplifyPreserveTopology",
-                output_field=MultiPolygonField(srid=2154),
-            )
+            geom = SimplifyPreserveTopology(geom, tolerance)
         polygon = (
             LandCoverPolygon.objects.filter(vintage=vintage, geom__intersects=point)
             .annotate(geojson=AsGeoJSON(Transform(geom, 4326), precision=7))

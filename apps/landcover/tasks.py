@@ -61,17 +61,25 @@ def run_import_job(self, job_id: int):
         message=f"{vintage.polygon_count} polygones importés.",
         finished_at=timezone.now(),
     )
-    if vintage_pair(vintage.departement) is not None:
-        compute_difference_task.delay(vintage.departement_id)
+    derived_products_task.delay(vintage.departement_id)
     return ImportJob.State.DONE
 
 
 @shared_task(acks_late=True, max_retries=0)
-def compute_difference_task(departement_id: int) -> int:
-    """Rebuild the M1→M2 change layer of a département (after an import of either vintage)."""
+def derived_products_task(departement_id: int) -> dict:
+    """After an import of either vintage: rebuild the M1→M2 change layer (when both vintages
+    are there), then the artificialisation indicators (when the communes are loaded)."""
+    from apps.artif.compute import compute_departement
     from apps.territories.models import Departement
 
-    return compute_difference(Departement.objects.get(pk=departement_id))
+    departement = Departement.objects.get(pk=departement_id)
+    result = {"pieces": None, "indicators": False}
+    if vintage_pair(departement) is not None:
+        result["pieces"] = compute_difference(departement)
+    if departement.communes.exists():
+        compute_departement(departement)
+        result["indicators"] = True
+    return result
 
 
 def enqueue_import(job: ImportJob):

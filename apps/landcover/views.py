@@ -130,6 +130,7 @@ def departement_map(request, code):
             "attachments": _("Photos ou documents (4 au plus, 16 Mo chacun)"),
             "draw": _("Dessiner la bonne limite"),
             "drawn": _("Forme dessinée : le signalement porte sur elle."),
+            "impact": _("Si le signalement est accepté :"),
             "send": _("Envoyer"),
             "cancel": _("Annuler"),
             "sent": _("Signalement n° %(id)s déposé."),

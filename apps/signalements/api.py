@@ -16,6 +16,7 @@ from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from apps.artif.impact import format_delta
 from apps.territories.models import Commune
 
 from . import services
@@ -128,6 +129,7 @@ class SignalementSerializer(GeoFeatureModelSerializer):
     reason = serializers.CharField(source="reason.label", default=None, read_only=True)
     group_size = serializers.IntegerField(read_only=True)
     confidence = serializers.FloatField(source="model_confidence", read_only=True, allow_null=True)
+    artif_impact_text = serializers.SerializerMethodField()
 
     class Meta:
         model = Signalement
@@ -154,9 +156,14 @@ class SignalementSerializer(GeoFeatureModelSerializer):
             "decision_message",
             "group_size",
             "confidence",
+            "artif_impact",
+            "artif_impact_text",
             "created_at",
             "updated_at",
         ]
+
+    def get_artif_impact_text(self, obj) -> str:
+        return format_delta(obj.artif_impact)
 
 
 class EventSerializer(serializers.Serializer):
@@ -349,6 +356,10 @@ class SignalementViewSet(
                 "area": round(plan["area"], 1),
                 "minimum_mapping_unit": plan["mmu"],
                 "hint": plan["hint"],
+                "artif_impact": plan["impact"],
+                "artif_impact_text": format_delta(plan["impact"]["delta_m2"])
+                if plan["impact"]
+                else "",
             }
         )
 

@@ -78,6 +78,9 @@ class Signalement(models.Model):
     area = models.FloatField(_("surface concernée (m²)"), default=0.0)
     # The model's confidence on the polygon when it was filed (sorts the queue without a join).
     model_confidence = models.FloatField(_("confiance du modèle"), null=True, blank=True)
+    # Change of the artificialised area (m²) of the communes concerned if it is accepted,
+    # estimated when it is filed (apps.artif.impact); null when no indicators were computed.
+    artif_impact = models.FloatField(_("effet sur l'artificialisation (m²)"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
+from apps.artif.compute import update_after_correction
+from apps.artif.impact import correction_impact
 from apps.landcover.difference import compute_difference
 from apps.landcover.models import (
     CoverCode,
@@ -299,7 +301,9 @@ def prepare(user, filing: Filing) -> dict:
             "Surface de %(area).0f m², sous l'unité minimale de collecte (%(mmu).0f m²) : "
             "ce signalement risque d'être rejeté « hors spécifications »."
         ) % {"area": area, "mmu": mmu}
+    impact = correction_impact(polygon, cs, us, geom)
     return {
+        "impact": impact,
         "vintage": vintage,
         "polygon": polygon,
         "location": location,
@@ -344,6 +348,7 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
             organisation=plan["organisation"],
             area=plan["area"],
             model_confidence=plan["polygon"].confidence,
+            artif_impact=plan["impact"]["delta_m2"] if plan["impact"] else None,
         )
         SignalementEvent.objects.create(
             signalement=signalement,
@@ -466,7 +471,7 @@ def apply_action(
         if action == Action.ACCEPT:
             ids = apply_correction(signalement, user)
             if touched is None:
-                compute_difference(signalement.vintage.departement, ids)
+                update_derived(signalement.vintage.departement, ids)
             else:
                 touched.extend(ids)
         previous = signalement.status
@@ -544,6 +549,12 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
     return touched
 
 
+def update_derived(departement, polygon_ids):
+    """After corrections: the change layer, then the indicators of the communes they meet."""
+    compute_difference(departement, polygon_ids)
+    update_after_correction(departement, polygon_ids)
+
+
 def _multi(geom):
     if geom.geom_type == "Polygon":
         return MultiPolygon(geom, srid=geom.srid)
@@ -586,7 +597,7 @@ def bulk_action(user, ids: list[int], action: str, *, reason=None, message="") -
     if touched:
         departements = Departement.objects.filter(vintages__polygons__in=touched).distinct()
         for departement in departements:
-            compute_difference(departement, touched)
+            update_derived(departement, touched)
     return results
 
 

@@ -330,11 +330,12 @@
     });
     const draw = el("button", { type: "button", textContent: t.draw });
     const hint = el("p", { id: "report-hint", className: "hint-warning", hidden: true });
+    const impact = el("p", { id: "report-impact", className: "hint", hidden: true });
     const error = el("p", { id: "report-error", className: "error" });
     const send = el("button", { type: "submit", textContent: t.send });
     const cancel = el("button", { type: "button", textContent: t.cancel });
     form.append(labelled(t.proposedCs, cs), csDef, labelled(t.proposedUs, us), usDef, labelled(t.comment, comment),
-      labelled(t.attachments, files), draw, hint, error, send, cancel);
+      labelled(t.attachments, files), draw, hint, impact, error, send, cancel);
     body.append(form);
     document.getElementById("report-open").hidden = true;
 
@@ -354,6 +355,10 @@
           error.textContent = ok ? "" : d.detail || "";
           hint.hidden = !(ok && d.hint);
           hint.textContent = ok && d.hint ? d.hint : "";
+          // "If accepted: +0.42 ha artificialisés (commune …)", from the server's simulation.
+          const places = ok && d.artif_impact ? d.artif_impact.communes.map((c) => c.name).join(", ") : "";
+          impact.hidden = !(ok && d.artif_impact_text);
+          impact.textContent = impact.hidden ? "" : `${t.impact} ${d.artif_impact_text} (${places})`;
         });
     };
     cs.addEventListener("change", check);

@@ -32,11 +32,18 @@ class Command(BaseCommand):
             action="store_true",
             help="do not rebuild the M1→M2 change layer when both vintages are present",
         )
+        parser.add_argument(
+            "--no-indicators",
+            action="store_true",
+            help="do not recompute the artificialisation indicators (needs the communes)",
+        )
 
     def handle(self, *args, file, departement, rank, name, reproject, repair, replace, **opts):
         vintage = self._import(file, departement, rank, name, reproject, repair, replace)
         if not opts["no_difference"] and vintage_pair(vintage.departement) is not None:
             call_command("compute_difference", departement=departement, stdout=self.stdout)
+        if not opts["no_indicators"] and vintage.departement.communes.exists():
+            call_command("compute_indicators", departement=departement, stdout=self.stdout)
 
     def _import(self, file, departement, rank, name, reproject, repair, replace):
         start = time.perf_counter()

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from apps.artif.models import ArtifStat
 from apps.landcover import synth
 from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
@@ -81,6 +82,9 @@ class Command(BaseCommand):
         if not ChangePiece.objects.filter(departement__code=code).exists():
             # Loaded before the change layer existed: build it now.
             call_command("compute_difference", departement=code, stdout=self.stdout)
+        if not ArtifStat.objects.filter(commune__departement__code=code).exists():
+            # Loaded before the indicators existed: compute them now.
+            call_command("compute_indicators", departement=code, stdout=self.stdout)
         # The demo opens M2's feedback loop, so contributors can file signalements at once.
         Vintage.objects.filter(departement__code=code, rank="M2").update(feedback_open=True)
         self._users(code)

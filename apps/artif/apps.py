@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ArtifConfig(AppConfig):
+    name = "apps.artif"
+    verbose_name = "Artificialisation"

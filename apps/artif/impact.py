@@ -1,0 +1,93 @@
+"""What a correction would change in the artificialisation figures, before it is made.
+
+The correction is applied inside a savepoint, the figures of the communes it meets are
+recomputed by the same code as after a real correction (threshold rule included), read,
+and everything is rolled back: the estimate can never disagree with what accepting does.
+"""
+
+from django.contrib.gis.geos import MultiPolygon
+from django.db import transaction
+
+from apps.landcover.models import LandCoverPolygon
+from apps.territories.models import Commune
+
+from .compute import affected_communes, compute_vintage
+from .models import ArtifStat
+from .queries import commune_artif
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _multi(geom):
+    if geom.geom_type == "MultiPolygon":
+        return geom
+    if geom.geom_type == "Polygon":
+        return MultiPolygon(geom, srid=geom.srid)
+    return MultiPolygon(*[g for g in geom if g.geom_type == "Polygon"], srid=geom.srid)
+
+
+def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geom=None):
+    """Change of artificialised area (m²) per commune if `polygon` (or the part of it
+    inside `geom`) took the codes (code_cs, code_us). None when the vintage's indicators
+    are not computed. Returns {"communes": [{code, name, before_m2, after_m2, delta_m2}],
+    "delta_m2": total}."""
+    vintage_id = polygon.vintage_id
+    if not ArtifStat.objects.filter(vintage_id=vintage_id).exists():
+        return None
+    communes = affected_communes([polygon.pk])
+    before = commune_artif(vintage_id, communes)
+    after = {}
+    try:
+        with transaction.atomic():
+            inside = polygon.geom.intersection(geom) if geom is not None else None
+            outside = polygon.geom.difference(geom) if geom is not None else None
+            if inside is None or outside.empty or outside.area < 1.0:
+                LandCoverPolygon.objects.filter(pk=polygon.pk).update(
+                    code_cs=code_cs, code_us=code_us
+                )
+            elif not inside.empty:
+                LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=_multi(outside))
+                LandCoverPolygon.objects.create(
+                    vintage_id=vintage_id,
+                    ocsge_id=f"SIMULATION-{polygon.pk}"[:32],
+                    code_cs=code_cs,
+                    code_us=code_us,
+                    geom=_multi(inside),
+                )
+            compute_vintage(polygon.vintage, communes)
+            after = commune_artif(vintage_id, communes)
+            raise _Rollback
+    except _Rollback:
+        pass
+    rows = [
+        {
+            "code": code,
+            "name": name,
+            "before_m2": before[pk],
+            "after_m2": after[pk],
+            "delta_m2": after[pk] - before[pk],
+        }
+        for pk, code, name in Commune.objects.filter(pk__in=communes)
+        .order_by("code")
+        .values_list("pk", "code", "name")
+    ]
+    return {"communes": rows, "delta_m2": sum(r["delta_m2"] for r in rows)}
+
+
+def format_delta(delta_m2: float | None) -> str:
+    """« +0,42 ha artificialisés » / « −0,10 ha » / « aucun effet »."""
+    from django.utils.formats import number_format
+    from django.utils.translation import gettext as _
+
+    if delta_m2 is None:
+        return ""
+    ha = delta_m2 / 10_000
+    if abs(ha) < 0.005:
+        return _("sans effet sur l'artificialisation")
+    sign = "+" if ha > 0 else "−"
+    return _("%(sign)s%(ha)s ha artificialisés") % {
+        "sign": sign,
+        "ha": number_format(abs(ha), 2),
+    }

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "artif"
+urlpatterns = [
+    path("territoires/<str:level>/<str:code>/", views.territory_page, name="territory"),
+    path(
+        "territoires/<str:level>/<str:code>/artificialisation.csv",
+        views.territory_csv,
+        name="territory-csv",
+    ),
+]

@@ -1,0 +1,123 @@
+import csv
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from apps.landcover.models import CoverCode
+
+from .queries import Level, per_commune, summary, territory
+
+CSV_COLUMNS = [
+    ("code", "code_insee"),
+    ("name", "nom"),
+    ("epci", "siren_epci"),
+    ("departement", "departement"),
+    ("M1_total_ha", "surface_ha"),
+    ("M1_artif_ha", "artif_m1_ha"),
+    ("M1_share", "part_artif_m1_pct"),
+    ("M2_artif_ha", "artif_m2_ha"),
+    ("M2_share", "part_artif_m2_pct"),
+    ("artificialisation_ha", "artificialisation_ha"),
+    ("desartificialisation_ha", "desartificialisation_ha"),
+    ("net_ha", "artificialisation_nette_ha"),
+]
+
+
+def _territory_or_404(request, level, code):
+    found = territory(request.user, level, code) if level in Level.ALL else None
+    if found is None:
+        raise Http404(_("Territoire inconnu, ou sans millésime visible."))
+    return found
+
+
+def _bars(rows, keys=("M1", "M2"), width=360):
+    """Bar lengths (px) for an SVG chart of rows with one value per key."""
+    top = max((row.get(k) or 0.0 for row in rows for k in keys), default=0.0) or 1.0
+    for row in rows:
+        row["bars"] = [
+            {"key": k, "value": row.get(k), "px": round(width * (row.get(k) or 0.0) / top, 1)}
+            for k in keys
+        ]
+    return rows
+
+
+def _chart(data, width=360):
+    """Horizontal bars: artificialised area M1 and M2, then the flows (ha)."""
+    rows = [
+        (f"{rank} {_('artificialisé')}", v["artif_ha"], f"bar-{rank}")
+        for rank, v in sorted(data["vintages"].items())
+    ]
+    flows = data["flows"]
+    if flows["available"]:
+        rows += [
+            (_("Artificialisation"), flows["artificialisation_ha"], "bar-artif"),
+            (_("Désartificialisation"), flows["desartificialisation_ha"], "bar-desartif"),
+            (_("Nette"), flows["net_ha"], "bar-net"),
+        ]
+    top = max((abs(v) for _label, v, _cls in rows), default=0.0) or 1.0
+    bars = [
+        {"label": label, "value": value, "px": round(width * abs(value) / top, 1),
+         "y": 4 + 24 * i, "cls": cls}
+        for i, (label, value, cls) in enumerate(rows)
+    ]  # fmt: skip
+    return {"bars": bars, "height": 8 + 24 * len(rows)}
+
+
+def territory_page(request, level, code):
+    """Figures of a territory: M1 vs M2, flows, breakdown by CS and US, choropleth."""
+    found = _territory_or_404(request, level, code)
+    data = summary(request.user, found)
+    communes = per_commune(request.user, found)
+    colours = dict(CoverCode.objects.values_list("code", "colour"))
+    for row in data["by_cs"]:
+        row["colour"] = colours.get(row["code"], "#999999")
+    context_chart = _chart(data)
+    sub = []
+    if level == Level.REGION:
+        sub = [(d.code, d.name, Level.DEPARTEMENT) for d in found.departements]
+    elif level == Level.DEPARTEMENT:
+        epcis = sorted({c["epci"] for c in communes if c["epci"]})
+        sub = [(e, f"EPCI {e}", Level.EPCI) for e in epcis]
+    context = {
+        "territory": found,
+        "data": data,
+        "communes": communes,
+        "by_cs": _bars(data["by_cs"]),
+        "by_us": data["by_us"],
+        "chart": context_chart,
+        "sub": sub,
+        "levels": Level,
+        "map_config": {
+            "geojson": reverse("artif-communes", args=[level, code]),
+            "labels": {
+                "M1_share": _("Part artificialisée M1 (%)"),
+                "M2_share": _("Part artificialisée M2 (%)"),
+                "net_ha": _("Artificialisation nette M1→M2 (ha)"),
+                "none": _("pas de données"),
+            },
+        },
+    }
+    return render(request, "artif/territory.html", context)
+
+
+def territory_csv(request, level, code):
+    """The territory's communes and their figures, one row each (UTF-8, comma, dot)."""
+    found = _territory_or_404(request, level, code)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="artificialisation_{level}_{found.code}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow([name for key, name in CSV_COLUMNS])
+    for row in per_commune(request.user, found):
+        writer.writerow(
+            [
+                ""
+                if row[k] is None
+                else (round(row[k], 4) if isinstance(row[k], float) else row[k])
+                for k, name in CSV_COLUMNS
+            ]  # fmt: skip
+        )
+    return response
