@@ -124,6 +124,7 @@ def bench_io(args) -> dict:
             "M1",
             "--replace",
             "--no-difference",
+            "--no-indicators",
         ]
     )
     print(f"import (ours): {ours_import:.1f} s", flush=True)
@@ -301,7 +302,20 @@ def _render_signalements(r):
     return render_signalements(r)
 
 
+def _bench_artif(args):
+    from benchmarks.artif import bench_artif
+
+    return bench_artif(args, ROOT, pg_dsn())
+
+
+def _render_artif(r):
+    from benchmarks.artif import render_artif
+
+    return render_artif(r)
+
+
 BENCHES = {
+    "artif": (_bench_artif, _render_artif),
     "io": (bench_io, render_io),
     "tiles": (_bench_tiles, _render_tiles),
     "signalements": (_bench_signalements, _render_signalements),

@@ -653,3 +653,38 @@ def test_queue_page_filters_by_vintage_and_organisation(client, world):
     assert html.count('class="pick"') == 1
     html = client.get(f"/departements/98/signalements/?vintage={world['m1'].pk}").content.decode()
     assert html.count('class="pick"') == 0
+
+
+# --- artificialisation impact ------------------------------------------------------------------
+
+
+def _artif_m2(world):
+    from django.db.models import Sum
+
+    from apps.artif.models import ArtifStat
+
+    return ArtifStat.objects.filter(vintage=world["m2"], artif=True).aggregate(a=Sum("area"))["a"]
+
+
+def test_check_and_queue_show_the_artificialisation_impact_and_accept_applies_it(
+    client, world, square_departement
+):
+    from apps.artif.compute import compute_departement
+
+    compute_departement(square_departement)
+    before = _artif_m2(world)
+    client.force_login(world["users"]["contributor_in"])
+    polygon = grass_polygon(world)
+    payload = {"vintage": world["m2"].pk, "polygon": polygon.pk,
+               "code_cs_proposed": "CS1.1.1.1", "code_us_proposed": "US5"}  # fmt: skip
+    checked = client.post("/api/signalements/check/", payload, content_type="application/json")
+    assert checked.json()["artif_impact"]["delta_m2"] == pytest.approx(10_000.0)
+    assert "1,00 ha" in checked.json()["artif_impact_text"]
+    s = file(world, cs="CS1.1.1.1", us="US5")
+    assert s.artif_impact == pytest.approx(10_000.0)
+    client.force_login(world["users"]["operator"])
+    html = client.get(f"/departements/98/signalements/?vintage={world['m2'].pk}").content.decode()
+    assert "+1,00 ha artificialisés" in html
+    response = client.post(f"/api/signalements/{s.pk}/accept/", content_type="application/json")
+    assert response.status_code == 200
+    assert _artif_m2(world) == pytest.approx(before + 10_000.0)

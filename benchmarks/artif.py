@@ -1,0 +1,178 @@
+"""Artificialisation indicators and the M1→M2 difference on the ≥ 1 M-polygon département,
+with the incremental update after one correction.
+
+Baseline (the best tool for the same work): one bare PostGIS statement computing each
+commune's artificialised area by the rule alone (intersection with the communes, no
+threshold rule, no breakdown, no flows): the floor any implementation pays.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BARE = """
+SELECT c.id, sum(CASE WHEN ST_Within(p.geom, c.geom) THEN p.area
+                      ELSE ST_Area(ST_Intersection(p.geom, c.geom)) END)
+FROM territories_commune c
+JOIN landcover_landcoverpolygon p
+  ON p.vintage_id = %s AND p.geom && c.geom AND ST_Intersects(p.geom, c.geom)
+WHERE c.departement_id = %s AND ocsge_artif(p.code_cs, p.code_us)
+GROUP BY c.id
+"""
+
+
+def _ensure_vintages(args, root: Path):
+    from apps.landcover.models import Vintage
+
+    data = root / "var" / "data" / f"bench{args.code}"
+    py = sys.executable
+    if Vintage.objects.filter(departement__code=args.code).count() == 2:
+        return  # loaded by an earlier run (its communes with it)
+    subprocess.run(
+        [py, "manage.py", "load_territories", str(data / "territoires.gpkg")],
+        check=True, cwd=root, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    for rank in ("M1", "M2"):
+        if not Vintage.objects.filter(departement__code=args.code, rank=rank).exists():
+            print(f"importing {rank} …", flush=True)
+            subprocess.run(
+                [py, "manage.py", "import_ocsge", str(data / f"ocsge_{rank}.gpkg"),
+                 "--departement", args.code, "--rank", rank, "--no-difference",
+                 "--no-indicators"],
+                check=True, cwd=root, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+
+
+def _timed(fn, *a, **kw):
+    start = time.perf_counter()
+    result = fn(*a, **kw)
+    return time.perf_counter() - start, result
+
+
+def bench_artif(args, root: Path, dsn: str) -> dict:
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.db.models import Q, Sum
+
+    from apps.artif.compute import compute_departement, update_after_correction
+    from apps.artif.impact import correction_impact
+    from apps.artif.models import ArtifFlow, ArtifStat, ThresholdFlip
+    from apps.landcover.difference import compute_difference
+    from apps.landcover.models import LandCoverPolygon, Vintage
+    from apps.territories.models import Departement
+
+    _ensure_vintages(args, root)
+    dep = Departement.objects.get(code=args.code)
+    m1 = Vintage.objects.get(departement=dep, rank="M1")
+    m2 = Vintage.objects.get(departement=dep, rank="M2")
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE landcover_landcoverpolygon")
+    polygons = m1.polygons.count() + m2.polygons.count()
+    communes = dep.communes.count()
+    print(f"{polygons} polygons in M1 + M2, {communes} communes", flush=True)
+
+    t_diff, pieces = _timed(compute_difference, dep)
+    print(f"difference (full): {t_diff:.1f} s, {pieces} pieces", flush=True)
+    t_ind, result = _timed(compute_departement, dep)
+    print(f"indicators (full): {t_ind:.1f} s", flush=True)
+    bare = {}
+    for vintage in (m1, m2):
+        with connection.cursor() as cur:
+            start = time.perf_counter()
+            cur.execute(BARE, [vintage.pk, dep.pk])
+            cur.fetchall()
+            bare[vintage.rank] = time.perf_counter() - start
+    print(f"bare rule-only SQL: {bare}", flush=True)
+
+    # Flow identity on the whole département.
+    artif = {
+        r["vintage__rank"]: r["a"]
+        for r in ArtifStat.objects.filter(vintage__in=(m1, m2), artif=True)
+        .values("vintage__rank")
+        .annotate(a=Sum("area"))
+    }
+    flows = ArtifFlow.objects.filter(departement=dep).aggregate(
+        gain=Sum("area", filter=Q(kind="artif")), loss=Sum("area", filter=Q(kind="desartif"))
+    )
+    gap = artif["M2"] - artif["M1"] - (flows["gain"] or 0) + (flows["loss"] or 0)
+
+    # One correction: a natural polygon of M2 next to a town becomes built, then back.
+    polygon = (
+        LandCoverPolygon.objects.filter(vintage=m2, code_cs="CS2.2.1", code_us="US1.1")
+        .filter(area__gt=5_000, area__lt=50_000)
+        .order_by("id")
+        .first()
+    )
+    impact_runs = []
+    for _ in range(5):
+        t, impact = _timed(correction_impact, polygon, "CS1.1.1.1", "US5")
+        impact_runs.append(t)
+    incremental = []
+    for cs, us in (("CS1.1.1.1", "US5"), (polygon.code_cs, polygon.code_us)):
+        LandCoverPolygon.objects.filter(pk=polygon.pk).update(code_cs=cs, code_us=us)
+        t_d, _ = _timed(compute_difference, dep, [polygon.pk])
+        t_i, upd = _timed(update_after_correction, dep, [polygon.pk])
+        incremental.append({"difference_s": t_d, "indicators_s": t_i, "communes": upd["communes"]})
+    inc = incremental[0]
+    print(f"incremental: {inc}", flush=True)
+    ours_vintage = {k: result[k]["seconds"] for k in ("M1", "M2")}
+    return {
+        "polygons": polygons,
+        "communes": communes,
+        "pieces": pieces,
+        "flips": ThresholdFlip.objects.filter(vintage__in=(m1, m2)).count(),
+        "difference_full_s": round(t_diff, 2),
+        "indicators_full_s": round(t_ind, 2),
+        "indicators_vintage_s": {k: round(v, 2) for k, v in ours_vintage.items()},
+        "flows_s": round(result["flows_seconds"], 2),
+        "bare_vintage_s": {k: round(v, 2) for k, v in bare.items()},
+        "ratio_vintage": {k: round(ours_vintage[k] / bare[k], 2) for k in bare},
+        "identity_gap_m2": round(gap, 2),
+        "artif_m1_ha": round(artif["M1"] / 1e4, 1),
+        "artif_m2_ha": round(artif["M2"] / 1e4, 1),
+        "correction_polygon_m2": round(polygon.area, 1),
+        "impact_delta_m2": round(impact["delta_m2"], 1),
+        "impact_s_median": round(statistics.median(impact_runs), 3),
+        "incremental_difference_s": round(inc["difference_s"], 3),
+        "incremental_indicators_s": round(inc["indicators_s"], 3),
+        "incremental_communes": len(inc["communes"]),
+        "incremental_vs_full": round(
+            (inc["difference_s"] + inc["indicators_s"]) / (t_diff + t_ind), 5
+        ),
+    }
+
+
+def render_artif(r) -> str:
+    ratio = r["ratio_vintage"]
+    lines = [
+        "## Artificialisation indicators and the M1→M2 difference",
+        "",
+        f"{r['polygons']:,} polygons (M1 + M2), {r['communes']} communes, "
+        f"{r['pieces']:,} difference pieces, {r['flips']:,} threshold flips.",
+        "",
+        "| work | ours | best tool | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| difference M1→M2, full | {r['difference_full_s']} s | — | — |",
+        f"| indicators M1 (rule + threshold + CS/US breakdown) | "
+        f"{r['indicators_vintage_s']['M1']} s | bare rule-only SQL {r['bare_vintage_s']['M1']} s "
+        f"| {ratio['M1']}× |",
+        f"| indicators M2 | {r['indicators_vintage_s']['M2']} s | bare rule-only SQL "
+        f"{r['bare_vintage_s']['M2']} s | {ratio['M2']}× |",
+        f"| flows M1→M2 | {r['flows_s']} s | — | — |",
+        f"| one correction: difference + indicators of {r['incremental_communes']} commune(s) | "
+        f"{r['incremental_difference_s']} s + {r['incremental_indicators_s']} s | full "
+        f"recomputation {round(r['difference_full_s'] + r['indicators_full_s'], 1)} s | "
+        f"{r['incremental_vs_full']}× |",
+        f"| impact of a signalement (simulated, median of 5) | {r['impact_s_median']} s | — | — |",
+        "",
+        f"Artificialised: M1 {r['artif_m1_ha']} ha, M2 {r['artif_m2_ha']} ha; identity "
+        f"M2 − M1 − (artificialisation − désartificialisation) = {r['identity_gap_m2']} m² "
+        "(the difference product's discarded slivers).",
+    ]
+    return "\n".join(lines)

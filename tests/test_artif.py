@@ -1,0 +1,482 @@
+"""Artificialisation: the rule, the 2,500 m² threshold, flows, incremental updates, pages."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+import shapely
+from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Q, Sum
+
+from apps.artif.compute import compute_departement, update_after_correction
+from apps.artif.impact import correction_impact, format_delta
+from apps.artif.models import ArtifFlow, ArtifStat, ThresholdFlip
+from apps.artif.rule import is_artificialised
+from apps.landcover.difference import compute_difference
+from apps.landcover.gpkg import import_ocsge
+from apps.landcover.models import LandCoverPolygon, Vintage
+from apps.territories.models import Commune, Departement, Membership, Organisation, Role
+
+from .conftest import X0, Y0
+
+pytestmark = pytest.mark.django_db
+
+NOMENCLATURE = Path(__file__).parent.parent / "apps" / "landcover" / "data"
+BUILT = ("CS1.1.1.1", "US5")
+GRASS = ("CS2.2.1", "US1.1")
+
+
+# --- the rule ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cs, us, expected",
+    [
+        ("CS1.1.1.1", "US1.1", True),  # built, whatever the use
+        ("CS1.1.1.2", "US6.3", True),
+        ("CS1.1.2.2", "US1.2", True),
+        ("CS1.1.2.1", "US2", True),  # mineral…
+        ("CS1.1.2.1", "US1.3", False),  # …unless extraction
+        ("CS2.2.1", "US5", True),  # herbaceous in urban use (a garden)
+        ("CS2.2.2", "US4.1.1", True),
+        ("CS2.2.1", "US6.2", True),
+        ("CS2.2.1", "US1.1", False),  # herbaceous in agriculture
+        ("CS2.2.1", "US6.3", False),
+        ("CS2.1.1.1", "US5", False),  # woods in a residential use are not artificialised
+        ("CS1.2.2", "US4.1.4", False),  # water
+        ("CS1.2.1", "US6.1", False),  # bare soil, even in transition
+    ],
+)
+def test_rule_follows_every_branch_of_the_decree(cs, us, expected):
+    assert is_artificialised(cs, us) is expected
+
+
+def test_sql_rule_agrees_with_python_on_every_cs_us_pair():
+    cover = [r["code_cs"] for r in csv.DictReader((NOMENCLATURE / "couverture.csv").open())]
+    use = [r["code_us"] for r in csv.DictReader((NOMENCLATURE / "usage.csv").open())]
+    pairs = [(c, u) for c in cover for u in use]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c, u, ocsge_artif(c, u) FROM unnest(%s::text[], %s::text[]) AS t(c, u)",
+            [[c for c, _ in pairs], [u for _, u in pairs]],
+        )
+        sql = {(c, u): a for c, u, a in cur.fetchall()}
+    assert len(sql) == len(cover) * len(use) == 14 * 20
+    assert all(sql[p] == is_artificialised(*p) for p in pairs)
+
+
+# --- hand-built cases of the threshold rule ---------------------------------------------------
+
+
+def box(x1, y1, x2, y2):
+    return shapely.box(X0 + x1, Y0 + y1, X0 + x2, Y0 + y2)
+
+
+def build(pieces, communes=((0, 0, 1000, 1000),), rank="M1"):
+    """A département 98 with the given communes (boxes) and one vintage of (shape, codes)."""
+    dep, _ = Departement.objects.get_or_create(code="98", defaults={"name": "Carré"})
+    for k, b in enumerate(communes):
+        Commune.objects.get_or_create(
+            code=f"98{k + 1:03d}",
+            defaults={
+                "name": f"Commune {k + 1}",
+                "departement": dep,
+                "siren_epci": "200000098",
+                "geom": MultiPolygon(GEOSGeometry(box(*b).wkt, srid=2154)),
+            },
+        )
+    vintage = Vintage.objects.create(departement=dep, rank=rank, millesime=2021, source="import")
+    LandCoverPolygon.objects.bulk_create(
+        LandCoverPolygon(
+            vintage=vintage,
+            ocsge_id=f"{rank}-{i}",
+            code_cs=cs,
+            code_us=us,
+            geom=MultiPolygon(GEOSGeometry(shapely.Polygon(shape).wkt, srid=2154)),
+        )
+        for i, (shape, (cs, us)) in enumerate(pieces)
+    )
+    return dep, vintage
+
+
+def around(outer_codes, *holes, outer=(0, 0, 1000, 1000)):
+    """The square `outer` with holes, and the holes as polygons of their own codes."""
+    land = box(*outer)
+    for hole, _ in holes:
+        land = land.difference(box(*hole))
+    return [(land, outer_codes)] + [(box(*hole), codes) for hole, codes in holes]
+
+
+def artif_by_commune(vintage):
+    rows = (
+        ArtifStat.objects.filter(vintage=vintage)
+        .values("commune__code")
+        .annotate(a=Sum("area", filter=Q(artif=True)), t=Sum("area"))
+    )
+    return {r["commune__code"]: (round(r["a"] or 0.0, 3), round(r["t"], 3)) for r in rows}
+
+
+def flips(vintage):
+    return sorted(
+        (p.code_cs, f.step, f.artif)
+        for f, p in (
+            (f, LandCoverPolygon.objects.get(pk=f.polygon_id))
+            for f in ThresholdFlip.objects.filter(vintage=vintage)
+        )
+    )
+
+
+def test_small_enclosed_garden_in_a_town_counts_as_artificialised():
+    dep, v = build(around(BUILT, ((400, 400, 440, 440), GRASS)))  # 1,600 m² hole
+    compute_departement(dep)
+    assert artif_by_commune(v) == {"98001": (1_000_000.0, 1_000_000.0)}
+    assert flips(v) == [("CS2.2.1", "fill", True)]
+
+
+def test_enclosed_park_above_the_threshold_stays_natural():
+    dep, v = build(around(BUILT, ((400, 400, 460, 460), GRASS)))  # 3,600 m²
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 1_000_000.0 - 3_600.0
+    assert flips(v) == []
+
+
+def test_isolated_small_building_in_fields_is_not_artificialised():
+    dep, v = build(around(GRASS, ((400, 400, 440, 440), BUILT)))
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 0.0
+    assert flips(v) == [("CS1.1.1.1", "drop", False)]
+
+
+def test_island_counts_its_touching_polygons_together():
+    # Two 1,600 m² buildings side by side: one 3,200 m² island, kept.
+    dep, v = build(
+        around(GRASS, ((400, 400, 440, 440), BUILT), ((440, 400, 480, 440), ("CS1.1.1.2", "US5")))
+    )
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 3_200.0
+    assert flips(v) == []
+
+
+def test_island_of_two_small_polygons_under_the_threshold_is_dropped_whole():
+    dep, v = build(
+        around(GRASS, ((400, 400, 430, 440), BUILT), ((430, 400, 460, 440), ("CS1.1.1.2", "US5")))
+    )  # 2 × 1,200 m²
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 0.0
+    assert [step for _, step, _ in flips(v)] == ["drop", "drop"]
+
+
+def test_hole_touching_the_commune_boundary_is_not_enclosed():
+    dep, v = build(around(BUILT, ((0, 400, 40, 440), GRASS)))
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 1_000_000.0 - 1_600.0
+    assert flips(v) == []
+
+
+def test_small_hole_touching_a_big_natural_area_is_part_of_it():
+    # 1,600 m² of grass touching 4,000 m² of grass: one 5,600 m² patch, not filled.
+    dep, v = build(around(BUILT, ((400, 400, 440, 440), GRASS), ((440, 400, 540, 440), GRASS)))
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 1_000_000.0 - 5_600.0
+    assert flips(v) == []
+
+
+def test_building_with_a_courtyard_in_fields_is_filled_then_dropped():
+    # A 1,600 m² building with a 100 m² grass courtyard, in fields: the courtyard is filled
+    # (enclosed in the building), then the 1,600 m² island is dropped whole.
+    pieces = around(GRASS, ((400, 400, 440, 440), BUILT))
+    building = pieces[1][0].difference(box(415, 415, 425, 425))
+    pieces = [pieces[0], (building, BUILT), (box(415, 415, 425, 425), GRASS)]
+    dep, v = build(pieces)
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 0.0
+    assert flips(v) == [("CS1.1.1.1", "drop", False)]  # the courtyard ends as it began
+
+
+def test_patch_across_a_commune_boundary_never_flips():
+    dep, v = build(
+        around(BUILT, ((480, 400, 520, 440), GRASS)),
+        communes=((0, 0, 500, 1000), (500, 0, 1000, 1000)),
+    )
+    compute_departement(dep)
+    assert artif_by_commune(v) == {
+        "98001": (500_000.0 - 800.0, 500_000.0),
+        "98002": (500_000.0 - 800.0, 500_000.0),
+    }
+
+
+def test_figures_are_broken_down_by_cs_and_us():
+    dep, v = build(around(GRASS, ((100, 100, 200, 200), ("CS2.2.1", "US5"))))  # 1 ha garden
+    compute_departement(dep)
+    garden = ArtifStat.objects.get(vintage=v, code_cs="CS2.2.1", code_us="US5")
+    assert (garden.artif, garden.area) == (True, 10_000.0)
+
+
+# --- flows -------------------------------------------------------------------------------------
+
+
+def test_flows_split_artificialisation_and_desartificialisation():
+    dep, m1 = build(around(GRASS, ((100, 100, 200, 200), BUILT), ((600, 600, 700, 700), GRASS)))
+    _, m2 = build(
+        around(GRASS, ((100, 100, 200, 200), GRASS), ((600, 600, 700, 700), BUILT)), rank="M2"
+    )
+    compute_difference(dep)
+    compute_departement(dep)
+    flows = {f.kind: (f.cs_avant, f.cs_apres, f.area) for f in ArtifFlow.objects.all()}
+    assert flows == {
+        "artif": ("CS2.2.1", "CS1.1.1.1", 10_000.0),
+        "desartif": ("CS1.1.1.1", "CS2.2.1", 10_000.0),
+    }
+
+
+def test_threshold_flips_make_flows_without_code_changes():
+    # M1: a 1,600 m² garden in a town (filled). M2: the town around it became fields; the
+    # garden is the same polygon with the same codes but is no longer enclosed.
+    dep, m1 = build(around(BUILT, ((400, 400, 440, 440), GRASS)))
+    _, m2 = build(around(GRASS, ((400, 400, 440, 440), GRASS)), rank="M2")
+    compute_difference(dep)
+    compute_departement(dep)
+    desartif = ArtifFlow.objects.filter(kind="desartif").aggregate(a=Sum("area"))["a"]
+    assert desartif == pytest.approx(1_000_000.0)  # the town, and the garden with it
+    assert artif_by_commune(m1)["98001"][0] - desartif == artif_by_commune(m2)["98001"][0]
+
+
+@pytest.fixture
+def generated(small_departement):
+    """The generated 4 km département (about 1,500 polygons a vintage, 3 communes) loaded,
+    with its change layer and indicators."""
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    m1 = import_ocsge(out / "ocsge_M1.gpkg", "99", "M1")
+    m2 = import_ocsge(out / "ocsge_M2.gpkg", "99", "M2")
+    dep = Departement.objects.get(code="99")
+    compute_difference(dep)
+    compute_departement(dep)
+    return dep, m1, m2
+
+
+def _identity_gaps(dep, m1, m2):
+    a1, a2 = artif_by_commune(m1), artif_by_commune(m2)
+    flows = {}
+    for f in ArtifFlow.objects.filter(departement=dep).values("commune__code", "kind", "area"):
+        sign = 1 if f["kind"] == "artif" else -1
+        flows[f["commune__code"]] = flows.get(f["commune__code"], 0.0) + sign * f["area"]
+    return {c: a2[c][0] - a1[c][0] - flows.get(c, 0.0) for c in a1}
+
+
+def test_flow_identity_holds_in_every_commune_of_the_generated_departement(generated):
+    dep, m1, m2 = generated
+    gaps = _identity_gaps(dep, m1, m2)
+    assert len(gaps) == Commune.objects.filter(departement=dep).count() >= 2
+    assert ArtifFlow.objects.filter(departement=dep, kind="artif").exists()
+    # Up to the difference product's discarded slivers (< 1 m² each).
+    assert all(abs(gap) < 5.0 for gap in gaps.values()), gaps
+    total = sum(ArtifStat.objects.filter(vintage=m1).values_list("area", flat=True))
+    assert total == pytest.approx(m1.polygons.aggregate(a=Sum("area"))["a"], rel=1e-6)
+
+
+def _snapshot(dep):
+    return (
+        sorted(
+            (f.vintage_id, f.polygon_id, f.commune_id, f.step, f.artif)
+            for f in ThresholdFlip.objects.all()
+        ),
+        sorted(
+            (s.vintage_id, s.commune_id, s.code_cs, s.code_us, s.artif, round(s.area, 2))
+            for s in ArtifStat.objects.all()
+        ),
+        sorted(
+            (f.commune_id, f.kind, f.cs_avant, f.us_avant, f.cs_apres, f.us_apres, round(f.area, 2))
+            for f in ArtifFlow.objects.filter(departement=dep)
+        ),
+    )
+
+
+def test_incremental_update_after_corrections_equals_a_full_recomputation(generated):
+    dep, m1, m2 = generated
+    # A flipped polygon, a big artificialised one, and a natural one: each changes codes.
+    flipped = ThresholdFlip.objects.filter(vintage=m2).first().polygon_id
+    big = m2.polygons.filter(code_cs="CS1.1.1.2").order_by("-area").first().pk
+    natural = m2.polygons.filter(code_cs="CS2.2.1").order_by("area").first().pk
+    changes = {flipped: BUILT, big: GRASS, natural: BUILT}
+    for pk, (cs, us) in changes.items():
+        LandCoverPolygon.objects.filter(pk=pk).update(code_cs=cs, code_us=us)
+    ids = list(changes)
+    compute_difference(dep, ids)
+    result = update_after_correction(dep, ids)
+    assert 0 < len(result["communes"]) < Commune.objects.filter(departement=dep).count() + 1
+    incremental = _snapshot(dep)
+    compute_difference(dep)
+    compute_departement(dep)
+    assert incremental == _snapshot(dep)
+    assert all(abs(g) < 5.0 for g in _identity_gaps(dep, m1, m2).values())
+
+
+def test_import_command_computes_the_indicators_once_communes_are_loaded(small_departement):
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    call_command(
+        "import_ocsge",
+        str(out / "ocsge_M1.gpkg"),
+        departement="99",
+        rank="M1",
+        stdout=io.StringIO(),
+    )
+    assert ArtifStat.objects.filter(vintage__rank="M1").exists()
+    assert not ArtifFlow.objects.exists()
+
+
+def test_compute_indicators_command_explains_what_is_missing():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="inconnu"):
+        call_command("compute_indicators", departement="42")
+    Departement.objects.create(code="42", name="Loire")
+    with pytest.raises(CommandError, match="aucun millésime"):
+        call_command("compute_indicators", departement="42")
+
+
+# --- impact of a signalement -------------------------------------------------------------------
+
+
+def test_impact_is_the_change_accepting_would_make_and_leaves_nothing_behind():
+    dep, v = build(around(GRASS, ((100, 100, 200, 200), GRASS), ((400, 400, 440, 440), GRASS)))
+    compute_departement(dep)
+    before = _snapshot(dep)
+    field = v.polygons.get(ocsge_id="M1-1")
+    impact = correction_impact(field, *BUILT)
+    assert impact["delta_m2"] == pytest.approx(10_000.0)
+    assert impact["communes"][0]["code"] == "98001"
+    assert format_delta(impact["delta_m2"]) in (
+        "+1,00 ha artificialisés",
+        "+1.00 ha artificialisés",
+    )
+    # A 1,600 m² building in fields would be dropped by the threshold rule: no effect.
+    small = v.polygons.get(ocsge_id="M1-2")
+    assert correction_impact(small, *BUILT)["delta_m2"] == pytest.approx(0.0)
+    # A drawn part only: the part inside the shape.
+    part = GEOSGeometry(box(100, 100, 150, 200).wkt, srid=2154)
+    assert correction_impact(field, *BUILT, part)["delta_m2"] == pytest.approx(5_000.0)
+    assert _snapshot(dep) == before
+    assert v.polygons.count() == 3
+
+
+# --- API, page, CSV ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def readers(generated):
+    dep = generated[0]
+    other = Departement.objects.create(code="97", name="Ailleurs")
+    User = get_user_model()
+    people = {"anonymous": None}
+    for name, kind, territory in [
+        ("reviewer", "ddt", dep),
+        ("stranger", "ddt", other),
+    ]:
+        org = Organisation.objects.create(name=f"Org {name}", kind=kind)
+        org.departements.add(territory)
+        people[name] = User.objects.create_user(name)
+        Membership.objects.create(user=people[name], organisation=org, role=Role.REVIEWER)
+    return people
+
+
+URLS = [
+    "/api/artificialisation/{level}/{code}/",
+    "/api/artificialisation/{level}/{code}/communes/",
+    "/territoires/{level}/{code}/",
+    "/territoires/{level}/{code}/artificialisation.csv",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("who, status", [("anonymous", 404), ("stranger", 404), ("reviewer", 200)])
+def test_figures_are_scoped_to_the_readers_territory(client, readers, url, who, status):
+    if readers[who]:
+        client.force_login(readers[who])
+    assert client.get(url.format(level="departement", code="99")).status_code == status
+
+
+def test_published_figures_are_open_to_everyone(client, readers, generated):
+    Vintage.objects.filter(departement=generated[0]).update(state=Vintage.State.PUBLISHED)
+    assert client.get("/api/artificialisation/departement/99/").status_code == 200
+
+
+@pytest.mark.parametrize("level", ["commune", "epci", "departement", "region"])
+def test_every_level_sums_its_communes(client, readers, generated, level):
+    dep, m1, m2 = generated
+    commune = Commune.objects.filter(departement=dep).order_by("code").first()
+    code = {"commune": commune.code, "epci": commune.siren_epci, "departement": "99",
+            "region": dep.region.code if dep.region else "99"}[level]  # fmt: skip
+    client.force_login(readers["reviewer"])
+    data = client.get(f"/api/artificialisation/{level}/{code}/").json()
+    communes = Commune.objects.filter(
+        **{"commune": {"code": code}, "epci": {"siren_epci": code},
+           "departement": {"departement": dep}, "region": {"departement": dep}}[level]
+    )  # fmt: skip
+    expected = ArtifStat.objects.filter(vintage=m2, commune__in=communes, artif=True).aggregate(
+        a=Sum("area")
+    )["a"]
+    assert data["vintages"]["M2"]["artif_ha"] == pytest.approx(expected / 10_000)
+    flows = data["flows"]
+    assert flows["net_ha"] == pytest.approx(
+        flows["artificialisation_ha"] - flows["desartificialisation_ha"]
+    )
+
+
+def test_unknown_territory_or_level_is_404(client, readers):
+    client.force_login(readers["reviewer"])
+    assert client.get("/api/artificialisation/canton/99/").status_code == 404
+    assert client.get("/api/artificialisation/commune/00000/").status_code == 404
+
+
+def test_csv_has_one_row_per_commune_with_shares(client, readers, generated):
+    client.force_login(readers["reviewer"])
+    response = client.get("/territoires/departement/99/artificialisation.csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == Commune.objects.filter(departement=generated[0]).count()
+    for row in rows:
+        share = float(row["part_artif_m2_pct"])
+        assert share == pytest.approx(
+            100 * float(row["artif_m2_ha"]) / float(row["surface_ha"]), abs=0.01
+        )
+
+
+def test_choropleth_geojson_carries_each_communes_figures(client, readers, generated):
+    client.force_login(readers["reviewer"])
+    data = client.get("/api/artificialisation/departement/99/communes/").json()
+    assert data["type"] == "FeatureCollection"
+    props = data["features"][0]["properties"]
+    assert {"code", "name", "M1_share", "M2_share", "net_ha"} <= set(props)
+    assert data["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_territory_page_shows_figures_chart_and_map(client, readers):
+    client.force_login(readers["reviewer"])
+    html = client.get("/territoires/departement/99/").content.decode()
+    for marker in ('id="figures"', 'id="chart"', 'id="by-cs"', 'id="territory-map"',
+                   'id="communes"', "artificialisation.csv"):  # fmt: skip
+        assert marker in html
+
+
+def test_territory_page_queries_do_not_grow_with_communes(client, readers, generated):
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(readers["reviewer"])
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/territoires/departement/99/")
+    first = len(ctx)
+    dep = generated[0]
+    for k in range(5):
+        Commune.objects.create(
+            code=f"99{900 + k}", name=f"Nouvelle {k}", departement=dep,
+            geom=MultiPolygon(GEOSGeometry(box(5000 + k * 10, 0, 5005 + k * 10, 5).wkt, srid=2154)),
+        )  # fmt: skip
+    with CaptureQueriesContext(connection) as ctx:
+        client.get("/territoires/departement/99/")
+    assert len(ctx) == first
