@@ -41,11 +41,13 @@ from .rule import THRESHOLD_M2
 _POLYGON_COMMUNE = """
 CREATE TEMP TABLE a_pc ON COMMIT DROP AS
 SELECT pid, cid, code_cs, code_us, raw, parea, inside,
-       CASE WHEN inside OR within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
+       CASE WHEN within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
 FROM (
   SELECT p.id AS pid, c.id AS cid, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us) AS raw,
          p.area AS parea, p.geom AS g, c.geom AS cg,
-         ST_ContainsProperly(c.geom, p.geom) AS inside, ST_Within(p.geom, c.geom) AS within
+         -- only small polygons can flip: the others need not be tested
+         p.area < %(threshold)s AND ST_ContainsProperly(c.geom, p.geom) AS inside,
+         ST_Within(p.geom, c.geom) AS within
   FROM territories_commune c
   JOIN landcover_landcoverpolygon p
     ON p.vintage_id = %(v)s AND p.geom && c.geom AND ST_Intersects(p.geom, c.geom)
@@ -54,46 +56,41 @@ FROM (
 """
 
 # Candidates of one step (small polygons strictly inside a commune, of the kind `{kind}`),
-# clustered per commune. {kind} is an SQL expression over a_pc's row `x`.
+# with their geometry (indexed below), clustered per commune. {kind} is an SQL expression
+# over a_pc's row `x`.
 _CANDIDATES = """
 CREATE TEMP TABLE {table} ON COMMIT DROP AS
-SELECT x.pid, x.cid, x.parea,
+SELECT x.pid, x.cid, x.parea, p.geom AS g,
        ST_ClusterDBSCAN(p.geom, 0, 1) OVER (PARTITION BY x.cid) AS k
 FROM a_pc x JOIN landcover_landcoverpolygon p ON p.id = x.pid
 WHERE x.inside AND x.parea < %(threshold)s AND ({kind})
 """
 
 # The polygons of the same kind outside the candidates whose boxes meet a candidate (an
-# index-only box test: no geometry is read), clipped to the candidates' box and cut into
-# small parts: a big neighbour (a road network of 100,000 vertices) is then read once, not
-# once per candidate it touches, and a one-commune update does not cut all of it.
+# index-only box test: no geometry is read).
 _OUTSIDE = """
 CREATE TEMP TABLE {nb} ON COMMIT DROP AS
-SELECT n.id, ST_Subdivide(ST_ClipByBox2D(n.geom, (
-         SELECT ST_Expand(ST_Extent(p.geom), 1) FROM {table} s
-         JOIN landcover_landcoverpolygon p ON p.id = s.pid
-       )), 128) AS g
-FROM landcover_landcoverpolygon n
-WHERE n.id IN (
-  SELECT n.id FROM {table} s
-  JOIN landcover_landcoverpolygon p ON p.id = s.pid
-  JOIN landcover_landcoverpolygon n ON n.geom && p.geom AND n.vintage_id = %(v)s
-  WHERE ({kind_n}) AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.pid = n.id)
-)
+SELECT DISTINCT n.id FROM {table} s
+JOIN landcover_landcoverpolygon n ON n.geom && s.g AND n.vintage_id = %(v)s
+WHERE ({kind_n}) AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.pid = n.id)
 """
 
 # Clusters that flip: under the threshold in total, and touching none of those polygons
-# (which would make them part of a bigger patch).
+# (which would make them part of a bigger patch). The outside polygon drives the loop
+# (LATERAL): a big one (a road network of 100,000 vertices) is read and prepared once,
+# then tested against each candidate its box meets.
 _FLIPPING = """
 CREATE TEMP TABLE {out} ON COMMIT DROP AS
 SELECT s.pid, s.cid FROM {table} s
 JOIN (
   SELECT cid, k FROM {table} GROUP BY cid, k HAVING sum(parea) < %(threshold)s
   EXCEPT
-  SELECT DISTINCT s.cid, s.k
-  FROM {table} s
-  JOIN landcover_landcoverpolygon p ON p.id = s.pid
-  WHERE EXISTS (SELECT 1 FROM {nb} o WHERE o.g && p.geom AND ST_Intersects(o.g, p.geom))
+  SELECT DISTINCT hit.cid, hit.k
+  FROM {nb} o
+  JOIN landcover_landcoverpolygon n ON n.id = o.id
+  CROSS JOIN LATERAL (
+    SELECT s.cid, s.k FROM {table} s WHERE s.g && n.geom AND ST_Intersects(n.geom, s.g)
+  ) hit
 ) flipping ON flipping.cid = s.cid AND flipping.k = s.k
 """
 
@@ -104,11 +101,11 @@ def _step(cur, params, candidates, out, kind):
     mine = kind.format(raw="x.raw", id="x.pid")
     cur.execute(_CANDIDATES.format(table=candidates, kind=mine), params)
     cur.execute(f"CREATE INDEX ON {candidates} (pid)")
+    cur.execute(f"CREATE INDEX ON {candidates} USING gist (g)")
     cur.execute(f"ANALYZE {candidates}")
     neighbour = kind.format(raw="ocsge_artif(n.code_cs, n.code_us)", id="n.id")
     nb = f"{candidates}_nb"
     cur.execute(_OUTSIDE.format(table=candidates, nb=nb, kind_n=neighbour), params)
-    cur.execute(f"CREATE INDEX ON {nb} USING gist (g)")
     cur.execute(f"ANALYZE {nb}")
     cur.execute(_FLIPPING.format(table=candidates, out=out, nb=nb), params)
     cur.execute(f"CREATE INDEX ON {out} (pid)")
