@@ -7,6 +7,7 @@ off. See README.md for the list of variables.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_list, env_required, env_str, redis_reachable
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "apps.landcover",
     "apps.signalements",
     "apps.artif",
+    "apps.campaigns",
     "apps.inference",
 ]
 
@@ -125,6 +127,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OCS GE <ne-pas-repondre@ocsge.example.org>")
+# Absolute links in mails.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # Celery: a Redis broker when REDIS_URL is set and reachable, eager execution otherwise
 # (see ocsge_web/celery.py, which decides at start-up).
@@ -138,6 +142,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"apps.inference.tasks.*": {"queue": "gpu"}}
+# Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
+CELERY_BEAT_SCHEDULE = {
+    "sync-calendars": {"task": "apps.campaigns.tasks.sync_calendars", "schedule": 600.0},
+    "send-outbox": {"task": "apps.campaigns.tasks.send_outbox", "schedule": 300.0},
+    "daily-digest": {
+        "task": "apps.campaigns.tasks.daily_digest",
+        "schedule": crontab(hour=7, minute=0),
+    },
+}
+CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60)
 

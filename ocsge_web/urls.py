@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("apps.signalements.urls")),
     path("", include("apps.landcover.urls")),
     path("", include("apps.artif.urls")),
+    path("", include("apps.campaigns.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

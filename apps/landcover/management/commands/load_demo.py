@@ -2,13 +2,19 @@
 
 from pathlib import Path
 
+from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from apps.artif.models import ArtifStat
+from apps.campaigns import loops
+from apps.campaigns.calendar import create_plan
+from apps.campaigns.models import ProductionPlan
 from apps.landcover import synth
 from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
@@ -85,9 +91,22 @@ class Command(BaseCommand):
         if not ArtifStat.objects.filter(commune__departement__code=code).exists():
             # Loaded before the indicators existed: compute them now.
             call_command("compute_indicators", departement=code, stdout=self.stdout)
-        # The demo opens M2's feedback loop, so contributors can file signalements at once.
-        Vintage.objects.filter(departement__code=code, rank="M2").update(feedback_open=True)
         self._users(code)
+        self._plan(code)
+
+    def _plan(self, code):
+        """A production plan started 7½ months ago: M1's loop is over, M2's is open, so
+        contributors can file signalements at once."""
+        departement = Departement.objects.get(code=code)
+        if not ProductionPlan.objects.filter(departement=departement).exists():
+            start = timezone.localdate() - relativedelta(months=7, days=15)
+            plan = create_plan(departement, start)
+            # What the calendar says is past happened on time.
+            plan.milestones.filter(planned_date__lte=timezone.localdate()).update(
+                actual_date=F("planned_date")
+            )
+            self.stdout.write(f"Production plan from {start} (M2 feedback loop open).")
+        loops.sync()
 
     @transaction.atomic
     def _users(self, code):

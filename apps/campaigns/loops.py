@@ -1,0 +1,241 @@
+"""Feedback loops follow the calendar; each event of the calendar sends its mails.
+
+`sync(now)` is the one place that opens and closes loops and sends the calendar's mails:
+run by Celery beat every few minutes and after every change a manager makes to a plan. It
+only does what the dates say and each mail has a key, so running it twice, or on two
+workers at once, changes nothing the second time.
+"""
+
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.landcover.models import CoverCode, UseCode, Vintage
+from apps.signalements.models import Signalement
+from apps.signalements.transitions import OPEN, Status
+from apps.territories.models import Role
+
+from . import ics
+from .calendar import LOOPS, departement_organisations, loop_window
+from .mail import enqueue
+from .models import MEETINGS, Milestone, ProductionPlan, Step
+
+REMINDER_DAYS = 7
+INVITATION_DAYS = 42  # invitations go out six weeks before a meeting (at once if later)
+
+
+def members(departement, roles):
+    """Users with one of `roles` in an organisation whose territory touches the département."""
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__role__in=roles,
+            memberships__organisation__in=departement_organisations(departement),
+        )
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def _context(plan, rank=None, **extra):
+    dep = plan.departement
+    context = {"departement": dep, "plan": plan, "rank": rank, **extra}
+    context["map_path"] = reverse("landcover:map", args=[dep.code])
+    if rank:
+        opening, closing = loop_window(plan, rank)
+        context.update(opens=opening, closes=closing, last_day=closing - datetime.timedelta(1))
+    return context
+
+
+def open_loop(plan, vintage, today):
+    """Open a vintage's loop (its window says so): flag, actual date, launch mail."""
+    opening_step, _closing, _results = LOOPS[vintage.rank]
+    Vintage.objects.filter(pk=vintage.pk).update(feedback_open=True)
+    Milestone.objects.filter(plan=plan, step=opening_step, actual_date__isnull=True).update(
+        actual_date=today
+    )
+    context = _context(plan, vintage.rank, vintage=vintage)
+    opens = context["opens"]
+    for user in members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER]):
+        enqueue(f"loop-open:{vintage.pk}:{opens}:user-{user.pk}", "loop_open", user,
+                "loop_open", context, departement=plan.departement)  # fmt: skip
+
+
+def close_loop(plan, vintage, today):
+    """Close a vintage's loop: flag, actual date, end mail."""
+    _opening, closing_step, _results = LOOPS[vintage.rank]
+    Vintage.objects.filter(pk=vintage.pk).update(feedback_open=False)
+    Milestone.objects.filter(plan=plan, step=closing_step, actual_date__isnull=True).update(
+        actual_date=today
+    )
+    context = _context(plan, vintage.rank, vintage=vintage)
+    closes = context["closes"]
+    for user in members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER]):
+        enqueue(f"loop-close:{vintage.pk}:{closes}:user-{user.pk}", "loop_close", user,
+                "loop_close", context, departement=plan.departement)  # fmt: skip
+
+
+def remind(plan, vintage):
+    context = _context(plan, vintage.rank, vintage=vintage)
+    closes = context["closes"]
+    for user in members(plan.departement, [Role.CONTRIBUTOR]):
+        enqueue(f"loop-reminder:{vintage.pk}:{closes}:user-{user.pk}", "loop_reminder", user,
+                "loop_reminder", context, departement=plan.departement)  # fmt: skip
+
+
+def invite(milestone):
+    """Invitations to a meeting, with an .ics; a new date sends an updated invitation."""
+    plan = milestone.plan
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, memberships__organisation__in=milestone.invitees.all())
+        .distinct()
+        .order_by("pk")
+    )
+    when = datetime.datetime.combine(milestone.date, milestone.time or datetime.time(14, 0))
+    attachment = {
+        "filename": "invitation.ics",
+        "mimetype": "text/calendar",
+        "content": ics.event(
+            uid=f"ocsge-{plan.pk}-{milestone.step}@ocsge",
+            start=timezone.make_aware(when),
+            minutes=120,
+            summary=f"OCS GE {plan.departement.code} — {milestone.get_step_display()}",
+            location=milestone.place,
+            sequence=int(timezone.now().timestamp() // 60) % 2**31,  # newer supersedes
+        ),
+    }
+    context = _context(plan, meeting=milestone, when=when)
+    for user in users:
+        enqueue(f"invitation:{milestone.pk}:{milestone.date}:{milestone.time}:user-{user.pk}",
+                "invitation", user, "invitation", context, departement=plan.departement,
+                attachments=[attachment])  # fmt: skip
+
+
+def results(plan, vintage):
+    """The results mail of a loop, one per contributor who filed on the vintage."""
+    authors = (
+        get_user_model().objects.filter(signalements__vintage=vintage).distinct().order_by("pk")
+    )
+    for user in authors:
+        groups = results_groups(user, vintage)
+        context = _context(plan, vintage.rank, vintage=vintage, **groups)
+        enqueue(f"results:{vintage.pk}:user-{user.pk}", "results", user, "results", context,
+                departement=plan.departement)  # fmt: skip
+
+
+CORRECTED = (Status.ACCEPTED,)
+EXPLAINED = (Status.ALREADY_DONE, Status.REJECTED_OUT_OF_SPEC, Status.REJECTED_IRRELEVANT)
+
+
+def results_groups(user, vintage) -> dict:
+    """A contributor's signalements on a vintage, each in exactly one group: corrected,
+    explained (a misunderstanding of the data, with the reason in plain words and the
+    definition of the codes concerned), still open, withdrawn."""
+    rows = list(
+        Signalement.objects.filter(vintage=vintage, author=user)
+        .select_related("reason")
+        .order_by("pk")
+    )
+    cs = {c.code: c for c in CoverCode.objects.all()}
+    us = {u.code: u for u in UseCode.objects.all()}
+    for s in rows:
+        s.current_cs, s.current_us = cs.get(s.code_cs_current), us.get(s.code_us_current)
+        s.proposed_cs, s.proposed_us = cs.get(s.code_cs_proposed), us.get(s.code_us_proposed)
+        s.path = reverse("signalements:detail", args=[s.pk])
+    return {
+        "corrected": [s for s in rows if s.status in CORRECTED],
+        "explained": [s for s in rows if s.status in EXPLAINED],
+        "still_open": [s for s in rows if s.status in OPEN],
+        "withdrawn": [s for s in rows if s.status == Status.WITHDRAWN],
+        "total": len(rows),
+        "nomenclature_path": reverse("campaigns:nomenclature"),
+    }
+
+
+def sync(now=None) -> dict:
+    """Apply every plan's dates at `now`: loops open or closed, reminders, invitations,
+    results mails. Returns what it did (counts)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    done = {"opened": 0, "closed": 0}
+    plans = ProductionPlan.objects.select_related("departement").prefetch_related("milestones")
+    for plan in plans:
+        with transaction.atomic():
+            vintages = {
+                v.rank: v
+                for v in Vintage.objects.select_for_update().filter(departement=plan.departement)
+            }
+            steps = {m.step: m for m in plan.milestones.all()}
+            for rank, vintage in vintages.items():
+                opening, closing = loop_window(plan, rank)
+                should = opening <= today < closing
+                if should and not vintage.feedback_open:
+                    open_loop(plan, vintage, today)
+                    done["opened"] += 1
+                elif not should and vintage.feedback_open:
+                    close_loop(plan, vintage, today)
+                    done["closed"] += 1
+                if should and today >= closing - datetime.timedelta(days=REMINDER_DAYS):
+                    remind(plan, vintage)
+                results_step = steps[LOOPS[rank][2]]
+                if today >= results_step.date and today >= closing:
+                    results(plan, vintage)
+                    if results_step.actual_date is None:
+                        Milestone.objects.filter(pk=results_step.pk).update(actual_date=today)
+            for step in MEETINGS:
+                meeting = steps[step]
+                if meeting.date - datetime.timedelta(days=INVITATION_DAYS) <= today <= meeting.date:
+                    invite(meeting)
+            start = steps[Step.START]
+            if start.actual_date is None and today >= start.planned_date:
+                Milestone.objects.filter(pk=start.pk).update(actual_date=start.planned_date)
+    return done
+
+
+def digest(now=None) -> int:
+    """The daily digest for operators and managers: signalements filed in the 24 hours
+    before `now`, per département. Returns the number of mails queued."""
+    now = now or timezone.now()
+    since = now - datetime.timedelta(days=1)
+    day = timezone.localdate(now)
+    queued = 0
+    new = Signalement.objects.filter(created_at__gte=since, created_at__lt=now)
+    departement_ids = new.values_list("vintage__departement", flat=True).distinct()
+    for plan in ProductionPlan.objects.filter(departement__in=departement_ids).select_related(
+        "departement"
+    ):
+        dep = plan.departement
+        rows = list(
+            new.filter(vintage__departement=dep)
+            .select_related("organisation", "vintage")
+            .order_by("-created_at")[:50]
+        )
+        total = new.filter(vintage__departement=dep).count()
+        context = _context(plan, signalements=rows, total=total,
+                           queue_path=reverse("signalements:queue", args=[dep.code]))  # fmt: skip
+        for user in members(dep, [Role.OPERATOR, Role.MANAGER]):
+            queued += enqueue(f"digest:{dep.code}:{day}:user-{user.pk}", "digest", user,
+                              "digest", context, departement=dep)  # fmt: skip
+    return queued
+
+
+def open_now(plan, rank, today=None):
+    """A manager opens a loop today (the opening date becomes today)."""
+    today = today or timezone.localdate()
+    opening_step, closing_step, _ = LOOPS[rank]
+    closing = plan.milestones.get(step=closing_step).date
+    if closing <= today:
+        raise ValueError("closing date passed")
+    Milestone.objects.filter(plan=plan, step=opening_step).update(actual_date=today)
+
+
+def close_now(plan, rank, today=None):
+    """A manager closes a loop today (the closing date becomes today)."""
+    today = today or timezone.localdate()
+    _opening, closing_step, _ = LOOPS[rank]
+    Milestone.objects.filter(plan=plan, step=closing_step).update(actual_date=today)

@@ -1,0 +1,21 @@
+from celery import shared_task
+
+from . import loops, mail
+
+
+@shared_task(acks_late=True)
+def send_outbox() -> int:
+    """Send the pending mails (safe to run twice at once: rows are locked one by one)."""
+    return mail.send_pending()
+
+
+@shared_task(acks_late=True)
+def sync_calendars() -> dict:
+    """Open and close the feedback loops and send the calendar's mails (Celery beat)."""
+    return loops.sync()
+
+
+@shared_task(acks_late=True)
+def daily_digest() -> int:
+    """The operators' daily digest of new signalements (Celery beat, every morning)."""
+    return loops.digest()

@@ -1,0 +1,173 @@
+import datetime
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from apps.landcover.models import CoverCode, UseCode
+from apps.landcover.scoping import visible_departements
+from apps.territories.models import Role, departements_for
+
+from . import loops
+from .calendar import LOOPS, create_plan, loop_window
+from .models import Milestone, OutboxMail, ProductionPlan
+
+
+def can_manage(user, departement) -> bool:
+    """Plans, loops and mails are the production lead's (and the platform admin's)."""
+    return (
+        departements_for(user, roles=[Role.MANAGER, Role.ADMIN]).filter(pk=departement.pk).exists()
+    )
+
+
+class StartForm(forms.Form):
+    start_date = forms.DateField(
+        label=gettext_lazy("Date de départ"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class MilestoneForm(forms.ModelForm):
+    class Meta:
+        model = Milestone
+        fields = ["planned_date", "actual_date", "time", "place"]
+        widgets = {
+            "planned_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "actual_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+
+MilestoneFormSet = forms.modelformset_factory(Milestone, form=MilestoneForm, extra=0)
+
+
+def _check_loops(formset):
+    """Each loop must close after it opens (dates as they will be)."""
+    dates = {}
+    for form in formset.forms:
+        m = form.instance
+        data = form.cleaned_data
+        dates[m.step] = data.get("actual_date") or data.get("planned_date")
+    errors = []
+    for rank, (opening, closing, _results) in LOOPS.items():
+        if dates.get(opening) and dates.get(closing) and dates[closing] <= dates[opening]:
+            errors.append(_("La boucle %(rank)s doit se terminer après son ouverture.")
+                          % {"rank": rank})  # fmt: skip
+    return errors
+
+
+def timeline(plan, today, width=760):
+    """An SVG chart of the plan: a time axis, the two loops as bars, milestones as dots."""
+    milestones = list(plan.milestones.all())
+    first = min([m.date for m in milestones] + [today])
+    last = max([m.date for m in milestones] + [today])
+    span = max((last - first).days, 1)
+
+    def x(day):
+        return round(20 + (width - 40) * (day - first).days / span, 1)
+
+    loops_ = []
+    for row, rank in enumerate(LOOPS):
+        opening, closing = loop_window(plan, rank)
+        loops_.append({"rank": rank, "x": x(opening), "w": max(x(closing) - x(opening), 2),
+                       "y": 30 + row * 22})  # fmt: skip
+    dots = [
+        {"x": x(m.date), "state": m.state_on(today), "label": m.get_step_display(),
+         "date": m.date, "order": m.order + 1}
+        for m in milestones
+    ]  # fmt: skip
+    months = []
+    month = first.replace(day=1)
+    while month <= last:
+        if month >= first:
+            months.append({"x": x(month), "label": month})
+        month = (month + datetime.timedelta(days=32)).replace(day=1)
+    return {"width": width, "height": 110, "loops": loops_, "dots": dots, "months": months,
+            "today": x(today)}  # fmt: skip
+
+
+def plan_page(request, code):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    manager = can_manage(request.user, departement)
+    plan = ProductionPlan.objects.filter(departement=departement).first()
+    today = timezone.localdate()
+    context = {"departement": departement, "plan": plan, "manager": manager, "today": today}
+    if plan is None:
+        start = StartForm(request.POST or None)
+        if request.method == "POST":
+            if not manager:
+                raise PermissionDenied
+            if start.is_valid():
+                create_plan(departement, start.cleaned_data["start_date"], request.user)
+                loops.sync()
+                messages.success(request, _("Plan de production créé depuis le modèle."))
+                return redirect("campaigns:plan", code=code)
+        context["start_form"] = start
+        return render(request, "campaigns/plan.html", context)
+    queryset = plan.milestones.prefetch_related("invitees").order_by("order")
+    formset = MilestoneFormSet(request.POST or None, queryset=queryset)
+    if request.method == "POST":
+        if not manager:
+            raise PermissionDenied
+        errors = _check_loops(formset) if formset.is_valid() else []
+        if formset.is_valid() and not errors:
+            with transaction.atomic():
+                formset.save()
+            loops.sync()
+            messages.success(request, _("Calendrier enregistré."))
+            return redirect("campaigns:plan", code=code)
+        context["loop_errors"] = errors
+    vintages = {v.rank: v for v in departement.vintages.all()}
+    rows = []
+    for form in formset.forms:
+        milestone = form.instance
+        milestone.state = milestone.state_on(today)
+        milestone.state_label = Milestone.State(milestone.state).label
+        rows.append((milestone, form))
+    context.update(
+        formset=formset,
+        rows=rows,
+        chart=timeline(plan, today),
+        loops=[
+            {"rank": rank, "window": loop_window(plan, rank), "vintage": vintages.get(rank)}
+            for rank in LOOPS
+        ],
+        mails=OutboxMail.objects.filter(departement=departement)[:100] if manager else [],
+    )
+    return render(request, "campaigns/plan.html", context)
+
+
+@require_POST
+def loop_action(request, code, rank, action):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not can_manage(request.user, departement):
+        raise PermissionDenied
+    plan = get_object_or_404(ProductionPlan, departement=departement)
+    if rank not in LOOPS or action not in ("open", "close"):
+        raise PermissionDenied
+    try:
+        (loops.open_now if action == "open" else loops.close_now)(plan, rank)
+    except ValueError:
+        messages.error(request, _("La date de fin de cette boucle est passée : "
+                                  "reportez-la d'abord dans le calendrier."))  # fmt: skip
+        return redirect("campaigns:plan", code=code)
+    loops.sync()
+    if action == "open":
+        messages.success(request, _("Boucle %(rank)s ouverte.") % {"rank": rank})
+    else:
+        messages.success(request, _("Boucle %(rank)s close.") % {"rank": rank})
+    return redirect("campaigns:plan", code=code)
+
+
+def nomenclature(request):
+    """The nomenclature with its definitions (linked from the results mails): public."""
+    return render(
+        request,
+        "campaigns/nomenclature.html",
+        {"cover": CoverCode.objects.all(), "use": UseCode.objects.all()},
+    )
