@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q, Sum
 from django.utils.translation import gettext_lazy as _
 
-from apps.landcover.models import CoverCode, UseCode
+from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.landcover.scoping import visible_vintages
 from apps.territories.models import Commune, Departement, Organisation, Region
 
@@ -46,9 +46,14 @@ class Territory:
         return Level.LABELS[self.level]
 
 
+def _visible(user):
+    """Vintages `user` may see; user None: every vintage (internal use: publication)."""
+    return Vintage.objects.all() if user is None else visible_vintages(user)
+
+
 def territory(user, level: str, code: str) -> Territory | None:
     """The territory, with the communes of it the user may see; None if unknown or unseen."""
-    vintages = visible_vintages(user)
+    vintages = _visible(user)
     seen = Departement.objects.filter(pk__in=vintages.values("departement"))
     communes = Commune.objects.filter(departement__in=seen)
     if level == Level.COMMUNE:
@@ -77,7 +82,7 @@ def territory(user, level: str, code: str) -> Territory | None:
 
 
 def _vintages(user, territory):
-    return visible_vintages(user).filter(departement__in=territory.departements)
+    return _visible(user).filter(departement__in=territory.departements)
 
 
 def _flow_departements(user, territory):

@@ -109,15 +109,19 @@ def territory_csv(request, level, code):
     response["Content-Disposition"] = (
         f'attachment; filename="artificialisation_{level}_{found.code}.csv"'
     )
-    writer = csv.writer(response)
-    writer.writerow([name for key, name in CSV_COLUMNS])
-    for row in per_commune(request.user, found):
-        writer.writerow(
-            [
-                ""
-                if row[k] is None
-                else (round(row[k], 4) if isinstance(row[k], float) else row[k])
-                for k, name in CSV_COLUMNS
-            ]  # fmt: skip
-        )
+    write_csv(response, per_commune(request.user, found))
     return response
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def write_csv(out, rows):
+    """One line per commune (the CSV of the territory page and of the publication)."""
+    writer = csv.writer(out)
+    writer.writerow([name for key, name in CSV_COLUMNS])
+    for row in rows:
+        writer.writerow([_cell(row[key]) for key, name in CSV_COLUMNS])

@@ -172,6 +172,8 @@ def sync(now=None) -> dict:
             }
             steps = {m.step: m for m in plan.milestones.all()}
             for rank, vintage in vintages.items():
+                if vintage.state == Vintage.State.PUBLISHED:
+                    continue  # published: read-only, its loop never reopens
                 opening, closing = loop_window(plan, rank)
                 should = opening <= today < closing
                 if should and not vintage.feedback_open:

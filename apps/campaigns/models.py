@@ -138,3 +138,35 @@ class OutboxMail(models.Model):
 
     def __str__(self):
         return f"{self.kind} → {self.recipient}"
+
+
+class Publication(models.Model):
+    """The published package of a département: corrected M1 and M2 in the official layout,
+    the M1→M2 difference, the artificialisation indicators per commune and a metadata file
+    with checksums. Open data (Licence Ouverte 2.0), downloadable without an account."""
+
+    class State(models.TextChoices):
+        BUILDING = "building", _("en préparation")
+        DONE = "done", _("publié")
+        FAILED = "failed", _("échec")
+
+    departement = models.OneToOneField(
+        Departement, on_delete=models.CASCADE, related_name="publication"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.BUILDING)
+    directory = models.CharField(max_length=300, blank=True)
+    # [{"name", "size", "sha256", "description"}]
+    files = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("publication")
+        verbose_name_plural = _("publications")
+
+    def __str__(self):
+        return f"{self.departement} — {self.get_state_display()}"

@@ -19,3 +19,11 @@ def sync_calendars() -> dict:
 def daily_digest() -> int:
     """The operators' daily digest of new signalements (Celery beat, every morning)."""
     return loops.digest()
+
+
+@shared_task(acks_late=True)
+def build_publication(publication_id: int) -> str:
+    """Build a département's publication package, then publish (idempotent)."""
+    from .publication import build
+
+    return build(publication_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import dashboard, views
 
 app_name = "campaigns"
 urlpatterns = [
@@ -10,5 +10,11 @@ urlpatterns = [
         views.loop_action,
         name="loop",
     ),
+    path("departements/<str:code>/rapport-qualite/", views.quality_page, name="quality"),
+    path("departements/<str:code>/publier/", views.publish_view, name="publish"),
+    path("donnees/", views.open_data, name="open-data"),
+    path("donnees/<str:code>/<str:name>", views.open_data_file, name="open-data-file"),
     path("nomenclature/", views.nomenclature, name="nomenclature"),
+    path("tableau-de-bord/", dashboard.dashboard, name="dashboard"),
+    path("tableau-de-bord/regions/<str:code>/", dashboard.region_dashboard, name="region"),
 ]

@@ -1,9 +1,12 @@
+import csv
 import datetime
+from pathlib import Path
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,9 +17,9 @@ from apps.landcover.models import CoverCode, UseCode
 from apps.landcover.scoping import visible_departements
 from apps.territories.models import Role, departements_for
 
-from . import loops
+from . import loops, publication, quality
 from .calendar import LOOPS, create_plan, loop_window
-from .models import Milestone, OutboxMail, ProductionPlan
+from .models import Milestone, OutboxMail, ProductionPlan, Publication
 
 
 def can_manage(user, departement) -> bool:
@@ -138,6 +141,8 @@ def plan_page(request, code):
             for rank in LOOPS
         ],
         mails=OutboxMail.objects.filter(departement=departement)[:100] if manager else [],
+        publication=Publication.objects.filter(departement=departement).first(),
+        blockers=publication.blockers(departement),
     )
     return render(request, "campaigns/plan.html", context)
 
@@ -162,6 +167,74 @@ def loop_action(request, code, rank, action):
     else:
         messages.success(request, _("Boucle %(rank)s close.") % {"rank": rank})
     return redirect("campaigns:plan", code=code)
+
+
+def can_read_report(user, departement) -> bool:
+    """The quality report: IGN staff and the State services of the territory."""
+    roles = [Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN]
+    return departements_for(user, roles=roles).filter(pk=departement.pk).exists()
+
+
+def quality_page(request, code):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not can_read_report(request.user, departement):
+        raise PermissionDenied
+    data = quality.report(departement)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="rapport_qualite_{departement.code}.csv"'
+        )
+        csv.writer(response).writerows(quality.csv_rows(data))
+        return response
+    return render(
+        request,
+        "campaigns/quality.html",
+        {"departement": departement, "data": data, "printable": "imprimer" in request.GET},
+    )
+
+
+@require_POST
+def publish_view(request, code):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not can_manage(request.user, departement):
+        raise PermissionDenied
+    try:
+        publication.publish(departement, request.user)
+    except publication.Refused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Publication lancée : le paquet se prépare."))
+    return redirect("campaigns:plan", code=code)
+
+
+def open_data(request):
+    """Published départements and their files: open to everyone (Licence Ouverte 2.0)."""
+    published = (
+        Publication.objects.filter(state=Publication.State.DONE)
+        .select_related("departement")
+        .order_by("departement__code")
+    )
+    return render(
+        request,
+        "campaigns/open_data.html",
+        {"published": published, "licence": publication.LICENCE,
+         "licence_url": publication.LICENCE_URL},
+    )  # fmt: skip
+
+
+def open_data_file(request, code, name):
+    found = get_object_or_404(Publication, departement__code=code, state=Publication.State.DONE)
+    if name not in {f["name"] for f in found.files}:
+        raise Http404(_("Fichier inconnu."))
+    path = Path(found.directory) / name
+    content_type = {
+        ".gpkg": "application/geopackage+sqlite3",
+        ".csv": "text/csv",
+        ".json": "application/json",
+    }.get(path.suffix, "application/octet-stream")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=name,
+                        content_type=content_type)  # fmt: skip
 
 
 def nomenclature(request):

@@ -359,6 +359,11 @@ def import_ocsge(
                     )
                     % {"rank": rank, "code": departement_code, "n": existing.polygon_count}
                 )
+            if existing.state == Vintage.State.PUBLISHED:
+                raise ImportRefused(
+                    _("Le millésime %(rank)s du département %(code)s est publié : il ne change "
+                      "plus.") % {"rank": rank, "code": departement_code}
+                )  # fmt: skip
             signalements = existing.signalements.count()
             if signalements:
                 raise ImportRefused(
@@ -608,3 +613,32 @@ def export_ocsge(
         )  # fmt: skip
     tmp.replace(out_path)
     return written
+
+
+DIFF_LAYER = "DIFFERENCE"
+
+
+def export_difference(departement, out_path) -> int:
+    """Write the M1→M2 difference product (cs_avant, us_avant, cs_apres, us_apres and the
+    geometry of each changed piece); return the number of pieces."""
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.stem + ".part.gpkg")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT cs_avant, us_avant, cs_apres, us_apres, ST_AsBinary(geom) "
+            f"FROM {ChangePiece._meta.db_table} WHERE departement_id = %s ORDER BY id",
+            [departement.pk],
+        )
+        rows = cur.fetchall()
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
+    pyogrio.raw.write(
+        str(tmp),
+        np.array([bytes(g) for g in cols[4]], dtype=object),
+        [np.array(c, dtype=object) for c in cols[:4]],
+        ["cs_avant", "us_avant", "cs_apres", "us_apres"],
+        layer=DIFF_LAYER, driver="GPKG", geometry_type="MultiPolygon", crs="EPSG:2154",
+    )  # fmt: skip
+    tmp.replace(out_path)
+    return len(rows)

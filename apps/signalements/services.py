@@ -259,6 +259,8 @@ def prepare(user, filing: Filing) -> dict:
         "departement").first()  # fmt: skip
     if vintage is None:
         raise Refused(_("Millésime inconnu."), "vintage")
+    if vintage.state == Vintage.State.PUBLISHED:
+        raise Refused(_("Ce millésime est publié : il ne change plus."), "vintage")
     if not vintage.feedback_open:
         raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
     geom = parse_geometry(filing.geom) if filing.geom not in (None, "") else None
@@ -444,6 +446,8 @@ def apply_action(
     sources, to, who = TRANSITIONS[action]
     with transaction.atomic():
         signalement = _locked(user, signalement_id)
+        if signalement.vintage.state == Vintage.State.PUBLISHED:
+            raise Conflict(_("Ce millésime est publié : il ne change plus."))
         if who == OPERATOR:
             if not can_decide(user, signalement.vintage):
                 raise Forbidden(_("Seuls les opérateurs du département décident."))

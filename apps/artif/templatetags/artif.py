@@ -19,3 +19,9 @@ def ha(value_m2_or_ha, digits=2):
     if value_m2_or_ha is None:
         return "—"
     return number_format(value_m2_or_ha, digits, use_l10n=True, force_grouping=True)
+
+
+@register.filter
+def ha_m2(value_m2, digits=2):
+    """m² shown in hectares; an em dash for None."""
+    return ha(None if value_m2 is None else value_m2 / 10_000, digits)

@@ -1,0 +1,161 @@
+"""Publication of a département: once both loops are closed and every signalement decided,
+the package is built (a Celery task) and the vintages become read-only.
+
+The package, under MEDIA_ROOT/publications/<code>/: the corrected M1 and M2 GeoPackages in
+the official layout, the M1→M2 difference (cs_avant, us_avant, cs_apres, us_apres), the
+artificialisation indicators per commune (CSV), and metadata.json with each file's size
+and SHA-256. Open data under the Licence Ouverte 2.0, listed on /donnees/.
+"""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.artif.queries import Level, per_commune, territory
+from apps.artif.views import write_csv
+from apps.landcover.difference import vintage_pair
+from apps.landcover.gpkg import export_difference, export_ocsge
+from apps.landcover.models import Vintage
+from apps.signalements.transitions import OPEN
+
+from .models import Publication
+
+LICENCE = "Licence Ouverte / Open Licence version 2.0 (Etalab)"
+LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+
+
+class Refused(Exception):
+    pass
+
+
+def blockers(departement) -> list[str]:
+    """Why the département cannot be published now (empty: it can)."""
+    reasons = []
+    pair = vintage_pair(departement)
+    if pair is None:
+        return [_("Il faut les deux millésimes M1 et M2.")]
+    for vintage in pair:
+        if vintage.feedback_open:
+            reasons.append(_("La boucle de retours %(rank)s est encore ouverte.")
+                           % {"rank": vintage.rank})  # fmt: skip
+        undecided = vintage.signalements.filter(status__in=OPEN).count()
+        if undecided:
+            reasons.append(_("%(n)d signalement(s) %(rank)s ne sont pas décidés.")
+                           % {"n": undecided, "rank": vintage.rank})  # fmt: skip
+    done = Publication.objects.filter(departement=departement,
+                                      state__in=[Publication.State.DONE,
+                                                 Publication.State.BUILDING])  # fmt: skip
+    if done.exists():
+        reasons.append(_("Le département est déjà publié (ou en cours de publication)."))
+    return reasons
+
+
+def publish(departement, user) -> Publication:
+    """Start the publication (refused with the reasons when it cannot be done)."""
+    with transaction.atomic():
+        Vintage.objects.select_for_update().filter(departement=departement).exists()
+        if reasons := blockers(departement):
+            raise Refused(" ".join(reasons))
+        publication, _created = Publication.objects.update_or_create(
+            departement=departement,
+            defaults={"state": Publication.State.BUILDING, "created_by": user, "message": "",
+                      "files": [], "directory": ""},
+        )  # fmt: skip
+        transaction.on_commit(lambda: _build_later(publication.pk))
+    return publication
+
+
+def _build_later(publication_id):
+    from .tasks import build_publication
+
+    build_publication.delay(publication_id)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(publication_id: int) -> str:
+    """Write the package, then publish (vintages read-only). Safe to run twice."""
+    publication = Publication.objects.select_related("departement").get(pk=publication_id)
+    if publication.state != Publication.State.BUILDING:
+        return publication.state
+    dep = publication.departement
+    m1, m2 = vintage_pair(dep)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
+    directory = Path(settings.MEDIA_ROOT) / "publications" / dep.code / stamp
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        described = []
+        for vintage in (m1, m2):
+            name = f"OCSGE_{dep.code}_{vintage.rank}_{vintage.millesime}.gpkg"
+            export_ocsge(dep.code, vintage.rank, directory / name)
+            described.append((name, _("OCS GE %(rank)s %(year)s corrigée (couches "
+                                      "OCCUPATION_SOL et ZONE_CONSTRUITE)")
+                              % {"rank": vintage.rank, "year": vintage.millesime}))  # fmt: skip
+        name = f"OCSGE_{dep.code}_DIFFERENCE_{m1.millesime}_{m2.millesime}.gpkg"
+        export_difference(dep, directory / name)
+        described.append((name, _("Évolutions M1 → M2 (cs_avant, us_avant, cs_apres, "
+                                  "us_apres)")))  # fmt: skip
+        name = f"OCSGE_{dep.code}_ARTIFICIALISATION_COMMUNES.csv"
+        found = territory(None, Level.DEPARTEMENT, dep.code)
+        with (directory / name).open("w", newline="", encoding="utf-8") as out:
+            write_csv(out, per_commune(None, found) if found else [])
+        described.append((name, _("Artificialisation par commune, M1, M2 et flux (ha)")))
+        files = [
+            {"name": n, "description": d, "size": (directory / n).stat().st_size,
+             "sha256": _sha256(directory / n)}
+            for n, d in described
+        ]  # fmt: skip
+        published_at = timezone.now()
+        metadata = {
+            "departement": {"code": dep.code, "name": dep.name},
+            "vintages": [
+                {
+                    "rank": v.rank,
+                    "millesime": v.millesime,
+                    "polygons": v.polygons.count(),
+                    "revision": v.revision,
+                }
+                for v in (m1, m2)
+            ],  # fmt: skip
+            "crs": "EPSG:2154",
+            "licence": LICENCE,
+            "licence_url": LICENCE_URL,
+            "producer": "IGN",
+            "published_at": published_at.isoformat(),
+            "files": files,
+        }
+        (directory / "metadata.json").write_text(
+            json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        files.append({"name": "metadata.json", "description": _("Métadonnées et empreintes"),
+                      "size": (directory / "metadata.json").stat().st_size,
+                      "sha256": _sha256(directory / "metadata.json")})  # fmt: skip
+    except Exception as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        Publication.objects.filter(pk=publication_id).update(
+            state=Publication.State.FAILED, message=str(exc)[:2000]
+        )
+        raise
+    with transaction.atomic():
+        Vintage.objects.filter(pk__in=[m1.pk, m2.pk]).update(
+            state=Vintage.State.PUBLISHED, feedback_open=False
+        )
+        Publication.objects.filter(pk=publication_id).update(
+            state=Publication.State.DONE,
+            directory=str(directory),
+            files=files,
+            published_at=published_at,
+        )
+    return Publication.State.DONE

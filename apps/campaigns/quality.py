@@ -1,0 +1,213 @@
+"""The quality report M1 + M2 of a département: what the feedback loops found and changed.
+
+Every table is one grouped query; the artificialised area before corrections is computed
+exactly by undoing the corrections inside a savepoint (first revision of each corrected
+polygon, pieces split off deleted), recomputing the communes they meet with the same code
+as the indicators, reading, and rolling back.
+"""
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+
+from apps.artif.compute import affected_communes, compute_vintage
+from apps.artif.models import ArtifStat
+from apps.landcover.models import CoverCode, PolygonRevision, Vintage
+from apps.signalements.models import Signalement
+from apps.signalements.transitions import OPEN, Status
+
+EXPLAINED = (Status.ALREADY_DONE, Status.REJECTED_OUT_OF_SPEC, Status.REJECTED_IRRELEVANT)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _artif(vintage) -> float | None:
+    rows = ArtifStat.objects.filter(vintage=vintage)
+    if not rows.exists():
+        return None
+    return rows.filter(artif=True).aggregate(a=Sum("area"))["a"] or 0.0
+
+
+def artif_before_corrections(vintage) -> float | None:
+    """Artificialised m² of the vintage as imported, before any correction (None when its
+    indicators were never computed)."""
+    if _artif(vintage) is None:
+        return None
+    revised = PolygonRevision.objects.filter(polygon__vintage=vintage).exclude(
+        cause=PolygonRevision.Cause.INFERENCE
+    )
+    ids = list(revised.values_list("polygon_id", flat=True).distinct())
+    if not ids:
+        return _artif(vintage)
+    communes = affected_communes(ids)
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            # Pieces split off by a correction (their history starts at revision 1) go…
+            cur.execute(
+                "DELETE FROM landcover_landcoverpolygon WHERE id IN (SELECT polygon_id FROM "
+                "landcover_polygonrevision WHERE revision = 1 AND polygon_id = ANY(%s))",
+                [ids],
+            )
+            # …and the others take back what their first revision had before.
+            cur.execute(
+                """
+                UPDATE landcover_landcoverpolygon p
+                SET code_cs = r.code_cs_before, code_us = r.code_us_before, geom = r.geom_before
+                FROM (
+                  SELECT DISTINCT ON (polygon_id) polygon_id, code_cs_before, code_us_before,
+                         geom_before
+                  FROM landcover_polygonrevision WHERE polygon_id = ANY(%s)
+                  ORDER BY polygon_id, revision
+                ) r
+                WHERE p.id = r.polygon_id
+                """,
+                [ids],
+            )
+            compute_vintage(vintage, communes)
+            before = _artif(vintage)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return before
+
+
+def report(departement) -> dict:
+    """Every table of the report, as plain data (page, CSV and tests read the same)."""
+    vintages = list(Vintage.objects.filter(departement=departement).order_by("rank"))
+    sig = Signalement.objects.filter(vintage__departement=departement)
+    labels = dict(Status.choices)
+    by_status = [
+        {"rank": r["vintage__rank"], "status": r["status"], "label": labels[r["status"]],
+         "count": r["n"]}
+        for r in sig.values("vintage__rank", "status").annotate(n=Count("id"))
+        .order_by("vintage__rank", "status")
+    ]  # fmt: skip
+    decided_q = ~Q(status__in=OPEN) & ~Q(status=Status.WITHDRAWN)
+    totals = sig.aggregate(
+        received=Count("id"),
+        accepted=Count("id", filter=Q(status=Status.ACCEPTED)),
+        decided=Count("id", filter=decided_q),
+        open=Count("id", filter=Q(status__in=OPEN)),
+    )
+    totals["acceptance_rate"] = (
+        100.0 * totals["accepted"] / totals["decided"] if totals["decided"] else None
+    )
+    by_organisation = list(
+        sig.values("organisation__name")
+        .annotate(
+            received=Count("id"),
+            accepted=Count("id", filter=Q(status=Status.ACCEPTED)),
+            explained=Count("id", filter=Q(status__in=EXPLAINED)),
+            open=Count("id", filter=Q(status__in=OPEN)),
+        )
+        .order_by("-received", "organisation__name")
+    )
+    by_commune = _by_commune(departement)
+    accepted = sig.filter(status=Status.ACCEPTED)
+    matrix_rows = list(
+        accepted.values("code_cs_current", "code_cs_proposed")
+        .annotate(n=Count("id"), area=Sum("area"))
+        .order_by("code_cs_current", "code_cs_proposed")
+    )
+    codes = sorted({r["code_cs_current"] for r in matrix_rows}
+                   | {r["code_cs_proposed"] for r in matrix_rows})  # fmt: skip
+    top = max((r["n"] for r in matrix_rows), default=0)
+    cells = {(r["code_cs_current"], r["code_cs_proposed"]): r for r in matrix_rows}
+    matrix = [
+        {
+            "from": a,
+            "cells": [
+                {
+                    "to": b,
+                    "count": cells.get((a, b), {}).get("n", 0),
+                    "area": cells.get((a, b), {}).get("area") or 0.0,
+                    "heat": round(cells.get((a, b), {}).get("n", 0) / top, 2) if top else 0,
+                }
+                for b in codes
+            ],
+        }
+        for a in codes
+    ]
+    change = {}
+    for r in matrix_rows:
+        change.setdefault(r["code_cs_current"], {"lost": 0.0, "gained": 0.0})
+        change.setdefault(r["code_cs_proposed"], {"lost": 0.0, "gained": 0.0})
+        change[r["code_cs_current"]]["lost"] += r["area"] or 0.0
+        change[r["code_cs_proposed"]]["gained"] += r["area"] or 0.0
+    cover = dict(CoverCode.objects.values_list("code", "label"))
+    area_by_class = [
+        {"code": k, "label": cover.get(k, ""), "lost": v["lost"], "gained": v["gained"],
+         "net": v["gained"] - v["lost"]}
+        for k, v in sorted(change.items())
+    ]  # fmt: skip
+    artif = []
+    for v in vintages:
+        after = _artif(v)
+        before = artif_before_corrections(v) if after is not None else None
+        artif.append({"rank": v.rank, "millesime": v.millesime, "before": before,
+                      "after": after,
+                      "delta": after - before if after is not None and before is not None
+                      else None})  # fmt: skip
+    return {
+        "totals": totals,
+        "by_status": by_status,
+        "by_organisation": by_organisation,
+        "by_commune": by_commune,
+        "codes": codes,
+        "matrix": matrix,
+        "area_by_class": area_by_class,
+        "artif": artif,
+    }
+
+
+def _by_commune(departement) -> list[dict]:
+    """Signalements per commune of their location (one spatial join)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT c.code, c.name, count(s.id),
+                   count(s.id) FILTER (WHERE s.status = %s)
+            FROM signalements_signalement s
+            JOIN landcover_vintage v ON v.id = s.vintage_id AND v.departement_id = %s
+            JOIN territories_commune c
+              ON c.departement_id = %s AND ST_Intersects(c.geom, s.location)
+            GROUP BY c.code, c.name ORDER BY count(s.id) DESC, c.code
+            """,
+            [Status.ACCEPTED.value, departement.pk, departement.pk],
+        )
+        return [
+            {"code": code, "name": name, "received": n, "accepted": a}
+            for code, name, n, a in cur.fetchall()
+        ]
+
+
+def csv_rows(data) -> list[list]:
+    """The report flattened: table, row, column, count, area (m²)."""
+    rows = [["table", "ligne", "colonne", "nombre", "surface_m2"]]
+    t = data["totals"]
+    for key in ("received", "decided", "accepted", "open"):
+        rows.append(["totaux", key, "", t[key], ""])
+    rate = t["acceptance_rate"]
+    rows.append(["totaux", "taux_acceptation_pct", "", "" if rate is None else round(rate, 2), ""])
+    for r in data["by_status"]:
+        rows.append(["statut", r["rank"], r["status"], r["count"], ""])
+    for r in data["by_organisation"]:
+        for key in ("received", "accepted", "explained", "open"):
+            rows.append(["organisation", r["organisation__name"], key, r[key], ""])
+    for r in data["by_commune"]:
+        rows.append(["commune", r["code"], "received", r["received"], ""])
+        rows.append(["commune", r["code"], "accepted", r["accepted"], ""])
+    for row in data["matrix"]:
+        for cell in row["cells"]:
+            if cell["count"]:
+                rows.append(["corrections", row["from"], cell["to"], cell["count"],
+                             round(cell["area"], 1)])  # fmt: skip
+    for r in data["area_by_class"]:
+        rows.append(["surface_par_classe", r["code"], "net", "", round(r["net"], 1)])
+    for r in data["artif"]:
+        for key in ("before", "after"):
+            value = r[key]
+            rows.append(["artificialise", r["rank"], key, "",
+                         "" if value is None else round(value, 1)])  # fmt: skip
+    return rows
