@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pyogrio
 import pytest
@@ -115,3 +117,28 @@ def live_server(django_db_setup, django_db_blocker):
         server = LiveServer("localhost")
     yield server
     server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM stays usable.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        yield page
+        browser.close()
+        # Connections opened while Playwright's loop runs live in its context: close them
+        # here, or the test database cannot be dropped at the end of the session.
+        from django.db import connections
+
+        connections.close_all()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

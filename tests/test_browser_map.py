@@ -1,6 +1,5 @@
 """Browser journey on the map page (Playwright + Debian's Chromium, no network)."""
 
-import os
 import shutil
 
 import pytest
@@ -8,10 +7,9 @@ from pyproj import Transformer
 
 from apps.landcover.models import Vintage
 
-from .conftest import X0, Y0
+from .conftest import CHROMIUM, X0, Y0
 from .test_signalements import world  # noqa: F401  (fixture)
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     # The live server needs committed data; the flush after each test must give the
@@ -23,28 +21,6 @@ pytestmark = [
 
 def _rgb(hex_colour):
     return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM stays usable.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        yield page
-        browser.close()
-        # Connections opened while Playwright's loop runs live in its context: close them
-        # here, or the test database cannot be dropped at the end of the session.
-        from django.db import connections
-
-        connections.close_all()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def test_map_draws_polygons_in_legend_colours_and_a_click_opens_the_panel(

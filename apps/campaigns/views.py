@@ -15,10 +15,11 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import CoverCode, UseCode
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Role, departements_for
+from apps.territories.models import Departement, Role, departements_for
 
 from . import loops, publication, quality
 from .calendar import LOOPS, create_plan, loop_window
+from .dashboard import departement_rows
 from .models import Milestone, OutboxMail, ProductionPlan, Publication
 
 
@@ -142,6 +143,8 @@ def plan_page(request, code):
         ],
         mails=OutboxMail.objects.filter(departement=departement)[:100] if manager else [],
         publication=Publication.objects.filter(departement=departement).first(),
+        figures=departement_rows(Departement.objects.filter(pk=departement.pk), today)[0],
+        can_read_report=can_read_report(request.user, departement),
         blockers=publication.blockers(departement),
     )
     return render(request, "campaigns/plan.html", context)

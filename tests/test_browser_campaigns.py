@@ -1,0 +1,72 @@
+"""Browser journeys of the State services and the production lead (Playwright, no network)."""
+
+import datetime
+
+import pytest
+
+from apps.campaigns.calendar import create_plan
+from apps.landcover.models import Vintage
+from apps.signalements import services
+from apps.territories.models import Departement, Region
+
+from .conftest import CHROMIUM
+from .test_browser_map import _login
+from .test_signalements import file, world  # noqa: F401  (fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not __import__("shutil").which(CHROMIUM), reason="no Chromium"),
+]
+
+
+@pytest.fixture
+def regional(world):  # noqa: F811
+    region = Region.objects.create(code="95", name="Région d'essai")
+    Departement.objects.filter(code="98").update(region=region)
+    departement = Departement.objects.get(code="98")
+    # Started five months ago: the two first meetings are late (not marked done).
+    create_plan(departement, datetime.date.today() - datetime.timedelta(days=150))
+    s = file(world)
+    services.apply_action(world["users"]["operator"], s.pk, "accept")
+    Vintage.objects.filter(departement=departement).update(feedback_open=False)
+    return world
+
+
+def test_reviewer_follows_the_region_down_to_a_departement_timeline(
+    live_server, regional, browser_page
+):
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _login(page, live_server.url, "reviewer")
+    page.goto(f"{live_server.url}/tableau-de-bord/")
+    page.click("text=95 Région d'essai")
+    row = page.locator('#departements tr[data-code="98"]')
+    assert "late" in row.get_attribute("class")
+    assert "1 / 1" in row.inner_text()
+    assert page.locator("#departements progress").get_attribute("value") == "1"
+    row.locator("a").click()
+    page.wait_for_selector("#timeline circle")
+    assert page.locator("#timeline circle.dot-late").count() >= 2
+    assert page.locator("#timeline rect.loop").count() == 2
+    # Read-only: no form field, no action button for a reviewer.
+    assert page.locator("#plan-form input[type=date]").count() == 0
+    assert page.locator("#loops button").count() == 0
+    assert not errors
+
+
+def test_manager_opens_the_m1_loop_and_sees_the_launch_mails(live_server, regional, browser_page):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.filter(username="contributor_in").update(email="c@example.org")
+    page = browser_page
+    _login(page, live_server.url, "operator2")
+    page.goto(f"{live_server.url}/departements/98/calendrier/")
+    # The template's M1 loop is still to come: the manager opens it today.
+    page.locator("#loops li", has_text="M1").locator("button").click()
+    page.wait_for_selector(".messages")
+    assert "Boucle M1 ouverte" in page.inner_text(".messages")
+    assert "ouverte" in page.locator("#loops li", has_text="M1").inner_text()
+    assert "c@example.org" in page.inner_text("#mails")
+    assert Vintage.objects.get(departement__code="98", rank="M1").feedback_open
