@@ -141,7 +141,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"apps.inference.tasks.*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {"apps.inference.tasks.run_block": {"queue": "gpu"}}
 # Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
 CELERY_BEAT_SCHEDULE = {
     "sync-calendars": {"task": "apps.campaigns.tasks.sync_calendars", "schedule": 600.0},

@@ -587,3 +587,19 @@ def test_only_managers_publish(client, campaign, role, settings, tmp_path):
     assert response.status_code == PUBLISH_TABLE[role]
     if response.status_code != 302:
         assert not Publication.objects.exists()
+
+
+def test_manager_moves_a_meeting_and_chooses_its_invitees(client, campaign):
+    client.force_login(campaign["users"]["operator2"])
+    plan = campaign["plan"]
+    data = _formset_data(plan, meeting_info=datetime.date(2026, 3, 20))
+    info = plan.milestones.get(step=Step.MEETING_INFO)
+    k = list(plan.milestones.order_by("order")).index(info)
+    data[f"form-{k}-invitees"] = [str(campaign["orgs"]["ddt"].pk)]
+    data[f"form-{k}-place"] = "Préfecture"
+    assert client.post("/departements/98/calendrier/", data).status_code == 302
+    info.refresh_from_db()
+    assert info.planned_date == datetime.date(2026, 3, 20) and info.place == "Préfecture"
+    assert list(info.invitees.values_list("name", flat=True)) == ["DDT 98"]
+    html = client.get("/departements/98/calendrier/").content.decode()
+    assert "Agence 97" not in html  # only the département's organisations are offered

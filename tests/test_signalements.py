@@ -556,7 +556,7 @@ def test_filing_changes_the_tile_etag_and_the_tile_shows_it(
 ):
     from apps.landcover import tiles
 
-    Vintage.objects.filter(pk=world["m2"].pk).update(state=Vintage.State.PUBLISHED)
+    login(client, world, "operator")
     x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), 16)
     url = f"/tiles/{world['m2'].pk}/16/{x}/{y}.pbf"
     before = client.get(url)["ETag"]

@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import CoverCode, UseCode
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Departement, Role, departements_for
+from apps.territories.models import Departement, Organisation, Role, departements_for
 
 from . import loops, publication, quality
-from .calendar import LOOPS, create_plan, loop_window
+from .calendar import LOOPS, create_plan, departement_organisations, loop_window
 from .dashboard import departement_rows
 from .models import Milestone, OutboxMail, ProductionPlan, Publication
 
@@ -37,13 +37,23 @@ class StartForm(forms.Form):
 
 
 class MilestoneForm(forms.ModelForm):
+    def __init__(self, *args, departement=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["invitees"]
+        if departement is not None:
+            field.queryset = Organisation.objects.filter(
+                pk__in=departement_organisations(departement)
+            ).order_by("name")
+        field.required = False
+
     class Meta:
         model = Milestone
-        fields = ["planned_date", "actual_date", "time", "place"]
+        fields = ["planned_date", "actual_date", "time", "place", "invitees"]
         widgets = {
             "planned_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "actual_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "invitees": forms.CheckboxSelectMultiple,
         }
 
 
@@ -114,7 +124,9 @@ def plan_page(request, code):
         context["start_form"] = start
         return render(request, "campaigns/plan.html", context)
     queryset = plan.milestones.prefetch_related("invitees").order_by("order")
-    formset = MilestoneFormSet(request.POST or None, queryset=queryset)
+    formset = MilestoneFormSet(
+        request.POST or None, queryset=queryset, form_kwargs={"departement": departement}
+    )
     if request.method == "POST":
         if not manager:
             raise PermissionDenied

@@ -1,0 +1,215 @@
+"""Inference orchestration: blocks through Celery (eagerly here), idempotent retries,
+assembly into a draft vintage, bad inputs."""
+
+import pytest
+import rasterio
+import shapely
+import torch
+from django.core.management import CommandError, call_command
+
+from apps.inference import orchestration
+from apps.inference.ml.checkpoint import ModelMeta, save_checkpoint
+from apps.inference.ml.synthetic import render_geopackage
+from apps.inference.ml.unet import UNet
+from apps.inference.models import BlockPolygon, InferenceBlock, InferenceRun
+from apps.landcover.models import CoverCode, LandCoverPolygon, Vintage
+from apps.territories.models import Departement
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def imagery(small_departement, tmp_path_factory):
+    """Synthetic photos of the small generated département at 10 m (about 400 × 400 px)."""
+    out, _ = small_departement
+    folder = tmp_path_factory.mktemp("imagery")
+    result = render_geopackage(out / "ocsge_M1.gpkg", folder, res=10.0, block=256,
+                               log=lambda *_: None)  # fmt: skip
+    return result["paths"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(3)
+    model = UNet("resnet18", 5, 17)
+    meta = ModelMeta(encoder="resnet18", classes=[(i, f"c{i}") for i in range(1, 18)],
+                     mean=[120, 120, 120, 120, 50], std=[50, 50, 50, 50, 30],
+                     tile_size=256)  # fmt: skip
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model, meta)
+
+
+def _run(imagery, checkpoint, **kw):
+    dep, _ = Departement.objects.get_or_create(code="99", defaults={"name": "Essai"})
+    return InferenceRun(
+        departement=dep, rank=kw.pop("rank", "M1"), millesime=2024, rgb=str(imagery["rgb"]),
+        nir=str(imagery["nir"]), elevation=str(imagery["elevation"]),
+        checkpoint=str(checkpoint), block_px=kw.pop("block_px", 200), device="cpu", **kw,
+    )  # fmt: skip
+
+
+def test_a_run_classifies_every_block_and_assembles_a_draft_vintage(
+    imagery, checkpoint, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = orchestration.start(_run(imagery, checkpoint))
+    run.refresh_from_db()
+    assert run.state == InferenceRun.State.DONE, run.message
+    assert run.blocks_total == run.blocks_done >= 4
+    vintage = run.vintage
+    assert (vintage.state, vintage.source, vintage.rank) == ("draft", "inference", "M1")
+    polygons = LandCoverPolygon.objects.filter(vintage=vintage)
+    assert polygons.count() == vintage.polygon_count > 0
+    assert not BlockPolygon.objects.exists()  # staging emptied
+    # A coverage of the whole raster: no gap, no overlap, valid polygons, known codes.
+    with rasterio.open(imagery["rgb"]) as ds:
+        extent = shapely.box(*ds.bounds)
+    geoms = [shapely.from_wkb(bytes(p.geom.wkb)) for p in polygons]
+    assert all(g.is_valid for g in geoms)
+    union = shapely.union_all(geoms)
+    assert union.area == pytest.approx(extent.area, rel=1e-6)
+    assert sum(g.area for g in geoms) == pytest.approx(extent.area, rel=1e-6)
+    known = set(CoverCode.objects.values_list("code", flat=True)) | {""}
+    assert set(polygons.values_list("code_cs", flat=True)) <= known
+    assert set(polygons.values_list("code_us", flat=True)) == {"US6.6"}
+    confidences = list(polygons.values_list("confidence", flat=True))
+    assert all(0.0 <= c <= 1.0 for c in confidences)
+    # No polygon is cut along a block seam: merging left one polygon per connected patch.
+    seams = orchestration._seams(run)
+    assert not seams.is_empty
+    same_class_touching_across = 0
+    by_value = {}
+    for p, g in zip(polygons, geoms, strict=True):
+        by_value.setdefault(p.model_class, []).append(g)
+    for group in by_value.values():
+        tree = shapely.STRtree(group)
+        for i, g in enumerate(group):
+            for j in tree.query(g, predicate="touches"):
+                if j > i and shapely.intersection(g, group[j]).length > 0:
+                    same_class_touching_across += 1
+    assert same_class_touching_across == 0
+
+
+def test_a_retried_or_duplicated_block_never_duplicates_polygons(imagery, checkpoint, monkeypatch):
+    from apps.inference import tasks
+
+    run = orchestration.start(_run(imagery, checkpoint, rank="M2"))  # blocks not delivered
+    block = run.blocks.order_by("index").first()
+    real, calls = orchestration.vectorize_classes, {"n": 0}
+
+    def crash_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise MemoryError("worker out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(orchestration, "vectorize_classes", crash_once)
+    with pytest.raises(MemoryError):
+        orchestration.run_block(block.pk)
+    orchestration.block_failed(block.pk, "MemoryError", final=False)  # what the task does
+    assert not BlockPolygon.objects.exists()
+    assert tasks.run_block.apply(args=[block.pk]).get() == "done"  # the retry
+    first = BlockPolygon.objects.filter(block=block).count()
+    assert first > 0
+    assert orchestration.run_block(block.pk) == "skipped"  # a duplicate delivery
+    assert BlockPolygon.objects.filter(block=block).count() == first
+    run.refresh_from_db()
+    assert run.blocks_done == 1  # counted once
+
+
+def test_a_failing_block_fails_the_run_and_can_be_run_again(
+    imagery, checkpoint, monkeypatch, django_capture_on_commit_callbacks
+):
+    calls = {"n": 0}
+    real = orchestration.classify_block
+
+    def flaky(block):
+        calls["n"] += 1
+        if block.index == 1 and calls["n"] < 10:
+            raise OSError("disk read error")
+        return real(block)
+
+    monkeypatch.setattr(orchestration, "classify_block", flaky)
+    with pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
+        run = orchestration.start(_run(imagery, checkpoint))
+    run = InferenceRun.objects.get()
+    assert run.state == InferenceRun.State.FAILED and "block 1" in run.message
+    assert run.blocks.get(index=1).state == InferenceBlock.State.FAILED
+    calls["n"] = 100
+    with django_capture_on_commit_callbacks(execute=True):
+        assert orchestration.rerun_failed(run) == 1
+    # The other blocks were not delivered in the failed eager chain: send them too.
+    for block in run.blocks.exclude(state=InferenceBlock.State.DONE):
+        with django_capture_on_commit_callbacks(execute=True):
+            orchestration.run_block(block.pk)
+    run.refresh_from_db()
+    assert run.state == InferenceRun.State.DONE and run.vintage.polygon_count > 0
+
+
+def test_a_cancelled_run_does_no_more_blocks(imagery, checkpoint):
+    run = orchestration.start(_run(imagery, checkpoint))
+    orchestration.cancel(run)
+    block = run.blocks.first()
+    assert orchestration.run_block(block.pk) == "skipped"
+    assert not BlockPolygon.objects.exists()
+
+
+def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_path):
+    # Rasters not aligned.
+    shifted = tmp_path / "nir.tif"
+    with rasterio.open(imagery["nir"]) as src:
+        profile = src.profile
+        data = src.read()
+    profile["transform"] = profile["transform"] * profile["transform"].translation(3, 0)
+    with rasterio.open(shifted, "w", **profile) as dst:
+        dst.write(data)
+    bad = _run(imagery, checkpoint)
+    bad.nir = str(shifted)
+    with pytest.raises(orchestration.RunRefused, match="not aligned"):
+        orchestration.start(bad)
+    # Wrong CRS.
+    for name in ("rgb", "nir", "elevation"):
+        with rasterio.open(imagery[name]) as src:
+            profile, data = src.profile, src.read()
+        profile["crs"] = "EPSG:3857"
+        with rasterio.open(tmp_path / f"{name}3857.tif", "w", **profile) as dst:
+            dst.write(data)
+    wrong = _run(imagery, checkpoint)
+    wrong.rgb, wrong.nir, wrong.elevation = (str(tmp_path / f"{n}3857.tif")
+                                             for n in ("rgb", "nir", "elevation"))  # fmt: skip
+    with pytest.raises(orchestration.RunRefused, match="EPSG:2154"):
+        orchestration.start(wrong)
+    # A checkpoint for other classes.
+    other = save_checkpoint(tmp_path / "other.pt", UNet("resnet18", 5, 5),
+                            ModelMeta(encoder="resnet18",
+                                      classes=[(i, str(i)) for i in range(1, 6)]))  # fmt: skip
+    with pytest.raises(orchestration.RunRefused, match="predicts classes"):
+        orchestration.start(_run(imagery, other))
+    # A missing raster.
+    missing = _run(imagery, checkpoint)
+    missing.elevation = str(tmp_path / "nothing.tif")
+    with pytest.raises(orchestration.RunRefused, match="not found"):
+        orchestration.start(missing)
+    # A vintage of that rank in the way.
+    dep = Departement.objects.get(code="99")
+    Vintage.objects.create(departement=dep, rank="M1", millesime=2021, source="import")
+    with pytest.raises(orchestration.RunRefused, match="has a M1 vintage"):
+        orchestration.start(_run(imagery, checkpoint))
+    assert not InferenceRun.objects.exists() and not InferenceBlock.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_run_inference_command_reports_the_draft_vintage(imagery, checkpoint):
+    Departement.objects.create(code="99", name="Essai")
+    out = __import__("io").StringIO()
+    call_command("run_inference", departement="99", rank="M1", millesime=2024,
+                 rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
+                 checkpoint=checkpoint, block_px=512, device="cpu", stdout=out)  # fmt: skip
+    assert "polygons in draft vintage" in out.getvalue()
+    with pytest.raises(CommandError, match="inconnu"):
+        call_command("run_inference", departement="42", rank="M1", millesime=2024,
+                     rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
+                     checkpoint=checkpoint)  # fmt: skip
+    with pytest.raises(CommandError, match="refusée"):
+        call_command("run_inference", departement="99", rank="M1", millesime=2024,
+                     rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
+                     checkpoint=checkpoint)  # fmt: skip
