@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("apps.landcover.urls")),
     path("", include("apps.artif.urls")),
     path("", include("apps.campaigns.urls")),
+    path("", include("apps.inference.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,6 +1,9 @@
 """Inference orchestration: blocks through Celery (eagerly here), idempotent retries,
 assembly into a draft vintage, bad inputs."""
 
+import io
+import shutil
+
 import pytest
 import rasterio
 import shapely
@@ -200,7 +203,7 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_run_inference_command_reports_the_draft_vintage(imagery, checkpoint):
     Departement.objects.create(code="99", name="Essai")
-    out = __import__("io").StringIO()
+    out = io.StringIO()
     call_command("run_inference", departement="99", rank="M1", millesime=2024,
                  rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
                  checkpoint=checkpoint, block_px=512, device="cpu", stdout=out)  # fmt: skip
@@ -213,3 +216,105 @@ def test_run_inference_command_reports_the_draft_vintage(imagery, checkpoint):
         call_command("run_inference", departement="99", rank="M1", millesime=2024,
                      rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
                      checkpoint=checkpoint)  # fmt: skip
+
+
+# --- the operators' page --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(db):
+    from django.contrib.auth import get_user_model
+
+    from apps.territories.models import Membership, Organisation, Role
+
+    dep, _ = Departement.objects.get_or_create(code="99", defaults={"name": "Essai"})
+    org = Organisation.objects.create(name="IGN 99", kind="ign")
+    org.departements.add(dep)
+    ddt = Organisation.objects.create(name="DDT 99", kind="ddt")
+    ddt.departements.add(dep)
+    users = {"anonymous": None}
+    for name, organisation, role in [("operator", org, Role.OPERATOR),
+                                     ("reviewer", ddt, Role.REVIEWER)]:  # fmt: skip
+        users[name] = get_user_model().objects.create_user(name)
+        Membership.objects.create(user=users[name], organisation=organisation, role=role)
+    return users
+
+
+@pytest.mark.parametrize("who, status", [("anonymous", 404), ("reviewer", 403), ("operator", 200)])
+def test_inference_page_is_for_operators(client, staff, who, status):
+    if staff[who]:
+        client.force_login(staff[who])
+    assert client.get("/departements/99/inference/").status_code == status
+
+
+def test_operator_starts_a_run_from_the_page_and_follows_it(
+    client, staff, imagery, checkpoint, settings, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    settings.DATA_DIR = Path(imagery["rgb"]).parent.parent
+    shutil.copy(checkpoint, Path(imagery["rgb"]).parent / "model.pt")
+    folder = Path(imagery["rgb"]).parent.name
+    client.force_login(staff["operator"])
+    data = {"rank": "M2", "millesime": "2024", "rgb": f"{folder}/rgb.tif",
+            "nir": f"{folder}/nir.tif", "elevation": f"{folder}/elevation.tif",
+            "checkpoint": f"{folder}/model.pt", "block_px": "512"}  # fmt: skip
+    bad = client.post("/departements/99/inference/", {**data, "rgb": "../../etc/passwd"})
+    assert "introuvable" in bad.content.decode() and not InferenceRun.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/departements/99/inference/", data)
+    assert response.status_code == 302
+    run = InferenceRun.objects.get()
+    state = client.get(f"/departements/99/inference/{run.pk}/etat/").json()
+    assert state["state"] == "done" and state["progress"] == 1.0 and state["vintage"]
+    html = client.get("/departements/99/inference/").content.decode()
+    assert "polygones" in html and 'id="run-form"' in html
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_goes_through_a_real_celery_worker_on_redis(imagery, checkpoint, tmp_path):
+    """The blocks travel through Redis to a separate worker process (queues gpu and
+    default), which writes to the test database; the run ends done with its vintage."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import redis
+    from django.db import connection
+
+    from ocsge_web.celery import app
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+    redis.Redis.from_url(url).flushdb()
+    db = connection.settings_dict
+    env = {**os.environ, "REDIS_URL": url, "CELERY_TASK_ALWAYS_EAGER": "false",
+           "DATABASE_URL": f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+                           f"{db['PORT'] or 5432}/{db['NAME']}"}  # fmt: skip
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ocsge_web", "worker", "-Q", "gpu,default",
+         "--pool", "solo", "-l", "info"],
+        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
+    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    try:
+        run = orchestration.start(_run(imagery, checkpoint, block_px=256))
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.state in InferenceRun.FINISHED:
+                break
+            time.sleep(1)
+    finally:
+        app.conf.update(**saved)
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert run.state == InferenceRun.State.DONE, (run.message, log.read_text()[-3000:])
+    assert run.vintage.polygon_count > 0
+    assert "run_block" in log.read_text() and "assemble_run" in log.read_text()

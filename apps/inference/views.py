@@ -1,0 +1,111 @@
+"""The operators' inference page: start a run on a département, follow it live."""
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from apps.landcover.models import Vintage
+from apps.landcover.scoping import visible_departements
+from apps.territories.models import Role, departements_for
+
+from . import orchestration
+from .models import InferenceRun
+
+
+def can_run(user, departement) -> bool:
+    roles = [Role.OPERATOR, Role.MANAGER, Role.ADMIN]
+    return departements_for(user, roles=roles).filter(pk=departement.pk).exists()
+
+
+class RunForm(forms.Form):
+    rank = forms.ChoiceField(label=gettext_lazy("Rang"), choices=Vintage.Rank.choices)
+    millesime = forms.IntegerField(label=gettext_lazy("Millésime"), min_value=1950,
+                                   max_value=2100)  # fmt: skip
+    rgb = forms.CharField(label=gettext_lazy("Raster RVB"))
+    nir = forms.CharField(label=gettext_lazy("Raster proche infrarouge"))
+    elevation = forms.CharField(label=gettext_lazy("Raster d'élévation"))
+    checkpoint = forms.CharField(label=gettext_lazy("Modèle (checkpoint)"))
+    block_px = forms.IntegerField(label=gettext_lazy("Taille des blocs (px)"), initial=4096,
+                                  min_value=512, max_value=32768)  # fmt: skip
+
+    def _under_data_dir(self, name):
+        """Inputs are files of the server's data folder (DATA_DIR), named relative to it."""
+        root = Path(settings.DATA_DIR).resolve()
+        path = (root / self.cleaned_data[name]).resolve()
+        if root not in path.parents or not path.is_file():
+            raise forms.ValidationError(
+                _("Fichier introuvable dans le dossier de données du serveur (%(root)s).")
+                % {"root": root}
+            )
+        return str(path)
+
+    def clean_rgb(self):
+        return self._under_data_dir("rgb")
+
+    def clean_nir(self):
+        return self._under_data_dir("nir")
+
+    def clean_elevation(self):
+        return self._under_data_dir("elevation")
+
+    def clean_checkpoint(self):
+        return self._under_data_dir("checkpoint")
+
+
+def _departement(request, code):
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not can_run(request.user, departement):
+        raise PermissionDenied
+    return departement
+
+
+def runs_page(request, code):
+    departement = _departement(request, code)
+    form = RunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        run = InferenceRun(departement=departement, created_by=request.user, **form.cleaned_data)
+        try:
+            orchestration.start(run)
+        except orchestration.RunRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Inférence lancée."))
+            return redirect("inference:runs", code=code)
+    runs = InferenceRun.objects.filter(departement=departement).select_related("vintage")[:20]
+    return render(request, "inference/runs.html",
+                  {"departement": departement, "form": form, "runs": runs})  # fmt: skip
+
+
+def run_state(request, code, pk):
+    """Polled by the page: the run's progress."""
+    departement = _departement(request, code)
+    run = get_object_or_404(InferenceRun, pk=pk, departement=departement)
+    return JsonResponse({
+        "id": run.pk, "state": run.state, "state_label": run.get_state_display(),
+        "blocks_done": run.blocks_done, "blocks_total": run.blocks_total,
+        "progress": run.progress, "message": run.message,
+        "vintage": run.vintage_id,
+    })  # fmt: skip
+
+
+@require_POST
+def run_action(request, code, pk, action):
+    departement = _departement(request, code)
+    run = get_object_or_404(InferenceRun, pk=pk, departement=departement)
+    if action == "cancel":
+        orchestration.cancel(run)
+        messages.success(request, _("Inférence annulée."))
+    elif action == "rerun":
+        n = orchestration.rerun_failed(run)
+        messages.success(request, _("%(n)d bloc(s) relancé(s).") % {"n": n})
+    else:
+        raise PermissionDenied
+    return redirect("inference:runs", code=code)
