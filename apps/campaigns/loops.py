@@ -51,32 +51,20 @@ def _context(plan, rank=None, **extra):
     return context
 
 
-def open_loop(plan, vintage, today):
-    """Open a vintage's loop (its window says so): flag, actual date, launch mail."""
-    opening_step, _closing, _results = LOOPS[vintage.rank]
-    Vintage.objects.filter(pk=vintage.pk).update(feedback_open=True)
-    Milestone.objects.filter(plan=plan, step=opening_step, actual_date__isnull=True).update(
-        actual_date=today
-    )
+def switch_loop(plan, vintage, today, opening: bool):
+    """Open or close a vintage's loop (its window says so): the flag, the milestone's actual
+    date, and the launch or end mail to the département's contributors and IGN staff."""
+    open_step, close_step, _results = LOOPS[vintage.rank]
+    kind = "loop_open" if opening else "loop_close"
+    Vintage.objects.filter(pk=vintage.pk).update(feedback_open=opening)
+    Milestone.objects.filter(
+        plan=plan, step=open_step if opening else close_step, actual_date__isnull=True
+    ).update(actual_date=today)
     context = _context(plan, vintage.rank, vintage=vintage)
-    opens = context["opens"]
+    day = context["opens"] if opening else context["closes"]
     for user in members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER]):
-        enqueue(f"loop-open:{vintage.pk}:{opens}:user-{user.pk}", "loop_open", user,
-                "loop_open", context, departement=plan.departement)  # fmt: skip
-
-
-def close_loop(plan, vintage, today):
-    """Close a vintage's loop: flag, actual date, end mail."""
-    _opening, closing_step, _results = LOOPS[vintage.rank]
-    Vintage.objects.filter(pk=vintage.pk).update(feedback_open=False)
-    Milestone.objects.filter(plan=plan, step=closing_step, actual_date__isnull=True).update(
-        actual_date=today
-    )
-    context = _context(plan, vintage.rank, vintage=vintage)
-    closes = context["closes"]
-    for user in members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER]):
-        enqueue(f"loop-close:{vintage.pk}:{closes}:user-{user.pk}", "loop_close", user,
-                "loop_close", context, departement=plan.departement)  # fmt: skip
+        enqueue(f"{kind.replace('_', '-')}:{vintage.pk}:{day}:user-{user.pk}", kind, user, kind,
+                context, departement=plan.departement)  # fmt: skip
 
 
 def remind(plan, vintage):
@@ -176,12 +164,9 @@ def sync(now=None) -> dict:
                     continue  # published: read-only, its loop never reopens
                 opening, closing = loop_window(plan, rank)
                 should = opening <= today < closing
-                if should and not vintage.feedback_open:
-                    open_loop(plan, vintage, today)
-                    done["opened"] += 1
-                elif not should and vintage.feedback_open:
-                    close_loop(plan, vintage, today)
-                    done["closed"] += 1
+                if should != vintage.feedback_open:
+                    switch_loop(plan, vintage, today, opening=should)
+                    done["opened" if should else "closed"] += 1
                 if should and today >= closing - datetime.timedelta(days=REMINDER_DAYS):
                     remind(plan, vintage)
                 results_step = steps[LOOPS[rank][2]]
