@@ -314,8 +314,21 @@ def _render_artif(r):
     return render_artif(r)
 
 
+def _bench_inference(args):
+    from benchmarks.inference import bench_inference
+
+    return bench_inference(args, ROOT)
+
+
+def _render_inference(r):
+    from benchmarks.inference import render_inference
+
+    return render_inference(r)
+
+
 BENCHES = {
     "artif": (_bench_artif, _render_artif),
+    "inference": (_bench_inference, _render_inference),
     "io": (bench_io, render_io),
     "tiles": (_bench_tiles, _render_tiles),
     "signalements": (_bench_signalements, _render_signalements),
@@ -335,6 +348,10 @@ def main(argv=None):
     parser.add_argument("--resolution", type=float, default=2.5)
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
     parser.add_argument("--requests", type=int, default=400, help="per API operation")
+    parser.add_argument("--device", default="auto", help="inference: auto, cpu, cuda")
+    parser.add_argument(
+        "--inference-px", type=int, default=2048, help="inference: side of the area (px)"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")
