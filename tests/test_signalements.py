@@ -667,7 +667,7 @@ def _artif_m2(world):
 
 
 def test_check_and_queue_show_the_artificialisation_impact_and_accept_applies_it(
-    client, world, square_departement
+    client, world, square_departement, django_capture_on_commit_callbacks
 ):
     from apps.artif.compute import compute_departement
 
@@ -680,7 +680,9 @@ def test_check_and_queue_show_the_artificialisation_impact_and_accept_applies_it
     checked = client.post("/api/signalements/check/", payload, content_type="application/json")
     assert checked.json()["artif_impact"]["delta_m2"] == pytest.approx(10_000.0)
     assert "1,00 ha" in checked.json()["artif_impact_text"]
-    s = file(world, cs="CS1.1.1.1", us="US5")
+    with django_capture_on_commit_callbacks(execute=True):  # estimated after the commit
+        s = file(world, cs="CS1.1.1.1", us="US5")
+    s.refresh_from_db()
     assert s.artif_impact == pytest.approx(10_000.0)
     client.force_login(world["users"]["operator"])
     html = client.get(f"/departements/98/signalements/?vintage={world['m2'].pk}").content.decode()

@@ -250,7 +250,7 @@ class Filing:
     geom: object = None
 
 
-def prepare(user, filing: Filing) -> dict:
+def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     """Check a filing against every rule; returns what `file_signalement` writes.
 
     Also answers the map's "check before sending" (`hint`: below the minimum mapping unit).
@@ -303,7 +303,7 @@ def prepare(user, filing: Filing) -> dict:
             "Surface de %(area).0f m², sous l'unité minimale de collecte (%(mmu).0f m²) : "
             "ce signalement risque d'être rejeté « hors spécifications »."
         ) % {"area": area, "mmu": mmu}
-    impact = correction_impact(polygon, cs, us, geom)
+    impact = correction_impact(polygon, cs, us, geom) if with_impact else None
     return {
         "impact": impact,
         "vintage": vintage,
@@ -334,7 +334,9 @@ def _area_outside(departement_id: int, geom) -> float:
 
 def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signalement:
     checked = check_uploads(list(uploads))
-    plan = prepare(user, filing)
+    # The impact on artificialisation (a simulation, ~0.5 s on a million-polygon
+    # département) is estimated after the commit, by a task: filing does not wait for it.
+    plan = prepare(user, filing, with_impact=False)
     with transaction.atomic():
         signalement = Signalement.objects.create(
             vintage=plan["vintage"],
@@ -350,7 +352,6 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
             organisation=plan["organisation"],
             area=plan["area"],
             model_confidence=plan["polygon"].confidence,
-            artif_impact=plan["impact"]["delta_m2"] if plan["impact"] else None,
         )
         SignalementEvent.objects.create(
             signalement=signalement,
@@ -362,8 +363,30 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
         for upload, kind in checked:
             _store(signalement, user, upload, kind)
         _touch(plan["vintage"].pk)
+        transaction.on_commit(lambda: _estimate_impact_later(signalement.pk))
     signalement.hint = plan["hint"]
     return signalement
+
+
+def _estimate_impact_later(signalement_id: int):
+    from .tasks import estimate_impact
+
+    estimate_impact.delay(signalement_id)
+
+
+def estimate_impact(signalement_id: int) -> float | None:
+    """Store what accepting the signalement would change in the artificialised area."""
+    s = (
+        Signalement.objects.select_related("polygon", "polygon__vintage")
+        .filter(pk=signalement_id, polygon__isnull=False)
+        .first()
+    )
+    if s is None or s.polygon is None:
+        return None
+    impact = correction_impact(s.polygon, s.code_cs_proposed, s.code_us_proposed, s.geom)
+    delta = impact["delta_m2"] if impact else None
+    Signalement.objects.filter(pk=s.pk).update(artif_impact=delta)
+    return delta
 
 
 def _touch(vintage_id: int):
