@@ -272,7 +272,9 @@ def test_operator_starts_a_run_from_the_page_and_follows_it(
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_run_goes_through_a_real_celery_worker_on_redis(imagery, checkpoint, tmp_path):
+def test_a_run_goes_through_a_real_celery_worker_on_redis(
+    imagery, checkpoint, tmp_path, monkeypatch
+):
     """The blocks travel through Redis to a separate worker process (queues gpu and
     default), which writes to the test database; the run ends done with its vintage."""
     import os
@@ -303,6 +305,17 @@ def test_a_run_goes_through_a_real_celery_worker_on_redis(imagery, checkpoint, t
     )  # fmt: skip
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    # This process may hold a producer pool on the in-memory broker of the other tests: the
+    # blocks are published on a connection of their own.
+    from apps.inference import tasks
+
+    connection_ = app.connection_for_write(url)
+
+    def enqueue(ids):
+        for pk in ids:
+            tasks.run_block.apply_async(args=[pk], connection=connection_, queue="gpu")
+
+    monkeypatch.setattr(orchestration, "_enqueue", enqueue)
     try:
         run = orchestration.start(_run(imagery, checkpoint, block_px=256))
         deadline = time.monotonic() + 240
@@ -312,6 +325,7 @@ def test_a_run_goes_through_a_real_celery_worker_on_redis(imagery, checkpoint, t
                 break
             time.sleep(1)
     finally:
+        connection_.release()
         app.conf.update(**saved)
         worker.terminate()
         worker.wait(timeout=30)
