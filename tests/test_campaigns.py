@@ -363,7 +363,7 @@ def test_nomenclature_page_is_public_with_anchors(client):
 # --- quality report ---------------------------------------------------------------------------
 
 
-def _decide_some(campaign):
+def _decide_some(campaign, capture):
     """Three signalements on M2: a grass square built (accepted), a forest (accepted), one
     rejected; the M2 loop then closed."""
     from apps.artif.compute import compute_departement
@@ -375,18 +375,21 @@ def _decide_some(campaign):
     built = file(campaign, cs="CS1.1.1.1", us="US5")
     forest = file(campaign, polygon_id=grass_polygon(campaign, 2, 2).pk)
     rejected = file(campaign, polygon_id=grass_polygon(campaign, 1, 2).pk)
-    services.apply_action(users["operator"], built.pk, "accept")
-    services.apply_action(users["operator"], forest.pk, "accept")
+    with capture(execute=True):  # the indicators follow after each commit
+        services.apply_action(users["operator"], built.pk, "accept")
+        services.apply_action(users["operator"], forest.pk, "accept")
     reason = RejectionReason.objects.filter(applies_to=Status.REJECTED_IRRELEVANT).first()
     services.apply_action(users["operator"], rejected.pk, "reject_irrelevant", reason=reason.pk)
     loops.sync(at(date_of(plan, Step.M2_CLOSE)))
     return built, forest, rejected
 
 
-def test_quality_report_counts_rates_matrix_and_artificialisation(campaign):
+def test_quality_report_counts_rates_matrix_and_artificialisation(
+    campaign, django_capture_on_commit_callbacks
+):
     from apps.campaigns import quality
 
-    _decide_some(campaign)
+    _decide_some(campaign, django_capture_on_commit_callbacks)
     data = quality.report(campaign["plan"].departement)
     assert data["totals"] == {"received": 3, "accepted": 2, "decided": 3, "open": 0,
                               "acceptance_rate": pytest.approx(200 / 3)}  # fmt: skip
@@ -402,7 +405,9 @@ def test_quality_report_counts_rates_matrix_and_artificialisation(campaign):
                                    "accepted": 2}]  # fmt: skip
 
 
-def test_artificialised_area_before_corrections_undoes_a_split(campaign):
+def test_artificialised_area_before_corrections_undoes_a_split(
+    campaign, django_capture_on_commit_callbacks
+):
     from apps.campaigns import quality
     from apps.landcover.models import LandCoverPolygon
 
@@ -419,7 +424,8 @@ def test_artificialised_area_before_corrections_undoes_a_split(campaign):
     filing = services.Filing(vintage_id=campaign["m2"].pk, geom=shape,
                              code_cs_proposed="CS1.1.1.1", code_us_proposed="US5")  # fmt: skip
     s = services.file_signalement(campaign["users"]["contributor_in"], filing)
-    services.apply_action(campaign["users"]["operator"], s.pk, "accept")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.apply_action(campaign["users"]["operator"], s.pk, "accept")
     count = LandCoverPolygon.objects.filter(vintage=campaign["m2"]).count()
     m2 = Vintage.objects.get(pk=campaign["m2"].pk)
     before = quality.artif_before_corrections(m2)
@@ -440,8 +446,10 @@ def test_quality_report_is_for_ign_and_state_services(client, campaign, role):
     assert client.get("/departements/98/rapport-qualite/").status_code == QUALITY_TABLE[role]
 
 
-def test_quality_report_page_csv_and_printable(client, campaign):
-    _decide_some(campaign)
+def test_quality_report_page_csv_and_printable(
+    client, campaign, django_capture_on_commit_callbacks
+):
+    _decide_some(campaign, django_capture_on_commit_callbacks)
     client.force_login(campaign["users"]["reviewer"])
     html = client.get("/departements/98/rapport-qualite/").content.decode()
     markers = ['id="totals"', 'id="matrix"', 'id="by-class"', 'id="artif"',
@@ -509,7 +517,7 @@ def test_publication_package_reads_back_equal_to_the_database(
     from apps.landcover.models import ChangePiece, LandCoverPolygon
 
     settings.MEDIA_ROOT = tmp_path
-    built, _forest, _rejected = _decide_some(campaign)
+    built, _forest, _rejected = _decide_some(campaign, django_capture_on_commit_callbacks)
     dep = campaign["plan"].departement
     compute_difference(dep)
     with django_capture_on_commit_callbacks(execute=True):
@@ -559,7 +567,7 @@ def test_published_files_are_open_to_everyone(client, campaign, settings, tmp_pa
     from apps.campaigns import publication
 
     settings.MEDIA_ROOT = tmp_path
-    _decide_some(campaign)
+    _decide_some(campaign, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
         publication.publish(campaign["plan"].departement, campaign["users"]["operator2"])
     html = client.get("/donnees/").content.decode()

@@ -687,6 +687,51 @@ def test_check_and_queue_show_the_artificialisation_impact_and_accept_applies_it
     client.force_login(world["users"]["operator"])
     html = client.get(f"/departements/98/signalements/?vintage={world['m2'].pk}").content.decode()
     assert "+1,00 ha artificialisés" in html
-    response = client.post(f"/api/signalements/{s.pk}/accept/", content_type="application/json")
+    with django_capture_on_commit_callbacks(execute=True):  # indicators: after the commit
+        response = client.post(f"/api/signalements/{s.pk}/accept/", content_type="application/json")
     assert response.status_code == 200
     assert _artif_m2(world) == pytest.approx(before + 10_000.0)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_neighbouring_corrections_accepted_at_once_leave_the_derived_data_exact(
+    world, square_departement
+):
+    """Two operators accept corrections of touching polygons at the same moment: the change
+    layer (updated in each decision's transaction) ends as a full recomputation makes it."""
+    from django.db import connections
+
+    from apps.landcover.difference import compute_difference
+
+    compute_difference(square_departement)
+    first = file(world, polygon_id=grass_polygon(world, 1, 1).pk)
+    second = file(world, polygon_id=grass_polygon(world, 2, 1).pk)
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def decide(user, pk):
+        try:
+            barrier.wait()
+            services.apply_action(world["users"][user], pk, "accept")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=decide, args=("operator", first.pk)),
+               threading.Thread(target=decide, args=("operator2", second.pk))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+    def pieces():
+        return sorted(
+            (p.polygon_before_id, p.polygon_after_id, p.cs_apres, round(p.area, 1))
+            for p in ChangePiece.objects.all()
+        )
+
+    concurrent = pieces()
+    compute_difference(square_departement)
+    assert concurrent == pieces()

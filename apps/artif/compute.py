@@ -31,7 +31,7 @@ import time
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
-from apps.landcover.difference import vintage_pair
+from apps.landcover.difference import lock_derived, vintage_pair
 from apps.landcover.models import Vintage
 from apps.territories.models import Commune
 
@@ -130,6 +130,7 @@ def compute_vintage(vintage: Vintage, communes=None) -> dict:
     scope = _scope(vintage.departement, communes)
     params = {"v": vintage.pk, "communes": scope, "threshold": THRESHOLD_M2}
     with transaction.atomic(), connection.cursor() as cur:
+        lock_derived(vintage.departement_id)
         cur.execute("DROP TABLE IF EXISTS a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
         pieces = _run(cur, _POLYGON_COMMUNE, params)
         cur.execute("CREATE INDEX ON a_pc (pid)")
@@ -266,6 +267,7 @@ def compute_flows(departement, communes=None) -> int:
     scope = _scope(departement, communes)
     pair = vintage_pair(departement)
     with transaction.atomic(), connection.cursor() as cur:
+        lock_derived(departement.pk)
         cur.execute(
             "DELETE FROM artif_artifflow WHERE departement_id = %s AND commune_id = ANY(%s)",
             [departement.pk, scope],

@@ -108,6 +108,17 @@ WHERE NOT ST_IsEmpty(g) AND ST_Area(g) >= %(min_area)s
 """
 
 
+DERIVED_LOCK = 7301  # advisory lock class: derived products of one département
+
+
+def lock_derived(departement_id: int):
+    """Serialise the updates of a département's derived data (change pieces, indicators) for
+    the rest of the transaction: two corrections accepted at once in the same area would
+    otherwise each delete, then each re-insert, the same pieces."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [DERIVED_LOCK, departement_id])
+
+
 def vintage_pair(departement) -> tuple[Vintage, Vintage] | None:
     """(M1, M2) of a département, or None while it lacks one of them."""
     by_rank = {v.rank: v for v in Vintage.objects.filter(departement=departement)}
@@ -124,6 +135,7 @@ def compute_difference(departement, polygon_ids=None) -> int:
     """
     pair = vintage_pair(departement)
     with transaction.atomic():
+        lock_derived(departement.pk)
         if pair is None:
             ChangePiece.objects.filter(departement=departement).delete()
             return 0

@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
-from apps.artif.compute import update_after_correction
 from apps.artif.impact import correction_impact
+from apps.artif.tasks import update_indicators
 from apps.landcover.difference import compute_difference
 from apps.landcover.models import (
     CoverCode,
@@ -577,9 +577,12 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
 
 
 def update_derived(departement, polygon_ids):
-    """After corrections: the change layer, then the indicators of the communes they meet."""
+    """After corrections: the change layer at once (milliseconds, in the decision's
+    transaction), then, after the commit, the indicators of the communes they meet (a task:
+    under a second per commune on a million-polygon département, not worth the wait)."""
     compute_difference(departement, polygon_ids)
-    update_after_correction(departement, polygon_ids)
+    ids = list(polygon_ids)
+    transaction.on_commit(lambda: update_indicators.delay(departement.pk, ids))
 
 
 def _multi(geom):

@@ -1,0 +1,12 @@
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def update_indicators(departement_id: int, polygon_ids: list[int]) -> dict:
+    """After corrections: the indicators of the communes the changed polygons meet."""
+    from apps.territories.models import Departement
+
+    from .compute import update_after_correction
+
+    result = update_after_correction(Departement.objects.get(pk=departement_id), polygon_ids)
+    return {"communes": result["communes"], "seconds": result["seconds"]}
