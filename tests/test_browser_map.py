@@ -152,4 +152,14 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(300)
     assert _centre_pixel(page) == _rgb("#80ff00")  # now a broadleaf forest
+    # The operator answers the contributor from the map's panel.
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.click("#polygon-body .link-button")
+    page.fill(".comment-form textarea", "Merci, corrigé.")
+    page.click(".comment-form button[type=submit]")
+    page.wait_for_function(
+        "document.querySelector('.comment-form [role=status]').textContent.length > 0"
+    )
+    assert signalement.comments.get().text == "Merci, corrigé."
     assert not errors

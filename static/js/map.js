@@ -233,7 +233,9 @@
       dot.className = "status-dot";
       dot.style.background = STATUS_COLOURS[sg.status] || "#000";
       const link = el("a", { href: cfg.signalementPage.replace("/0/", `/${sg.id}/`), textContent: `n° ${sg.id}` });
-      return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name}`];
+      const comment = el("button", { type: "button", className: "link-button", textContent: t.commentOpen });
+      comment.addEventListener("click", () => comment.replaceWith(commentForm(sg.id)));
+      return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name} `, comment];
     });
     current = p;
     if (cfg.canFile && p.feedback_open) {
@@ -247,6 +249,32 @@
     document.getElementById("polygon-panel").hidden = false;
     if (highlight) map.removeLayer(highlight);
     highlight = L.geoJSON(p.geometry, { pane: "highlight", interactive: false, style: { color: "#00e5ff", weight: 3, fill: false } }).addTo(map);
+  }
+
+  // A comment on a signalement, from the panel (the signalement's page has the thread).
+  function commentForm(id) {
+    const form = el("form", { className: "comment-form" });
+    const text = el("textarea", { name: "text", rows: 2, required: true, maxLength: 5000 });
+    text.setAttribute("aria-label", t.commentOpen);
+    const send = el("button", { type: "submit", textContent: t.send });
+    const status = el("p", { className: "hint", role: "status" });
+    form.append(text, send, status);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      send.disabled = true;
+      fetch(`${cfg.signalements}${id}/comments/`, {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ text: text.value }),
+      }).then((r) => r.json().then((d) => ({ ok: r.ok, d })))
+        .then(({ ok, d }) => {
+          send.disabled = false;
+          status.textContent = ok ? t.commentSent : (d.detail || d.text || t.commentFailed);
+          if (ok) text.value = "";
+        })
+        .catch(() => { send.disabled = false; status.textContent = t.commentFailed; });
+    });
+    return form;
   }
 
   function identify(e) {
