@@ -5,14 +5,13 @@ import json
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.landcover.geofuncs import SimplifyPreserveTopology
 
-from .queries import Level, per_commune, summary, territory
+from .queries import Level, per_commune, summary, territory_or_404
 
 # Communes drawn at département scale: 10 m is below a screen pixel at zoom 13.
 SIMPLIFY_M = 10.0
@@ -25,13 +24,6 @@ CODE_PARAM = OpenApiParameter(
 )
 
 
-def get_territory(request, level, code):
-    found = territory(request.user, level, code) if level in Level.ALL else None
-    if found is None:
-        raise NotFound("Territoire inconnu, ou sans millésime visible.")
-    return found
-
-
 class TerritorySummary(APIView):
     """Artificialised area and share per vintage (threshold rule applied), by CS and US, and
     the M1→M2 flows (artificialisation, désartificialisation, net), in hectares."""
@@ -40,7 +32,7 @@ class TerritorySummary(APIView):
 
     @extend_schema(parameters=[LEVEL_PARAM, CODE_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request, level, code):
-        return Response(summary(request.user, get_territory(request, level, code)))
+        return Response(summary(request.user, territory_or_404(request.user, level, code)))
 
 
 class TerritoryCommunes(APIView):
@@ -51,7 +43,7 @@ class TerritoryCommunes(APIView):
 
     @extend_schema(parameters=[LEVEL_PARAM, CODE_PARAM], responses=OpenApiTypes.OBJECT)
     def get(self, request, level, code):
-        found = get_territory(request, level, code)
+        found = territory_or_404(request.user, level, code)
         rows = {row["code"]: row for row in per_commune(request.user, found)}
         shapes = found.communes.annotate(
             shape=AsGeoJSON(

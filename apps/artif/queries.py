@@ -46,6 +46,16 @@ class Territory:
         return Level.LABELS[self.level]
 
 
+def territory_or_404(user, level: str, code: str) -> Territory:
+    """The territory, or Http404 (answered as a 404 by the pages and the API alike)."""
+    from django.http import Http404
+
+    found = territory(user, level, code) if level in Level.ALL else None
+    if found is None:
+        raise Http404(_("Territoire inconnu, ou sans millésime visible."))
+    return found
+
+
 def _visible(user):
     """Vintages `user` may see; user None: every vintage (internal use: publication)."""
     return Vintage.objects.all() if user is None else visible_vintages(user)

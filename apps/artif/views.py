@@ -1,13 +1,13 @@
 import csv
 
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
 
-from .queries import Level, per_commune, summary, territory
+from .queries import Level, per_commune, summary, territory_or_404
 
 CSV_COLUMNS = [
     ("code", "code_insee"),
@@ -23,13 +23,6 @@ CSV_COLUMNS = [
     ("desartificialisation_ha", "desartificialisation_ha"),
     ("net_ha", "artificialisation_nette_ha"),
 ]
-
-
-def _territory_or_404(request, level, code):
-    found = territory(request.user, level, code) if level in Level.ALL else None
-    if found is None:
-        raise Http404(_("Territoire inconnu, ou sans millésime visible."))
-    return found
 
 
 def _bars(rows, keys=("M1", "M2"), width=360):
@@ -67,7 +60,7 @@ def _chart(data, width=360):
 
 def territory_page(request, level, code):
     """Figures of a territory: M1 vs M2, flows, breakdown by CS and US, choropleth."""
-    found = _territory_or_404(request, level, code)
+    found = territory_or_404(request.user, level, code)
     data = summary(request.user, found)
     communes = per_commune(request.user, found)
     colours = dict(CoverCode.objects.values_list("code", "colour"))
@@ -104,7 +97,7 @@ def territory_page(request, level, code):
 
 def territory_csv(request, level, code):
     """The territory's communes and their figures, one row each (UTF-8, comma, dot)."""
-    found = _territory_or_404(request, level, code)
+    found = territory_or_404(request.user, level, code)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="artificialisation_{level}_{found.code}.csv"'
