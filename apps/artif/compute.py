@@ -315,12 +315,15 @@ def update_after_correction(departement, polygon_ids) -> dict:
 
 
 def affected_communes(polygon_ids) -> list[int]:
-    """Communes the given polygons meet: the only ones whose figures they can change."""
+    """Communes of their département the given polygons meet: the only ones whose figures
+    they can change."""
     with connection.cursor() as cur:
         cur.execute(
             """
             SELECT DISTINCT c.id FROM landcover_landcoverpolygon p
-            JOIN territories_commune c ON c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
+            JOIN landcover_vintage v ON v.id = p.vintage_id
+            JOIN territories_commune c ON c.departement_id = v.departement_id
+              AND c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
             WHERE p.id = ANY(%s)
             """,
             [list(polygon_ids)],
