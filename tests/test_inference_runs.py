@@ -332,3 +332,17 @@ def test_a_run_goes_through_a_real_celery_worker_on_redis(
     assert run.state == InferenceRun.State.DONE, (run.message, log.read_text()[-3000:])
     assert run.vintage.polygon_count > 0
     assert "run_block" in log.read_text() and "assemble_run" in log.read_text()
+
+
+def test_the_demo_has_a_departement_produced_by_the_model(
+    small_departement, checkpoint, django_capture_on_commit_callbacks
+):
+    out, _ = small_departement
+    with django_capture_on_commit_callbacks(execute=True):  # the blocks, eagerly
+        call_command("load_demo", dir=out, model=checkpoint, stdout=io.StringIO())
+    vintage = Vintage.objects.get(departement__code="97", rank="M1")
+    assert vintage.source == Vintage.Source.INFERENCE and vintage.polygon_count > 0
+    assert InferenceRun.objects.get().state == InferenceRun.State.DONE
+    again = io.StringIO()
+    call_command("load_demo", dir=out, model=checkpoint, stdout=again)
+    assert "already loaded" in again.getvalue() and InferenceRun.objects.count() == 1

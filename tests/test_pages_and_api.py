@@ -163,8 +163,8 @@ def test_admin_import_job_records_a_refusal(
 
 def test_load_demo_is_idempotent_and_creates_one_user_per_role(small_departement, capsys):
     out, _ = small_departement
-    call_command("load_demo", dir=out)
-    call_command("load_demo", dir=out)
+    call_command("load_demo", dir=out, no_inference=True)
+    call_command("load_demo", dir=out, no_inference=True)
     assert Vintage.objects.filter(departement__code="99").count() == 2
     roles = set(Membership.objects.values_list("role", flat=True))
     assert roles == set(Role.values)

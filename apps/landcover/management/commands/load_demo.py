@@ -15,6 +15,7 @@ from apps.artif.models import ArtifStat
 from apps.campaigns import loops
 from apps.campaigns.calendar import create_plan
 from apps.campaigns.models import ProductionPlan
+from apps.inference.ml.synthetic import render_geopackage
 from apps.landcover import synth
 from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
@@ -54,6 +55,10 @@ DEMO_USERS = [
 ]
 
 
+# The second demo département, whose M1 comes from the demo model (issue: inference).
+INFERENCE_CODE = "97"
+
+
 class Command(BaseCommand):
     help = "Generate (once) and load the demo département with M1 and M2, and the demo users."
 
@@ -62,8 +67,19 @@ class Command(BaseCommand):
         parser.add_argument("--code", default="99")
         parser.add_argument("--size-km", type=float, default=16.0)
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--model",
+            type=Path,
+            default=Path("var/models/demo_unet.pt"),
+            help="the demo model (trained here once when missing)",
+        )
+        parser.add_argument(
+            "--no-inference",
+            action="store_true",
+            help="skip the second demo département, produced by the demo model",
+        )
 
-    def handle(self, *args, dir, code, size_km, seed, **opts):
+    def handle(self, *args, dir, code, size_km, seed, model=None, no_inference=False, **opts):
         files = [dir / "ocsge_M1.gpkg", dir / "ocsge_M2.gpkg", dir / "territoires.gpkg"]
         if all(f.exists() for f in files):
             self.stdout.write(f"Demo files already in {dir}.")
@@ -93,6 +109,43 @@ class Command(BaseCommand):
             call_command("compute_indicators", departement=code, stdout=self.stdout)
         self._users(code)
         self._plan(code)
+        if not no_inference:
+            self._inference_demo(dir.parent / "demo_ia", model or Path("var/models/demo_unet.pt"))
+
+    def _inference_demo(self, folder, model):
+        """Département 97: its M1 produced by the demo model from synthetic aerial photos
+        (trained once, ~4 min on 2 cores; its held-out mIoU is written next to it)."""
+        from apps.inference.models import InferenceRun
+        from apps.inference.orchestration import start
+
+        code = INFERENCE_CODE
+        if Vintage.objects.filter(departement__code=code, rank="M1").exists():
+            self.stdout.write(f"{code} M1 (from the model) already loaded.")
+            return
+        if not model.exists():
+            self.stdout.write("Training the demo model (once) …")
+            call_command("train_demo_model", out=model, stdout=self.stdout)
+        if not (folder / "ocsge_M1.gpkg").exists():
+            synth.generate(folder, code=code, size_km=4.0, seed=7,
+                           name="Val-d'Inférence (démo IA)", log=self.stdout.write)  # fmt: skip
+        call_command("load_territories", str(folder / "territoires.gpkg"), stdout=self.stdout)
+        if not (folder / "imagery" / "rgb.tif").exists():
+            render_geopackage(folder / "ocsge_M1.gpkg", folder / "imagery", res=2.5, seed=3,
+                              log=self.stdout.write)  # fmt: skip
+        departement = Departement.objects.get(code=code)
+        imagery = folder / "imagery"
+        run = start(InferenceRun(
+            departement=departement, rank="M1", millesime=timezone.localdate().year,
+            rgb=str(imagery / "rgb.tif"), nir=str(imagery / "nir.tif"),
+            elevation=str(imagery / "elevation.tif"), checkpoint=str(model), block_px=1024,
+        ))  # fmt: skip
+        run.refresh_from_db()
+        self.stdout.write(f"{code} M1 by the demo model: run {run.pk} {run.get_state_display()}"
+                          f" — {run.message}")  # fmt: skip
+        for name in ("IGN — Production OCS GE", "DDT de démonstration"):
+            org = Organisation.objects.filter(name=name).first()
+            if org:
+                org.departements.add(departement)
 
     def _plan(self, code):
         """A production plan started 7½ months ago: M1's loop is over, M2's is open, so
