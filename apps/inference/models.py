@@ -27,7 +27,7 @@ class InferenceRun(models.Model):
     nir = models.CharField(_("raster proche infrarouge"), max_length=500)
     elevation = models.CharField(_("raster d'élévation"), max_length=500)
     checkpoint = models.CharField(_("modèle (checkpoint)"), max_length=500)
-    block_px = models.PositiveIntegerField(_("taille des blocs (px)"), default=4096)
+    block_px = models.PositiveIntegerField(_("taille des blocs (px)"), default=8192)
     device = models.CharField(max_length=20, default="auto")
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     blocks_total = models.PositiveIntegerField(default=0)

@@ -33,7 +33,7 @@ class RunForm(forms.Form):
     nir = forms.CharField(label=gettext_lazy("Raster proche infrarouge"))
     elevation = forms.CharField(label=gettext_lazy("Raster d'élévation"))
     checkpoint = forms.CharField(label=gettext_lazy("Modèle (checkpoint)"))
-    block_px = forms.IntegerField(label=gettext_lazy("Taille des blocs (px)"), initial=4096,
+    block_px = forms.IntegerField(label=gettext_lazy("Taille des blocs (px)"), initial=8192,
                                   min_value=512, max_value=32768)  # fmt: skip
 
     def _under_data_dir(self, name):

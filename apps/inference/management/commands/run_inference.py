@@ -25,7 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--nir", type=Path, required=True)
         parser.add_argument("--elevation", type=Path, required=True)
         parser.add_argument("--checkpoint", type=Path, required=True)
-        parser.add_argument("--block-px", type=int, default=4096, help="block width in pixels")
+        parser.add_argument(
+            "--block-px",
+            type=int,
+            default=8192,
+            help="block side in pixels (8192: 1.6 km at 20 cm)",
+        )
         parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
         parser.add_argument(
             "--no-wait", action="store_true", help="return once the blocks are queued"
