@@ -140,7 +140,10 @@ def summary(user, territory: Territory) -> dict:
             stats.filter(artif=True).values("vintage__rank", column).annotate(area=Sum("area"))
         ):
             code = row[column]
-            entry = rows.setdefault(code, {"code": code, "label": labels[key].get(code, "")})
+            entry = rows.setdefault(
+                code,
+                {"code": code, "label": labels[key].get(code, ""), **dict.fromkeys(per_rank, 0.0)},
+            )
             entry[row["vintage__rank"]] = row["area"] / HA
         breakdown[key] = sorted(rows.values(), key=lambda r: r["code"])
     flow_deps = _flow_departements(user, territory)
