@@ -32,8 +32,8 @@ def enqueue(key: str, kind: str, user, template: str, context: dict, *, departem
             attachments=()) -> bool:  # fmt: skip
     """Queue one mail to `user` (rendered now, in French); False when the key exists already
     or the user has no address. Sending starts after the transaction commits."""
-    if not user.email:
-        return False
+    if not user.email or OutboxMail.objects.filter(key=key[:200]).exists():
+        return False  # no address, or queued already (sync runs every few minutes)
     context = {**context, "user": user, "site": site_url()}
     with translation.override("fr"):
         subject = " ".join(render_to_string(f"campaigns/mail/{template}.subject.txt",
