@@ -17,7 +17,7 @@ DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker beat vendor
+.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker beat vendor backup restore
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,13 @@ serve: ## Serve the app (no set-up)
 
 worker: ## Run a Celery worker on the default queue (needs REDIS_URL)
 	$(VENV)/bin/celery -A ocsge_web worker -Q default -l info
+
+backup: install ## Back up the database (pg_dump) and the media folder into var/backups/
+	$(PY) manage.py backup --dir var/backups
+
+restore: install ## Restore a backup: make restore DUMP=var/backups/ocsge-….dump MEDIA=var/backups/media-….tar.gz
+	@test -n "$(DUMP)" || { echo "DUMP=path/to/ocsge-….dump is required"; exit 2; }
+	$(PY) manage.py restore $(DUMP) $(if $(MEDIA),--media $(MEDIA),)
 
 beat: ## Run Celery beat: loops by their dates, reminders, digest, outbox (needs REDIS_URL)
 	$(VENV)/bin/celery -A ocsge_web beat -l info --schedule var/celerybeat-schedule

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.signalements",
     "apps.artif",
     "apps.campaigns",
+    "apps.ops",
     "apps.inference",
 ]
 
