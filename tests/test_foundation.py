@@ -209,3 +209,21 @@ def test_mercator_copy_and_area_follow_geom_on_every_write(polygon):
     assert polygon.area == pytest.approx(50 * 50)
     moved = _square(size=50).transform(3857, clone=True)
     assert polygon.geom_3857.area == pytest.approx(moved.area, rel=1e-9)
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(60),
+           "ALLOWED_HOSTS": "ocsge.example.org"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=root, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -203,7 +203,7 @@ class CommuneSerializer(serializers.ModelSerializer):
         model = Commune
         fields = ["code", "name", "departement", "bbox"]
 
-    def get_bbox(self, obj):
+    def get_bbox(self, obj) -> list[float]:
         return [round(c, 6) for c in obj.bbox_4326.extent]
 
 
