@@ -5,9 +5,11 @@ recomputed by the same code as after a real correction (threshold rule included)
 and everything is rolled back: the estimate can never disagree with what accepting does.
 """
 
-from django.contrib.gis.geos import MultiPolygon
+from contextlib import contextmanager
+
 from django.db import transaction
 
+from apps.landcover.geometry import as_multipolygon
 from apps.landcover.models import LandCoverPolygon
 from apps.territories.models import Commune
 
@@ -16,16 +18,13 @@ from .models import ArtifStat
 from .queries import commune_artif
 
 
-class _Rollback(Exception):
-    pass
-
-
-def _multi(geom):
-    if geom.geom_type == "MultiPolygon":
-        return geom
-    if geom.geom_type == "Polygon":
-        return MultiPolygon(geom, srid=geom.srid)
-    return MultiPolygon(*[g for g in geom if g.geom_type == "Polygon"], srid=geom.srid)
+@contextmanager
+def rolled_back():
+    """Run a block in a transaction (a savepoint when nested) that is always rolled back:
+    what-if computations with the real code, leaving nothing behind."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geom=None):
@@ -38,29 +37,22 @@ def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geo
         return None
     communes = affected_communes([polygon.pk])
     before = commune_artif(vintage_id, communes)
-    after = {}
-    try:
-        with transaction.atomic():
-            inside = polygon.geom.intersection(geom) if geom is not None else None
-            outside = polygon.geom.difference(geom) if geom is not None else None
-            if inside is None or outside.empty or outside.area < 1.0:
-                LandCoverPolygon.objects.filter(pk=polygon.pk).update(
-                    code_cs=code_cs, code_us=code_us
-                )
-            elif not inside.empty:
-                LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=_multi(outside))
-                LandCoverPolygon.objects.create(
-                    vintage_id=vintage_id,
-                    ocsge_id=f"SIMULATION-{polygon.pk}"[:32],
-                    code_cs=code_cs,
-                    code_us=code_us,
-                    geom=_multi(inside),
-                )
-            compute_vintage(polygon.vintage, communes)
-            after = commune_artif(vintage_id, communes)
-            raise _Rollback
-    except _Rollback:
-        pass
+    with rolled_back():
+        inside = polygon.geom.intersection(geom) if geom is not None else None
+        outside = polygon.geom.difference(geom) if geom is not None else None
+        if inside is None or outside.empty or outside.area < 1.0:
+            LandCoverPolygon.objects.filter(pk=polygon.pk).update(code_cs=code_cs, code_us=code_us)
+        elif not inside.empty:
+            LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=as_multipolygon(outside))
+            LandCoverPolygon.objects.create(
+                vintage_id=vintage_id,
+                ocsge_id=f"SIMULATION-{polygon.pk}"[:32],
+                code_cs=code_cs,
+                code_us=code_us,
+                geom=as_multipolygon(inside),
+            )
+        compute_vintage(polygon.vintage, communes)
+        after = commune_artif(vintage_id, communes)
     rows = [
         {
             "code": code,

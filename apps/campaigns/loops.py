@@ -20,7 +20,7 @@ from apps.territories.models import Role
 
 from . import ics
 from .calendar import LOOPS, departement_organisations, loop_window
-from .mail import enqueue
+from .mail import enqueue, queued_keys
 from .models import MEETINGS, Milestone, ProductionPlan, Step
 
 REMINDER_DAYS = 7
@@ -51,6 +51,21 @@ def _context(plan, rank=None, **extra):
     return context
 
 
+def mail_each(users, prefix: str, kind: str, context, departement, attachments=()) -> int:
+    """Queue the mail `kind` (its template too) to each user not mailed under `prefix` yet;
+    one query finds those already queued, since the sync runs every few minutes. `context`
+    is a dict, or a function of the user for personal mails. Returns how many were queued."""
+    done = queued_keys(prefix)
+    queued = 0
+    for user in users:
+        key = f"{prefix}user-{user.pk}"
+        if key not in done:
+            personal = context(user) if callable(context) else context
+            queued += enqueue(key, kind, user, kind, personal, departement=departement,
+                              attachments=attachments)  # fmt: skip
+    return queued
+
+
 def switch_loop(plan, vintage, today, opening: bool):
     """Open or close a vintage's loop (its window says so): the flag, the milestone's actual
     date, and the launch or end mail to the département's contributors and IGN staff."""
@@ -62,17 +77,17 @@ def switch_loop(plan, vintage, today, opening: bool):
     ).update(actual_date=today)
     context = _context(plan, vintage.rank, vintage=vintage)
     day = context["opens"] if opening else context["closes"]
-    for user in members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER]):
-        enqueue(f"{kind.replace('_', '-')}:{vintage.pk}:{day}:user-{user.pk}", kind, user, kind,
-                context, departement=plan.departement)  # fmt: skip
+    staff = members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER])
+    mail_each(staff, f"{kind.replace('_', '-')}:{vintage.pk}:{day}:", kind, context,
+              plan.departement)  # fmt: skip
 
 
 def remind(plan, vintage):
     context = _context(plan, vintage.rank, vintage=vintage)
     closes = context["closes"]
-    for user in members(plan.departement, [Role.CONTRIBUTOR]):
-        enqueue(f"loop-reminder:{vintage.pk}:{closes}:user-{user.pk}", "loop_reminder", user,
-                "loop_reminder", context, departement=plan.departement)  # fmt: skip
+    contributors = members(plan.departement, [Role.CONTRIBUTOR])
+    mail_each(contributors, f"loop-reminder:{vintage.pk}:{closes}:", "loop_reminder", context,
+              plan.departement)  # fmt: skip
 
 
 def invite(milestone):
@@ -98,10 +113,8 @@ def invite(milestone):
         ),
     }
     context = _context(plan, meeting=milestone, when=when)
-    for user in users:
-        enqueue(f"invitation:{milestone.pk}:{milestone.date}:{milestone.time}:user-{user.pk}",
-                "invitation", user, "invitation", context, departement=plan.departement,
-                attachments=[attachment])  # fmt: skip
+    mail_each(users, f"invitation:{milestone.pk}:{milestone.date}:{milestone.time}:",
+              "invitation", context, plan.departement, attachments=[attachment])  # fmt: skip
 
 
 def results(plan, vintage):
@@ -109,11 +122,10 @@ def results(plan, vintage):
     authors = (
         get_user_model().objects.filter(signalements__vintage=vintage).distinct().order_by("pk")
     )
-    for user in authors:
-        groups = results_groups(user, vintage)
-        context = _context(plan, vintage.rank, vintage=vintage, **groups)
-        enqueue(f"results:{vintage.pk}:user-{user.pk}", "results", user, "results", context,
-                departement=plan.departement)  # fmt: skip
+    mail_each(authors, f"results:{vintage.pk}:", "results",
+              lambda user: _context(plan, vintage.rank, vintage=vintage,
+                                    **results_groups(user, vintage)),
+              plan.departement)  # fmt: skip
 
 
 CORRECTED = (Status.ACCEPTED,)
@@ -205,9 +217,8 @@ def digest(now=None) -> int:
         total = new.filter(vintage__departement=dep).count()
         context = _context(plan, signalements=rows, total=total,
                            queue_path=reverse("signalements:queue", args=[dep.code]))  # fmt: skip
-        for user in members(dep, [Role.OPERATOR, Role.MANAGER]):
-            queued += enqueue(f"digest:{dep.code}:{day}:user-{user.pk}", "digest", user,
-                              "digest", context, departement=dep)  # fmt: skip
+        queued += mail_each(members(dep, [Role.OPERATOR, Role.MANAGER]),
+                            f"digest:{dep.code}:{day}:", "digest", context, dep)  # fmt: skip
     return queued
 
 

@@ -58,6 +58,11 @@ def enqueue(key: str, kind: str, user, template: str, context: dict, *, departem
     return True
 
 
+def queued_keys(prefix: str) -> set[str]:
+    """The keys already in the outbox that start with `prefix` (one indexed query)."""
+    return set(OutboxMail.objects.filter(key__startswith=prefix).values_list("key", flat=True))
+
+
 def _send_later():
     from .tasks import send_outbox
 

@@ -6,20 +6,17 @@ polygon, pieces split off deleted), recomputing the communes they meet with the 
 as the indicators, reading, and rolling back.
 """
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from apps.artif.compute import affected_communes, compute_vintage
+from apps.artif.impact import rolled_back
 from apps.artif.models import ArtifStat
 from apps.landcover.models import CoverCode, PolygonRevision, Vintage
 from apps.signalements.models import Signalement
 from apps.signalements.transitions import OPEN, Status
 
 EXPLAINED = (Status.ALREADY_DONE, Status.REJECTED_OUT_OF_SPEC, Status.REJECTED_IRRELEVANT)
-
-
-class _Rollback(Exception):
-    pass
 
 
 def _artif(vintage) -> float | None:
@@ -41,34 +38,30 @@ def artif_before_corrections(vintage) -> float | None:
     if not ids:
         return _artif(vintage)
     communes = affected_communes(ids)
-    try:
-        with transaction.atomic(), connection.cursor() as cur:
-            # Pieces split off by a correction (their history starts at revision 1) go…
-            cur.execute(
-                "DELETE FROM landcover_landcoverpolygon WHERE id IN (SELECT polygon_id FROM "
-                "landcover_polygonrevision WHERE revision = 1 AND polygon_id = ANY(%s))",
-                [ids],
-            )
-            # …and the others take back what their first revision had before.
-            cur.execute(
-                """
-                UPDATE landcover_landcoverpolygon p
-                SET code_cs = r.code_cs_before, code_us = r.code_us_before, geom = r.geom_before
-                FROM (
-                  SELECT DISTINCT ON (polygon_id) polygon_id, code_cs_before, code_us_before,
-                         geom_before
-                  FROM landcover_polygonrevision WHERE polygon_id = ANY(%s)
-                  ORDER BY polygon_id, revision
-                ) r
-                WHERE p.id = r.polygon_id
-                """,
-                [ids],
-            )
-            compute_vintage(vintage, communes)
-            before = _artif(vintage)
-            raise _Rollback
-    except _Rollback:
-        pass
+    with rolled_back(), connection.cursor() as cur:
+        # Pieces split off by a correction (their history starts at revision 1) go…
+        cur.execute(
+            "DELETE FROM landcover_landcoverpolygon WHERE id IN (SELECT polygon_id FROM "
+            "landcover_polygonrevision WHERE revision = 1 AND polygon_id = ANY(%s))",
+            [ids],
+        )
+        # …and the others take back what their first revision had before.
+        cur.execute(
+            """
+            UPDATE landcover_landcoverpolygon p
+            SET code_cs = r.code_cs_before, code_us = r.code_us_before, geom = r.geom_before
+            FROM (
+              SELECT DISTINCT ON (polygon_id) polygon_id, code_cs_before, code_us_before,
+                     geom_before
+              FROM landcover_polygonrevision WHERE polygon_id = ANY(%s)
+              ORDER BY polygon_id, revision
+            ) r
+            WHERE p.id = r.polygon_id
+            """,
+            [ids],
+        )
+        compute_vintage(vintage, communes)
+        before = _artif(vintage)
     return before
 
 

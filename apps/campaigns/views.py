@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import CoverCode, UseCode
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Departement, Organisation, Role, departements_for
+from apps.territories.models import Departement, Organisation, Role, has_role_in
 
 from . import loops, publication, quality
 from .calendar import LOOPS, create_plan, departement_organisations, loop_window
@@ -25,9 +25,7 @@ from .models import Milestone, OutboxMail, ProductionPlan, Publication
 
 def can_manage(user, departement) -> bool:
     """Plans, loops and mails are the production lead's (and the platform admin's)."""
-    return (
-        departements_for(user, roles=[Role.MANAGER, Role.ADMIN]).filter(pk=departement.pk).exists()
-    )
+    return has_role_in(user, departement.pk, [Role.MANAGER, Role.ADMIN])
 
 
 class StartForm(forms.Form):
@@ -187,7 +185,7 @@ def loop_action(request, code, rank, action):
 def can_read_report(user, departement) -> bool:
     """The quality report: IGN staff and the State services of the territory."""
     roles = [Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN]
-    return departements_for(user, roles=roles).filter(pk=departement.pk).exists()
+    return has_role_in(user, departement.pk, roles)
 
 
 def quality_page(request, code):

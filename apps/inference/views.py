@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import Vintage
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Role, departements_for
+from apps.territories.models import Role, has_role_in
 
 from . import orchestration
 from .models import InferenceRun
@@ -22,7 +22,7 @@ from .models import InferenceRun
 
 def can_run(user, departement) -> bool:
     roles = [Role.OPERATOR, Role.MANAGER, Role.ADMIN]
-    return departements_for(user, roles=roles).filter(pk=departement.pk).exists()
+    return has_role_in(user, departement.pk, roles)
 
 
 class RunForm(forms.Form):

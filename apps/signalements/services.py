@@ -14,7 +14,7 @@ from io import BytesIO
 
 from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.db.models.functions import Area, Difference, Intersection
-from django.contrib.gis.geos import GEOSException, GEOSGeometry, MultiPolygon, Point
+from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from apps.artif.impact import correction_impact
 from apps.artif.tasks import update_indicators
 from apps.landcover.difference import compute_difference
+from apps.landcover.geometry import as_multipolygon
 from apps.landcover.models import (
     CoverCode,
     CoverUsePair,
@@ -35,7 +36,14 @@ from apps.landcover.models import (
     ZoneConstruite,
 )
 from apps.landcover.scoping import visible_vintages
-from apps.territories.models import Commune, Departement, Organisation, Role, departements_for
+from apps.territories.models import (
+    Commune,
+    Departement,
+    Organisation,
+    Role,
+    departements_for,
+    has_role_in,
+)
 
 from .models import (
     Attachment,
@@ -91,7 +99,7 @@ class Missing(Refused):
 
 
 def can_decide(user, vintage) -> bool:
-    return departements_for(user, roles=DECIDERS).filter(pk=vintage.departement_id).exists()
+    return has_role_in(user, vintage.departement_id, DECIDERS)
 
 
 def visible_signalements(user):
@@ -544,7 +552,14 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
         if outside.empty or outside.area < 1.0:
             _revise(polygon, cs, us, polygon.geom, user, signalement)
         else:
-            _revise(polygon, polygon.code_cs, polygon.code_us, _multi(outside), user, signalement)
+            _revise(
+                polygon,
+                polygon.code_cs,
+                polygon.code_us,
+                as_multipolygon(outside),
+                user,
+                signalement,
+            )
             piece = LandCoverPolygon.objects.create(
                 vintage=polygon.vintage,
                 ocsge_id=f"{polygon.ocsge_id[:20]}-S{signalement.pk}"[:32],
@@ -552,7 +567,7 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
                 code_us=us,
                 millesime=polygon.millesime,
                 source=f"signalement {signalement.pk}",
-                geom=_multi(inside),
+                geom=as_multipolygon(inside),
             )
             PolygonRevision.objects.create(
                 polygon=piece,
@@ -561,8 +576,8 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
                 code_us_before=polygon.code_us,
                 code_cs_after=cs,
                 code_us_after=us,
-                geom_before=_multi(inside),
-                geom_after=_multi(inside),
+                geom_before=as_multipolygon(inside),
+                geom_after=as_multipolygon(inside),
                 author=user,
                 cause=PolygonRevision.Cause.SIGNALEMENT,
                 comment=_("découpé du polygone %(id)s (signalement %(s)d)")
@@ -583,15 +598,6 @@ def update_derived(departement, polygon_ids):
     compute_difference(departement, polygon_ids)
     ids = list(polygon_ids)
     transaction.on_commit(lambda: update_indicators.delay(departement.pk, ids))
-
-
-def _multi(geom):
-    if geom.geom_type == "Polygon":
-        return MultiPolygon(geom, srid=geom.srid)
-    if geom.geom_type == "MultiPolygon":
-        return geom
-    parts = [g for g in geom if g.geom_type == "Polygon"]
-    return MultiPolygon(*parts, srid=geom.srid)
 
 
 def _revise(polygon, cs, us, geom, user, signalement):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from apps.landcover import tiles
 from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
-from apps.territories.models import Organisation, Role, departements_for
+from apps.territories.models import Organisation, Role, has_role_in
 
 from . import services
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
@@ -37,7 +37,7 @@ def queue(request, code):
         s.colour_current = colours.get(s.code_cs_current, "#cccccc")
         s.colour_proposed = colours.get(s.code_cs_proposed, "#cccccc")
     vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
-    can_decide = departements_for(request.user, roles=DECIDERS).filter(pk=departement.pk).exists()
+    can_decide = has_role_in(request.user, departement.pk, DECIDERS)
     points = {
         "type": "FeatureCollection",
         "features": [

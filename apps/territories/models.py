@@ -139,3 +139,8 @@ def departements_for(user, roles=None):
         | Q(region__organisations__in=orgs)
         | Q(communes__organisations__in=orgs)
     ).distinct()
+
+
+def has_role_in(user, departement_id: int, roles) -> bool:
+    """Whether `user` holds one of `roles` over the département (admins over all)."""
+    return departements_for(user, roles=roles).filter(pk=departement_id).exists()
