@@ -28,6 +28,7 @@ from pyproj import CRS, Transformer
 
 from apps.territories.models import SRID_L93, Departement
 
+from . import partitions
 from .models import (
     ChangePiece,
     CoverCode,
@@ -379,9 +380,12 @@ def import_ocsge(
         if departement.geom is not None:
             outline = departement.geom.buffer(OUTLINE_TOLERANCE_M)
             outline = shapely.from_wkb(bytes(outline.wkb))
-        vintage = Vintage.objects.create(
-            departement=departement, rank=rank, millesime=0, source=Vintage.Source.IMPORT
-        )
+        with partitions.staged_by_caller():
+            vintage = Vintage.objects.create(
+                departement=departement, rank=rank, millesime=0, source=Vintage.Source.IMPORT
+            )
+        # Rows go into a bare table; its indexes are built once, when it is attached.
+        staged = partitions.stage(vintage.id)
         problems = _Problems()
         seen_ids: set[str] = set()
         millesimes: dict[int, int] = {}
@@ -390,7 +394,7 @@ def import_ocsge(
         columns = [fields[k] for k in (*REQUIRED, *OPTIONAL) if k in fields]
         raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
         copy_sql = (
-            f"COPY {LandCoverPolygon._meta.db_table} (vintage_id, ocsge_id, code_cs, code_us, "
+            f"COPY {staged} (vintage_id, ocsge_id, code_cs, code_us, "
             "millesime, source, ossature, id_origine, code_or, geom, geom_3857, area, revision) "
             "FROM STDIN (FORMAT BINARY)"
         )
@@ -443,6 +447,7 @@ def import_ocsge(
                     _("Fichier refusé, rien n'a été importé (%s) :") % path.name,
                     problems.lines(),
                 )
+        partitions.attach(vintage.id)
         if invalid_count and repair:
             _repair_invalid(vintage.id)
         with connection.cursor() as cur:
@@ -458,8 +463,6 @@ def import_ocsge(
             _import_zones(path, vintage, to_l93)
         if created_departement:
             _outline_from_polygons(departement, vintage)
-    with connection.cursor() as cur:
-        cur.execute(f"ANALYZE {LandCoverPolygon._meta.db_table}")
     vintage.invalid_repaired = invalid_count if repair else 0
     return vintage
 
@@ -480,7 +483,7 @@ def _delete_vintage(vintage: Vintage):
         cur.execute(
             f"DELETE FROM {ZoneConstruite._meta.db_table} WHERE vintage_id = %s", [vintage.id]
         )
-        cur.execute(f"DELETE FROM {poly} WHERE vintage_id = %s", [vintage.id])
+    partitions.drop(vintage.id)  # its rows with it, no dead rows left behind
     vintage.delete()
 
 

@@ -159,7 +159,12 @@ class Vintage(models.Model):
 class LandCoverPolygon(models.Model):
     """A polygon of a vintage, in its current revision. History is in PolygonRevision."""
 
-    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="polygons")
+    # The table is partitioned by vintage (partitions.py, migration 0010): its primary key
+    # is (id, vintage) in the database, and the unique (vintage, ocsge_id) index serves
+    # lookups by vintage.
+    vintage = models.ForeignKey(
+        Vintage, on_delete=models.CASCADE, related_name="polygons", db_index=False
+    )
     ocsge_id = models.CharField(_("identifiant OCS GE"), max_length=32)
     code_cs = models.CharField(max_length=12)
     code_us = models.CharField(max_length=12)
@@ -272,8 +277,10 @@ class PolygonRevision(models.Model):
         SIGNALEMENT = "signalement", _("signalement accepté")
         INFERENCE = "inference", _("inférence")
 
+    # No database constraint: the partitioned polygon table's key is (id, vintage) in the
+    # database. Revisions are deleted with their vintage (gpkg._delete_vintage).
     polygon = models.ForeignKey(
-        LandCoverPolygon, on_delete=models.CASCADE, related_name="revisions"
+        LandCoverPolygon, on_delete=models.CASCADE, related_name="revisions", db_constraint=False
     )
     revision = models.PositiveIntegerField()
     code_cs_before = models.CharField(max_length=12)
