@@ -5,7 +5,9 @@ import pyogrio
 import pytest
 import shapely
 from django.core.management import CommandError, call_command
+from django.db import connection
 
+from apps.landcover import partitions
 from apps.landcover.gpkg import ImportRefused, export_ocsge, import_ocsge
 from apps.landcover.models import LandCoverPolygon, Vintage, ZoneConstruite
 from apps.territories.models import Commune, Departement, Region
@@ -16,7 +18,41 @@ pytestmark = pytest.mark.django_db
 
 
 def _counts():
-    return (Departement.objects.count(), Vintage.objects.count(), LandCoverPolygon.objects.count())
+    return (
+        Departement.objects.count(),
+        Vintage.objects.count(),
+        LandCoverPolygon.objects.count(),
+        _polygon_tables(),
+    )
+
+
+def _polygon_tables():
+    """Tables of the polygon table's family (partitions, and any staged table left over)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+            "AND relname LIKE 'landcover_landcoverpolygon%%' ORDER BY relname"
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+def _partition_indexes(vintage_id):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s",
+            [partitions.name(vintage_id)],
+        )
+        return sorted(r[0].split(" USING ")[1] for r in cur.fetchall())
+
+
+def _is_partition(vintage_id):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhrelid = to_regclass(%s) "
+            "AND inhparent = 'landcover_landcoverpolygon'::regclass",
+            [partitions.name(vintage_id)],
+        )
+        return cur.fetchone()[0] == 1
 
 
 @pytest.fixture
@@ -67,8 +103,45 @@ def test_it_refuses_a_second_import_of_the_same_rank_unless_replace(loaded):
     with pytest.raises(ImportRefused, match="existe déjà"):
         import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
     assert _counts() == before
+    old = Vintage.objects.get().pk
     vintage = import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1", replace=True)
-    assert _counts() == before and vintage.polygon_count == before[2]
+    assert _counts()[:3] == before[:3] and vintage.polygon_count == before[2]
+    # The replaced vintage's partition is gone (no million-row DELETE), the new one is there.
+    assert not partitions.exists(old) and _is_partition(vintage.pk)
+
+
+def test_each_vintage_is_a_partition_with_its_own_indexes(loaded):
+    vintage = import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
+    assert _is_partition(vintage.pk)
+    assert _partition_indexes(vintage.pk) == [
+        "btree (id, vintage_id)",
+        "btree (vintage_id, ocsge_id)",
+        "gist (geom)",
+        "gist (geom_3857)",
+    ]
+    # Queries by vintage use its partition's spatial index.
+    with connection.cursor() as cur:
+        cur.execute(
+            "EXPLAIN SELECT id FROM landcover_landcoverpolygon WHERE vintage_id = %s "
+            "AND geom && ST_MakeEnvelope(0, 0, 1, 1, 2154)",
+            [vintage.pk],
+        )
+        plan = " ".join(r[0] for r in cur.fetchall())
+    assert partitions.name(vintage.pk) in plan and "Index" in plan
+    # Vintages created otherwise (inference, admin) get theirs from the post_save signal,
+    # and the trigger fills the derived columns there too.
+    other = Vintage.objects.create(departement=vintage.departement, rank="M2", millesime=2024)
+    assert _is_partition(other.pk)
+    poly = LandCoverPolygon.objects.filter(vintage=vintage).first()
+    copy = LandCoverPolygon.objects.create(
+        vintage=other, ocsge_id="X1", code_cs=poly.code_cs, code_us=poly.code_us, geom=poly.geom
+    )
+    copy.refresh_from_db()
+    assert copy.area == pytest.approx(poly.area) and copy.geom_3857 is not None
+    # Deleting a vintage drops its partition.
+    other_pk = other.pk
+    other.delete()
+    assert not partitions.exists(other_pk)
 
 
 def test_it_creates_an_unknown_departement_from_the_union_of_polygons(tmp_path):

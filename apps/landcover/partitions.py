@@ -83,4 +83,8 @@ def create(vintage_id: int) -> None:
 def drop(vintage_id: int) -> None:
     """Drop the vintage's partition and its rows (rows referencing them must be gone)."""
     with connection.cursor() as cur:
+        # Foreign-key checks still pending on its rows (Django's constraints are deferred to
+        # the commit) would forbid the DROP: run them now, then defer again as before.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute(f"DROP TABLE IF EXISTS {name(vintage_id)}")
+        cur.execute("SET CONSTRAINTS ALL DEFERRED")
