@@ -17,7 +17,7 @@ DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-packages venv db demo demo-data serve test lint format bench clean worker beat vendor backup restore
+.PHONY: fuzz help install system-packages venv db demo demo-data serve test lint format bench clean worker beat vendor backup restore
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ beat: ## Run Celery beat: loops by their dates, reminders, digest, outbox (needs
 test: install ## Install, then run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -m "not bench" $(PYTEST_ARGS)
+
+fuzz: install ## Fuzz the API from its OpenAPI schema as every role (100 examples per operation)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
 
 lint: venv ## ruff check and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

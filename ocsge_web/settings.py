@@ -35,7 +35,10 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "leaflet",
+    "csp",
+    "axes",
     "apps.territories",
     "apps.landcover",
     "apps.signalements",
@@ -43,6 +46,7 @@ INSTALLED_APPS = [
     "apps.campaigns",
     "apps.ops",
     "apps.inference",
+    "apps.accounts",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +58,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as its documentation asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ocsge_web.urls"
@@ -70,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "apps.accounts.context_processors.accounts",
             ],
         },
     },
@@ -98,6 +106,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Brute-force protection (django-axes) first, then the passwords, then OpenID Connect when
+# configured (below).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
+# Locked per account *and* address: an attacker cannot lock a real user out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0)
+# Invitations and password resets: links valid three days.
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+
+SESSION_ENGINE = env_str("SESSION_ENGINE", "django.contrib.sessions.backends.db")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -158,6 +184,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per user (per address when anonymous); filing has its own, lower rate
+    # (apps/signalements/throttles.py). Counters live in the cache below.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("API_RATE_USER", "3000/hour"),
+        "anon": env_str("API_RATE_ANON", "300/hour"),
+        "filing": env_str("FILING_RATE", "120/hour"),
+    },
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -167,6 +204,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "OCS GE — revue collaborative",
     "DESCRIPTION": "API of the OCS GE collaborative review platform.",
     "VERSION": "0.1.0",
+    # Served from our own static files (no CDN), the page's script in its own request so the
+    # Content-Security-Policy needs no inline script (SpectacularSwaggerSplitView).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LEAFLET_CONFIG = {
@@ -192,6 +233,59 @@ ORTHO_WMTS_URL = env_str(
 )
 ORTHO_ATTRIBUTION = env_str("OCSGE_ORTHO_ATTRIBUTION", "© IGN — Géoplateforme, BD ORTHO®")
 
+# Shared cache: rate-limit counters across gunicorn workers. Redis when configured; a Redis
+# outage degrades to no counting (logged) rather than failing requests (ocsge_web/cache.py).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "ocsge_web.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "ocsge",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+
+# Content-Security-Policy (django-csp): no inline script anywhere, no third-party script.
+# Inline *style attributes* stay allowed (colour swatches computed from the nomenclature).
+_ORTHO_ORIGIN = "/".join(ORTHO_WMTS_URL.split("/")[:3]) if ORTHO_WMTS_URL else None
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:", *([_ORTHO_ORIGIN] if _ORTHO_ORIGIN else [])],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Optional OpenID Connect login (State agents' provider), off unless OIDC_RP_CLIENT_ID is set.
+OIDC_ENABLED = bool(env_str("OIDC_RP_CLIENT_ID", ""))
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_required("OIDC_RP_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_required("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_required("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_required("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email given_name usual_name")
+    OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "ProConnect")
+    # Only people already invited (an account with that e-mail) may log in this way.
+    OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", False)
+    AUTHENTICATION_BACKENDS.append("apps.accounts.oidc.InvitedUsersOIDCBackend")
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(
+        "/".join(OIDC_OP_AUTHORIZATION_ENDPOINT.split("/")[:3])
+    )
+
 # Where generated data (demo département, benchmark files) is written.
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var" / "data")))
 
@@ -209,9 +303,6 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"
     # Served over HTTPS behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -134,6 +134,14 @@ def browser_page():
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # Every browser journey also checks the Content-Security-Policy: nothing refused.
+        violations = []
+        page.on(
+            "console",
+            lambda msg: (
+                violations.append(msg.text) if "Content Security Policy" in msg.text else None
+            ),
+        )
         yield page
         browser.close()
         # Connections opened while Playwright's loop runs live in its context: close them
@@ -142,3 +150,4 @@ def browser_page():
 
         connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    assert not violations, violations

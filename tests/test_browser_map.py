@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 from pyproj import Transformer
 
 from apps.landcover.models import Vintage
@@ -143,7 +144,9 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     page.goto(f"{live_server.url}/departements/98/signalements/")
     page.wait_for_selector("#queue-map[data-ready='1']")
     page.keyboard.press("a")
-    page.wait_for_function("document.getElementById('queue-message').textContent.includes('Pris')")
+    # (locator assertions, not wait_for_function: its string predicates are an eval, which
+    # our Content-Security-Policy refuses)
+    expect(page.locator("#queue-message")).to_contain_text("Pris")
     polygon = LandCoverPolygon.objects.get(pk=signalement.polygon_id)
     assert (polygon.code_cs, polygon.revision) == ("CS2.1.1.1", 2)
 
@@ -158,8 +161,6 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     page.click("#polygon-body .link-button")
     page.fill(".comment-form textarea", "Merci, corrigé.")
     page.click(".comment-form button[type=submit]")
-    page.wait_for_function(
-        "document.querySelector('.comment-form [role=status]').textContent.length > 0"
-    )
+    expect(page.locator(".comment-form [role=status]")).not_to_be_empty()
     assert signalement.comments.get().text == "Merci, corrigé."
     assert not errors

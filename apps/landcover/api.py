@@ -23,7 +23,7 @@ from .scoping import visible_departements, visible_vintages
 
 
 class DepartementSerializer(serializers.ModelSerializer):
-    region = serializers.CharField(source="region.code", default=None)
+    region = serializers.CharField(source="region.code", default=None, allow_null=True)
 
     class Meta:
         model = Departement

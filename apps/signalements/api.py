@@ -21,11 +21,29 @@ from apps.territories.models import Commune
 
 from . import services
 from .models import RejectionReason, Signalement
+from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
 
 
 class Pagination(GeoJsonPagination):
     max_page_size = 2000
+
+    def get_paginated_response_schema(self, schema):
+        # `schema` is already the FeatureCollection of the list serializer: the page is that
+        # collection plus the counters. (djangorestframework-gis's own version nests the
+        # collection inside "features" and still requires "results": found by the
+        # schemathesis fuzz test.)
+        page = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "allOf": [
+                schema,
+                {
+                    "type": "object",
+                    "required": ["type", "count", "features"],
+                    "properties": {"count": {"type": "integer"}, "next": page, "previous": page},
+                },
+            ]
+        }
 
 
 class SignalementFilter(django_filters.FilterSet):
@@ -125,9 +143,13 @@ class SignalementSerializer(GeoFeatureModelSerializer):
     rank = serializers.CharField(read_only=True)
     author = serializers.CharField(source="author.username", read_only=True)
     organisation_name = serializers.CharField(source="organisation.name", read_only=True)
-    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
-    reason = serializers.CharField(source="reason.label", default=None, read_only=True)
-    group_size = serializers.IntegerField(read_only=True)
+    assignee = serializers.CharField(
+        source="assignee.username", default=None, read_only=True, allow_null=True
+    )
+    reason = serializers.CharField(
+        source="reason.label", default=None, read_only=True, allow_null=True
+    )
+    group_size = serializers.IntegerField(read_only=True, allow_null=True)
     confidence = serializers.FloatField(source="model_confidence", read_only=True, allow_null=True)
     artif_impact_text = serializers.SerializerMethodField()
 
@@ -171,7 +193,7 @@ class EventSerializer(serializers.Serializer):
     action = serializers.CharField()
     from_status = serializers.CharField()
     to_status = serializers.CharField()
-    reason = serializers.CharField(source="reason.label", default=None)
+    reason = serializers.CharField(source="reason.label", default=None, allow_null=True)
     message = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -304,6 +326,12 @@ class SignalementViewSet(
                 "events__actor", "events__reason", "comments__author", "attachments"
             )
         return qs.order_by("-created_at", "-pk")
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action == "create":
+            throttles.append(FilingRateThrottle())
+        return throttles
 
     def get_serializer_class(self):
         if self.action == "retrieve":

@@ -9,6 +9,7 @@ once give one decision and one conflict.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -420,7 +421,11 @@ def _store(signalement, user, upload: Upload, kind: str):
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
         kind, "webp"
     )
-    attachment.file.save(f"{signalement.pk}.{extension}", ContentFile(upload.content), save=False)
+    # A random name (never the uploader's, never guessable); served only through the
+    # scoped view `signalements:attachment`, never as a public media URL.
+    attachment.file.save(
+        f"{secrets.token_hex(16)}.{extension}", ContentFile(upload.content), save=False
+    )
     attachment.save()
     return attachment
 

@@ -139,9 +139,13 @@ def attachment(request, pk, attachment_id):
     """An attachment, to those who may see its signalement (never a public media URL)."""
     signalement = get_object_or_404(visible_signalements(request.user), pk=pk)
     item = get_object_or_404(Attachment, pk=attachment_id, signalement=signalement)
-    return FileResponse(
+    response = FileResponse(
         item.file.open("rb"),
-        content_type=item.content_type,
+        content_type=item.content_type,  # from the magic bytes checked at upload
         filename=item.name,
         as_attachment=item.content_type == "application/pdf",
     )
+    # Shown on its own, the file can run nothing (defence in depth: only images and PDF
+    # are accepted, and X-Content-Type-Options forbids sniffing another type).
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    return response
