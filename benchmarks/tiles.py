@@ -92,7 +92,16 @@ def _serve(root: Path, port: int = PORT, workers: int = 2):
     from django.conf import settings
 
     # Same key as this process: the session cookie made here must verify there.
-    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": settings.SECRET_KEY}
+    # Plain HTTP on loopback (no TLS proxy in front), and rate limits out of the way: the
+    # benchmarks measure throughput, the limits are tested in tests/test_security.py.
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SECURE_SSL_REDIRECT": "false",
+        "API_RATE_USER": "100000000/hour",
+        "FILING_RATE": "100000000/hour",
+    }
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "ocsge_web.middleware.DatabaseUnavailableMiddleware",
     # Last, as its documentation asks: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -166,13 +167,26 @@ BROKER_REACHABLE = redis_reachable(REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False) or not BROKER_REACHABLE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A worker process killed mid-task (OOM, SIGKILL) gives its task back to the queue: every
+# task is idempotent (tested in tests/test_faults.py).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A task taken by a worker that died without a word comes back after this delay; it must
+    # exceed the longest task (CELERY_TASK_TIME_LIMIT) or a running task would be sent twice.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600 + 600),
+    # Publishing fails fast when Redis is down (apps/ops/dispatch.py keeps the task).
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"apps.inference.tasks.run_block": {"queue": "gpu"}}
 # Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
 CELERY_BEAT_SCHEDULE = {
     "sync-calendars": {"task": "apps.campaigns.tasks.sync_calendars", "schedule": 600.0},
     "send-outbox": {"task": "apps.campaigns.tasks.send_outbox", "schedule": 300.0},
+    "redispatch-deferred": {"task": "apps.ops.tasks.redispatch_deferred", "schedule": 60.0},
     "daily-digest": {
         "task": "apps.campaigns.tasks.daily_digest",
         "schedule": crontab(hour=7, minute=0),

@@ -64,9 +64,12 @@ def queued_keys(prefix: str) -> set[str]:
 
 
 def _send_later():
+    from apps.ops.dispatch import dispatch
+
     from .tasks import send_outbox
 
-    send_outbox.delay()
+    # Not kept when the broker is down: the mails are in the outbox, which beat sends anyway.
+    dispatch(send_outbox, keep=False)
 
 
 def send_pending(limit: int = 500) -> int:

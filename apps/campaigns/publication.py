@@ -72,9 +72,11 @@ def publish(departement, user) -> Publication:
 
 
 def _build_later(publication_id):
+    from apps.ops.dispatch import dispatch
+
     from .tasks import build_publication
 
-    build_publication.delay(publication_id)
+    dispatch(build_publication, publication_id)
 
 
 def _sha256(path: Path) -> str:

@@ -105,10 +105,12 @@ def start(run: InferenceRun) -> InferenceRun:
 
 
 def _enqueue(block_ids):
+    from apps.ops.dispatch import dispatch
+
     from .tasks import run_block
 
     for pk in block_ids:
-        run_block.delay(pk)
+        dispatch(run_block, pk)
 
 
 def classify_block(block: InferenceBlock) -> tuple[np.ndarray, np.ndarray, object]:
@@ -199,9 +201,11 @@ def cancel(run: InferenceRun):
 
 
 def _assemble_later(run_id):
+    from apps.ops.dispatch import dispatch
+
     from .tasks import assemble_run
 
-    assemble_run.delay(run_id)
+    dispatch(assemble_run, run_id)
 
 
 def _geos(geom):
@@ -262,8 +266,9 @@ def assemble(run_id: int) -> str:
         message=f"{vintage.polygon_count} polygons",
     )  # fmt: skip
     from apps.landcover.tasks import derived_products_task
+    from apps.ops.dispatch import dispatch
 
-    transaction.on_commit(lambda: derived_products_task.delay(run.departement_id))
+    transaction.on_commit(lambda: dispatch(derived_products_task, run.departement_id))
     return InferenceRun.State.DONE
 
 

@@ -4,6 +4,8 @@ from celery import shared_task
 from django.db import connections, transaction
 from django.utils import timezone
 
+from apps.ops.dispatch import dispatch
+
 from .difference import compute_difference, vintage_pair
 from .gpkg import ImportRefused, import_ocsge
 from .models import ImportJob
@@ -61,7 +63,7 @@ def run_import_job(self, job_id: int):
         message=f"{vintage.polygon_count} polygones importés.",
         finished_at=timezone.now(),
     )
-    derived_products_task.delay(vintage.departement_id)
+    dispatch(derived_products_task, vintage.departement_id)
     return ImportJob.State.DONE
 
 
@@ -84,4 +86,4 @@ def derived_products_task(departement_id: int) -> dict:
 
 def enqueue_import(job: ImportJob):
     """Start the import once the job row is committed (eager when there is no broker)."""
-    transaction.on_commit(lambda: run_import_job.delay(job.pk))
+    transaction.on_commit(lambda: dispatch(run_import_job, job.pk))

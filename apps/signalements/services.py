@@ -37,6 +37,7 @@ from apps.landcover.models import (
     ZoneConstruite,
 )
 from apps.landcover.scoping import visible_vintages
+from apps.ops.dispatch import dispatch
 from apps.territories.models import (
     Commune,
     Departement,
@@ -380,7 +381,7 @@ def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signal
 def _estimate_impact_later(signalement_id: int):
     from .tasks import estimate_impact
 
-    estimate_impact.delay(signalement_id)
+    dispatch(estimate_impact, signalement_id)
 
 
 def estimate_impact(signalement_id: int) -> float | None:
@@ -602,7 +603,7 @@ def update_derived(departement, polygon_ids):
     under a second per commune on a million-polygon département, not worth the wait)."""
     compute_difference(departement, polygon_ids)
     ids = list(polygon_ids)
-    transaction.on_commit(lambda: update_indicators.delay(departement.pk, ids))
+    transaction.on_commit(lambda: dispatch(update_indicators, departement.pk, ids))
 
 
 def _revise(polygon, cs, us, geom, user, signalement):
