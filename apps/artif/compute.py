@@ -62,17 +62,18 @@ _CANDIDATES = """
 CREATE TEMP TABLE {table} ON COMMIT DROP AS
 SELECT x.pid, x.cid, x.parea, p.geom AS g,
        ST_ClusterDBSCAN(p.geom, 0, 1) OVER (PARTITION BY x.cid) AS k
-FROM a_pc x JOIN landcover_landcoverpolygon p ON p.id = x.pid
+FROM a_pc x JOIN landcover_landcoverpolygon p ON p.id = x.pid AND p.vintage_id = %(v)s
 WHERE x.inside AND x.parea < %(threshold)s AND ({kind})
 """
 
-# The polygons of the same kind outside the candidates whose boxes meet a candidate (an
-# index-only box test: no geometry is read).
+# The polygons of the same kind outside the candidates whose boxes meet a candidate, with
+# their geometry (read once here: the next statement loops over them).
 _OUTSIDE = """
 CREATE TEMP TABLE {nb} ON COMMIT DROP AS
-SELECT DISTINCT n.id FROM {table} s
+SELECT DISTINCT ON (n.id) n.id, n.geom FROM {table} s
 JOIN landcover_landcoverpolygon n ON n.geom && s.g AND n.vintage_id = %(v)s
 WHERE ({kind_n}) AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.pid = n.id)
+ORDER BY n.id
 """
 
 # Clusters that flip: under the threshold in total, and touching none of those polygons
@@ -87,9 +88,8 @@ JOIN (
   EXCEPT
   SELECT DISTINCT hit.cid, hit.k
   FROM {nb} o
-  JOIN landcover_landcoverpolygon n ON n.id = o.id
   CROSS JOIN LATERAL (
-    SELECT s.cid, s.k FROM {table} s WHERE s.g && n.geom AND ST_Intersects(n.geom, s.g)
+    SELECT s.cid, s.k FROM {table} s WHERE s.g && o.geom AND ST_Intersects(o.geom, s.g)
   ) hit
 ) flipping ON flipping.cid = s.cid AND flipping.k = s.k
 """
@@ -198,11 +198,11 @@ SELECT cp.cs_avant, cp.us_avant, cp.cs_apres, cp.us_apres, cp.geom AS g, cp.area
 FROM landcover_changepiece cp
 JOIN LATERAL (
   SELECT {_EFFECTIVE.format(v="m1", p="a")} AS artif_a FROM landcover_landcoverpolygon a
-  WHERE a.id = cp.polygon_before_id
+  WHERE a.id = cp.polygon_before_id AND a.vintage_id = %(m1)s
 ) a ON true
 JOIN LATERAL (
   SELECT {_EFFECTIVE.format(v="m2", p="b")} AS artif_b FROM landcover_landcoverpolygon b
-  WHERE b.id = cp.polygon_after_id
+  WHERE b.id = cp.polygon_after_id AND b.vintage_id = %(m2)s
 ) b ON true
 WHERE cp.departement_id = %(dept)s AND a.artif_a <> b.artif_b
   AND cp.geom && (SELECT ST_Extent(geom) FROM territories_commune WHERE id = ANY(%(communes)s))
@@ -218,24 +218,24 @@ FROM (
   FROM (
     SELECT a.id AS aid, b.id AS bid, f.commune_id AS cid
     FROM artif_thresholdflip f
-    JOIN landcover_landcoverpolygon a ON a.id = f.polygon_id
+    JOIN landcover_landcoverpolygon a ON a.id = f.polygon_id AND a.vintage_id = %(m1)s
     JOIN landcover_landcoverpolygon b ON b.vintage_id = %(m2)s AND b.geom && a.geom
     WHERE f.vintage_id = %(m1)s AND f.commune_id = ANY(%(communes)s)
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
     UNION
     SELECT a.id, b.id, f.commune_id
     FROM artif_thresholdflip f
-    JOIN landcover_landcoverpolygon b ON b.id = f.polygon_id
+    JOIN landcover_landcoverpolygon b ON b.id = f.polygon_id AND b.vintage_id = %(m2)s
     JOIN landcover_landcoverpolygon a ON a.vintage_id = %(m1)s AND a.geom && b.geom
     WHERE f.vintage_id = %(m2)s AND f.commune_id = ANY(%(communes)s)
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
   ) pairs
-  JOIN landcover_landcoverpolygon a ON a.id = pairs.aid
-  JOIN landcover_landcoverpolygon b ON b.id = pairs.bid
+  JOIN landcover_landcoverpolygon a ON a.id = pairs.aid AND a.vintage_id = %(m1)s
+  JOIN landcover_landcoverpolygon b ON b.id = pairs.bid AND b.vintage_id = %(m2)s
   WHERE ST_Intersects(a.geom, b.geom)
 ) o
-JOIN landcover_landcoverpolygon a ON a.id = o.aid
-JOIN landcover_landcoverpolygon b ON b.id = o.bid
+JOIN landcover_landcoverpolygon a ON a.id = o.aid AND a.vintage_id = %(m1)s
+JOIN landcover_landcoverpolygon b ON b.id = o.bid AND b.vintage_id = %(m2)s
 WHERE o.artif_a <> o.artif_b AND NOT ST_IsEmpty(o.g)
 """
 

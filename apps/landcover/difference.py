@@ -50,8 +50,8 @@ INSERT INTO landcover_changepiece ({_COLUMNS})
 SELECT %(dept)s, a.id, b.id, a.code_cs, a.code_us, b.code_cs, b.code_us,
        a.geom, a.geom_3857, a.area
 FROM diff_twins t
-JOIN landcover_landcoverpolygon a ON a.id = t.aid
-JOIN landcover_landcoverpolygon b ON b.id = t.bid
+JOIN landcover_landcoverpolygon a ON a.id = t.aid AND a.vintage_id = %(m1)s
+JOIN landcover_landcoverpolygon b ON b.id = t.bid AND b.vintage_id = %(m2)s
 WHERE (a.code_cs, a.code_us) IS DISTINCT FROM (b.code_cs, b.code_us)
 """
 
