@@ -326,7 +326,20 @@ def _render_inference(r):
     return render_inference(r)
 
 
+def _bench_load(args):
+    from benchmarks.load import bench_load
+
+    return bench_load(args, ROOT, pg_dsn())
+
+
+def _render_load(r):
+    from benchmarks.load import render_load
+
+    return render_load(r)
+
+
 BENCHES = {
+    "load": (_bench_load, _render_load),
     "artif": (_bench_artif, _render_artif),
     "inference": (_bench_inference, _render_inference),
     "io": (bench_io, render_io),
@@ -349,6 +362,7 @@ def main(argv=None):
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
     parser.add_argument("--requests", type=int, default=400, help="per API operation")
     parser.add_argument("--device", default="auto", help="inference: auto, cpu, cuda")
+    parser.add_argument("--load-seconds", type=int, default=60, help="load: duration (s)")
     parser.add_argument(
         "--inference-px", type=int, default=2048, help="inference: side of the area (px)"
     )

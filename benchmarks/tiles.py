@@ -88,7 +88,7 @@ def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple
     return out
 
 
-def _serve(root: Path, port: int = PORT, workers: int = 2):
+def _serve(root: Path, port: int = PORT, workers: int = 2, threads: int = 1):
     from django.conf import settings
 
     # Same key as this process: the session cookie made here must verify there.
@@ -114,6 +114,7 @@ def _serve(root: Path, port: int = PORT, workers: int = 2):
             "warning",
             "--timeout",
             "600",
+            *(["-k", "gthread", "--threads", str(threads)] if threads > 1 else []),
         ],
         cwd=root,
         env=env,
