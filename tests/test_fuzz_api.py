@@ -76,3 +76,13 @@ def test_api_never_fails_and_matches_its_schema_for_every_role(case, sessions):
         case.validate_response(
             response, checks=[response_schema_conformance, content_type_conformance]
         )
+
+
+@pytest.mark.django_db
+def test_dates_with_offsets_postgresql_refuses_are_brought_to_utc_or_refused(client, world):  # noqa: F811
+    """Found by the fuzzer: ISO 8601 allows offsets PostgreSQL refuses (a 500 before)."""
+    client.force_login(world["users"]["operator"])
+    ok = client.get("/api/signalements/", {"created_after": "2954-09-22T00:02:31-23:15"})
+    assert ok.status_code == 200
+    bad = client.get("/api/signalements/", {"created_before": "9999-12-31T23:59:59-23:59"})
+    assert bad.status_code == 400

@@ -18,12 +18,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .models import DeferredTask
 
 log = logging.getLogger(__name__)
-BROKER_DOWN = (BrokerError, RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+BROKER_DOWN = (BrokerError, RedisConnectionError, RedisTimeoutError)
 
 
 def dispatch(task, *args, keep: bool = True):
     """Send `task(*args)`; keep it for later when the broker is unreachable. Returns the
     AsyncResult, or None when the task was kept (or dropped with keep=False)."""
+    if task.app.conf.task_always_eager:
+        return task.apply_async(args=args)  # no broker: run here, errors propagate
     try:
         return task.apply_async(args=args, retry=False)
     except BROKER_DOWN as exc:
