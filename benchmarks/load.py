@@ -190,7 +190,9 @@ def render_load(r: dict) -> str:
             "8 threads) and PostGIS, each with its own logged-in session, picking at random: a "
             "vector tile at z14–16 inside the département (60 %), the list of open signalements "
             "(25 %), a filing (15 %). Département 95 (a copy of the demo, about 26,000 "
-            f"polygons per vintage). {r['requests']} requests, "
+            f"polygons per vintage). No broker in this run: the impact estimate a filing "
+            "starts runs inside the request (with Redis it goes to a worker). "
+            f"{r['requests']} requests, "
             f"{r['requests'] / r['seconds']:.0f} per second.",
             "",
             "| endpoint | requests | p50 | p95 | max | errors |",
