@@ -38,7 +38,7 @@ class ResilientRedisCache(RedisCache):
             self._down(exc)
             return {}
 
-    def set(self, key, value, timeout=None, version=None):  # noqa: A003
+    def set(self, key, value, timeout=None, version=None):
         try:
             return super().set(key, value, timeout, version)
         except _DOWN as exc:

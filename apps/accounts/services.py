@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
 
 from apps.campaigns import mail
 from apps.territories.models import Membership, Organisation, Role, departements_for
@@ -70,9 +71,9 @@ def set_password_path(user) -> str:
 def invite(inviter, *, email: str, first_name: str, last_name: str, organisation, role: str):
     """Create (or find) the account, add the membership and queue the invitation mail."""
     if organisation not in invitable_organisations(inviter):
-        raise InvitationRefused("Vous ne pouvez pas inviter dans cette organisation.")
+        raise InvitationRefused(_("Vous ne pouvez pas inviter dans cette organisation."))
     if role not in invitable_roles(inviter, organisation):
-        raise InvitationRefused("Ce rôle ne convient pas à cette organisation.")
+        raise InvitationRefused(_("Ce rôle ne convient pas à cette organisation."))
     User = get_user_model()
     email = User.objects.normalize_email(email.strip())
     user = User.objects.select_for_update().filter(email__iexact=email).first()
@@ -80,13 +81,13 @@ def invite(inviter, *, email: str, first_name: str, last_name: str, organisation
     if new_account:
         username = email.lower()
         if User.objects.filter(username__iexact=username).exists():
-            raise InvitationRefused("Un compte porte déjà cet identifiant.")
+            raise InvitationRefused(_("Un compte porte déjà cet identifiant."))
         user = User(username=username, email=email, first_name=first_name, last_name=last_name)
         user.set_unusable_password()
         user.save()
     membership = Membership.objects.filter(user=user, organisation=organisation).first()
     if membership is not None and membership.role == role:
-        raise InvitationRefused("Cette personne a déjà ce rôle dans cette organisation.")
+        raise InvitationRefused(_("Cette personne a déjà ce rôle dans cette organisation."))
     if membership is None:
         Membership.objects.create(user=user, organisation=organisation, role=role)
     else:
