@@ -10,7 +10,6 @@ organisation's open signalements (25 %), a filing on a random polygon (15 %).
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import threading
@@ -20,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks.signalements import BENCH_CODE, CSRF, _bench_departement
+from benchmarks.signalements import _request as _signalements_request
 from benchmarks.tiles import _percentile, _serve, _session_cookie
 
 PORT = 8767
@@ -54,21 +54,13 @@ def _tiles(vintage_id: int, zooms=(14, 15, 16)) -> list[tuple[int, int, int]]:
 
 
 def _request(method, path, cookie, body=None):
-    headers = {"Cookie": cookie, "Accept": "application/json", "X-CSRFToken": CSRF}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
+    """The signalements benchmark's request on our port; a refused connection is an error
+    of the run (status 0), not a crash of the user's thread."""
     start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
     try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers=headers)  # fmt: skip
-        response = conn.getresponse()
-        data = response.read()
-        return time.perf_counter() - start, response.status, data
+        return _signalements_request(method, path, cookie, body, port=PORT)
     except OSError as exc:
         return time.perf_counter() - start, 0, str(exc).encode()
-    finally:
-        conn.close()
 
 
 def bench_load(args, root: Path, dsn: str) -> dict:

@@ -71,12 +71,12 @@ def _seed(vintage, author, organisation, n: int):
         cur.execute("ANALYZE signalements_signalement")
 
 
-def _request(method, path, cookie, body=None):
+def _request(method, path, cookie, body=None, port=PORT):
     headers = {"Cookie": cookie, "Accept": "application/json", "X-CSRFToken": CSRF}
     if body is not None:
         headers["Content-Type"] = "application/json"
     start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=300)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     conn.request(method, path, body=json.dumps(body) if body is not None else None,
                  headers=headers)  # fmt: skip
     response = conn.getresponse()

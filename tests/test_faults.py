@@ -50,7 +50,6 @@ def broker(url):
     """This process's Celery app publishing to `url` (not eagerly)."""
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     app.conf.update(broker_url=url, result_backend=None, task_always_eager=False)
-    app.__dict__.pop("_pool", None)
     app._pool = None
     app.amqp._producer_pool = None
     try:

@@ -10,7 +10,13 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from apps.campaigns import mail
-from apps.territories.models import Membership, Organisation, Role, departements_for
+from apps.territories.models import (
+    Membership,
+    Organisation,
+    Role,
+    departements_for,
+    is_platform_admin,
+)
 
 from .models import Invitation
 
@@ -25,16 +31,12 @@ ROLES_BY_KIND = {
 }
 
 
-def is_admin(user) -> bool:
-    return user.is_superuser or user.memberships.filter(role=Role.ADMIN).exists()
-
-
 def invitable_organisations(user):
     """Platform admins invite into any organisation; IGN production leads (managers) into
     the organisations whose territory meets one of their départements."""
     if not user.is_authenticated:
         return Organisation.objects.none()
-    if is_admin(user):
+    if is_platform_admin(user):
         return Organisation.objects.all()
     managed = departements_for(user, roles=[Role.MANAGER])
     return Organisation.objects.filter(
@@ -50,7 +52,7 @@ def can_invite(user) -> bool:
 
 def invitable_roles(user, organisation) -> set[str]:
     roles = set(ROLES_BY_KIND.get(organisation.kind, {Role.CONTRIBUTOR}))
-    if is_admin(user):
+    if is_platform_admin(user):
         roles.add(Role.ADMIN)
     else:
         roles.discard(Role.MANAGER)  # production leads are named by admins

@@ -4,6 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from apps.territories.models import is_platform_admin
+
 from . import services
 from .forms import InvitationForm
 from .models import Invitation
@@ -39,6 +41,6 @@ def invite(request):
             messages.success(request, text % {"email": invitation.email})
             return redirect("accounts:invite")
     sent = Invitation.objects.select_related("organisation", "user", "invited_by")
-    if not services.is_admin(request.user):
+    if not is_platform_admin(request.user):
         sent = sent.filter(invited_by=request.user)
     return render(request, "accounts/invite.html", {"form": form, "sent": sent[:50]})

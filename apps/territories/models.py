@@ -118,6 +118,13 @@ class Membership(models.Model):
         return f"{self.user} — {self.organisation} ({self.get_role_display()})"
 
 
+def is_platform_admin(user) -> bool:
+    """Superusers and members holding the admin role (DESIGN §3: users, organisations)."""
+    return user.is_authenticated and (
+        user.is_superuser or user.memberships.filter(role=Role.ADMIN).exists()
+    )
+
+
 def departements_for(user, roles=None):
     """The départements a user may see (optionally only through memberships of `roles`).
 
@@ -126,9 +133,7 @@ def departements_for(user, roles=None):
     """
     if not user.is_authenticated:
         return Departement.objects.none()
-    if user.is_superuser or (
-        (roles is None or Role.ADMIN in roles) and user.memberships.filter(role=Role.ADMIN).exists()
-    ):
+    if user.is_superuser or ((roles is None or Role.ADMIN in roles) and is_platform_admin(user)):
         return Departement.objects.all()
     memberships = user.memberships.all()
     if roles is not None:

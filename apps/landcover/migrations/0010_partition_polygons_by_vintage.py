@@ -9,6 +9,21 @@ foreign key into the table (polygon revisions) is dropped first, as the signalem
 import django.db.models.deletion
 from django.db import migrations, models
 
+# Both directions end with the same keys, indexes, foreign key and triggers.
+COMMON = """\
+ALTER TABLE landcover_landcoverpolygon
+    ADD CONSTRAINT uniq_poly_ocsge_id UNIQUE (vintage_id, ocsge_id);
+CREATE INDEX lcpoly_geom_gist ON landcover_landcoverpolygon USING gist (geom);
+CREATE INDEX lcpoly_geom3857_gist ON landcover_landcoverpolygon USING gist (geom_3857);
+ALTER TABLE landcover_landcoverpolygon
+    ADD CONSTRAINT landcover_landcoverp_vintage_id_283d8b02_fk_landcover
+    FOREIGN KEY (vintage_id) REFERENCES landcover_vintage (id) DEFERRABLE INITIALLY DEFERRED;
+CREATE TRIGGER landcoverpolygon_derived_insert BEFORE INSERT ON landcover_landcoverpolygon
+FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
+CREATE TRIGGER landcoverpolygon_derived_update BEFORE UPDATE OF geom ON landcover_landcoverpolygon
+FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
+"""
+
 FORWARD = """
 CREATE SEQUENCE lcpoly_id_seq_p;
 SELECT setval('lcpoly_id_seq_p', greatest(
@@ -51,19 +66,8 @@ ALTER SEQUENCE lcpoly_id_seq_p RENAME TO landcover_landcoverpolygon_id_seq;
 ALTER SEQUENCE landcover_landcoverpolygon_id_seq OWNED BY landcover_landcoverpolygon.id;
 ALTER TABLE landcover_landcoverpolygon
     ADD CONSTRAINT landcover_landcoverpolygon_pkey PRIMARY KEY (id, vintage_id);
-ALTER TABLE landcover_landcoverpolygon
-    ADD CONSTRAINT uniq_poly_ocsge_id UNIQUE (vintage_id, ocsge_id);
-CREATE INDEX lcpoly_geom_gist ON landcover_landcoverpolygon USING gist (geom);
-CREATE INDEX lcpoly_geom3857_gist ON landcover_landcoverpolygon USING gist (geom_3857);
-ALTER TABLE landcover_landcoverpolygon
-    ADD CONSTRAINT landcover_landcoverp_vintage_id_283d8b02_fk_landcover
-    FOREIGN KEY (vintage_id) REFERENCES landcover_vintage (id) DEFERRABLE INITIALLY DEFERRED;
-CREATE TRIGGER landcoverpolygon_derived_insert BEFORE INSERT ON landcover_landcoverpolygon
-FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
-CREATE TRIGGER landcoverpolygon_derived_update BEFORE UPDATE OF geom ON landcover_landcoverpolygon
-FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
-ANALYZE landcover_landcoverpolygon;
-"""
+{common}ANALYZE landcover_landcoverpolygon;
+""".format(common=COMMON)
 
 BACKWARD = """
 CREATE TABLE lcpoly_u (LIKE landcover_landcoverpolygon INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
@@ -73,18 +77,7 @@ DROP TABLE landcover_landcoverpolygon CASCADE;
 ALTER TABLE lcpoly_u RENAME TO landcover_landcoverpolygon;
 ALTER TABLE landcover_landcoverpolygon
     ADD CONSTRAINT landcover_landcoverpolygon_pkey PRIMARY KEY (id);
-ALTER TABLE landcover_landcoverpolygon
-    ADD CONSTRAINT uniq_poly_ocsge_id UNIQUE (vintage_id, ocsge_id);
-CREATE INDEX lcpoly_geom_gist ON landcover_landcoverpolygon USING gist (geom);
-CREATE INDEX lcpoly_geom3857_gist ON landcover_landcoverpolygon USING gist (geom_3857);
-ALTER TABLE landcover_landcoverpolygon
-    ADD CONSTRAINT landcover_landcoverp_vintage_id_283d8b02_fk_landcover
-    FOREIGN KEY (vintage_id) REFERENCES landcover_vintage (id) DEFERRABLE INITIALLY DEFERRED;
-CREATE TRIGGER landcoverpolygon_derived_insert BEFORE INSERT ON landcover_landcoverpolygon
-FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
-CREATE TRIGGER landcoverpolygon_derived_update BEFORE UPDATE OF geom ON landcover_landcoverpolygon
-FOR EACH ROW EXECUTE FUNCTION landcover_polygon_derived();
-"""
+{common}""".format(common=COMMON)
 
 
 class Migration(migrations.Migration):
