@@ -315,3 +315,55 @@ def test_load_territories_refuses_codes_too_long_and_missing_layers(tmp_path):
     with pytest.raises(TerritoryFileError, match="INSEE_COM doit compter au plus 5"):
         load_territories(path)
     assert not Region.objects.exists()
+
+
+def test_it_refuses_a_non_integer_ossature_naming_the_rows(square_departement, tmp_path):
+    geoms, cols = square_rows()
+    cols["ossature"] = ["1"] * 16
+    cols["ossature"][3] = "beaucoup"
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    message = _refused(path, "ossature non entière")
+    assert "#4 (OCSGE0000000000000004)" in message
+
+
+def test_it_stores_every_field_as_read_whatever_its_type(square_departement, tmp_path):
+    """Texts (accents, integers typed as such in the file), empty and integer OSSATURE,
+    Polygon and MultiPolygon with holes: the rows hold what the file says, and the Web
+    Mercator copy is PostGIS's own transform of the Lambert-93 geometry."""
+    geoms, cols = square_rows()
+    ring = [(700_010, 6_600_010), (700_020, 6_600_010), (700_020, 6_600_020), (700_010, 6_600_010)]
+    geoms[0] = shapely.Polygon(shapely.box(700_000, 6_600_000, 700_100, 6_600_100).exterior, [ring])
+    geoms = [shapely.MultiPolygon([g]) for g in geoms]
+    geoms[5] = shapely.MultiPolygon(
+        [
+            shapely.box(700_100, 6_600_100, 700_140, 6_600_200),
+            shapely.box(700_160, 6_600_100, 700_200, 6_600_200),
+        ]
+    )
+    cols["source"] = ["prise de vue aérienne été"] * 16
+    cols["ossature"] = ["1" if k % 2 else "" for k in range(16)]
+    cols["id_origine"] = [1000 + k for k in range(16)]
+    cols["code_or"] = ["ÉÀ" * (k % 3) for k in range(16)]
+    path = write_gpkg(tmp_path / "x.gpkg", geoms, **cols)
+    vintage = import_ocsge(path, "98", "M1")
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT ocsge_id, code_cs, code_us, millesime, source, ossature, id_origine, "
+            "code_or, revision, area, ST_Area(geom), ST_NumInteriorRings(ST_GeometryN(geom, 1)),"
+            " ST_NumGeometries(geom), ST_SRID(geom_3857), "
+            "ST_HausdorffDistance(geom_3857, ST_Transform(geom, 3857)) "
+            "FROM landcover_landcoverpolygon WHERE vintage_id = %s ORDER BY ocsge_id",
+            [vintage.id],
+        )
+        rows = cur.fetchall()
+    assert len(rows) == 16
+    for k, row in enumerate(rows):
+        assert row[:9] == (
+            f"OCSGE{k + 1:016d}", "CS2.2.1", "US1.1", 2021, "prise de vue aérienne été",
+            1 if k % 2 else None, str(1000 + k), "ÉÀ" * (k % 3), 1,
+        )  # fmt: skip
+        assert row[9] == pytest.approx(row[10])
+        assert row[11] == (1 if k == 0 else 0)
+        assert row[12] == (2 if k == 5 else 1)
+        assert row[13] == 3857 and row[14] < 1e-6
+    assert rows[0][9] == pytest.approx(100 * 100 - 50)

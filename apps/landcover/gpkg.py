@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import struct
 import threading
 import time
 from collections import deque
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import pyogrio.errors
 import shapely
@@ -29,7 +30,8 @@ from pyproj import CRS, Transformer
 
 from apps.territories.models import SRID_L93, Departement
 
-from . import partitions
+from . import copybin, ewkb, partitions, validity
+from .copybin import Stream
 from .models import (
     ChangePiece,
     CoverCode,
@@ -39,12 +41,18 @@ from .models import (
     Vintage,
     ZoneConstruite,
 )
+from .projection import LambertToWebMercator
 
 LAYER = "OCCUPATION_SOL"
 ZC_LAYER = "ZONE_CONSTRUITE"
 REQUIRED = ("id", "code_cs", "code_us", "millesime")
 OPTIONAL = ("source", "ossature", "id_origine", "code_or")
 BATCH_SIZE = 32_768
+# Columns of the COPY, in the order `_BatchChecker._block` encodes them.
+COPY_COLUMNS = (
+    "vintage_id", "millesime", "ossature", "area", "revision", "ocsge_id",
+    "code_cs", "code_us", "source", "id_origine", "code_or", "geom", "geom_3857",
+)  # fmt: skip
 WORKERS = 2
 MAX_LISTED = 10
 # Polygons may overrun the département's outline by this much (digitising noise), in metres.
@@ -175,31 +183,58 @@ def _column(table, name: str | None, n: int, default, dtype=object):
     return values
 
 
-_EWKB_MULTI = struct.pack("<I", 6 | 0x20000000)
-
-
-def _multipolygon_ewkb(wkb: np.ndarray, srid: int):
-    """EWKB MultiPolygons with `srid` from plain little-endian 2D WKB (Polygon or
-    MultiPolygon), by rewriting headers only: no coordinate is decoded or re-encoded.
-    Returns None when another encoding is met (the caller then encodes with GEOS)."""
-    head_srid = _EWKB_MULTI + struct.pack("<I", srid)
-    one = struct.pack("<I", 1)
-    out = []
-    for item in wkb:
-        if item is None or item[0] != 1:
-            return None
-        kind = int.from_bytes(item[1:5], "little")
-        if kind == 6:
-            out.append(b"\x01" + head_srid + item[5:])
-        elif kind == 3:
-            out.append(b"\x01" + head_srid + one + item)
-        else:
-            return None
-    return out
-
-
 def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
+
+
+class InnerCells:
+    """A grid over the outline's bounding box and which of its cells lie wholly inside the
+    outline, with a summed-area table so that any box of cells is tested in constant time.
+
+    Cells are rasterised (GDAL): a cell is inner when its centre is inside the outline and
+    neither it nor any neighbour is touched by the outline's boundary (the margin makes
+    the answer safe whatever GDAL does with lines running exactly along cell edges)."""
+
+    MAX_CELLS = 512  # per side
+
+    def __init__(self, outline):
+        from rasterio import features, transform
+
+        xmin, ymin, xmax, ymax = shapely.bounds(outline)
+        self.cell = max(xmax - xmin, ymax - ymin, 1.0) / (self.MAX_CELLS - 4)
+        self.origin = (xmin - 2 * self.cell, ymin - 2 * self.cell)
+        nx = int(np.ceil((xmax - xmin) / self.cell)) + 4
+        ny = int(np.ceil((ymax - ymin) / self.cell)) + 4
+        # Row 0 of the rasters is the bottom row of cells (y grows with the row).
+        affine = transform.Affine(self.cell, 0, self.origin[0], 0, self.cell, self.origin[1])
+        inside = features.rasterize([outline], (ny, nx), transform=affine, dtype="uint8")
+        edge = features.rasterize(
+            [shapely.boundary(outline)], (ny, nx), transform=affine, all_touched=True,
+            dtype="uint8",
+        ).astype(bool)  # fmt: skip
+        near = edge.copy()
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                near |= np.roll(np.roll(edge, dy, axis=0), dx, axis=1)
+        inner = inside.astype(bool) & ~near
+        self.sat = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+        self.sat[1:, 1:] = inner.cumsum(0).cumsum(1)
+        self.shape = (ny, nx)
+
+    def covers_boxes(self, bounds: np.ndarray) -> np.ndarray:
+        """For each (xmin, ymin, xmax, ymax): lies it wholly in covered cells?"""
+        ny, nx = self.shape
+        x0, y0 = self.origin
+        with np.errstate(invalid="ignore"):
+            ix0 = np.floor((bounds[:, 0] - x0) / self.cell)
+            iy0 = np.floor((bounds[:, 1] - y0) / self.cell)
+            ix1 = np.floor((bounds[:, 2] - x0) / self.cell)
+            iy1 = np.floor((bounds[:, 3] - y0) / self.cell)
+        ok = (ix0 >= 0) & (iy0 >= 0) & (ix1 < nx) & (iy1 < ny)  # False for NaN too
+        ix0, iy0, ix1, iy1 = (np.where(ok, v, 0).astype(np.int64) for v in (ix0, iy0, ix1, iy1))
+        sat = self.sat
+        count = sat[iy1 + 1, ix1 + 1] - sat[iy0, ix1 + 1] - sat[iy1 + 1, ix0] + sat[iy0, ix0]
+        return ok & (count == (ix1 - ix0 + 1) * (iy1 - iy0 + 1))
 
 
 @dataclass
@@ -212,7 +247,7 @@ class _Checked:
     problems: list[tuple[str, list[str]]]
     invalid: int
     millesimes: dict[int, int]
-    columns: list | None
+    block: bytes | None
 
 
 @dataclass
@@ -223,7 +258,9 @@ class _BatchChecker:
     to_l93: Transformer | None
     outline: object
     repair: bool
+    vintage_id: int = 0
     geom_col: str = "geom"
+    inner_cells: InnerCells | None = None
     _local: threading.local = field(default_factory=threading.local)
 
     def _transformer(self, target: str = "l93") -> Transformer | None:
@@ -235,6 +272,9 @@ class _BatchChecker:
         if getattr(self._local, key, None) is None:
             if target == "l93":
                 src, dst = self.to_l93.source_crs, self.to_l93.target_crs
+            elif target == "3857_fast":
+                setattr(self._local, key, LambertToWebMercator())
+                return getattr(self._local, key)
             else:
                 src, dst = SRID_L93, 3857
             setattr(self._local, key, Transformer.from_crs(src, dst, always_xy=True))
@@ -248,6 +288,79 @@ class _BatchChecker:
             shapely.prepare(own)
             self._local.outline = own
         return self._local.outline
+
+    def _outside(self, geoms: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        """Polygons not covered by the outline. Those whose bounding box lies in grid cells
+        wholly inside the outline are covered for sure; GEOS tests the others."""
+        if self.inner_cells is None:
+            self.inner_cells = InnerCells(self.outline)
+        out = ~missing
+        out[out] = ~self.inner_cells.covers_boxes(shapely.bounds(geoms[out]))
+        idx = np.flatnonzero(out)
+        # The prepared outline must be the first argument for GEOS to use its index.
+        out[idx] = ~shapely.covers(self._outline(), geoms[idx])
+        return out
+
+    def _encoded(self, wkb: np.ndarray, geoms: np.ndarray) -> tuple[Stream, Stream]:
+        """The Lambert-93 and Web Mercator EWKB of a batch."""
+        buf = ewkb.multipolygons(wkb, SRID_L93) if self.to_l93 is None else None
+        if buf is None:  # reprojected file, or WKB other than 2D little-endian
+            return (
+                Stream.of_items(_ewkb(geoms, SRID_L93)),
+                Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857)),
+            )
+        offsets, counts = ewkb.rings(buf)
+        mercator = ewkb.reprojected(buf, offsets, counts, self._transformer("3857_fast"), 3857)
+        return buf, mercator
+
+    def _text(self, batch, name: str | None, values: np.ndarray | None = None) -> Stream:
+        """A text column as COPY sends it: Arrow's own UTF-8 buffers for string columns;
+        other types through `values` (the strings the checks saw) or read again."""
+        n = batch.num_rows
+        if name is None:
+            return Stream(np.zeros(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64))
+        column = batch.column(name)
+        if pa.types.is_string(column.type):
+            return Stream.text(column)
+        if values is None:
+            values = _column(batch, name, n, "")
+        return Stream.of_items([v.encode() for v in values])
+
+    def _ossature(self, batch, label) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(values, null mask, offending rows) of the optional integer field OSSATURE."""
+        n = batch.num_rows
+        name = self.fields.get("ossature")
+        if name is None:
+            return np.zeros(n, dtype=np.int16), np.ones(n, dtype=bool), []
+        text = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(batch.column(name), pa.string()), ""))
+        empty = np.asarray(pc.equal(text, ""), dtype=bool)
+        numeric = np.asarray(pc.match_substring_regex(text, r"^-?[0-9]{1,4}$"), dtype=bool)
+        bad = ~empty & ~numeric
+        if bad.any():
+            return np.zeros(n, dtype=np.int16), empty, label(bad)
+        values = pc.cast(pc.if_else(pa.array(empty), pa.scalar("0"), text), pa.int16())
+        return np.asarray(values, dtype=np.int16), empty, []
+
+    def _block(self, batch, ids, mill, ossature, no_ossature, geoms, wkb) -> bytes:
+        """The batch's rows in COPY's binary format (columns as in `COPY_COLUMNS`)."""
+        n, fields = batch.num_rows, self.fields
+        l93, mercator = self._encoded(wkb, geoms)
+        head = [
+            copybin.field_count(n, len(COPY_COLUMNS)),
+            *Stream.fixed(np.full(n, self.vintage_id), ">i8").with_length(),
+            *Stream.fixed(mill, ">i2").with_length(),
+            *Stream.fixed(ossature, ">i2", null=no_ossature).with_length(null=no_ossature),
+            *Stream.fixed(shapely.area(geoms), ">f8").with_length(),
+            *Stream.fixed(np.ones(n), ">i4").with_length(),
+            *self._text(batch, fields["id"], ids).with_length(),
+            *self._text(batch, fields["code_cs"]).with_length(),
+            *self._text(batch, fields["code_us"]).with_length(),
+            *self._text(batch, fields.get("source")).with_length(),
+            *self._text(batch, fields.get("id_origine")).with_length(),
+            *self._text(batch, fields.get("code_or")).with_length(),
+            Stream.fixed(l93.lengths, ">i4"),
+        ]
+        return copybin.rows(head, [l93, *mercator.with_length()])
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
@@ -276,17 +389,16 @@ class _BatchChecker:
         add(_("géométrie autre que polygone"),
             ~missing & ~np.isin(shapely.get_type_id(geoms), (3, 6)))  # fmt: skip
         geoms = _as_multi(_apply(self._transformer(), geoms))
-        invalid = ~missing & ~shapely.is_valid(geoms)
+        invalid = ~missing & ~validity.is_valid(geoms)
         if not self.repair:
             add(_("géométrie invalide (--repair pour la corriger)"), invalid)
         if self.outline is not None:
-            # The prepared outline must be the first argument for GEOS to use its index.
-            add(
-                _("polygone hors du département"),
-                ~missing & ~shapely.covers(self._outline(), geoms),
-            )
+            add(_("polygone hors du département"), self._outside(geoms, missing))
         mill = np.asarray(_column(batch, fields["millesime"], n, 0, dtype=np.int64), dtype=float)
         add(_("millésime absent"), np.isnan(mill))
+        ossature, no_ossature, bad_ossature = self._ossature(batch, label)
+        if bad_ossature:
+            found.append((_("ossature non entière"), bad_ossature))
         years, counts = np.unique(mill[~np.isnan(mill)], return_counts=True)
         checked = _Checked(
             n,
@@ -299,19 +411,9 @@ class _BatchChecker:
         )
         if found:
             return checked  # the file is refused: no need to encode anything
-        ossature = _column(batch, fields.get("ossature"), n, None, dtype=object)
-        checked.columns = [
-            ids, cs, us, mill.astype(np.int64).tolist(),
-            _column(batch, fields.get("source"), n, ""),
-            [None if o in (None, "") else int(o) for o in ossature],
-            _column(batch, fields.get("id_origine"), n, ""),
-            _column(batch, fields.get("code_or"), n, ""),
-            _multipolygon_ewkb(wkb, SRID_L93) if self.to_l93 is None else None,
-            _ewkb(_apply(self._transformer("3857"), geoms), 3857),
-            shapely.area(geoms).tolist(),
-        ]  # fmt: skip
-        if checked.columns[-3] is None:
-            checked.columns[-3] = _ewkb(geoms, SRID_L93)
+        checked.block = self._block(
+            batch, ids, mill.astype(np.int16), ossature, no_ossature, geoms, wkb
+        )
         return checked
 
 
@@ -395,15 +497,11 @@ def import_ocsge(
         done = 0
         columns = [fields[k] for k in (*REQUIRED, *OPTIONAL) if k in fields]
         raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
-        copy_sql = (
-            f"COPY {staged} (vintage_id, ocsge_id, code_cs, code_us, "
-            "millesime, source, ossature, id_origine, code_or, geom, geom_3857, area, revision) "
-            "FROM STDIN (FORMAT BINARY)"
+        copy_sql = f"COPY {staged} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        checker = _BatchChecker(
+            fields, known_cs, known_us, to_l93, outline, repair, vintage_id=vintage.id
         )
-        types = ["int8", "text", "text", "text", "int2", "text", "int2", "text", "text",
-                 "bytea", "bytea", "float8", "int4"]  # fmt: skip
-        checker = _BatchChecker(fields, known_cs, known_us, to_l93, outline, repair)
-        # Batches are checked and encoded in worker threads (GEOS and PROJ release the GIL)
+        # Batches are checked and encoded in worker threads (GEOS and numpy release the GIL)
         # while the main thread streams the previous ones into COPY.
         with (
             pyogrio.open_arrow(
@@ -412,7 +510,7 @@ def import_ocsge(
             raw.copy(copy_sql) as copy,
             ThreadPoolExecutor(max_workers=WORKERS) as pool,
         ):
-            copy.set_types(types)
+            copy.write(copybin.SIGNATURE)
             meta, reader = src
             checker.geom_col = meta["geometry_name"] or "wkb_geometry"
             pending: deque = deque()
@@ -429,9 +527,7 @@ def import_ocsge(
                 for year, count in checked.millesimes.items():
                     millesimes[year] = millesimes.get(year, 0) + count
                 if not problems:  # once refused, keep validating to list problems
-                    vid = vintage.id
-                    for row in zip(*checked.columns, strict=True):
-                        copy.write_row((vid, *row, 1))
+                    copy.write(checked.block)
                 done += checked.n
                 if progress:
                     progress(done, total)
@@ -449,6 +545,7 @@ def import_ocsge(
                     _("Fichier refusé, rien n'a été importé (%s) :") % path.name,
                     problems.lines(),
                 )
+            copy.write(copybin.TRAILER)
         streamed_s = time.perf_counter() - started
         partitions.attach(vintage.id)  # builds the partition's indexes
         indexed_s = time.perf_counter() - started - streamed_s

@@ -47,12 +47,14 @@ def exists(vintage_id: int) -> bool:
 
 
 def stage(vintage_id: int) -> str:
-    """A bare table shaped like the parent (defaults, id sequence and checks; no index, no
-    trigger) for a bulk load into vintage `vintage_id`. Returns its name."""
+    """A bare table shaped like the parent (defaults, id sequence, checks, storage and
+    compression; no index, no trigger) for a bulk load into vintage `vintage_id`. Returns
+    its name."""
     table = name(vintage_id)
     with connection.cursor() as cur:
         cur.execute(
-            f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            "INCLUDING STORAGE INCLUDING COMPRESSION)"
         )
     return table
 
