@@ -1,14 +1,17 @@
-"""EWKB MultiPolygons built from a file's WKB by rewriting bytes, not by re-encoding.
+"""WKB MultiPolygons for COPY, built from a file's WKB by rewriting bytes, not re-encoding.
 
 An import stores each polygon twice: in Lambert-93 as read, and in Web Mercator for tiles.
 Both are written here as one contiguous buffer per batch, with GEOS out of the loop:
 
-- `multipolygons`: the file's little-endian 2D WKB (Polygon or MultiPolygon) becomes EWKB
-  MultiPolygons with an SRID by rewriting the headers only;
+- `multipolygons`: the file's little-endian 2D WKB MultiPolygons as they are (Arrow's own
+  buffer, not copied); Polygons are wrapped as one-part MultiPolygons;
 - `rings`: where each ring's coordinates lie in that buffer (single-ring polygons, the
   common case, are found with array operations; the others by walking their headers);
-- `reprojected`: a copy of the buffer with another SRID and every coordinate passed
-  through a transform, laid out identically (a polygon's size does not change).
+- `reprojected`: a copy of the buffer with every coordinate passed through a transform,
+  laid out identically (a polygon's size does not change).
+
+The WKB carries no SRID: PostGIS gives a geometry without one the SRID of its column
+(geometry(MultiPolygon, 2154) or (…, 3857)).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import struct
 from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 
 from .copybin import Stream
 
-_MULTI_EWKB = 6 | 0x20000000  # MultiPolygon with SRID
-_HEAD = 13  # byte order, type, SRID, number of polygons
+_MULTI = 6
+_HEAD = 9  # byte order, type, number of polygons
 _POLY_HEAD = 9  # byte order, type, number of rings
 
 
@@ -29,23 +33,35 @@ _POLY_HEAD = 9  # byte order, type, number of rings
 Buffer = Stream
 
 
-def multipolygons(wkb, srid: int) -> Buffer | None:
-    """EWKB MultiPolygons with `srid` from plain little-endian 2D WKB Polygons and
+def multipolygons(column) -> Buffer | None:
+    """WKB MultiPolygons from an Arrow column of little-endian 2D WKB Polygons and
     MultiPolygons. None when another encoding is met (the caller then uses GEOS)."""
-    head = struct.pack("<BII", 1, _MULTI_EWKB, srid)
-    one = struct.pack("<I", 1)
-    parts = []
-    for item in wkb:
-        if item is None or item[0] != 1:
-            return None
-        kind = int.from_bytes(item[1:5], "little")
-        if kind == 6:
-            parts.append(head + item[5:])
-        elif kind == 3:
-            parts.append(head + one + item)
-        else:
-            return None
-    return Buffer.of_items(parts)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_binary(column.type) or column.null_count:
+        return None
+    n = len(column)
+    _validity, offsets, data = column.buffers()
+    starts = np.frombuffer(offsets, dtype=np.int32)[column.offset : column.offset + n + 1]
+    starts = starts.astype(np.int64)
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    heads = starts[:-1]
+    if (np.diff(starts) < _HEAD).any() or (data[heads] != 1).any():
+        return None
+    kind = _u32(data, heads + 1)
+    if (kind == _MULTI).all():
+        return Buffer(data, starts)
+    if not np.isin(kind, (3, _MULTI)).all():
+        return None
+    wrap = struct.pack("<BII", 1, _MULTI, 1)
+    raw = data.tobytes()
+    bounds = starts.tolist()
+    return Buffer.of_items(
+        [
+            raw[a:b] if k == _MULTI else wrap + raw[a:b]
+            for a, b, k in zip(bounds[:-1], bounds[1:], kind.tolist(), strict=True)
+        ]
+    )
 
 
 def _u32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -56,15 +72,15 @@ def _u32(data: np.ndarray, at: np.ndarray) -> np.ndarray:
     return out
 
 
-def rings(buf: Buffer) -> tuple[np.ndarray, np.ndarray]:
-    """(byte offset, number of points) of every ring's coordinates, in buffer order."""
+def rings(buf: Buffer) -> tuple[np.ndarray, np.ndarray] | None:
+    """(byte offset, number of points) of every ring's coordinates, in buffer order; None
+    when a part is not a little-endian 2D Polygon or the sizes do not add up."""
     data, starts = buf.data, buf.starts[:-1]
     sizes = np.diff(buf.starts)
-    n_polys = _u32(data, starts + 9)
-    simple = n_polys == 1
-    n_rings = np.zeros_like(n_polys)
-    n_rings[simple] = _u32(data, starts[simple] + _HEAD + 5)
-    simple &= n_rings == 1
+    n_polys = _u32(data, starts + 5)
+    simple = (n_polys == 1) & (sizes >= _HEAD + _POLY_HEAD + 4)
+    at = starts[simple] + _HEAD
+    simple[simple] = (data[at] == 1) & (_u32(data, at + 1) == 3) & (_u32(data, at + 5) == 1)
     n_points = np.zeros_like(n_polys)
     n_points[simple] = _u32(data, starts[simple] + _HEAD + _POLY_HEAD)
     simple &= sizes == _HEAD + _POLY_HEAD + 4 + 16 * n_points
@@ -72,31 +88,40 @@ def rings(buf: Buffer) -> tuple[np.ndarray, np.ndarray]:
     counts = [n_points[simple]]
     others = np.flatnonzero(~simple)
     if len(others):
-        raw = data.tobytes()
-        o, c = _walk(raw, starts[others].tolist())
-        offsets.append(np.asarray(o, dtype=np.int64))
-        counts.append(np.asarray(c, dtype=np.int64))
+        walked = _walk(data.tobytes(), starts[others].tolist(), sizes[others].tolist())
+        if walked is None:
+            return None
+        offsets.append(np.asarray(walked[0], dtype=np.int64))
+        counts.append(np.asarray(walked[1], dtype=np.int64))
     offsets = np.concatenate(offsets)
     counts = np.concatenate(counts)
     order = np.argsort(offsets, kind="stable")
     return offsets[order], counts[order]
 
 
-def _walk(raw: bytes, starts: list[int]) -> tuple[list[int], list[int]]:
+def _walk(raw: bytes, starts: list[int], sizes: list[int]):
+    head = struct.Struct("<BI").unpack_from
     u32 = struct.Struct("<I").unpack_from
     offsets: list[int] = []
     counts: list[int] = []
-    for s in starts:
-        (n_polys,) = u32(raw, s + 9)
-        p = s + _HEAD
-        for _ in range(n_polys):
-            (n_rings,) = u32(raw, p + 5)
-            p += _POLY_HEAD
-            for _ in range(n_rings):
-                (n,) = u32(raw, p)
-                offsets.append(p + 4)
-                counts.append(n)
-                p += 4 + 16 * n
+    try:
+        for s, size in zip(starts, sizes, strict=True):
+            (n_polys,) = u32(raw, s + 5)
+            p = s + _HEAD
+            for _ in range(n_polys):
+                if head(raw, p) != (1, 3):
+                    return None
+                (n_rings,) = u32(raw, p + 5)
+                p += _POLY_HEAD
+                for _ in range(n_rings):
+                    (n,) = u32(raw, p)
+                    offsets.append(p + 4)
+                    counts.append(n)
+                    p += 4 + 16 * n
+            if p != s + size:
+                return None
+    except struct.error:  # ran past the end
+        return None
     return offsets, counts
 
 
@@ -105,9 +130,8 @@ def reprojected(
     ring_offsets: np.ndarray,
     ring_counts: np.ndarray,
     transform: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
-    srid: int,
 ) -> Buffer:
-    """The same geometries with every coordinate through `transform` and another SRID."""
+    """The same geometries with every coordinate through `transform`."""
     data = buf.data
     # Which bytes are coordinates: runs of headers and of ring coordinates, alternately.
     ends = ring_offsets + 16 * ring_counts
@@ -125,7 +149,4 @@ def reprojected(
     out_xy[:, 1] = y
     out = data.copy()
     out[is_coord] = out_xy.view(np.uint8).ravel()
-    srid_bytes = np.frombuffer(struct.pack("<I", srid), dtype=np.uint8)
-    at = buf.starts[:-1, None] + 5 + np.arange(4)
-    out[at] = srid_bytes
     return Buffer(out, buf.starts)

@@ -301,16 +301,18 @@ class _BatchChecker:
         out[idx] = ~shapely.covers(self._outline(), geoms[idx])
         return out
 
-    def _encoded(self, wkb: np.ndarray, geoms: np.ndarray) -> tuple[Stream, Stream]:
-        """The Lambert-93 and Web Mercator EWKB of a batch."""
-        buf = ewkb.multipolygons(wkb, SRID_L93) if self.to_l93 is None else None
+    def _encoded(self, column, geoms: np.ndarray) -> tuple[Stream, Stream]:
+        """The Lambert-93 and Web Mercator WKB of a batch (MultiPolygons)."""
+        buf = ewkb.multipolygons(column) if self.to_l93 is None and column is not None else None
         if buf is None:  # reprojected file, or WKB other than 2D little-endian
             return (
                 Stream.of_items(_ewkb(geoms, SRID_L93)),
                 Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857)),
             )
-        offsets, counts = ewkb.rings(buf)
-        mercator = ewkb.reprojected(buf, offsets, counts, self._transformer("3857_fast"), 3857)
+        found = ewkb.rings(buf)
+        if found is None:
+            return self._encoded(None, geoms)
+        mercator = ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
         return buf, mercator
 
     def _text(self, batch, name: str | None, values: np.ndarray | None = None) -> Stream:
@@ -341,10 +343,10 @@ class _BatchChecker:
         values = pc.cast(pc.if_else(pa.array(empty), pa.scalar("0"), text), pa.int16())
         return np.asarray(values, dtype=np.int16), empty, []
 
-    def _block(self, batch, ids, mill, ossature, no_ossature, geoms, wkb) -> bytes:
+    def _block(self, batch, ids, mill, ossature, no_ossature, geoms) -> bytes:
         """The batch's rows in COPY's binary format (columns as in `COPY_COLUMNS`)."""
         n, fields = batch.num_rows, self.fields
-        l93, mercator = self._encoded(wkb, geoms)
+        l93, mercator = self._encoded(batch.column(self.geom_col), geoms)
         head = [
             copybin.field_count(n, len(COPY_COLUMNS)),
             *Stream.fixed(np.full(n, self.vintage_id), ">i8").with_length(),
@@ -411,9 +413,7 @@ class _BatchChecker:
         )
         if found:
             return checked  # the file is refused: no need to encode anything
-        checked.block = self._block(
-            batch, ids, mill.astype(np.int16), ossature, no_ossature, geoms, wkb
-        )
+        checked.block = self._block(batch, ids, mill.astype(np.int16), ossature, no_ossature, geoms)
         return checked
 
 
