@@ -49,12 +49,15 @@ def exists(vintage_id: int) -> bool:
 def stage(vintage_id: int) -> str:
     """A bare table shaped like the parent (defaults, id sequence, checks, storage and
     compression; no index, no trigger) for a bulk load into vintage `vintage_id`. Returns
-    its name."""
-    table = name(vintage_id)
+    its name. Its rows are checked to belong to the vintage as they are written, which
+    lets ATTACH skip its validation scan."""
+    vid = int(vintage_id)
+    table = name(vid)
     with connection.cursor() as cur:
         cur.execute(
             f"CREATE TABLE {table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-            "INCLUDING STORAGE INCLUDING COMPRESSION)"
+            f"INCLUDING STORAGE INCLUDING COMPRESSION, "
+            f"CONSTRAINT {table}_vintage CHECK (vintage_id = {vid}))"
         )
     return table
 
@@ -66,10 +69,6 @@ def attach(vintage_id: int) -> None:
     vid = int(vintage_id)
     table = name(vid)
     with connection.cursor() as cur:
-        # The check lets ATTACH skip its validation scan of the rows.
-        cur.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_vintage CHECK (vintage_id = {vid})"
-        )
         cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {table} FOR VALUES IN ({vid})")
         cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {table}_vintage")
         cur.execute(f"ANALYZE {table}")

@@ -54,8 +54,9 @@ class LambertToWebMercator:
         self.fallbacks = 0
 
     def _y_of_rho(self, rho: np.ndarray):
-        """Chebyshev coefficients of Y(rho) on [min, max] of `rho`, or None when the fit
-        misses PROJ by more than the tolerance somewhere in that range."""
+        """Chebyshev coefficients of Y(rho) on [min, max] of `rho` (with the range's middle
+        and half-width), or None when the fit misses PROJ by more than the tolerance
+        somewhere in that range."""
         lo, hi = float(rho.min()), float(rho.max())
         half = max((hi - lo) / 2, 1.0)
         mid = (lo + hi) / 2
@@ -76,23 +77,35 @@ class LambertToWebMercator:
         y = np.asarray(y, dtype=float)
         if x.size == 0:
             return x.copy(), y.copy()
-        dx = x - X_0
-        dy = RHO_0 - (y - Y_0)
-        rho = np.hypot(dx, dy)
-        fit = self._y_of_rho(rho)
+        # The range of rho, from the points' bounding box (rho is the distance to the apex,
+        # which lies far north of France: its extremes are at the box's corners or, for
+        # the nearest, straight below the apex).
+        xmin, xmax, ymin, ymax = x.min(), x.max(), y.min(), y.max()
+        dy_box = RHO_0 - (np.array([ymin, ymax]) - Y_0)
+        dx_near = 0.0 if xmin <= X_0 <= xmax else min(abs(xmin - X_0), abs(xmax - X_0))
+        dx_far = max(abs(xmin - X_0), abs(xmax - X_0))
+        fit = None
+        if dy_box.min() > 0:  # south of the apex (all of France is)
+            fit = self._y_of_rho(np.hypot([dx_near, dx_far], [dy_box.min(), dy_box.max()]))
         if fit is None:
             self.fallbacks += 1
             return self.proj.transform(x, y)
-        out_x = np.arctan2(dx, dy)
-        out_x *= A / N
-        out_x += A * LAMBDA_0
         mid, half, coef = fit
-        out_y = np.empty_like(rho)
-        for start in range(0, rho.size, CHUNK):
-            u = rho[start : start + CHUNK]
+        out_x = np.empty_like(x)
+        out_y = np.empty_like(x)
+        for start in range(0, x.size, CHUNK):
+            # One chunk at a time, so that the work arrays stay in the processor's cache.
+            part = slice(start, start + CHUNK)
+            dx = x[part] - X_0
+            dy = Y_0 + RHO_0 - y[part]
+            u = np.hypot(dx, dy)
+            np.arctan2(dx, dy, out=dx)
+            dx *= A / N
+            dx += A * LAMBDA_0
+            out_x[part] = dx
             u -= mid
             u /= half
-            out_y[start : start + CHUNK] = _clenshaw(u, coef)
+            out_y[part] = _clenshaw(u, coef)
         return out_x, out_y
 
 
