@@ -10,7 +10,7 @@ DB_NAME ?= ocsge
 PGHOST ?= 127.0.0.1
 PGUSER ?= postgres
 export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
-APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium
+APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose
 DEMO_DIR := var/data/demo
 DEMO_SIZE_KM ?= 16
 DEMO_SEED ?= 42
@@ -24,7 +24,7 @@ help: ## List the targets
 
 install: system-packages venv db ## Install system packages, the virtualenv and the database
 
-system-packages: ## apt-get install PostGIS, GDAL and Chromium when missing
+system-packages: ## apt-get install PostGIS, GDAL, Chromium and docker-compose (validates docker-compose.yml) when missing
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \

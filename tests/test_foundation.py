@@ -71,20 +71,46 @@ def test_secret_key_is_required_when_debug_is_off():
     assert ok.stdout.split() == ["True", "False"]
 
 
+def _compose_client() -> list[str] | None:
+    """Docker's `docker compose` plugin, else Compose v1 (`docker-compose`, from Debian)."""
+    plugin = ["docker", "compose", "version"]
+    if shutil.which("docker") and subprocess.run(plugin, capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
 def test_docker_compose_file_is_valid():
-    if (
-        not shutil.which("docker")
-        or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0
-    ):
-        pytest.skip("docker compose client not installed")
+    client = _compose_client()
+    if client is None:
+        pytest.skip("no docker compose client installed")
     result = subprocess.run(
-        ["docker", "compose", "config", "--quiet"],
+        [*client, "config", "--quiet"],
         cwd=ROOT,
         env={**os.environ, "SECRET_KEY": "x"},
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_validation_catches_a_broken_file(tmp_path):
+    client = _compose_client()
+    if client is None:
+        pytest.skip("no docker compose client installed")
+    broken = tmp_path / "docker-compose.yml"
+    text = (ROOT / "docker-compose.yml").read_text()
+    broken.write_text(
+        text.replace("  gpu-worker:", "  gpu-worker:\n    restart: 42\n    ports: 8000", 1)
+    )
+    result = subprocess.run(
+        [*client, "-f", str(broken), "--project-directory", str(ROOT), "config", "--quiet"],
+        env={**os.environ, "SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
 
 
 def test_compose_file_declares_the_production_services():
