@@ -103,95 +103,102 @@ def bench_io(args) -> dict:
     n = pyogrio.read_info(src, layer="OCCUPATION_SOL")["features"]
     size_mb = src.stat().st_size / 2**20
     print(f"{n} polygons, {size_mb:.0f} MB", flush=True)
-    # Like ogr2ogr's new table, ours imports into an empty slot: the previous run's vintage
-    # is deleted first (untimed), and its dead rows vacuumed as autovacuum would (it is off
-    # on some machines: then every run imports into a more bloated table).
+    import re
+    import statistics
+
     import psycopg
     from django.db import transaction
 
     from apps.landcover.gpkg import _delete_vintage
 
-    with transaction.atomic():
-        for old in Vintage.objects.filter(departement__code=args.code, rank="M1"):
-            _delete_vintage(old)
-    with psycopg.connect(pg_dsn(), autocommit=True) as pg:
-        pg.execute("VACUUM landcover_landcoverpolygon")
-    ours_import = timed(
-        [
-            py,
-            "manage.py",
-            "import_ocsge",
-            str(src),
-            "--departement",
-            args.code,
-            "--rank",
-            "M1",
-            "--replace",
-            "--no-difference",
-            "--no-indicators",
-        ],
-        output=(said := []),
-    )
-    print(f"import (ours): {ours_import:.1f} s", flush=True)
-    import re
-
-    split = re.search(r"streamed in ([\d.]+) s, indexes built in ([\d.]+) s", said[0])
-    env = {**os.environ, "PG_USE_COPY": "YES"}
     ogr_table = "bench_ogr_import"
-    ogr_import = timed(
-        [
-            "ogr2ogr",
-            "-f",
-            "PostgreSQL",
-            f"PG:{pg_dsn()}",
-            str(src),
-            "OCCUPATION_SOL",
-            "-nln",
-            ogr_table,
-            "-nlt",
-            "MULTIPOLYGON",
-            "-lco",
-            "SPATIAL_INDEX=GIST",
-            "-lco",
-            "GEOMETRY_NAME=geom",
-            "-overwrite",
-            "--config",
-            "PG_USE_COPY",
-            "YES",
-        ],
-        env=env,
-    )
-    print(f"import (ogr2ogr): {ogr_import:.1f} s", flush=True)
-    with connection.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {ogr_table}")
+
+    def ours_import_once() -> tuple[float, re.Match | None]:
+        # Like ogr2ogr's new table, ours imports into an empty slot: the previous run's
+        # vintage is deleted first (untimed), and its dead rows vacuumed as autovacuum would
+        # (it is off on some machines: then every run imports into a more bloated table).
+        with transaction.atomic():
+            for old in Vintage.objects.filter(departement__code=args.code, rank="M1"):
+                _delete_vintage(old)
+        with psycopg.connect(pg_dsn(), autocommit=True) as pg:
+            pg.execute("VACUUM landcover_landcoverpolygon")
+        said: list[str] = []
+        seconds = timed(
+            [py, "manage.py", "import_ocsge", str(src), "--departement", args.code,
+             "--rank", "M1", "--replace", "--no-difference", "--no-indicators"],
+            output=said,
+        )  # fmt: skip
+        print(f"import (ours): {seconds:.1f} s", flush=True)
+        return seconds, re.search(r"streamed in ([\d.]+) s, indexes built in ([\d.]+) s", said[0])
+
+    def ogr_import_once() -> float:
+        seconds = timed(
+            ["ogr2ogr", "-f", "PostgreSQL", f"PG:{pg_dsn()}", str(src), "OCCUPATION_SOL",
+             "-nln", ogr_table, "-nlt", "MULTIPOLYGON", "-lco", "SPATIAL_INDEX=GIST",
+             "-lco", "GEOMETRY_NAME=geom", "-overwrite", "--config", "PG_USE_COPY", "YES"],
+            env={**os.environ, "PG_USE_COPY": "YES"},
+        )  # fmt: skip
+        print(f"import (ogr2ogr): {seconds:.1f} s", flush=True)
+        with connection.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {ogr_table}")
+        return seconds
+
+    # Runs alternate (ogr2ogr, ours, ogr2ogr, ours, …) and medians are compared: on a shared
+    # virtual machine one run of either can be 10 % off.
+    ogr_runs, ours_runs, splits = [], [], []
+    for _ in range(args.repeat):
+        ogr_runs.append(ogr_import_once())
+        seconds, split = ours_import_once()
+        ours_runs.append(seconds)
+        splits.append(split)
+    ours_import = statistics.median(ours_runs)
+    ogr_import = statistics.median(ogr_runs)
+    split = splits[ours_runs.index(sorted(ours_runs)[len(ours_runs) // 2])]
     vintage = Vintage.objects.get(departement__code=args.code, rank="M1")
     out = data / "export_ours.gpkg"
-    ours_export = timed(
-        [py, "manage.py", "export_ocsge", str(out), "--departement", args.code, "--rank", "M1"]
-    )
-    print(f"export (ours): {ours_export:.1f} s", flush=True)
     ogr_out = data / "export_ogr.gpkg"
-    ogr_out.unlink(missing_ok=True)
     sql = (
         "SELECT ocsge_id AS id, code_cs, code_us, millesime, source, ossature, id_origine, "
         f"code_or, geom FROM landcover_landcoverpolygon WHERE vintage_id = {vintage.id}"
     )
-    ogr_export = timed(
-        [
-            "ogr2ogr",
-            "-f",
-            "GPKG",
-            str(ogr_out),
-            f"PG:{pg_dsn()}",
-            "-sql",
-            sql,
-            "-nln",
-            "OCCUPATION_SOL",
-            "-nlt",
-            "MULTIPOLYGON",
-        ]
-    )
-    print(f"export (ogr2ogr): {ogr_export:.1f} s", flush=True)
+    ours_exports, ogr_exports = [], []
+    for _ in range(args.repeat):
+        ogr_out.unlink(missing_ok=True)
+        ogr_exports.append(
+            timed(
+                [
+                    "ogr2ogr",
+                    "-f",
+                    "GPKG",
+                    str(ogr_out),
+                    f"PG:{pg_dsn()}",
+                    "-sql",
+                    sql,
+                    "-nln",
+                    "OCCUPATION_SOL",
+                    "-nlt",
+                    "MULTIPOLYGON",
+                ]
+            )  # fmt: skip
+        )
+        print(f"export (ogr2ogr): {ogr_exports[-1]:.1f} s", flush=True)
+        ours_exports.append(
+            timed(
+                [
+                    py,
+                    "manage.py",
+                    "export_ocsge",
+                    str(out),
+                    "--departement",
+                    args.code,
+                    "--rank",
+                    "M1",
+                ]
+            )  # fmt: skip
+        )
+        print(f"export (ours): {ours_exports[-1]:.1f} s", flush=True)
+    ours_export = statistics.median(ours_exports)
+    ogr_export = statistics.median(ogr_exports)
     return {
         "stages": _import_stages(src, bytes(vintage.departement.geom.wkb)),
         "polygons": n,
@@ -205,6 +212,12 @@ def bench_io(args) -> dict:
         "export_ours_s": round(ours_export, 2),
         "export_ogr_s": round(ogr_export, 2),
         "export_ratio": round(ogr_export / ours_export, 3),
+        "runs": {
+            "import_ours_s": [round(v, 1) for v in ours_runs],
+            "import_ogr_s": [round(v, 1) for v in ogr_runs],
+            "export_ours_s": [round(v, 1) for v in ours_exports],
+            "export_ogr_s": [round(v, 1) for v in ogr_exports],
+        },
     }
 
 
@@ -302,6 +315,16 @@ def render_io(r: dict) -> str:
         "polygon table is partitioned by vintage: our import COPYs into a bare table and "
         "PostgreSQL builds its indexes once, when it is attached as the vintage's partition.",
     ]
+    if r.get("runs"):
+        runs = r["runs"]
+        lines += [
+            "",
+            "Each tool ran "
+            f"{len(runs['import_ours_s'])} times, alternately (ogr2ogr first); the table shows "
+            "the medians. All runs, in seconds: import ours "
+            f"{runs['import_ours_s']}, ogr2ogr {runs['import_ogr_s']}; export ours "
+            f"{runs['export_ours_s']}, ogr2ogr {runs['export_ogr_s']}.",
+        ]
     if r.get("stages"):
         st = r["stages"]
         lines += [
@@ -324,9 +347,10 @@ def render_io(r: dict) -> str:
             "(`apps/landcover/validity.py`), the Web-Mercator copy rewrites the coordinates "
             "inside the file's WKB through a Chebyshev fit of the projection checked against "
             "PROJ (`ewkb.py`, `projection.py`), and a grid of the cells wholly inside the "
-            "outline spares GEOS the polygons far from the border. The rows are then encoded for COPY a batch "
-            "at a time with numpy (`copybin.py`), and the geometries are compressed with lz4 "
-            "rather than PostgreSQL's default pglz (which took half the server's COPY time). "
+            "outline spares GEOS the polygons far from the border. The rows are then encoded "
+            "for COPY a batch at a time with numpy (`copybin.py`), and the geometries are "
+            "compressed with lz4 rather than PostgreSQL's default pglz (which took half the "
+            "server's COPY time). "
             "Our client stages add up to about "
             f"{sum(st[k] for k in ours) * r['polygons'] / st['sample']:.0f} CPU seconds for "
             "the whole file; the server parses two geometries per row.",
@@ -415,6 +439,9 @@ def main(argv=None):
     parser.add_argument("--code", default="96")
     parser.add_argument("--size-km", type=float, default=108)
     parser.add_argument("--resolution", type=float, default=2.5)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each import/export tool (median kept)"
+    )
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
     parser.add_argument("--requests", type=int, default=400, help="per API operation")
     parser.add_argument("--device", default="auto", help="inference: auto, cpu, cuda")
