@@ -1,7 +1,8 @@
 """Import and export of OCS GE GeoPackages in the official layout.
 
-Import streams the file with pyogrio (Arrow batches), validates each batch with vectorised
-GEOS calls, and writes it with one binary COPY into the polygon table, all in one
+Import streams the file with pyogrio (Arrow batches), validates and encodes each batch in
+worker threads (GEOS, and our fast paths in validity.py, ewkb.py, projection.py,
+copybin.py), and writes it with one binary COPY into the polygon table, all in one
 transaction: a refused file leaves the database exactly as it was. Export reads the current
 revision with a server-side cursor and writes the same layout.
 """
@@ -330,17 +331,14 @@ class _BatchChecker:
 
     def _encoded(self, column, geoms: np.ndarray) -> tuple[Stream, Stream]:
         """The Lambert-93 and Web Mercator WKB of a batch (MultiPolygons)."""
-        buf = ewkb.multipolygons(column) if self.to_l93 is None and column is not None else None
-        if buf is None:  # reprojected file, or WKB other than 2D little-endian
+        buf = ewkb.multipolygons(column) if self.to_l93 is None else None
+        found = ewkb.rings(buf) if buf is not None else None
+        if found is None:  # reprojected file, or WKB other than 2D little-endian
             return (
                 Stream.of_items(_ewkb(geoms, SRID_L93)),
                 Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857)),
             )
-        found = ewkb.rings(buf)
-        if found is None:
-            return self._encoded(None, geoms)
-        mercator = ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
-        return buf, mercator
+        return buf, ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
 
     def _text(self, batch, name: str | None, values: np.ndarray | None = None) -> Stream:
         """A text column as COPY sends it: Arrow's own UTF-8 buffers for string columns;
