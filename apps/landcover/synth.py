@@ -34,10 +34,10 @@ from affine import Affine
 from scipy import ndimage
 
 from apps.inference.ml.vectorize import (
-    merge_across_seams,
+    merge_by_pixels,
     min_pixels,
     polygonize,
-    sieve_by_class,
+    sieve_components,
     simplify_coverage,
 )
 
@@ -105,21 +105,60 @@ def _noise(rng, shape, cell_px, octaves=3):
         norm += amp
         amp *= 0.5
     total /= norm
+    lo, hi = np.percentile(total, [1, 99])
+    total = (total - lo) / max(hi - lo, 1e-6)
     if f > 1:
-        total = ndimage.zoom(total, f, order=1)[:h, :w]
-        total = np.pad(total, ((0, h - total.shape[0]), (0, w - total.shape[1])), mode="edge")
-    lo, hi = np.percentile(total[:: max(1, h // 256), :: max(1, w // 256)], [1, 99])
-    return np.clip((total - lo) / max(hi - lo, 1e-6), 0, 1)
+        total = _upsample(total, f, h, w)
+    return np.clip(total, 0, 1, out=total)
 
 
-def _burn(raster, geoms, value, transform, all_touched=False):
+def _upsample(coarse: np.ndarray, f: int, h: int, w: int) -> np.ndarray:
+    """Bilinear upsampling by an integer factor (pixel centres aligned, edges clamped),
+    float32. Output pixel k·f + j lies at the same fraction between two coarse pixels for
+    every k, so each of the f phases is one strided operation on whole coarse rows/columns."""
+
+    t = (np.arange(f) + 0.5) / f - 0.5  # each phase's offset from its coarse pixel
+    m = int((t < 0).sum())  # phases before the pixel centre interpolate from the left one
+    frac = np.where(t < 0, t + 1, t).astype(np.float32)
+
+    def along(a, n_out):  # upsample the last axis of `a` to n_out
+        k = math.ceil(n_out / f)
+        edge = a.shape[-1] - 1
+        index = np.clip(np.arange(-1, k + 1), 0, edge)
+        p = a[..., index]  # p[..., i + 1] is coarse pixel i, edges repeated
+        out = np.empty(a.shape[:-1] + (k, f), dtype=np.float32)
+        out[..., :m] = p[..., 0:k, None] * (1 - frac[:m]) + p[..., 1 : k + 1, None] * frac[:m]
+        out[..., m:] = p[..., 1 : k + 1, None] * (1 - frac[m:]) + p[..., 2 : k + 2, None] * frac[m:]
+        return out.reshape(a.shape[:-1] + (k * f,))[..., :n_out]
+
+    rows = np.ascontiguousarray(along(coarse.T.astype(np.float32), h).T)  # (h, coarse columns)
+    return np.ascontiguousarray(along(rows, w))
+
+
+def _burn(raster, geoms, value, transform, all_touched=False, onto=None, not_onto=None):
+    """Give `value` to the pixels whose centre the geometries cover (only those holding one
+    of `onto`, or none of `not_onto`, when given). Works in the geometries' window."""
     geoms = [g for g in geoms if g is not None and not g.is_empty]
     if not geoms:
         return
+    minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(geoms, dtype=object))
+    inv = ~transform
+    (ca, ra), (cb, rb) = inv * (minx, maxy), inv * (maxx, miny)
+    h, w = raster.shape
+    r0, r1 = max(0, math.floor(min(ra, rb)) - 1), min(h, math.ceil(max(ra, rb)) + 1)
+    c0, c1 = max(0, math.floor(min(ca, cb)) - 1), min(w, math.ceil(max(ca, cb)) + 1)
+    if r0 >= r1 or c0 >= c1:
+        return
+    window = raster[r0:r1, c0:c1]
     mask = rasterio.features.geometry_mask(
-        geoms, out_shape=raster.shape, transform=transform, invert=True, all_touched=all_touched
-    )
-    raster[mask] = value
+        geoms, out_shape=window.shape, transform=transform * Affine.translation(c0, r0),
+        invert=True, all_touched=all_touched,
+    )  # fmt: skip
+    if onto is not None:
+        mask &= np.isin(window, onto)
+    if not_onto is not None:
+        mask &= ~np.isin(window, not_onto)
+    window[mask] = value
 
 
 def _wiggly_line(rng, p0, p1, amplitude, n=24):
@@ -212,7 +251,8 @@ def draw_landscape(
     # Lambert-93, upper-left corner of this tile.
     x0, y0 = 600_000.0 + gx0 * res, 6_500_000.0 + (big_n - gy0) * res
     transform = Affine(res, 0, x0, 0, -res, y0)
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    yy = np.arange(n, dtype=np.float32)[:, None]
+    xx = np.arange(n, dtype=np.float32)[None, :]
     px = lambda m: m / res  # noqa: E731  metres -> pixels
 
     def world(ix, iy):
@@ -222,12 +262,24 @@ def draw_landscape(
     outline_rng = np.random.default_rng(seed if outline_seed is None else outline_seed)
     phase3, phase7 = outline_rng.random(2) * 6
     cy = cx = big_n / 2
-    theta = np.arctan2(yy + gy0 - cy, xx + gx0 - cx)
-    radius = (
-        big_n * 0.48 * (1 + 0.06 * np.sin(3 * theta + phase3) + 0.04 * np.sin(7 * theta + phase7))
-    )
-    inside = np.hypot(yy + gy0 - cy, xx + gx0 - cx) < radius
-    del theta, radius
+    dy, dx = yy + (gy0 - cy), xx + (gx0 - cx)
+    # The radius swings between 0.9 and 1.1 times its mean: a tile wholly nearer or farther
+    # than that needs no trigonometry.
+    near = math.hypot(max(0, abs(gx0 + n / 2 - cx) - n / 2), max(0, abs(gy0 + n / 2 - cy) - n / 2))
+    far = math.hypot(abs(gx0 + n / 2 - cx) + n / 2, abs(gy0 + n / 2 - cy) + n / 2)
+    if far < big_n * 0.48 * 0.9:
+        inside = np.ones(shape, dtype=bool)
+    elif near > big_n * 0.48 * 1.1:
+        inside = np.zeros(shape, dtype=bool)
+    else:
+        theta = np.arctan2(dy, dx)
+        radius = (
+            big_n
+            * 0.48
+            * (1 + 0.06 * np.sin(3 * theta + phase3) + 0.04 * np.sin(7 * theta + phase7))
+        )
+        inside = np.hypot(dy, dx) < radius
+        del theta, radius
 
     cover = np.zeros(shape, dtype=np.uint8)
     # Farmland: fields as a warped grid of parcels, crops with some vineyards on the slopes.
@@ -345,10 +397,11 @@ def draw_landscape(
         envelope = shapely.affinity.scale(envelope, rng.uniform(0.8, 1.25), rng.uniform(0.8, 1.25))
         gardens.append(envelope)
 
-        def place(g, angle=angle, wx=wx, wy=wy):
-            """Local settlement coordinates -> Lambert-93."""
-            g = shapely.affinity.rotate(g, angle, origin=(0, 0), use_radians=True)
-            return shapely.affinity.translate(g, wx, wy)
+        pending: list[tuple[list, object]] = []
+
+        def place(g, target, pending=pending):
+            """Queue a shape in local settlement coordinates for `target` (moved below)."""
+            pending.append((target, g))
 
         block = 60.0 if kind_name == "town" else 70.0
         # Street grid rotated with the settlement.
@@ -374,10 +427,10 @@ def draw_landscape(
                 if d > r * 0.95:
                     continue
                 if kind_name == "town" and d < r * 0.25 and rng.random() < 0.25:
-                    squares.append(place(shapely.box(cxl - 25, cyl - 25, cxl + 25, cyl + 25)))
+                    place(shapely.box(cxl - 25, cyl - 25, cxl + 25, cyl + 25), squares)
                     continue
                 if rng.random() < 0.06:
-                    sports.append(place(shapely.box(cxl - 30, cyl - 25, cxl + 30, cyl + 25)))
+                    place(shapely.box(cxl - 30, cyl - 25, cxl + 30, cyl + 25), sports)
                     continue
                 for side in (-1, 1):
                     for slot in (-1, 0, 1):
@@ -387,12 +440,20 @@ def draw_landscape(
                         hx = cxl + slot * 20
                         hy = cyl + side * (block / 2 - 4 - h_ / 2 - rng.uniform(2, 6))
                         house = shapely.box(hx - w_ / 2, hy - h_ / 2, hx + w_ / 2, hy + h_ / 2)
-                        buildings.append(place(house))
+                        place(house, buildings)
                     if rng.random() < 0.5:
                         tx, ty = cxl + rng.uniform(-20, 20), cyl + side * rng.uniform(0, 8)
-                        garden_trees.append(
-                            place(shapely.Point(tx, ty).buffer(rng.uniform(13, 18), quad_segs=4))
-                        )
+                        tree = shapely.Point(tx, ty).buffer(rng.uniform(13, 18), quad_segs=4)
+                        place(tree, garden_trees)
+        # Local settlement coordinates -> Lambert-93, all the settlement's shapes at once.
+        if pending:
+            turn = np.array([[ca, sa], [-sa, ca]])
+            moved = shapely.transform(
+                np.array([g for _, g in pending], dtype=object),
+                lambda xy, turn=turn, wx=wx, wy=wy: xy @ turn + (wx, wy),
+            )
+            for (target, _), g in zip(pending, moved, strict=True):
+                target.append(g)
     # Activity zone beside the town, along a main road.
     ax, ay = town[0] + town[2] * 1.3, town[1] - town[2] * 0.4
     zone = shapely.box(ax - 220, ay - 160, ax + 220, ay + 160)
@@ -499,8 +560,7 @@ def draw_landscape(
         amplitude=400,
     )
     # The new road goes round buildings (a bypass), not through them.
-    road = rasterio.features.geometry_mask([bypass.buffer(8.0)], shape, transform, invert=True)
-    m2[road & ~np.isin(m2, (1, 2, 3))] = 4
+    _burn(m2, [bypass.buffer(8.0)], 4, transform, not_onto=(1, 2, 3))
     forest_pixels = np.flatnonzero(np.isin(cover, (13, 14, 15)))
     for _ in range(max(1, int(size_km**2 / 8))):
         if forest_pixels.size == 0:
@@ -508,13 +568,12 @@ def draw_landscape(
         iy, ix = divmod(int(rng.choice(forest_pixels)), n)
         cx_, cy_ = world(ix, iy)
         cut = shapely.box(cx_ - 90, cy_ - 60, cx_ + 90, cy_ + 60)
-        cut_mask = rasterio.features.geometry_mask([cut], shape, transform, invert=True)
-        m2[cut_mask & np.isin(m2, (13, 14, 15))] = 22
+        _burn(m2, [cut], 22, transform, onto=(13, 14, 15))
     town_buildings = [g for g in houses if g.distance(shapely.Point(town[:2])) < town[2] * 0.6]
-    for g in rng.permutation(np.array(town_buildings, dtype=object))[
+    demolished = rng.permutation(np.array(town_buildings, dtype=object))[
         : max(2, len(town_buildings) // 40)
-    ]:
-        _burn(m2, [g.buffer(6)], 21, transform)
+    ]
+    _burn(m2, list(shapely.buffer(demolished, 6)), 21, transform)
     m2[~inside] = 0
     log(f"  drew {n}x{n} px at {res} m, {len(settlements)} settlements")
     return Landscape(code, res, transform, cover, m2, built_up, settlements, built_up_geoms)
@@ -532,9 +591,14 @@ def _min_sizes(res: float):
 
 
 def vectorize(raster: np.ndarray, built_up: np.ndarray, res: float, transform: Affine):
-    """Sieve, polygonize and simplify a theme raster into a coverage."""
+    """Sieve, polygonize and simplify a theme raster into a coverage.
+
+    Returns (geoms, values, borders): `borders` maps each side of the raster ("top",
+    "bottom", "left", "right") to the index of the polygon under each of its pixels (-1
+    outside the département), which is how tiles drawn apart are joined.
+    """
     per_class, default, zone = _min_sizes(res)
-    sieved = sieve_by_class(
+    sieved, comp = sieve_components(
         raster,
         per_class,
         default_min_size=default,
@@ -544,10 +608,18 @@ def vectorize(raster: np.ndarray, built_up: np.ndarray, res: float, transform: A
     )
     # The outside is left out, so the département's border is an outer edge of the coverage,
     # kept as drawn: it is the same in M1 and M2 (the outline both must lie within).
-    polys = polygonize(sieved, transform, nodata=0)
-    geoms = simplify_coverage(polys.geoms, tolerance=res * 0.75, pixel_size=res)
+    polys = polygonize(sieved, transform, nodata=0, components=comp)
+    geoms = simplify_coverage(polys.geoms, tolerance=res * 0.75)
     keep = ~shapely.is_empty(geoms)
-    return geoms[keep], polys.values[keep]
+    index = np.full(int(comp.max()) + 1, -1, dtype=np.int64)
+    index[polys.components[keep]] = np.arange(int(keep.sum()))
+    borders = {
+        "top": index[comp[0]],
+        "bottom": index[comp[-1]],
+        "left": index[comp[:, 0]],
+        "right": index[comp[:, -1]],
+    }
+    return geoms[keep], polys.values[keep], borders
 
 
 def ocsge_ids(prefix_number: int, count: int) -> np.ndarray:
@@ -557,9 +629,6 @@ def ocsge_ids(prefix_number: int, count: int) -> np.ndarray:
 def write_vintage(path: Path, geoms, values, millesime: int, id_prefix: int, built_geoms):
     cs = np.array([THEMES[int(v)][0] for v in values])
     us = np.array([THEMES[int(v)][1] for v in values])
-    multi = np.array(
-        [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in geoms]
-    )
     columns = {
         "id": ocsge_ids(id_prefix, len(values)),
         "code_cs": cs,
@@ -572,30 +641,30 @@ def write_vintage(path: Path, geoms, values, millesime: int, id_prefix: int, bui
     }
     if path.exists():
         path.unlink()
+    # GDAL writes each Polygon as a one-part MultiPolygon (the official layout's type).
     pyogrio.raw.write(
         str(path),
-        shapely.to_wkb(multi),
+        shapely.to_wkb(np.asarray(geoms, dtype=object)),
         list(columns.values()),
         list(columns.keys()),
         layer="OCCUPATION_SOL",
         driver="GPKG",
         geometry_type="MultiPolygon",
+        promote_to_multi=True,
         crs="EPSG:2154",
-    )
-    zc_multi = np.array(
-        [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in built_geoms]
     )
     pyogrio.raw.write(
         str(path),
-        shapely.to_wkb(zc_multi),
+        shapely.to_wkb(np.asarray(built_geoms, dtype=object)),
         [
-            ocsge_ids(id_prefix + 50, len(zc_multi)),
-            np.full(len(zc_multi), millesime, dtype=np.int32),
+            ocsge_ids(id_prefix + 50, len(built_geoms)),
+            np.full(len(built_geoms), millesime, dtype=np.int32),
         ],
         ["id", "millesime"],
         layer="ZONE_CONSTRUITE",
         driver="GPKG",
         geometry_type="MultiPolygon",
+        promote_to_multi=True,
         crs="EPSG:2154",
         append=True,
     )
@@ -716,10 +785,30 @@ def _draw_and_vectorize(args):
         "zones": shapely.to_wkb(np.array(land.built_up_geoms, dtype=object)),
     }
     for rank, raster in (("M1", land.m1), ("M2", land.m2)):
-        geoms, values = vectorize(raster, land.built_up, land.res, land.transform)
-        result[rank] = (shapely.to_wkb(geoms), values)
+        geoms, values, borders = vectorize(raster, land.built_up, land.res, land.transform)
+        result[rank] = (shapely.to_wkb(geoms), values, borders)
     result["outline"] = shapely.to_wkb(_outline(shapely.from_wkb(result["M1"][0])))
     return result
+
+
+def _facing_across_seams(tiles, k):
+    """Polygon indices (into the tiles' concatenated polygons) of the pixel pairs that face
+    each other across the seams of a k × k grid of tiles (row-major)."""
+    offsets = np.cumsum([0] + [len(t[1]) for t in tiles])
+
+    def side(t, name):
+        index = tiles[t][2][name]
+        return np.where(index >= 0, index + offsets[t], -1)
+
+    left, right = [], []
+    for t, (ty, tx) in enumerate(np.ndindex(k, k)):
+        if tx + 1 < k:
+            left.append(side(t, "right"))
+            right.append(side(t + 1, "left"))
+        if ty + 1 < k:
+            left.append(side(t, "bottom"))
+            right.append(side(t + k, "top"))
+    return np.concatenate(left), np.concatenate(right)
 
 
 def generate(
@@ -768,21 +857,6 @@ def generate(
             for i, r in enumerate(pool.imap(_draw_and_vectorize, jobs), start=1):
                 results.append(r)
                 log(f"  tile {i}/{len(jobs)}")
-    x0, y_top = 600_000.0, 6_500_000.0 + global_px * res
-    seams = (
-        shapely.multilinestrings(
-            [
-                [(x0 + i * tile_px * res, y_top - global_px * res), (x0 + i * tile_px * res, y_top)]
-                for i in range(1, k)
-            ]
-            + [
-                [(x0, y_top - i * tile_px * res), (x0 + global_px * res, y_top - i * tile_px * res)]
-                for i in range(1, k)
-            ]
-        )
-        if k > 1
-        else None
-    )
     dept_geom = shapely.union_all(shapely.from_wkb([r["outline"] for r in results]))
     zones = shapely.from_wkb(np.concatenate([r["zones"] for r in results]))
     if k > 1 and len(zones):
@@ -793,8 +867,9 @@ def generate(
     for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2)):
         geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
         values = np.concatenate([r[rank][1] for r in results])
-        if seams is not None:
-            geoms, values, _ = merge_across_seams(geoms, values, seams)
+        if k > 1:
+            left, right = _facing_across_seams([r[rank] for r in results], k)
+            geoms, values, _ = merge_by_pixels(geoms, values, left, right)
         cs, us = write_vintage(
             outdir / f"ocsge_{rank}.gpkg", geoms, values, millesime, prefix, list(zones)
         )

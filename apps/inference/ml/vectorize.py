@@ -6,12 +6,16 @@ the synthetic département generator.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio.features
+import scipy.sparse
+import scipy.sparse.csgraph
 import shapely
+import shapely.errors
 import skimage.measure
 from affine import Affine
 from scipy import ndimage
@@ -37,39 +41,124 @@ def sieve_by_class(
     `min_size[value]` is the minimum component size in pixels for a class (else
     `default_min_size`); a component lying mostly inside `zone_mask` (the built-up zone) uses
     `zone_min_size[value]` when given. Pixels of a too-small component take the value of the
-    nearest pixel of a kept component (4-connectivity, like polygonize), so kept components
-    only grow. `nodata` pixels are never changed and never spread. Returns a new array.
+    nearest pixel of a kept component (city-block distance; components are 4-connected, like
+    polygonize's), so kept components only grow. `nodata` pixels are never changed and never
+    spread. Returns a new array.
     """
+    return sieve_components(
+        labels, min_size, default_min_size=default_min_size, zone_mask=zone_mask,
+        zone_min_size=zone_min_size, nodata=nodata, max_passes=max_passes,
+    )[0]  # fmt: skip
+
+
+def sieve_components(
+    labels: np.ndarray,
+    min_size: dict[int, int],
+    *,
+    default_min_size: int,
+    zone_mask: np.ndarray | None = None,
+    zone_min_size: dict[int, int] | None = None,
+    nodata: int | None = 0,
+    max_passes: int = 6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`sieve_by_class`, also returning the 4-connected components of the result (int32
+    labels from 1, every pixel labelled, nodata included), which `polygonize` reuses."""
     out = np.asarray(labels).copy()
+    comp = None
     # A filled pixel may touch its source only diagonally and form a new tiny component:
     # repeat until every component is large enough (two or three passes in practice).
     for _ in range(max_passes):
-        small = _small_components(
+        small, comp = _small_components(
             out, min_size, default_min_size, zone_mask, zone_min_size or {}, nodata
         )
         if not small.any():
-            break
+            return out, comp
         source = ~small
         if nodata is not None:
             source &= out != nodata
         if not source.any():
             break
-        indices = ndimage.distance_transform_edt(
-            ~source, return_distances=False, return_indices=True
-        )
-        out[small] = out[indices[0][small], indices[1][small]]
-    return out
+        rows, cols = _nearest(source, small)
+        out[small] = out[rows, cols]
+    return out, _components(out)
+
+
+def _components(labels: np.ndarray) -> np.ndarray:
+    return skimage.measure.label(labels, background=-1, connectivity=1).astype(np.int32, copy=False)
+
+
+WINDOW = 64  # the windowed nearest-pixel search: block size and margin, in pixels
+
+
+def _nearest(source: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of a nearest `source` pixel to each `wanted` pixel (row-major order), by
+    city-block distance (a chamfer transform: a third of the time of a Euclidean one, and
+    within a pixel of it for the small gaps a sieve fills).
+
+    A distance transform of the whole raster costs the same however few pixels are wanted;
+    after the first pass only a handful are, so they are looked up in windows around their
+    blocks when that is cheaper. A window's answer is kept only when no pixel outside it
+    could be nearer; otherwise the whole raster is searched.
+    """
+    rows, cols = np.nonzero(wanted)
+    h, w = source.shape
+    blocks = np.unique((rows // WINDOW) * (w // WINDOW + 1) + cols // WINDOW)
+    if len(blocks) * 9 < (h // WINDOW + 1) * (w // WINDOW + 1):
+        found = _nearest_in_windows(source, rows, cols, blocks, w // WINDOW + 1)
+        if found is not None:
+            return found
+    indices = _feature_transform(~source)
+    return indices[0][rows, cols], indices[1][rows, cols]
+
+
+def _feature_transform(background: np.ndarray) -> np.ndarray:
+    return ndimage.distance_transform_cdt(
+        background, metric="taxicab", return_distances=False, return_indices=True
+    )
+
+
+def _nearest_in_windows(source, rows, cols, blocks, per_row):
+    h, w = source.shape
+    out_r, out_c = np.empty_like(rows), np.empty_like(cols)
+    block_of = (rows // WINDOW) * per_row + cols // WINDOW
+    order = np.argsort(block_of, kind="stable")
+    bounds = np.searchsorted(block_of[order], np.append(blocks, blocks[-1] + 1))
+    for k, b in enumerate(blocks):
+        sel = order[bounds[k] : bounds[k + 1]]
+        br, bc = divmod(int(b), per_row)
+        r0, c0 = max(0, (br - 1) * WINDOW), max(0, (bc - 1) * WINDOW)
+        r1, c1 = min(h, (br + 2) * WINDOW), min(w, (bc + 2) * WINDOW)
+        window = source[r0:r1, c0:c1]
+        if not window.any():
+            return None
+        ir, ic = _feature_transform(~window)
+        r, c = rows[sel] - r0, cols[sel] - c0
+        nr, nc = ir[r, c], ic[r, c]
+        dist = np.abs(nr - r) + np.abs(nc - c)
+        # Distance from each pixel to the nearest pixel beyond the window (raster edges
+        # have nothing beyond them).
+        inf = h + w
+        beyond = np.minimum.reduce([
+            r + 1 if r0 > 0 else np.full_like(r, inf),
+            c + 1 if c0 > 0 else np.full_like(c, inf),
+            (r1 - r0) - r if r1 < h else np.full_like(r, inf),
+            (c1 - c0) - c if c1 < w else np.full_like(c, inf),
+        ])  # fmt: skip
+        if (dist >= beyond).any():
+            return None
+        out_r[sel], out_c[sel] = nr + r0, nc + c0
+    return out_r, out_c
 
 
 def _small_components(labels, min_size, default_min_size, zone_mask, zone_min_size, nodata):
-    """Mask of the pixels of every too-small 4-connected component (one labelling pass)."""
-    comp = skimage.measure.label(labels, background=-1, connectivity=1)
+    """Mask of the pixels of every too-small 4-connected component, and the components (one
+    labelling pass)."""
+    comp = _components(labels)
     flat = comp.ravel()
     sizes = np.bincount(flat)
     # The class of each component: the value of any of its pixels.
-    first = np.zeros(len(sizes), dtype=np.int64)
-    first[flat[::-1]] = np.arange(flat.size - 1, -1, -1)
-    value_of = labels.ravel()[first]
+    value_of = np.zeros(len(sizes), dtype=labels.dtype)
+    value_of[flat] = labels.ravel()
     lut_size = int(labels.max()) + 1
     base = np.full(lut_size, default_min_size, dtype=np.int64)
     for value, size in min_size.items():
@@ -77,7 +166,7 @@ def _small_components(labels, min_size, default_min_size, zone_mask, zone_min_si
             base[value] = size
     threshold = base[value_of]
     if zone_mask is not None and zone_min_size:
-        inside = np.bincount(flat, weights=zone_mask.ravel(), minlength=len(sizes))
+        inside = np.bincount(flat[np.asarray(zone_mask, dtype=bool).ravel()], minlength=len(sizes))
         zone_lut = base.copy()
         for value, size in zone_min_size.items():
             if 0 <= value < lut_size:
@@ -88,51 +177,184 @@ def _small_components(labels, min_size, default_min_size, zone_mask, zone_min_si
     if nodata is not None:
         too_small &= value_of != nodata
     too_small[0] = False  # label 0 is unused (background=-1 never occurs)
-    return too_small[comp]
+    if not too_small.any():
+        return np.zeros(comp.shape, dtype=bool), comp
+    return too_small[comp], comp
 
 
 @dataclass
 class Polygons:
-    """Polygons from a class raster: parallel arrays of shapely geometries and class values."""
+    """Polygons from a class raster: parallel arrays of shapely geometries and class values
+    (and, from `polygonize`, the raster component each polygon outlines)."""
 
     geoms: np.ndarray
     values: np.ndarray
+    components: np.ndarray | None = None
 
     def __len__(self):
         return len(self.geoms)
 
 
-def polygonize(labels: np.ndarray, transform: Affine, nodata: int | None = 0) -> Polygons:
-    """Polygons of the 4-connected components of `labels` (GDAL polygonize)."""
-    labels = np.ascontiguousarray(labels)
-    if labels.dtype not in (np.uint8, np.int16, np.uint16, np.int32, np.float32):
-        labels = labels.astype(np.int32)
+def polygonize(
+    labels: np.ndarray,
+    transform: Affine,
+    nodata: int | None = 0,
+    components: np.ndarray | None = None,
+) -> Polygons:
+    """Polygons of the 4-connected components of `labels`, as a properly noded coverage.
+
+    GDAL traces the rings (vertices where they turn); a vertex is then added wherever three
+    or more components meet along a straight edge, and at every pixel corner on the raster's
+    border, so neighbours share their vertices as coverage operations require, and rasters
+    vectorised side by side share theirs along the seam. `components` is the labelling of
+    `labels` when the caller has it (`sieve_components`).
+    """
+    labels = np.asarray(labels)
+    comp = _components(labels) if components is None else np.asarray(components, np.int32)
+    comp = np.ascontiguousarray(comp)
+    h, w = labels.shape
     mask = None if nodata is None else labels != nodata
-    geoms, values = [], []
-    for geom, value in rasterio.features.shapes(labels, mask=mask, transform=transform):
-        geoms.append(geom)
-        values.append(int(value))
-    shapes = np.array([shapely.geometry.shape(g) for g in geoms], dtype=object)
-    return Polygons(shapes, np.asarray(values, dtype=np.int32))
+    ring_lengths, ring_counts, comp_ids, rings = [], [], [], []
+    # Component ids as the traced value: each polygon says which component it outlines.
+    for geom, cid in rasterio.features.shapes(comp, mask=mask, connectivity=4):
+        parts = geom["coordinates"]
+        ring_counts.append(len(parts))
+        comp_ids.append(cid)
+        ring_lengths.extend(len(r) for r in parts)
+        rings.extend(parts)
+    comp_ids = np.asarray(comp_ids, dtype=np.int64)
+    value_of = np.zeros(int(comp.max()) + 1, dtype=np.int64)
+    value_of[comp.ravel()] = labels.ravel()
+    values = value_of[comp_ids].astype(np.int32)
+    if not rings:
+        return Polygons(np.empty(0, dtype=object), values, comp_ids)
+    chain = itertools.chain.from_iterable
+    ring_lengths = np.asarray(ring_lengths, dtype=np.int64)
+    corners = np.fromiter(chain(chain(rings)), dtype=np.float64, count=2 * ring_lengths.sum())
+    corners = corners.reshape(-1, 2).astype(np.int64)
+    ring_of = np.repeat(np.arange(len(ring_lengths)), ring_lengths)
+    corners, ring_of = _add_nodes(corners, ring_of, ring_lengths, _junctions(comp))
+    a, b, c, d, e, f = transform[:6]
+    x = a * corners[:, 0] + b * corners[:, 1] + c
+    y = d * corners[:, 0] + e * corners[:, 1] + f
+    shells_and_holes = shapely.linearrings(np.column_stack([x, y]), indices=ring_of)
+    poly_of = np.repeat(np.arange(len(ring_counts)), ring_counts)
+    geoms = shapely.polygons(shells_and_holes, indices=poly_of)
+    return Polygons(np.asarray(geoms, dtype=object), values, comp_ids)
 
 
-def simplify_coverage(geoms: np.ndarray, tolerance: float, pixel_size: float) -> np.ndarray:
+def _junctions(comp: np.ndarray) -> np.ndarray:
+    """Pixel corners ((h+1) × (w+1)) where three or more components meet, and the border."""
+    h, w = comp.shape
+    out = np.ones((h + 1, w + 1), dtype=bool)
+    a, b, c, d = comp[:-1, :-1], comp[:-1, 1:], comp[1:, :-1], comp[1:, 1:]
+    equal = (a == b).view(np.uint8) + (a == c).view(np.uint8) + (a == d).view(np.uint8)
+    equal += (b == c).view(np.uint8)
+    equal += (b == d).view(np.uint8)
+    equal += (c == d).view(np.uint8)
+    # Four pixels holding three or four different components have at most one equal pair.
+    out[1:-1, 1:-1] = equal <= 1
+    return out
+
+
+def _add_nodes(corners, ring_of, ring_lengths, junction):
+    """Insert into the rings' straight segments the junction corners lying on them."""
+    h1, w1 = junction.shape
+    n = len(corners)
+    x, y = corners[:, 0], corners[:, 1]
+    nx, ny = np.roll(x, -1), np.roll(y, -1)
+    has_next = np.ones(n, dtype=bool)
+    has_next[np.cumsum(ring_lengths) - 1] = False  # a ring's closing vertex starts no segment
+    count = np.zeros(n, dtype=np.int64)
+    start = np.zeros(n, dtype=np.int64)
+    forward = np.ones(n, dtype=bool)
+    rows_first = np.flatnonzero(junction)  # keys row * w1 + col, sorted
+    cols_first = np.sort((rows_first % w1) * h1 + rows_first // w1)  # keys col * h1 + row
+    for keys, along, fixed, stride, sel in (
+        (rows_first, x, y, w1, has_next & (y == ny) & (x != nx)),
+        (cols_first, y, x, h1, has_next & (x == nx) & (y != ny)),
+    ):
+        nxt = np.roll(along, -1)[sel]
+        lo, hi = np.minimum(along[sel], nxt), np.maximum(along[sel], nxt)
+        base = fixed[sel] * stride
+        first = np.searchsorted(keys, base + lo, side="right")
+        last = np.searchsorted(keys, base + hi, side="left")
+        count[sel], start[sel], forward[sel] = last - first, first, along[sel] < nxt
+    total = int(count.sum())
+    if total == 0:
+        return corners, ring_of
+    before = np.cumsum(count) - count
+    kept_at = np.arange(n) + before
+    source = np.repeat(np.arange(n), count)
+    k = np.arange(total) - np.repeat(before, count)
+    key_index = np.where(forward[source], start[source] + k, start[source] + count[source] - 1 - k)
+    horizontal = y[source] == ny[source]
+    added = np.empty((total, 2), dtype=np.int64)
+    hk = rows_first[key_index[horizontal]]
+    added[horizontal, 0], added[horizontal, 1] = hk % w1, hk // w1
+    vk = cols_first[key_index[~horizontal]]
+    added[~horizontal, 0], added[~horizontal, 1] = vk // h1, vk % h1
+    out = np.empty((n + total, 2), dtype=np.int64)
+    out_ring = np.empty(n + total, dtype=ring_of.dtype)
+    out[kept_at], out_ring[kept_at] = corners, ring_of
+    mask = np.ones(n + total, dtype=bool)
+    mask[kept_at] = False
+    out[mask], out_ring[mask] = added, ring_of[source]
+    return out, out_ring
+
+
+def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     """Simplify a polygon coverage keeping shared edges shared (no gap, no overlap created).
 
-    The outer boundary of the coverage is kept as is, so blocks simplified separately still
-    fit together along their seams.
+    The input must be properly noded (`polygonize`'s is). The outer boundary of the coverage
+    is kept as is, so blocks simplified separately still fit together along their seams.
     """
     if len(geoms) == 0 or tolerance <= 0:
         return geoms
-    # Polygonized edges only carry vertices where they turn: put one at every pixel corner
-    # (segments are axis-aligned, whole numbers of pixels long) so that neighbours share
-    # their vertices, as coverage operations require.
-    noded = shapely.segmentize(np.asarray(geoms), pixel_size)
-    simplified = shapely.coverage_simplify(noded, tolerance, simplify_boundary=False)
+    simplified = shapely.coverage_simplify(np.asarray(geoms), tolerance, simplify_boundary=False)
     invalid = ~shapely.is_valid(simplified)
     if invalid.any():
         simplified[invalid] = shapely.make_valid(simplified[invalid])
     return simplified
+
+
+def merge_by_pixels(
+    geoms: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join polygons that blocks vectorised separately cut along their seams, knowing which
+    polygons face each other: `left[k]` and `right[k]` hold the polygons of two pixels that
+    share an edge across a seam. Same-value pairs are joined (transitively) by a coverage
+    union, which needs the seams noded alike on both sides (`polygonize` does it).
+
+    Returns (geoms, values, group) like `merge_across_seams`.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    values = np.asarray(values)
+    n = len(geoms)
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    same = (left >= 0) & (right >= 0)
+    same[same] &= values[left[same]] == values[right[same]]
+    left, right = left[same], right[same]
+    graph = scipy.sparse.coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), (n, n))
+    _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    representative = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(representative, label, np.arange(n))
+    group_of = representative[label]  # the smallest input index of each polygon's group
+    sizes = np.bincount(label)
+    joined = np.flatnonzero(sizes[label] > 1)
+    out = geoms.copy()
+    order = joined[np.argsort(label[joined], kind="stable")]
+    cuts = np.flatnonzero(np.diff(label[order])) + 1
+    for members in np.split(order, cuts) if len(order) else []:
+        try:
+            merged = shapely.coverage_union_all(geoms[members])
+        except shapely.errors.GEOSException:
+            merged = shapely.union_all(geoms[members])
+        out[members[0]] = merged
+    representatives = np.unique(group_of)
+    index = np.full(n, -1)
+    index[representatives] = np.arange(len(representatives))
+    return out[representatives], values[representatives], index[group_of]
 
 
 def merge_across_seams(
@@ -210,7 +432,7 @@ BUILT_UP_DISTANCE_M = 50.0
 
 @dataclass
 class ClassPolygons(Polygons):
-    confidence: np.ndarray  # mean confidence (0–100) of the pixels of each polygon
+    confidence: np.ndarray | None = None  # mean confidence (0–100) of each polygon's pixels
 
 
 def vectorize_classes(
@@ -242,18 +464,15 @@ def vectorize_classes(
         if is_building.any()
         else np.zeros(classes.shape, dtype=bool)
     )
-    sieved = sieve_by_class(classes, per_class, default_min_size=elsewhere, zone_mask=near,
-                            zone_min_size=zone_sizes, nodata=nodata)  # fmt: skip
-    raw = polygonize(sieved, transform, nodata=None)
-    # Mean confidence per polygon: burn each raw (pixel-exact) polygon's index.
-    index = rasterio.features.rasterize(
-        ((g, i + 1) for i, g in enumerate(raw.geoms)), out_shape=classes.shape,
-        transform=transform, dtype="int32",
+    sieved, comp = sieve_components(
+        classes, per_class, default_min_size=elsewhere, zone_mask=near,
+        zone_min_size=zone_sizes, nodata=nodata,
     )  # fmt: skip
-    sums = np.bincount(index.ravel(), weights=confidence.ravel().astype(np.float64),
-                       minlength=len(raw) + 1)  # fmt: skip
-    counts = np.bincount(index.ravel(), minlength=len(raw) + 1)
-    mean_conf = sums[1:] / np.maximum(counts[1:], 1)
-    geoms = simplify_coverage(raw.geoms, tolerance=res * 0.75, pixel_size=res)
+    raw = polygonize(sieved, transform, nodata=None, components=comp)
+    # Mean confidence per polygon: the mean over the pixels of the component it outlines.
+    sums = np.bincount(comp.ravel(), weights=confidence.ravel().astype(np.float64))
+    counts = np.bincount(comp.ravel())
+    mean_conf = sums[raw.components] / np.maximum(counts[raw.components], 1)
+    geoms = simplify_coverage(raw.geoms, tolerance=res * 0.75)
     keep = (raw.values != nodata) & ~shapely.is_empty(geoms)
-    return ClassPolygons(geoms[keep], raw.values[keep], mean_conf[keep])
+    return ClassPolygons(geoms[keep], raw.values[keep], raw.components[keep], mean_conf[keep])
