@@ -87,28 +87,47 @@ class Landscape:
     built_up_geoms: list = field(default_factory=list)
 
 
-def _noise(rng, shape, cell_px, octaves=3):
-    """Smooth value noise in [0, 1]: octaves of random grids, cubic on a coarse raster, then
-    bilinear to full size (cheap at any size)."""
+def _noise(key, offset_px, shape, global_px, cell_px, octaves=3):
+    """Smooth value noise in [0, 1] over the whole département, evaluated on one tile.
+
+    `key` (a tuple of ints) seeds the field: every tile of a département computes the same
+    field at the same place, so forests and fields continue across the seams. Octaves of
+    random grids are interpolated (cubic splines) on a raster 1/f as fine, normalised with
+    constants taken from the whole field, then bilinear to full size (cheap at any size).
+    """
     h, w = shape
+    gx0, gy0 = offset_px
     f = max(1, int(cell_px // 16))
-    ch, cw = int(math.ceil(h / f)), int(math.ceil(w / f))
+    global_coarse = int(math.ceil(global_px / f))
+    # Coarse pixels from one before the tile (for interpolation at its first pixels).
+    cy0, cx0 = gy0 // f - 1, gx0 // f - 1
+    ch, cw = math.ceil((gy0 + h) / f) - cy0 + 2, math.ceil((gx0 + w) / f) - cx0 + 2
+    rows, cols = np.arange(cy0, cy0 + ch), np.arange(cx0, cx0 + cw)
+    probe = np.linspace(0, global_coarse - 1, 96)  # where the normalisation is measured
     total = np.zeros((ch, cw), dtype=np.float32)
+    sample = np.zeros((len(probe), len(probe)))
     amp, norm = 1.0, 0.0
     for o in range(octaves):
         c = max(2.0, cell_px / f / (2**o))
-        gh, gw = int(math.ceil(ch / c)) + 1, int(math.ceil(cw / c)) + 1
-        grid = rng.random((gh, gw)).astype(np.float32)
-        up = ndimage.zoom(grid, (c, c), order=3, grid_mode=False)[:ch, :cw]
-        up = np.pad(up, ((0, ch - up.shape[0]), (0, cw - up.shape[1])), mode="edge")
-        total += amp * up
+        size = int(math.ceil(global_coarse / c)) + 4
+        grid = np.random.default_rng([*key, o]).random((size, size))
+        coeffs = ndimage.spline_filter(grid, order=3)
+
+        def at(r, q, coeffs=coeffs, c=c):
+            rr, qq = np.meshgrid(r / c, q / c, indexing="ij")
+            return ndimage.map_coordinates(coeffs, [rr, qq], order=3, prefilter=False,
+                                           mode="nearest")  # fmt: skip
+
+        total += np.float32(amp) * at(rows, cols).astype(np.float32)
+        sample += amp * at(probe, probe)
         norm += amp
         amp *= 0.5
-    total /= norm
-    lo, hi = np.percentile(total, [1, 99])
-    total = (total - lo) / max(hi - lo, 1e-6)
+    lo, hi = np.percentile(sample / norm, [1, 99])
+    total = (total / np.float32(norm) - np.float32(lo)) / np.float32(max(hi - lo, 1e-6))
     if f > 1:
-        total = _upsample(total, f, h, w)
+        total = _upsample(total, f, ch * f, cw * f)
+    top, left = gy0 - cy0 * f, gx0 - cx0 * f
+    total = np.ascontiguousarray(total[top : top + h, left : left + w])
     return np.clip(total, 0, 1, out=total)
 
 
@@ -263,13 +282,10 @@ def draw_landscape(
     phase3, phase7 = outline_rng.random(2) * 6
     cy = cx = big_n / 2
     dy, dx = yy + (gy0 - cy), xx + (gx0 - cx)
-    # The radius swings between 0.9 and 1.1 times its mean: a tile wholly nearer or farther
-    # than that needs no trigonometry.
-    near = math.hypot(max(0, abs(gx0 + n / 2 - cx) - n / 2), max(0, abs(gy0 + n / 2 - cy) - n / 2))
-    far = math.hypot(abs(gx0 + n / 2 - cx) + n / 2, abs(gy0 + n / 2 - cy) + n / 2)
-    if far < big_n * 0.48 * 0.9:
+    coverage = _tile_coverage(offset_px, n, big_n)
+    if coverage == "all":
         inside = np.ones(shape, dtype=bool)
-    elif near > big_n * 0.48 * 1.1:
+    elif coverage == "none":
         inside = np.zeros(shape, dtype=bool)
     else:
         theta = np.arctan2(dy, dx)
@@ -281,34 +297,41 @@ def draw_landscape(
         inside = np.hypot(dy, dx) < radius
         del theta, radius
 
+    # What continues across tiles comes from the département's seed: the smooth fields
+    # (noise) below, the field grid and the rivers.
+    dept_seed = seed if outline_seed is None else outline_seed
+
+    def noise(kind_index, cell_m, octaves):
+        return _noise((dept_seed, kind_index), offset_px, shape, big_n, px(cell_m), octaves)
+
     cover = np.zeros(shape, dtype=np.uint8)
     # Farmland: fields as a warped grid of parcels, crops with some vineyards on the slopes.
-    field_px = px(rng.uniform(180, 260))
-    warp_x = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
-    warp_y = (_noise(rng, shape, px(1500), 2) - 0.5) * px(300)
+    field_px = px(outline_rng.uniform(180, 260))
+    salt = float(outline_rng.random() * 100)
+    warp_x = (noise(1, 1500, 2) - 0.5) * px(300)
+    warp_y = (noise(2, 1500, 2) - 0.5) * px(300)
     # Field indices in the département's grid (so fields continue across tiles), and a
     # pseudo-random number per field from a hash of its indices.
     fcol = ((xx + gx0 + warp_x) // (field_px * 1.6)).astype(np.float32)
     frow = ((yy + gy0 + warp_y) // field_px).astype(np.float32)
     del warp_x, warp_y
-    salt = float(rng.random() * 100)
     h = np.sin(fcol * 12.9898 + frow * 78.233 + salt) * 43758.5453
     u = h - np.floor(h)
     h = np.sin(fcol * 39.3468 + frow * 11.135 + salt) * 24634.6345
     u2 = h - np.floor(h)
     del fcol, frow, h
-    slope = _noise(rng, shape, px(4000), 2)
+    slope = noise(3, 4000, 2)
     cover[:] = np.where(u < 0.55, 10, 12)
     cover[(slope > 0.72) & (u2 < 0.7)] = 11
     del u, u2, slope
 
     # Forests: large organic patches; the type follows another smooth field; heath at edges.
-    forest_n = _noise(rng, shape, px(2500), 4)
-    kind = _noise(rng, shape, px(3000), 2)
+    forest_n = noise(4, 2500, 4)
+    kind = noise(5, 3000, 2)
     forest = forest_n > 0.68
     cover[forest] = np.where(kind[forest] < 0.4, 13, np.where(kind[forest] < 0.7, 15, 14))
     edge = (forest_n > 0.63) & ~forest
-    cover[edge & (_noise(rng, shape, px(400), 2) > 0.55)] = 16
+    cover[edge & (noise(6, 400, 2) > 0.55)] = 16
     del forest_n, kind, edge
 
     # Woodlots scattered in the farmland.
@@ -320,20 +343,28 @@ def draw_landscape(
     _burn(cover, woods[: len(woods) // 2], 13, transform)
     _burn(cover, woods[len(woods) // 2 :], 15, transform)
 
-    # River with fish ponds, a quarry.
-    river = _wiggly_line(
-        rng,
-        world(-10, n * rng.uniform(0.2, 0.8)),
-        world(n + 10, n * rng.uniform(0.2, 0.8)),
-        amplitude=n * res * 0.08,
-        n=60,
-    )
-    river_geom = river.buffer(rng.uniform(9, 14))
-    for _ in range(max(1, int(size_km**2 / 12))):
-        p = river.interpolate(rng.random(), normalized=True)
-        off = rng.uniform(40, 120) * (1 if rng.random() < 0.5 else -1)
-        pond = shapely.Point(p.x + off, p.y + off * 0.5).buffer(rng.uniform(35, 70), quad_segs=6)
-        _burn(cover, [pond], 18, transform)
+    # Rivers across the département (one per 15 km of it), fish ponds beside them; a quarry.
+    river_rng = np.random.default_rng([dept_seed, 7])
+    rivers = []
+    for _ in range(max(1, round(big_n * res / 15_000))):
+        river = _wiggly_line(
+            river_rng,
+            world(-gx0 - 10, -gy0 + big_n * river_rng.uniform(0.2, 0.8)),
+            world(-gx0 + big_n + 10, -gy0 + big_n * river_rng.uniform(0.2, 0.8)),
+            amplitude=min(n, big_n) * res * 0.08,
+            n=max(60, int(big_n * res / 300)),
+        )
+        rivers.append(river.buffer(river_rng.uniform(9, 14)))
+        here = river.intersection(shapely.box(*world(0, n), *world(n, 0)))
+        if here.is_empty:
+            continue
+        for _ in range(max(1, int(size_km**2 / 12))):
+            p = here.interpolate(rng.random(), normalized=True)
+            off = rng.uniform(40, 120) * (1 if rng.random() < 0.5 else -1)
+            pond = shapely.Point(p.x + off, p.y + off * 0.5).buffer(
+                rng.uniform(35, 70), quad_segs=6
+            )
+            _burn(cover, [pond], 18, transform)
     qx, qy = world(n * rng.uniform(0.2, 0.8), n * rng.uniform(0.2, 0.8))
     quarry = shapely.Point(qx, qy).buffer(rng.uniform(150, 260), quad_segs=5)
     _burn(cover, [quarry], 20, transform)
@@ -502,7 +533,7 @@ def draw_landscape(
     _burn(cover, sports, 9, transform)
     _burn(cover, garden_trees, 8, transform)
     _burn(cover, squares, 23, transform)
-    _burn(cover, [river_geom], 17, transform)
+    _burn(cover, rivers, 17, transform)
     _burn(cover, [g.buffer(6.5) for g in streets if not g.is_empty], 4, transform)
     _burn(cover, [g.buffer(4.5) for g in roads_minor], 4, transform)
     _burn(cover, [g.buffer(7.0) for g in roads_main], 4, transform)
@@ -767,9 +798,44 @@ def _outline(geoms):
         return shapely.union_all(geoms)
 
 
+def _within(zones: np.ndarray, outline) -> np.ndarray:
+    """Built-up zones cut to the département: they are drawn around every building, also
+    those the outline then leaves out. Only polygons are kept (a cut may leave lines)."""
+    if len(zones) == 0:
+        return zones
+    shapely.prepare(outline)
+    crossing = ~shapely.contains(outline, zones)
+    zones = zones.copy()
+    zones[crossing] = shapely.intersection(zones[crossing], outline)
+    parts = shapely.get_parts(zones)
+    parts = parts[(shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 1.0)]
+    return parts
+
+
+def _tile_coverage(offset_px, n: int, big_n: int) -> str:
+    """ "all", "none" or "some": how much of an n-pixel tile at `offset_px` lies inside the
+    outline of a département `big_n` pixels wide. The outline's radius swings between 0.9
+    and 1.1 times its mean, so a tile wholly nearer or farther needs no trigonometry."""
+    gx0, gy0 = offset_px
+    c = big_n / 2
+    dx, dy = abs(gx0 + n / 2 - c), abs(gy0 + n / 2 - c)
+    if math.hypot(dx + n / 2, dy + n / 2) < big_n * 0.48 * 0.9:
+        return "all"
+    if math.hypot(max(0, dx - n / 2), max(0, dy - n / 2)) > big_n * 0.48 * 1.1:
+        return "none"
+    return "some"
+
+
 def _draw_and_vectorize(args):
     """One tile: draw it and vectorise M1 and M2 (run in a worker process)."""
     code, tile_km, seed, res, offset_px, global_px, outline_seed = args
+    n = int(round(tile_km * 1000 / res))
+    if _tile_coverage(offset_px, n, global_px) == "none":
+        nothing = np.full(n, -1, dtype=np.int64)
+        sides = dict.fromkeys(("top", "bottom", "left", "right"), nothing)
+        empty = (shapely.to_wkb(np.empty(0, dtype=object)), np.empty(0, np.int32), sides)
+        return {"settlements": [], "zones": empty[0], "M1": empty, "M2": empty,
+                "outline": shapely.to_wkb(shapely.Polygon())}  # fmt: skip
     land = draw_landscape(
         code,
         tile_km,
@@ -862,6 +928,7 @@ def generate(
     if k > 1 and len(zones):
         merged = shapely.union_all(zones)
         zones = np.array(getattr(merged, "geoms", [merged]), dtype=object)
+    zones = _within(zones, dept_geom)
     settlements = [s for r in results for s in r["settlements"]]
     counts = {}
     for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2)):
