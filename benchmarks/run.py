@@ -92,6 +92,9 @@ def bench_io(args) -> dict:
         )
     else:
         gen = None
+    # The generator's own record (written with the files): how long generation took.
+    record = data / "generation.json"
+    generation = json.loads(record.read_text()) if record.exists() else {}
     subprocess.run(
         [py, "manage.py", "load_territories", str(data / "territoires.gpkg")],
         check=True,
@@ -204,6 +207,7 @@ def bench_io(args) -> dict:
         "polygons": n,
         "file_mb": round(size_mb, 1),
         "generate_s": gen,
+        "generation": generation,
         "import_ours_s": round(ours_import, 2),
         "import_ogr_s": round(ogr_import, 2),
         "import_ratio": round(ogr_import / ours_import, 3),
@@ -279,6 +283,20 @@ def _import_stages(src: Path, outline=None, sample: int = 100_000) -> dict:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
 
 
+def _generation_line(g: dict) -> list[str]:
+    """How the benchmark file was generated, from the generator's record."""
+    if not g:
+        return []
+    polygons = sum(g["polygons"].values())
+    return [
+        f"Generating it (`generate_departement --size-km {g['size_km']:g} --resolution "
+        f"{g['resolution_m']:g}`: M1 and M2, {polygons:,} polygons, {g['communes']} communes, "
+        f"{g['tiles']} tiles in {g['processes']} processes) took **{g['seconds'] / 60:.1f} min** "
+        f"({polygons / g['seconds']:,.0f} polygons/s).",
+        "",
+    ]
+
+
 def render_io(r: dict) -> str:
     lines = [
         "## GeoPackage import and export (issue: foundation)",
@@ -288,6 +306,7 @@ def render_io(r: dict) -> str:
         + (f" (generated in {r['generate_s']:.0f} s)" if r.get("generate_s") else "")
         + ".",
         "",
+        *_generation_line(r.get("generation") or {}),
         "| work | ours | ogr2ogr | ours (polygons/s) | ogr2ogr (polygons/s) | throughput ratio "
         "ours/ogr2ogr |",
         "|---|---|---|---|---|---|",

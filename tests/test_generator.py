@@ -155,3 +155,22 @@ def test_tiles_drawn_apart_continue_across_their_seam():
     assert inside.sum() > 100
     # Tiles drawn from unrelated noise agreed on about 1 pixel in 5 along the seam.
     assert (left.m1[:, -1] == right.m1[:, 0])[inside].mean() > 0.75
+
+
+def test_a_vintage_that_fails_to_write_fails_the_generation(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(synth, "write_vintage", broken)
+    with pytest.raises(RuntimeError, match="M1, M2 failed"):
+        synth.generate(tmp_path, size_km=4, seed=2, tile_km=2, workers=2, log=lambda *_: None)
+    assert not (tmp_path / "generation.json").exists()
+
+
+def test_generation_leaves_a_record_of_what_it_made(tiled_departement):
+    import json
+
+    record = json.loads((tiled_departement / "generation.json").read_text())
+    assert record["tiles"] == 4 and record["size_km"] == 4 and record["seconds"] > 0
+    info = pyogrio.read_info(tiled_departement / "ocsge_M2.gpkg", layer="OCCUPATION_SOL")
+    assert record["polygons"]["M2"] == info["features"]

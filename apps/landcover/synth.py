@@ -16,6 +16,7 @@ layout).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -812,6 +813,21 @@ def _within(zones: np.ndarray, outline) -> np.ndarray:
     return parts
 
 
+def _finish_vintage(results, k, rank, millesime, prefix, path, zones) -> int:
+    """Join one vintage's tiles across their seams and write its GeoPackage; returns the
+    number of polygons."""
+    geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
+    values = np.concatenate([r[rank][1] for r in results])
+    if k > 1:
+        left, right = _facing_across_seams([r[rank] for r in results], k)
+        geoms, values, _ = merge_by_pixels(geoms, values, left, right)
+    cs, us = write_vintage(path, geoms, values, millesime, prefix, list(zones))
+    pairs = valid_pairs()
+    bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
+    assert not bad, f"generator produced invalid pairs {bad}"
+    return len(values)
+
+
 def _tile_coverage(offset_px, n: int, big_n: int) -> str:
     """ "all", "none" or "some": how much of an n-pixel tile at `offset_px` lies inside the
     outline of a département `big_n` pixels wide. The outline's radius swings between 0.9
@@ -930,21 +946,23 @@ def generate(
         zones = np.array(getattr(merged, "geoms", [merged]), dtype=object)
     zones = _within(zones, dept_geom)
     settlements = [s for r in results for s in r["settlements"]]
-    counts = {}
-    for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2)):
-        geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
-        values = np.concatenate([r[rank][1] for r in results])
-        if k > 1:
-            left, right = _facing_across_seams([r[rank] for r in results], k)
-            geoms, values, _ = merge_by_pixels(geoms, values, left, right)
-        cs, us = write_vintage(
-            outdir / f"ocsge_{rank}.gpkg", geoms, values, millesime, prefix, list(zones)
-        )
-        pairs = valid_pairs()
-        bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
-        assert not bad, f"generator produced invalid pairs {bad}"
-        counts[rank] = len(values)
-        log(f"  {rank}: {len(values)} polygons")
+    vintages = [
+        (rank, millesime, prefix, outdir / f"ocsge_{rank}.gpkg", zones)
+        for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2))
+    ]
+    processes = []
+    if k > 1 and (workers or os.cpu_count() or 1) > 1:
+        # Both vintages at once, in forked processes that share the tiles' results; the
+        # communes are drawn here meanwhile.
+        import multiprocessing as mp
+
+        fork = mp.get_context("fork")
+        processes = [fork.Process(target=_finish_vintage, args=(results, k, *v)) for v in vintages]
+        for process in processes:
+            process.start()
+        counts = {}
+    else:
+        counts = {v[0]: _finish_vintage(results, k, *v) for v in vintages}
     n_communes = write_territories(
         outdir / "territoires.gpkg",
         code,
@@ -953,11 +971,26 @@ def generate(
         settlements,
         seed,
     )
+    for process in processes:
+        process.join()
+    failed = [v[0] for v, p in zip(vintages, processes, strict=False) if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"joining and writing {', '.join(failed)} failed (see above)")
+    for rank, _, _, path, _ in vintages:
+        if rank not in counts:
+            counts[rank] = pyogrio.read_info(path, layer="OCCUPATION_SOL")["features"]
+        log(f"  {rank}: {counts[rank]} polygons")
     elapsed = time.perf_counter() - t0
     log(f"  {n_communes} communes; done in {elapsed:.1f} s")
-    return {
+    summary = {
         "polygons": counts,
         "communes": n_communes,
         "seconds": elapsed,
         "area_m2": dept_geom.area,
     }
+    # What was generated, how, and how long it took (the benchmarks report it).
+    (outdir / "generation.json").write_text(
+        json.dumps({**summary, "size_km": size_km, "resolution_m": res, "seed": seed,
+                    "tiles": k * k, "processes": workers or min(k * k, os.cpu_count() or 1)})
+    )  # fmt: skip
+    return summary
