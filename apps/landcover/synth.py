@@ -135,7 +135,9 @@ def _noise(key, offset_px, shape, global_px, cell_px, octaves=3):
 def _upsample(coarse: np.ndarray, f: int, h: int, w: int) -> np.ndarray:
     """Bilinear upsampling by an integer factor (pixel centres aligned, edges clamped),
     float32. Output pixel k·f + j lies at the same fraction between two coarse pixels for
-    every k, so each of the f phases is one strided operation on whole coarse rows/columns."""
+    every k, so the phases j before the pixel centre (interpolating from the coarse pixel on
+    the left) and those after it take one broadcast operation each, with no index arrays as
+    large as the output (0.24 s against 0.53 s for `ndimage.zoom` at 4800² pixels)."""
 
     t = (np.arange(f) + 0.5) / f - 0.5  # each phase's offset from its coarse pixel
     m = int((t < 0).sum())  # phases before the pixel centre interpolate from the left one
