@@ -26,31 +26,6 @@ def min_pixels(area_m2: float, pixel_area_m2: float) -> int:
     return max(1, math.ceil(area_m2 / pixel_area_m2 - 1e-9))
 
 
-def sieve_by_class(
-    labels: np.ndarray,
-    min_size: dict[int, int],
-    *,
-    default_min_size: int,
-    zone_mask: np.ndarray | None = None,
-    zone_min_size: dict[int, int] | None = None,
-    nodata: int | None = 0,
-    max_passes: int = 6,
-) -> np.ndarray:
-    """Merge every connected component smaller than its class's minimum into its neighbours.
-
-    `min_size[value]` is the minimum component size in pixels for a class (else
-    `default_min_size`); a component lying mostly inside `zone_mask` (the built-up zone) uses
-    `zone_min_size[value]` when given. Pixels of a too-small component take the value of the
-    nearest pixel of a kept component (city-block distance; components are 4-connected, like
-    polygonize's), so kept components only grow. `nodata` pixels are never changed and never
-    spread. Returns a new array.
-    """
-    return sieve_components(
-        labels, min_size, default_min_size=default_min_size, zone_mask=zone_mask,
-        zone_min_size=zone_min_size, nodata=nodata, max_passes=max_passes,
-    )[0]  # fmt: skip
-
-
 def sieve_components(
     labels: np.ndarray,
     min_size: dict[int, int],
@@ -61,8 +36,16 @@ def sieve_components(
     nodata: int | None = 0,
     max_passes: int = 6,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`sieve_by_class`, also returning the 4-connected components of the result (int32
-    labels from 1, every pixel labelled, nodata included), which `polygonize` reuses."""
+    """Merge every connected component smaller than its class's minimum into its neighbours.
+
+    `min_size[value]` is the minimum component size in pixels for a class (else
+    `default_min_size`); a component lying mostly inside `zone_mask` (the built-up zone) uses
+    `zone_min_size[value]` when given. Pixels of a too-small component take the value of the
+    nearest pixel of a kept component (city-block distance; components are 4-connected, like
+    polygonize's), so kept components only grow. `nodata` pixels are never changed and never
+    spread. Returns a new array, and its 4-connected components (int32 labels from 1, every
+    pixel labelled, nodata included), which `polygonize` reuses.
+    """
     out = np.asarray(labels).copy()
     comp = None
     # A filled pixel may touch its source only diagonally and form a new tiny component:
