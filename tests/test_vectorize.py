@@ -108,6 +108,13 @@ def test_tiles_polygonized_apart_join_into_the_polygons_of_the_whole_raster():
     assert np.allclose(np.bincount(group, weights=shapely.area(geoms)), shapely.area(merged))
 
 
+def test_a_seam_hundreds_of_pixels_long_joins_one_polygon():
+    labels = np.full((600, 40), 7, dtype=np.uint8)  # 600 pixel pairs face each other
+    geoms, values, left, right = _tiles(labels, 2)
+    merged, merged_values, _ = V.merge_by_pixels(geoms, values, left, right)
+    assert len(merged) == 1 and merged[0].equals(V.polygonize(labels, ORIGIN).geoms[0])
+
+
 def test_merge_by_pixels_leaves_different_classes_apart():
     a, b = shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)
     geoms, values, group = V.merge_by_pixels(

@@ -318,8 +318,10 @@ def merge_by_pixels(
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     same = (left >= 0) & (right >= 0)
     same[same] &= values[left[same]] == values[right[same]]
-    left, right = left[same], right[same]
-    graph = scipy.sparse.coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), (n, n))
+    # One edge per pair of polygons (a long seam repeats a pair once per pixel).
+    pairs = np.unique(left[same] * n + right[same])
+    left, right = pairs // n, pairs % n
+    graph = scipy.sparse.coo_matrix((np.ones(len(pairs), dtype=bool), (left, right)), (n, n))
     _, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
     representative = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(representative, label, np.arange(n))
