@@ -29,12 +29,11 @@ import pyogrio
 import rasterio.features
 import shapely
 import shapely.affinity
-import shapely.errors
-import shapely.geometry
 from affine import Affine
 from scipy import ndimage
 
 from apps.inference.ml.vectorize import (
+    coverage_union,
     merge_by_pixels,
     min_pixels,
     polygonize,
@@ -284,13 +283,13 @@ def draw_landscape(
     outline_rng = np.random.default_rng(seed if outline_seed is None else outline_seed)
     phase3, phase7 = outline_rng.random(2) * 6
     cy = cx = big_n / 2
-    dy, dx = yy + (gy0 - cy), xx + (gx0 - cx)
     coverage = _tile_coverage(offset_px, n, big_n)
     if coverage == "all":
         inside = np.ones(shape, dtype=bool)
     elif coverage == "none":
         inside = np.zeros(shape, dtype=bool)
     else:
+        dy, dx = yy + (gy0 - cy), xx + (gx0 - cx)
         theta = np.arctan2(dy, dx)
         radius = (
             big_n
@@ -793,14 +792,6 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
 TILE_KM = 12.0
 
 
-def _outline(geoms):
-    """Union of a coverage (fast path), falling back to a full union if GEOS refuses it."""
-    try:
-        return shapely.coverage_union_all(geoms)
-    except shapely.errors.GEOSException:
-        return shapely.union_all(geoms)
-
-
 def _within(zones: np.ndarray, outline) -> np.ndarray:
     """Built-up zones cut to the département: they are drawn around every building, also
     those the outline then leaves out. Only polygons are kept (a cut may leave lines)."""
@@ -871,7 +862,7 @@ def _draw_and_vectorize(args):
     for rank, raster in (("M1", land.m1), ("M2", land.m2)):
         geoms, values, borders = vectorize(raster, land.built_up, land.res, land.transform)
         result[rank] = (shapely.to_wkb(geoms), values, borders)
-    result["outline"] = shapely.to_wkb(_outline(shapely.from_wkb(result["M1"][0])))
+    result["outline"] = shapely.to_wkb(coverage_union(shapely.from_wkb(result["M1"][0])))
     return result
 
 

@@ -70,6 +70,13 @@ def _components(labels: np.ndarray) -> np.ndarray:
     return skimage.measure.label(labels, background=-1, connectivity=1).astype(np.int32, copy=False)
 
 
+def _component_values(comp: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The class of each component (indexed by its label): the value of any of its pixels."""
+    value_of = np.zeros(int(comp.max()) + 1, dtype=labels.dtype)
+    value_of[comp.ravel()] = labels.ravel()
+    return value_of
+
+
 WINDOW = 64  # the windowed nearest-pixel search: block size and margin, in pixels
 
 
@@ -140,9 +147,7 @@ def _small_components(labels, min_size, default_min_size, zone_mask, zone_min_si
     comp = _components(labels)
     flat = comp.ravel()
     sizes = np.bincount(flat)
-    # The class of each component: the value of any of its pixels.
-    value_of = np.zeros(len(sizes), dtype=labels.dtype)
-    value_of[flat] = labels.ravel()
+    value_of = _component_values(comp, labels)
     lut_size = int(labels.max()) + 1
     base = np.full(lut_size, default_min_size, dtype=np.int64)
     for value, size in min_size.items():
@@ -207,9 +212,7 @@ def polygonize(
         ring_lengths.extend(len(r) for r in parts)
         rings.extend(parts)
     comp_ids = np.asarray(comp_ids, dtype=np.int64)
-    value_of = np.zeros(int(comp.max()) + 1, dtype=np.int64)
-    value_of[comp.ravel()] = labels.ravel()
-    values = value_of[comp_ids].astype(np.int32)
+    values = _component_values(comp, labels)[comp_ids].astype(np.int32)
     if not rings:
         return Polygons(np.empty(0, dtype=object), values, comp_ids)
     chain = itertools.chain.from_iterable
@@ -302,6 +305,15 @@ def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     return simplified
 
 
+def coverage_union(geoms):
+    """Union of polygons forming a coverage (fast path: shared edges dissolved), falling
+    back to a full union if GEOS refuses them as a coverage."""
+    try:
+        return shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
+
+
 def merge_by_pixels(
     geoms: np.ndarray, values: np.ndarray, left: np.ndarray, right: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -332,11 +344,7 @@ def merge_by_pixels(
     order = joined[np.argsort(label[joined], kind="stable")]
     cuts = np.flatnonzero(np.diff(label[order])) + 1
     for members in np.split(order, cuts) if len(order) else []:
-        try:
-            merged = shapely.coverage_union_all(geoms[members])
-        except shapely.errors.GEOSException:
-            merged = shapely.union_all(geoms[members])
-        out[members[0]] = merged
+        out[members[0]] = coverage_union(geoms[members])
     representatives = np.unique(group_of)
     index = np.full(n, -1)
     index[representatives] = np.arange(len(representatives))
