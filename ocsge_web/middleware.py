@@ -1,15 +1,61 @@
-"""Turns a lost database connection into a clean 503 (the request's transaction is rolled
-back by PostgreSQL: nothing half-written), instead of a traceback page."""
+"""Request guards: malformed requests refused before any work (NUL bytes: PostgreSQL cannot
+hold them in a string, so they used to end in a 500), a statement timeout on every request's
+queries, and a lost database connection or a cancelled statement turned into a clean 503
+(the request's transaction is rolled back by PostgreSQL: nothing half-written)."""
 
 import logging
 
-from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from apps.ops.timeouts import current_timeout, set_statement_timeout
+
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
+
+
+class MalformedRequestMiddleware:
+    """400 for a NUL byte anywhere in the path or the query string (decoded or not)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return HttpResponseBadRequest(
+                _("Requête invalide : caractère nul."), content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)
+
+
+class StatementTimeoutMiddleware:
+    """Every statement of a request stops after REQUEST_STATEMENT_TIMEOUT_MS (one `SET` per
+    request, session-wide: a rolled-back transaction would undo a `SET LOCAL`). Management
+    commands and Celery workers never pass here: imports and recomputations keep no limit."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        ms = settings.REQUEST_STATEMENT_TIMEOUT_MS
+        # Once per connection (persistent connections keep it); always inside a transaction
+        # (tests), where a rollback could undo it.
+        if connection.in_atomic_block or current_timeout() != ms:
+            try:
+                set_statement_timeout(ms)
+            except (OperationalError, InterfaceError) as exc:
+                return DatabaseUnavailableMiddleware.unavailable(request, exc)
+        return self.get_response(request)
+
+
+def _cancelled(exception) -> bool:
+    from psycopg.errors import QueryCanceled
+
+    return isinstance(exception.__cause__, QueryCanceled)
 
 
 class DatabaseUnavailableMiddleware:
@@ -22,12 +68,23 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        log.error("database unavailable during %s %s: %s", request.method, request.path,
-                  exception)  # fmt: skip
-        message = _(
-            "La base de données est momentanément indisponible ; rien n'a été enregistré. "
-            "Réessayez dans quelques secondes."
-        )
+        return self.unavailable(request, exception)
+
+    @staticmethod
+    def unavailable(request, exception):
+        if _cancelled(exception):
+            log.warning("statement timeout during %s %s", request.method, request.path)
+            message = _(
+                "Cette requête demande trop de travail et a été interrompue ; rien n'a été "
+                "enregistré. Réduisez la zone ou la période demandée."
+            )
+        else:
+            log.error("database unavailable during %s %s: %s", request.method, request.path,
+                      exception)  # fmt: skip
+            message = _(
+                "La base de données est momentanément indisponible ; rien n'a été enregistré. "
+                "Réessayez dans quelques secondes."
+            )
         if request.path.startswith(("/api/", "/tiles/")):
             response = JsonResponse({"detail": message}, status=503)
         else:

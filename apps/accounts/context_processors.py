@@ -1,13 +1,17 @@
 from django.conf import settings
 
+from apps.territories.models import is_platform_admin
+
 from . import services
 
 
 def accounts(request):
-    """`can_invite` (lazily: one query, only where the template asks) and the OIDC button."""
+    """`can_invite`, `is_platform_admin` (lazily: one query each, only where the template
+    asks) and the OIDC button."""
     user = getattr(request, "user", None)
     return {
         "can_invite": (lambda: bool(user and user.is_authenticated and services.can_invite(user))),
+        "is_platform_admin": (lambda: bool(user and is_platform_admin(user))),
         "oidc_enabled": getattr(settings, "OIDC_ENABLED", False),
         "oidc_provider_name": getattr(settings, "OIDC_PROVIDER_NAME", ""),
     }

@@ -24,7 +24,7 @@ class InvitationForm(forms.Form):
         data = super().clean()
         organisation, role = data.get("organisation"), data.get("role")
         if organisation is not None and role:
-            allowed = services.invitable_roles(self.inviter, organisation)
+            allowed = services.grantable_roles(self.inviter, organisation)
             if role not in allowed:
                 labels = ", ".join(sorted(str(Role(r).label) for r in allowed))
                 self.add_error(

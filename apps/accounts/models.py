@@ -27,3 +27,33 @@ class Invitation(models.Model):
 
     def __str__(self):
         return f"{self.email} → {self.organisation} ({self.role})"
+
+
+class MembershipEvent(models.Model):
+    """Append-only record of each change to who holds which role where: added (by an
+    invitation), role changed, removed — by whom and when."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", _("ajout")
+        ROLE_CHANGED = "role_changed", _("changement de rôle")
+        REMOVED = "removed", _("retrait")
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership_events"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    from_role = models.CharField(_("rôle avant"), max_length=20, choices=Role.choices, blank=True)
+    to_role = models.CharField(_("rôle après"), max_length=20, choices=Role.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("changement d'appartenance")
+        verbose_name_plural = _("changements d'appartenance")
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.user} — {self.organisation}"

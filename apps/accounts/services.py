@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from apps.campaigns import mail
 from apps.territories.models import (
+    Departement,
     Membership,
     Organisation,
     Role,
@@ -18,7 +19,7 @@ from apps.territories.models import (
     is_platform_admin,
 )
 
-from .models import Invitation
+from .models import Invitation, MembershipEvent
 
 # Which roles fit which kind of organisation (DESIGN §3).
 ROLES_BY_KIND = {
@@ -31,32 +32,48 @@ ROLES_BY_KIND = {
 }
 
 
-def invitable_organisations(user):
-    """Platform admins invite into any organisation; IGN production leads (managers) into
-    the organisations whose territory meets one of their départements."""
+def manageable_organisations(user):
+    """The organisations whose members `user` may invite and manage.
+
+    Platform admins: every organisation. IGN production leads (managers): the organisations
+    whose whole territory lies in départements they manage (a DREAL whose région reaches
+    beyond them, or an IGN team of other départements too, is left to platform admins:
+    naming someone there would grant rights outside the lead's départements). Nobody else.
+    """
     if not user.is_authenticated:
         return Organisation.objects.none()
     if is_platform_admin(user):
         return Organisation.objects.all()
-    managed = departements_for(user, roles=[Role.MANAGER])
-    return Organisation.objects.filter(
-        Q(departements__in=managed)
-        | Q(communes__departement__in=managed)
-        | Q(regions__departements__in=managed)
-    ).distinct()
+    managed = departements_for(user, roles=[Role.MANAGER]).values("pk")
+    territory = Departement.objects.filter(
+        Q(organisations=OuterRef("pk"))
+        | Q(communes__organisations=OuterRef("pk"))
+        | Q(region__organisations=OuterRef("pk"))
+    )
+    return Organisation.objects.filter(Exists(territory.filter(pk__in=managed))).exclude(
+        Exists(territory.exclude(pk__in=managed))
+    )
+
+
+# Kept for the invitation page's wording: the organisations one may invite into.
+invitable_organisations = manageable_organisations
 
 
 def can_invite(user) -> bool:
-    return invitable_organisations(user).exists()
+    return manageable_organisations(user).exists()
 
 
-def invitable_roles(user, organisation) -> set[str]:
+def grantable_roles(user, organisation) -> set[str]:
+    """The roles `user` may give (or take away) in `organisation`: those fitting its kind,
+    never above the granter's own. Platform admins grant any of them, and the admin role;
+    production leads grant contributor, reviewer and operator roles only (leads are named by
+    platform admins); nobody else grants anything."""
+    if not manageable_organisations(user).filter(pk=organisation.pk).exists():
+        return set()
     roles = set(ROLES_BY_KIND.get(organisation.kind, {Role.CONTRIBUTOR}))
     if is_platform_admin(user):
-        roles.add(Role.ADMIN)
-    else:
-        roles.discard(Role.MANAGER)  # production leads are named by admins
-    return roles
+        return roles | {Role.ADMIN}
+    return roles - {Role.MANAGER, Role.ADMIN}
 
 
 class InvitationRefused(Exception):
@@ -72,9 +89,10 @@ def set_password_path(user) -> str:
 @transaction.atomic
 def invite(inviter, *, email: str, first_name: str, last_name: str, organisation, role: str):
     """Create (or find) the account, add the membership and queue the invitation mail."""
-    if organisation not in invitable_organisations(inviter):
+    roles = grantable_roles(inviter, organisation)
+    if not roles:
         raise InvitationRefused(_("Vous ne pouvez pas inviter dans cette organisation."))
-    if role not in invitable_roles(inviter, organisation):
+    if role not in roles:
         raise InvitationRefused(_("Ce rôle ne convient pas à cette organisation."))
     User = get_user_model()
     email = User.objects.normalize_email(email.strip())
@@ -88,13 +106,26 @@ def invite(inviter, *, email: str, first_name: str, last_name: str, organisation
         user.set_unusable_password()
         user.save()
     membership = Membership.objects.filter(user=user, organisation=organisation).first()
-    if membership is not None and membership.role == role:
-        raise InvitationRefused(_("Cette personne a déjà ce rôle dans cette organisation."))
-    if membership is None:
-        Membership.objects.create(user=user, organisation=organisation, role=role)
-    else:
-        membership.role = role
-        membership.save(update_fields=["role"])
+    if membership is not None:
+        # An invitation adds; it never changes an existing member's role (that is an
+        # explicit, audited action on the members page, under the same rules).
+        if membership.role == role:
+            raise InvitationRefused(_("Cette personne a déjà ce rôle dans cette organisation."))
+        message = _(
+            "Cette personne est déjà membre de %(org)s (%(role)s) : changez son rôle depuis "
+            "la page des membres."
+        )
+        raise InvitationRefused(
+            message % {"org": organisation.name, "role": membership.get_role_display()}
+        )
+    Membership.objects.create(user=user, organisation=organisation, role=role)
+    MembershipEvent.objects.create(
+        actor=inviter,
+        user=user,
+        organisation=organisation,
+        action=MembershipEvent.Action.ADDED,
+        to_role=role,
+    )
     invitation = Invitation.objects.create(
         email=email, user=user, organisation=organisation, role=role, invited_by=inviter
     )
@@ -114,3 +145,77 @@ def invite(inviter, *, email: str, first_name: str, last_name: str, organisation
         },
     )
     return invitation, new_account
+
+
+class MembershipRefused(Exception):
+    pass
+
+
+def _check_manageable(actor, membership, new_role=None) -> None:
+    roles = grantable_roles(actor, membership.organisation)
+    if not roles:
+        raise MembershipRefused(_("Vous ne gérez pas les membres de cette organisation."))
+    if membership.user_id == actor.pk and not is_platform_admin(actor):
+        raise MembershipRefused(_("Vous ne pouvez pas changer votre propre rôle."))
+    if membership.role not in roles:
+        raise MembershipRefused(
+            _("Le rôle « %(role)s » dépasse ceux que vous pouvez attribuer.")
+            % {"role": membership.get_role_display()}
+        )
+    if new_role is not None and new_role not in roles:
+        labels = ", ".join(sorted(str(Role(r).label) for r in roles))
+        raise MembershipRefused(
+            _("Rôle impossible pour %(org)s : %(roles)s.")
+            % {"org": membership.organisation.name, "roles": labels}
+        )
+
+
+@transaction.atomic
+def change_role(actor, membership_id: int, role: str) -> Membership:
+    """Change an existing member's role: the explicit, audited action (invitations never
+    change a role). Refused unless `actor` may grant both the current and the new role."""
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("organisation", "user")
+        .filter(pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise MembershipRefused(_("Appartenance inconnue."))
+    _check_manageable(actor, membership, role)
+    if membership.role == role:
+        raise MembershipRefused(_("Cette personne a déjà ce rôle dans cette organisation."))
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    MembershipEvent.objects.create(
+        actor=actor,
+        user=membership.user,
+        organisation=membership.organisation,
+        action=MembershipEvent.Action.ROLE_CHANGED,
+        from_role=previous,
+        to_role=role,
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_member(actor, membership_id: int) -> None:
+    """Take someone out of an organisation (audited), under the same rules."""
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("organisation", "user")
+        .filter(pk=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise MembershipRefused(_("Appartenance inconnue."))
+    _check_manageable(actor, membership)
+    MembershipEvent.objects.create(
+        actor=actor,
+        user=membership.user,
+        organisation=membership.organisation,
+        action=MembershipEvent.Action.REMOVED,
+        from_role=membership.role,
+    )
+    membership.delete()

@@ -6,4 +6,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("comptes/inviter/", views.invite, name="invite"),
+    path("comptes/membres/", views.members, name="members"),
+    path("comptes/membres/<int:pk>/role/", views.member_role, name="member-role"),
+    path("comptes/membres/<int:pk>/retirer/", views.member_remove, name="member-remove"),
 ]

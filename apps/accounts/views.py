@@ -1,14 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from apps.territories.models import is_platform_admin
+from apps.territories.models import Membership, Role, is_platform_admin
 
 from . import services
 from .forms import InvitationForm
-from .models import Invitation
+from .models import Invitation, MembershipEvent
 
 
 @login_required
@@ -32,15 +34,83 @@ def invite(request):
         except services.InvitationRefused as exc:
             form.add_error(None, str(exc))
         else:
-            text = (
-                _("Invitation envoyée à %(email)s : le compte est créé, le lien du message "
-                  "permet de choisir un mot de passe (3 jours).")
-                if new_account
-                else _("%(email)s a maintenant ce rôle ; un message l'en informe.")
-            )  # fmt: skip
+            if new_account:
+                text = _(
+                    "Invitation envoyée à %(email)s : le compte est créé, le lien du message "
+                    "permet de choisir un mot de passe (3 jours)."
+                )
+            else:
+                text = _("%(email)s a maintenant ce rôle ; un message l'en informe.")
             messages.success(request, text % {"email": invitation.email})
             return redirect("accounts:invite")
     sent = Invitation.objects.select_related("organisation", "user", "invited_by")
     if not is_platform_admin(request.user):
         sent = sent.filter(invited_by=request.user)
     return render(request, "accounts/invite.html", {"form": form, "sent": sent[:50]})
+
+
+@login_required
+def members(request):
+    """The members of the organisations the user manages: change a role or remove someone
+    (audited; never above the user's own rights: `services.grantable_roles`)."""
+    organisations = services.manageable_organisations(request.user)
+    if not organisations.exists():
+        raise PermissionDenied
+    memberships = (
+        Membership.objects.filter(organisation__in=organisations)
+        .select_related("user", "organisation")
+        .order_by("organisation__name", "user__last_name", "user__username")
+    )
+    if org := request.GET.get("organisation", ""):
+        memberships = memberships.filter(organisation__pk=org if org.isdigit() else -1)
+    page = Paginator(memberships, 100).get_page(request.GET.get("page"))
+    grantable: dict[int, list] = {}
+    rows = []
+    for membership in page:
+        org = membership.organisation
+        if org.pk not in grantable:
+            roles = services.grantable_roles(request.user, org)
+            grantable[org.pk] = [(r, Role(r).label) for r in Role.values if r in roles]
+        allowed = {r for r, _label in grantable[org.pk]}
+        editable = membership.role in allowed and (
+            membership.user_id != request.user.pk or is_platform_admin(request.user)
+        )
+        rows.append({"m": membership, "roles": grantable[org.pk], "editable": editable})
+    events = MembershipEvent.objects.filter(organisation__in=organisations).select_related(
+        "actor", "user", "organisation"
+    )[:50]
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "rows": rows,
+            "page": page,
+            "organisations": organisations.order_by("name"),
+            "selected": org,
+            "events": events,
+        },
+    )
+
+
+@login_required
+@require_POST
+def member_role(request, pk: int):
+    try:
+        services.change_role(request.user, pk, request.POST.get("role", ""))
+    except services.MembershipRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Rôle changé."))
+    return redirect("accounts:members")
+
+
+@login_required
+@require_POST
+def member_remove(request, pk: int):
+    try:
+        services.remove_member(request.user, pk)
+    except services.MembershipRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Membre retiré de l'organisation."))
+    return redirect("accounts:members")

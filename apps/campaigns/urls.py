@@ -10,6 +10,11 @@ urlpatterns = [
         views.loop_action,
         name="loop",
     ),
+    path(
+        "departements/<str:code>/millesimes/<str:rank>/etat/",
+        views.vintage_state,
+        name="vintage-state",
+    ),
     path("departements/<str:code>/rapport-qualite/", views.quality_page, name="quality"),
     path("departements/<str:code>/publier/", views.publish_view, name="publish"),
     path("donnees/", views.open_data, name="open-data"),

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from apps.landcover.models import CoverCode, UseCode
+from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.landcover.scoping import visible_departements
 from apps.territories.models import Departement, Organisation, Role, has_role_in
 
@@ -108,7 +108,13 @@ def plan_page(request, code):
     manager = can_manage(request.user, departement)
     plan = ProductionPlan.objects.filter(departement=departement).first()
     today = timezone.localdate()
-    context = {"departement": departement, "plan": plan, "manager": manager, "today": today}
+    context = {
+        "departement": departement,
+        "plan": plan,
+        "manager": manager,
+        "today": today,
+        "vintage_rows": vintage_rows(departement, manager),
+    }
     if plan is None:
         start = StartForm(request.POST or None)
         if request.method == "POST":
@@ -158,6 +164,45 @@ def plan_page(request, code):
         blockers=publication.blockers(departement),
     )
     return render(request, "campaigns/plan.html", context)
+
+
+def vintage_rows(departement, manager: bool) -> list[dict]:
+    """Each vintage of the département with the states a manager may move it to (never
+    « published » by hand: only the publication does that)."""
+    rows = []
+    for vintage in departement.vintages.order_by("rank"):
+        allowed = Vintage.TRANSITIONS[Vintage.State(vintage.state)] - {Vintage.State.PUBLISHED}
+        nxt = [(s.value, s.label) for s in Vintage.State if s in allowed] if manager else []
+        rows.append({"vintage": vintage, "next": nxt})
+    return rows
+
+
+@require_POST
+def vintage_state(request, code, rank):
+    """A production lead moves a vintage of their département through its states (draft,
+    in review, corrected); publication alone makes it « published »."""
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not can_manage(request.user, departement):
+        raise PermissionDenied
+    target = request.POST.get("state", "")
+    with transaction.atomic():
+        vintage = get_object_or_404(
+            Vintage.objects.select_for_update(), departement=departement, rank=rank
+        )
+        if target == Vintage.State.PUBLISHED or target not in Vintage.State.values:
+            messages.error(request, _("Seule la publication du département publie un millésime."))
+            return redirect("campaigns:plan", code=code)
+        try:
+            vintage.transition(target)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                _("%(rank)s est maintenant « %(state)s ».")
+                % {"rank": vintage.rank, "state": vintage.get_state_display()},
+            )
+    return redirect("campaigns:plan", code=code)
 
 
 @require_POST

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -18,6 +18,7 @@ from apps.territories.models import Commune, Departement
 
 from . import tiles
 from .geofuncs import SimplifyPreserveTopology
+from .geometry import to_lambert93
 from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
 
@@ -102,8 +103,10 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         params = LonLatSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         lat = params.validated_data["lat"]
-        point = Point(params.validated_data["lon"], lat, srid=4326)
-        point.transform(2154)
+        try:
+            point = to_lambert93(Point(params.validated_data["lon"], lat, srid=4326))
+        except ValueError as exc:
+            raise ValidationError({"lon": "Point hors de la projection Lambert-93."}) from exc
         geom = F("geom")
         if (z := params.validated_data.get("z")) is not None:
             # Half a screen pixel at that zoom, in Lambert-93 metres (the highlight only).

@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .models import DeferredTask
+from .timeouts import statement_timeout
 
 log = logging.getLogger(__name__)
 BROKER_DOWN = (BrokerError, RedisConnectionError, RedisTimeoutError)
@@ -25,7 +26,9 @@ def dispatch(task, *args, keep: bool = True):
     """Send `task(*args)`; keep it for later when the broker is unreachable. Returns the
     AsyncResult, or None when the task was kept (or dropped with keep=False)."""
     if task.app.conf.task_always_eager:
-        return task.apply_async(args=args)  # no broker: run here, errors propagate
+        # No broker: run here, errors propagate, without the request's statement timeout.
+        with statement_timeout(0):
+            return task.apply_async(args=args)
     try:
         return task.apply_async(args=args, retry=False)
     except BROKER_DOWN as exc:

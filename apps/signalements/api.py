@@ -267,8 +267,12 @@ class FilingSerializer(serializers.Serializer):
     code_us_proposed = serializers.CharField(required=False, allow_blank=True, default="")
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     polygon = serializers.IntegerField(required=False, allow_null=True, default=None)
-    lon = serializers.FloatField(required=False, allow_null=True, default=None)
-    lat = serializers.FloatField(required=False, allow_null=True, default=None)
+    lon = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=-180, max_value=180
+    )
+    lat = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=-90, max_value=90
+    )
     geom = serializers.JSONField(
         required=False,
         allow_null=True,

@@ -17,7 +17,7 @@ from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.db.models.functions import Area, Difference, Intersection
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from apps.artif.impact import correction_impact
 from apps.artif.tasks import update_indicators
 from apps.landcover.difference import compute_difference
-from apps.landcover.geometry import as_multipolygon
+from apps.landcover.geometry import as_multipolygon, to_lambert93
 from apps.landcover.models import (
     CoverCode,
     CoverUsePair,
@@ -68,6 +68,13 @@ from .transitions import (
 MAX_ATTACHMENTS = 4
 MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024
 MAX_VERTICES = 5_000
+# What one drawn shape may cover (security, issue 17 finding 6): a correction is local; a
+# shape over a whole département made one request cost seconds of overlay work.
+MAX_SHAPE_AREA_M2 = 1_000_000.0  # 100 ha
+MAX_SHAPE_POLYGONS = 200
+# Slack along a territory's edge for what a contributor changes (drawing precision, commune
+# outlines generalised differently from the land cover): strips thinner than twice this pass.
+TERRITORY_TOLERANCE_M = 3.0
 # Minimum mapping units of the OCS GE (nomenclature README), m².
 MMU_BUILDING, MMU_BUILT_UP, MMU_ELSEWHERE = 200.0, 500.0, 2_500.0
 DECIDERS = (Role.OPERATOR, Role.MANAGER)
@@ -116,8 +123,10 @@ def visible_signalements(user):
     )
 
 
-def contributor_organisation(user, location: Point) -> Organisation | None:
-    """The user's contributing organisation whose territory holds `location`, if any.
+def contributor_organisation(user, location: Point, within=None) -> Organisation | None:
+    """The user's contributing organisation whose territory holds `location` — and, when
+    `within` is given (what the filing would change: the drawn shape, or the whole polygon),
+    holds all of it, but for strips thinner than 2 × TERRITORY_TOLERANCE_M along the edge.
 
     One EXISTS per kind of territory (each on a GiST index), not one OR over joined
     geometries (that joined every commune of the département: 120 ms a filing)."""
@@ -130,7 +139,45 @@ def contributor_organisation(user, location: Point) -> Organisation | None:
         | Exists(Commune.objects.filter(departement__organisations=OuterRef("pk"), **at))
         | Exists(Departement.objects.filter(region__organisations=OuterRef("pk"), **at))
     )
-    return orgs.order_by("pk").first()
+    for organisation in orgs.order_by("pk").distinct():
+        if within is None or _holds(organisation.pk, within):
+            return organisation
+    return None
+
+
+def _holds(organisation_id: int, geom) -> bool:
+    """Whether the organisation's territory holds `geom` (up to the tolerance): one
+    statement, on the territory pieces that meet `geom` only."""
+    links = {name: getattr(Organisation, name).through._meta.db_table
+             for name in ("communes", "departements", "regions")}  # fmt: skip
+    sql = f"""
+        WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g),
+        territory AS (
+            SELECT c.geom FROM {Commune._meta.db_table} c, shape
+            WHERE c.geom && shape.g AND (
+                c.id IN (SELECT commune_id FROM {links["communes"]}
+                         WHERE organisation_id = %(org)s)
+                OR c.departement_id IN (SELECT departement_id FROM {links["departements"]}
+                                        WHERE organisation_id = %(org)s))
+            UNION ALL
+            SELECT d.geom FROM {Departement._meta.db_table} d, shape
+            WHERE d.geom && shape.g AND (
+                d.id IN (SELECT departement_id FROM {links["departements"]}
+                         WHERE organisation_id = %(org)s)
+                OR d.region_id IN (SELECT region_id FROM {links["regions"]}
+                                   WHERE organisation_id = %(org)s))
+        )
+        SELECT ST_IsEmpty(ST_Buffer(
+            ST_Difference(shape.g, coalesce((SELECT ST_Union(geom) FROM territory),
+                                            'SRID=2154;POLYGON EMPTY'::geometry)),
+            -%(tol)s))
+        FROM shape
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"g": bytes(geom.ewkb), "org": organisation_id, "tol": TERRITORY_TOLERANCE_M}
+        )
+        return bool(cursor.fetchone()[0])
 
 
 # --- filing ------------------------------------------------------------------------------
@@ -215,8 +262,10 @@ def parse_geometry(value) -> GEOSGeometry:
         )
     if not geom.valid:
         raise Refused(_("Géométrie invalide : %(why)s.") % {"why": geom.valid_reason}, "geom")
-    if geom.srid != 2154:
-        geom.transform(2154)
+    try:
+        to_lambert93(geom)
+    except ValueError as exc:
+        raise Refused(_("Forme hors de la projection Lambert-93."), "geom") from exc
     if geom.area <= 0:
         raise Refused(_("La forme dessinée est vide."), "geom")
     return geom
@@ -276,6 +325,7 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     geom = parse_geometry(filing.geom) if filing.geom not in (None, "") else None
     polygons = LandCoverPolygon.objects.filter(vintage=vintage)
     if geom is not None:
+        _bound(geom, polygons)
         location = geom.point_on_surface
         polygon = (
             polygons.filter(geom__intersects=geom)
@@ -289,8 +339,10 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
             raise Refused(_("Ce polygone n'appartient pas à ce millésime."), "polygon")
         location = polygon.geom.point_on_surface
     elif filing.lon is not None and filing.lat is not None:
-        location = Point(filing.lon, filing.lat, srid=4326)
-        location.transform(2154)
+        try:
+            location = to_lambert93(Point(filing.lon, filing.lat, srid=4326))
+        except ValueError as exc:
+            raise Refused(_("Point hors de la projection Lambert-93."), "lon") from exc
         polygon = polygons.filter(geom__intersects=location).first()
     else:
         raise Refused(_("Indiquez un polygone, un point ou une forme dessinée."), "polygon")
@@ -298,11 +350,26 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         raise Refused(_("Aucun polygone de ce millésime à cet endroit."), "polygon")
     if geom is not None and _area_outside(vintage.departement_id, geom) > 1.0:
         raise Refused(_("La forme dessinée sort du département."), "geom")
-    organisation = contributor_organisation(user, location)
+    # What the filing would change lies wholly in the territory: the drawn shape (the
+    # polygon is split along it), or the whole polygon.
+    changed = geom if geom is not None else polygon.geom
+    organisation = contributor_organisation(user, location, within=changed)
     if organisation is None:
         if not user.memberships.filter(role=Role.CONTRIBUTOR).exists():
             raise Forbidden(_("Seuls les contributeurs déposent des signalements."))
-        raise Refused(_("Cet endroit est hors du territoire de votre organisation."), "polygon")
+        if contributor_organisation(user, location) is None:
+            raise Refused(
+                _("Cet endroit est hors du territoire de votre organisation."), "polygon"
+            )
+        if geom is not None:
+            raise Refused(_("La forme dessinée sort du territoire de votre organisation."), "geom")
+        raise Refused(
+            _(
+                "Ce polygone déborde du territoire de votre organisation : dessinez la partie "
+                "qui s'y trouve."
+            ),
+            "polygon",
+        )
     current = (polygon.code_cs, polygon.code_us)
     cs, us = check_proposal(current, filing.code_cs_proposed, filing.code_us_proposed)
     area = geom.intersection(polygon.geom).area if geom is not None else polygon.area or 0.0
@@ -327,6 +394,27 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         "mmu": mmu,
         "hint": hint,
     }
+
+
+def _bound(geom, polygons):
+    """Refuses a shape too large for one correction before any overlay work: its area, then
+    the number of polygons it meets (counted on the index, stopping at the limit)."""
+    if geom.area > MAX_SHAPE_AREA_M2:
+        raise Refused(
+            _(
+                "La forme dessinée couvre %(ha).0f ha : %(max).0f ha au plus par signalement "
+                "(dessinez la partie à corriger)."
+            )
+            % {"ha": geom.area / 10_000, "max": MAX_SHAPE_AREA_M2 / 10_000},
+            "geom",
+        )
+    met = polygons.filter(geom__intersects=geom).values("pk")[: MAX_SHAPE_POLYGONS + 1]
+    if met.count() > MAX_SHAPE_POLYGONS:
+        raise Refused(
+            _("La forme dessinée touche plus de %(n)d polygones : dessinez la partie à corriger.")
+            % {"n": MAX_SHAPE_POLYGONS},
+            "geom",
+        )
 
 
 def _area_outside(departement_id: int, geom) -> float:

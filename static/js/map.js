@@ -460,9 +460,15 @@
           pane: "markers", radius: 6, weight: 1.5, color: "#ffffff",
           fillColor: STATUS_COLOURS[f.properties.status] || "#000", fillOpacity: 1,
         }),
-        onEachFeature: (f, layer) => layer.bindPopup(
-          `n° ${f.id} · ${f.properties.status_label}<br>${f.properties.code_cs_current}/${f.properties.code_us_current} → ` +
-          `${f.properties.code_cs_proposed}/${f.properties.code_us_proposed}<br>${f.properties.organisation_name}`),
+        onEachFeature: (f, layer) => {
+          const p = f.properties;
+          // Built as DOM text nodes: names come from users (never an HTML string).
+          layer.bindPopup(window.ocsge.textLines([
+            `n° ${f.id} · ${p.status_label}`,
+            `${p.code_cs_current}/${p.code_us_current} → ${p.code_cs_proposed}/${p.code_us_proposed}`,
+            p.organisation_name,
+          ]));
+        },
       }).addTo(map);
     });
   }

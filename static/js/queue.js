@@ -108,7 +108,7 @@
     const layer = L.geoJSON(cfg.points, {
       pointToLayer: (f, latlng) => {
         const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
-        m.bindPopup(`n° ${f.id}`);
+        m.bindPopup(window.ocsge.textLines([`n° ${f.id}`]));
         m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
         markers[f.id] = m;
         return m;

@@ -49,7 +49,7 @@
         },
         onEachFeature: (f, l) => {
           const p = f.properties;
-          l.bindTooltip(`${p.name} (${p.code}) : ${fmt(p[key])}`);
+          l.bindTooltip(window.ocsge.textLines([`${p.name} (${p.code}) : ${fmt(p[key])}`]));
           l.on("click", () => { window.location.href = `../../commune/${p.code}/`; });
         },
       }).addTo(map);

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -182,15 +181,11 @@ class Command(BaseCommand):
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
-            user.is_superuser = role == Role.ADMIN
-            user.is_staff = role in (Role.ADMIN, Role.MANAGER)
+            # The Django admin is the platform admin's alone; production leads manage
+            # their départements from the application's own pages (members, calendar).
+            user.is_superuser = user.is_staff = role == Role.ADMIN
             user.save()
-            if role == Role.MANAGER:
-                user.user_permissions.set(
-                    Permission.objects.filter(
-                        content_type__app_label__in=["landcover", "territories"]
-                    )
-                )
+            user.user_permissions.clear()
             Membership.objects.update_or_create(
                 user=user, organisation=org, defaults={"role": role}
             )
