@@ -71,6 +71,9 @@ MIDDLEWARE = [
 # (docs/reliability.md); imports, recomputations and tasks run in workers, without it.
 REQUEST_STATEMENT_TIMEOUT_MS = env_int("REQUEST_STATEMENT_TIMEOUT_MS", 5000)
 
+# Cached vector tiles (z ≤ 11, non-empty only) kept per vintage at most.
+TILE_CACHE_MAX_PER_VINTAGE = env_int("TILE_CACHE_MAX_PER_VINTAGE", 5000)
+
 ROOT_URLCONF = "ocsge_web.urls"
 WSGI_APPLICATION = "ocsge_web.wsgi.application"
 
@@ -129,7 +132,16 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0)
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For
+# (production assumes one TLS proxy, as SECURE_PROXY_SSL_HEADER below; 0 when the app is
+# reached directly). The client address for lockouts, throttles and password-reset limits is
+# the one the outermost trusted proxy saw: entries a client adds to the left are ignored.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0 if DEBUG else 1)
+AXES_CLIENT_IP_CALLABLE = "apps.ops.client_ip.client_ip"
+# Password reset: mails per address and requests per client address, per hour; beyond, the
+# same answer and no mail.
+PASSWORD_RESET_PER_ADDRESS = env_int("PASSWORD_RESET_PER_ADDRESS", 3)
+PASSWORD_RESET_PER_CLIENT = env_int("PASSWORD_RESET_PER_CLIENT", 10)
 # Invitations and password resets: links valid three days.
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 
@@ -153,6 +165,9 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 
 # Upload limits for GeoPackages given to the admin import form.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Files in one multipart request (Django's default is 100): refused before further parsing.
+# Signalement attachments have their own, lower limits (apps/signalements/uploads.py).
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 IMPORT_UPLOAD_MAX_BYTES = env_int("IMPORT_UPLOAD_MAX_BYTES", 2 * 1024**3)
 
@@ -222,6 +237,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The browser's session only; HTTP Basic (a password in every request) when configured.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        *(
+            ["rest_framework.authentication.BasicAuthentication"]
+            if env_bool("API_BASIC_AUTH", False)
+            else []
+        ),
+    ],  # fmt: skip
+    # JSON nested too deep is a 400, not a RecursionError (apps/ops/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.ops.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OCS GE — revue collaborative",

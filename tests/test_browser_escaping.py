@@ -22,7 +22,6 @@ MARKUP = '<img src=x id=injected><meta http-equiv="refresh" content="0;url=/comp
 JS = Path(__file__).resolve().parent.parent / "static" / "js"
 
 
-
 def in_browser(test):
     """The marks of a browser journey (live server on committed data, Chromium present)."""
     for mark in (
@@ -87,7 +86,9 @@ def test_marker_popup_shows_an_organisation_name_with_markup_as_text(
     )
     page = browser_page
     _login(page, live_server.url, "operator")
-    page.goto(f"{live_server.url}/departements/98/carte/?{_view(X0 + 150, Y0 + 150)}&v=M2&markers=1")
+    page.goto(
+        f"{live_server.url}/departements/98/carte/?{_view(X0 + 150, Y0 + 150)}&v=M2&markers=1"
+    )
     page.wait_for_selector("#map[data-ready='1']")
     page.wait_for_selector(".leaflet-interactive")
     page.wait_for_load_state("networkidle")

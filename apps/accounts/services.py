@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
@@ -219,3 +220,15 @@ def remove_member(actor, membership_id: int) -> None:
         from_role=membership.role,
     )
     membership.delete()
+
+
+def within_rate(key: str, limit: int, window_s: int = 3600) -> bool:
+    """Counts one event under `key` in the shared cache; False once `limit` events fell in
+    the window (which starts at the first). A cache outage counts nothing (always True)."""
+    cache.add(key, 0, window_s)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr, or the cache is unreachable
+        cache.add(key, 1, window_s)
+        count = 1
+    return count <= limit

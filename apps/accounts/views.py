@@ -1,16 +1,24 @@
+import logging
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from apps.ops.client_ip import client_ip
 from apps.territories.models import Membership, Role, is_platform_admin
 
 from . import services
 from .forms import InvitationForm
 from .models import Invitation, MembershipEvent
+
+log = logging.getLogger(__name__)
 
 
 @login_required
@@ -114,3 +122,21 @@ def member_remove(request, pk: int):
     else:
         messages.success(request, _("Membre retiré de l'organisation."))
     return redirect("accounts:members")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, rate-limited per address and per client (an hour's window):
+    beyond the limits the answer is the same page, and no mail leaves."""
+
+    def form_valid(self, form):
+        email = form.cleaned_data["email"].strip().lower()
+        over = [
+            not services.within_rate(f"pwreset:addr:{email}", settings.PASSWORD_RESET_PER_ADDRESS),
+            not services.within_rate(
+                f"pwreset:ip:{client_ip(self.request)}", settings.PASSWORD_RESET_PER_CLIENT
+            ),
+        ]
+        if any(over):
+            log.warning("password reset over its rate (%s), no mail sent", client_ip(self.request))
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)

@@ -14,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from apps.signalements.transitions import Status
-from apps.territories.models import Commune, Departement
+from apps.territories.models import Commune, Departement, signalement_scope
 
 from . import tiles
 from .geofuncs import SimplifyPreserveTopology
@@ -135,7 +135,9 @@ class LonLatSerializer(serializers.Serializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None)
+    author = serializers.SerializerMethodField(
+        help_text="Nom de l'auteur, pour l'équipe du département seulement (null sinon)."
+    )
     cause_label = serializers.CharField(source="get_cause_display")
 
     class Meta:
@@ -152,6 +154,11 @@ class RevisionSerializer(serializers.ModelSerializer):
             "comment",
             "created_at",
         ]
+
+    def get_author(self, revision) -> str | None:
+        if not self.context.get("show_authors") or revision.author is None:
+            return None
+        return revision.author.get_full_name() or revision.author.username
 
 
 def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage, user) -> dict:
@@ -177,7 +184,13 @@ def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage, user) -> dict:
         "model_class": polygon.model_class,
         "confidence": polygon.confidence,
         "revision": polygon.revision,
-        "revisions": RevisionSerializer(revisions, many=True).data,
+        # Who corrected: for the département's staff only (an invited account's username is
+        # its e-mail address; the public and contributors see no names).
+        "revisions": RevisionSerializer(
+            revisions,
+            many=True,
+            context={"show_authors": signalement_scope(user, vintage.departement_id) is None},
+        ).data,
         "feedback_open": vintage.feedback_open,
         "signalements": [
             {**row, "status_label": str(Status(row["status"]).label)}

@@ -1,7 +1,8 @@
 """Vector-tile endpoints: a vintage's polygons and a département's M1→M2 changes.
 
 Scoping as everywhere (scoping.py): a vintage the user may not see answers 404, as an unknown
-one. ETag = vintage id + revision + feedback version (+ tile schema version): a tile changes
+one. ETag = vintage id + revision + feedback version + whose signalements the viewer sees
+(+ tile schema version): a tile changes
 when a correction is applied to the vintage or a signalement on it is filed or changes
 status (tiles carry the open signalements of each polygon), and only then. Browsers
 revalidate (`no-cache`) and get a 304.
@@ -11,6 +12,8 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
+
+from apps.territories.models import signalement_scope
 
 from . import tiles
 from .difference import vintage_pair
@@ -53,15 +56,20 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     row = (
         visible_vintages(request.user)
         .filter(pk=vintage_id)
-        .values("revision", "feedback_version")
+        .values("revision", "feedback_version", "departement_id")
         .first()
     )
     if row is None:
         raise Http404
-    version = f"r{row['revision']}-f{row['feedback_version']}"
+    # Tiles of z ≥ 12 count open signalements: only those the viewer may see.
+    scope = (
+        signalement_scope(request.user, row["departement_id"]) if z > tiles.CACHE_MAX_ZOOM else []
+    )
+    seen = "all" if scope is None else "o" + ".".join(map(str, scope))
+    version = f"r{row['revision']}-f{row['feedback_version']}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
     return _tile_response(
-        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"])
+        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"], scope)
     )
 
 

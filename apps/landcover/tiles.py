@@ -87,7 +87,8 @@ bounds AS (
 _POLYGON_COLUMNS = (
     "p.id, p.code_cs, p.code_us, p.model_class, p.confidence, sig.sig_open, sig.sig_status"
 )
-# Open signalements of each polygon: how many, and the most advanced status among them.
+# Open signalements of each polygon that the viewer may see (all of them for the
+# département's staff, their organisations' otherwise): how many, the most advanced status.
 _SIGNALEMENTS = """
 LEFT JOIN LATERAL (
   SELECT NULLIF(count(*), 0)::int AS sig_open,
@@ -96,6 +97,7 @@ LEFT JOIN LATERAL (
               WHEN count(*) > 0 THEN 'submitted' END AS sig_status
   FROM signalements_signalement s
   WHERE s.polygon_id = p.id AND s.status IN ('submitted', 'in_review', 'awaiting_info')
+    AND (%(sig_all)s OR s.organisation_id = ANY(%(sig_orgs)s))
 ) sig ON true"""
 
 _FULL = f"""
@@ -160,17 +162,26 @@ SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
 _NO_SIGNALEMENTS = """
 CROSS JOIN (SELECT NULL::int AS sig_open, NULL::text AS sig_status) sig"""
 _GENERALISED_CACHED = _GENERALISED.replace(_SIGNALEMENTS, _NO_SIGNALEMENTS)
+_FULL_BARE = _FULL.replace(_SIGNALEMENTS, _NO_SIGNALEMENTS)
 
 
-def vintage_tile_query(vintage_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
-    """(SQL, params) of a vintage tile: also what the benchmark runs bare."""
+def vintage_tile_query(
+    vintage_id: int, z: int, x: int, y: int, signalements: list[int] | None = None
+) -> tuple[str, dict]:
+    """(SQL, params) of a vintage tile: also what the benchmark runs bare. `signalements`:
+    whose open signalements the tile counts (None: all; a list of organisation ids; an
+    empty list: none, and the statement skips them)."""
     check_tile(z, x, y)
-    params = {"vintage": vintage_id, "z": z, "x": x, "y": y}
+    params = {"vintage": vintage_id, "z": z, "x": x, "y": y,
+              "sig_all": signalements is None, "sig_orgs": list(signalements or [])}  # fmt: skip
     gen = generalisation(z, y)
-    if gen is None:
-        return _FULL, params
-    sql = _GENERALISED_CACHED if z <= CACHE_MAX_ZOOM else _GENERALISED
-    return sql, {**params, **gen}
+    if signalements == []:
+        sql = _FULL_BARE if gen is None else _GENERALISED_CACHED
+    elif gen is None:
+        sql = _FULL
+    else:
+        sql = _GENERALISED_CACHED if z <= CACHE_MAX_ZOOM else _GENERALISED
+    return sql, {**params, **(gen or {})}
 
 
 def change_tile_query(departement_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
@@ -193,19 +204,36 @@ def render(sql: str, params: dict) -> bytes:
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def vintage_tile(vintage_id: int, z: int, x: int, y: int, revision: int | None = None) -> bytes:
-    """A vintage tile; up to CACHE_MAX_ZOOM read from (or written to) the revision's cache."""
+def vintage_tile(
+    vintage_id: int,
+    z: int,
+    x: int,
+    y: int,
+    revision: int | None = None,
+    signalements: list[int] | None = None,
+) -> bytes:
+    """A vintage tile; up to CACHE_MAX_ZOOM read from (or written to) the revision's cache.
+
+    Only tiles with something drawn are cached (an empty tile costs an index probe to
+    rebuild), and at most TILE_CACHE_MAX_PER_VINTAGE per vintage: what the cache holds is
+    bounded by the vintage's extent, whatever is requested."""
     if revision is None or z > CACHE_MAX_ZOOM:
-        return render(*vintage_tile_query(vintage_id, z, x, y))
+        return render(*vintage_tile_query(vintage_id, z, x, y, signalements))
+    from django.conf import settings
+
     from .models import TileCache
 
     key = {"vintage_id": vintage_id, "revision": revision, "z": z, "x": x, "y": y}
     cached = TileCache.objects.filter(**key).values_list("data", flat=True).first()
     if cached is not None:
         return bytes(cached)
-    data = render(*vintage_tile_query(vintage_id, z, x, y))
+    data = render(*vintage_tile_query(vintage_id, z, x, y, []))
+    if not data:
+        return data
     TileCache.objects.filter(vintage_id=vintage_id, revision__lt=revision).delete()
-    TileCache.objects.bulk_create([TileCache(**key, data=data)], ignore_conflicts=True)
+    held = TileCache.objects.filter(vintage_id=vintage_id).values("pk")
+    if held[: settings.TILE_CACHE_MAX_PER_VINTAGE].count() < settings.TILE_CACHE_MAX_PER_VINTAGE:
+        TileCache.objects.bulk_create([TileCache(**key, data=data)], ignore_conflicts=True)
     return data
 
 

@@ -6,6 +6,7 @@ import datetime
 import django_filters
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, Window
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -14,19 +15,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from apps.artif.impact import format_delta
+from apps.ops.parsers import JSONParser
 from apps.territories.models import Commune
 
 from . import services
 from .models import RejectionReason, Signalement
 from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
+from .uploads import AttachmentLimits
 
 
 class Pagination(GeoJsonPagination):
@@ -258,7 +261,7 @@ class SignalementDetailSerializer(SignalementSerializer):
         ]
 
     def get_related(self, obj) -> list[int]:
-        return services.related_open(obj)
+        return services.related_open(obj, self.context["request"].user)
 
 
 class FilingSerializer(serializers.Serializer):
@@ -280,7 +283,10 @@ class FilingSerializer(serializers.Serializer):
         help_text="Forme dessinée : GeoJSON Polygon en WGS84 (ou EWKT en EPSG:2154).",
     )
     attachments = serializers.ListField(
-        child=serializers.FileField(), required=False, default=list, max_length=10
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        max_length=services.MAX_ATTACHMENTS,
     )
 
     def filing(self) -> services.Filing:
@@ -316,12 +322,8 @@ class ReasonSerializer(serializers.ModelSerializer):
 
 
 def _uploads(files) -> list[services.Upload]:
-    out = []
-    for f in files:
-        if f.size > services.MAX_ATTACHMENT_BYTES:
-            raise services.Refused(f"« {f.name} » dépasse 16 Mo.", "attachments")
-        out.append(services.Upload(name=f.name, content=f.read()))
-    return out
+    """The request's files, as streamed to disk by `AttachmentLimits` (never read here)."""
+    return [services.Upload(name=f.name, file=f) for f in files]
 
 
 def refused(exc: services.Refused) -> Response:
@@ -338,6 +340,15 @@ class SignalementViewSet(
     filterset_class = SignalementFilter
     pagination_class = Pagination
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body: attachments are counted and measured while they
+        # stream, to temporary files (never held in memory).
+        request.upload_handlers = [
+            AttachmentLimits(request),
+            TemporaryFileUploadHandler(request),
+        ]
+        return super().initialize_request(request, *args, **kwargs)
 
     def get_queryset(self):
         if self.action == "list":

@@ -16,7 +16,7 @@ from io import BytesIO
 from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.db.models.functions import Area, Difference, Intersection
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.utils import timezone
@@ -39,6 +39,7 @@ from apps.landcover.models import (
 from apps.landcover.scoping import visible_vintages
 from apps.ops.dispatch import dispatch
 from apps.territories.models import (
+    SIGNALEMENT_STAFF,
     Commune,
     Departement,
     Organisation,
@@ -116,7 +117,7 @@ def visible_signalements(user):
     where they operate or review (DESIGN §3). The one place that decides it."""
     if not user.is_authenticated:
         return Signalement.objects.none()
-    staff = departements_for(user, roles=(*DECIDERS, Role.REVIEWER, Role.ADMIN))
+    staff = departements_for(user, roles=SIGNALEMENT_STAFF)
     orgs = user.memberships.values("organisation")
     return Signalement.objects.filter(
         Q(vintage__departement__in=staff.values("pk")) | Q(organisation__in=orgs)
@@ -185,8 +186,24 @@ def _holds(organisation_id: int, geom) -> bool:
 
 @dataclass
 class Upload:
+    """An attachment as received: its name and either a seekable file (the request's upload,
+    streamed to a temporary file) or bytes (scripts, tests). Never read whole into memory:
+    checks read its first bytes, storage copies it in chunks."""
+
     name: str
-    content: bytes
+    content: bytes | None = None
+    file: object = None
+
+    def open(self):
+        stream = self.file if self.file is not None else BytesIO(self.content)
+        stream.seek(0)
+        return stream
+
+    @property
+    def size(self) -> int:
+        if self.file is None:
+            return len(self.content)
+        return self.file.size
 
 
 def sniff(content: bytes) -> str | None:
@@ -202,17 +219,23 @@ def sniff(content: bytes) -> str | None:
     return None
 
 
+def too_large(name: str) -> str:
+    return _("« %(name)s » dépasse %(mb)d Mo.") % {
+        "name": name, "mb": MAX_ATTACHMENT_BYTES // 2**20}  # fmt: skip
+
+
+def too_many() -> str:
+    return _("%(n)d pièces jointes au plus par signalement.") % {"n": MAX_ATTACHMENTS}
+
+
 def check_uploads(uploads: list[Upload], already: int = 0) -> list[tuple[Upload, str]]:
     if already + len(uploads) > MAX_ATTACHMENTS:
-        raise Refused(
-            _("%(n)d pièces jointes au plus par signalement.") % {"n": MAX_ATTACHMENTS},
-            "attachments",
-        )
+        raise Refused(too_many(), "attachments")
     checked = []
     for upload in uploads:
-        if len(upload.content) > MAX_ATTACHMENT_BYTES:
-            raise Refused(_("« %(name)s » dépasse 16 Mo.") % {"name": upload.name}, "attachments")
-        kind = sniff(upload.content)
+        if upload.size > MAX_ATTACHMENT_BYTES:
+            raise Refused(too_large(upload.name), "attachments")
+        kind = sniff(upload.open().read(16))
         if kind is None:
             raise Refused(
                 _("« %(name)s » n'est ni une image (JPEG, PNG, WebP) ni un PDF.")
@@ -227,7 +250,7 @@ def check_uploads(uploads: list[Upload], already: int = 0) -> list[tuple[Upload,
 
 def _verify_image(upload: Upload):
     try:
-        with Image.open(BytesIO(upload.content)) as image:
+        with Image.open(upload.open()) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise Refused(
@@ -358,9 +381,7 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         if not user.memberships.filter(role=Role.CONTRIBUTOR).exists():
             raise Forbidden(_("Seuls les contributeurs déposent des signalements."))
         if contributor_organisation(user, location) is None:
-            raise Refused(
-                _("Cet endroit est hors du territoire de votre organisation."), "polygon"
-            )
+            raise Refused(_("Cet endroit est hors du territoire de votre organisation."), "polygon")
         if geom is not None:
             raise Refused(_("La forme dessinée sort du territoire de votre organisation."), "geom")
         raise Refused(
@@ -504,7 +525,7 @@ def _store(signalement, user, upload: Upload, kind: str):
         signalement=signalement,
         name=upload.name[:200],
         content_type=kind,
-        size=len(upload.content),
+        size=upload.size,
         uploaded_by=user,
     )
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
@@ -512,9 +533,7 @@ def _store(signalement, user, upload: Upload, kind: str):
     )
     # A random name (never the uploader's, never guessable); served only through the
     # scoped view `signalements:attachment`, never as a public media URL.
-    attachment.file.save(
-        f"{secrets.token_hex(16)}.{extension}", ContentFile(upload.content), save=False
-    )
+    attachment.file.save(f"{secrets.token_hex(16)}.{extension}", File(upload.open()), save=False)
     attachment.save()
     return attachment
 
@@ -739,12 +758,14 @@ def bulk_action(user, ids: list[int], action: str, *, reason=None, message="") -
     return results
 
 
-def related_open(signalement: Signalement) -> list[int]:
-    """Open signalements about the same place: the same polygon, or overlapping with the
-    same proposal. Accepting one offers to close these as « déjà pris en compte ».
-    Two indexed queries (an OR of both would scan the table)."""
-    base = Signalement.objects.filter(vintage=signalement.vintage_id, status__in=OPEN).exclude(
-        pk=signalement.pk
+def related_open(signalement: Signalement, user) -> list[int]:
+    """Open signalements about the same place that `user` may see: the same polygon, or
+    overlapping with the same proposal. Accepting one offers to close these as « déjà pris
+    en compte ». Two indexed queries (an OR of both would scan the table)."""
+    base = (
+        visible_signalements(user)
+        .filter(vintage=signalement.vintage_id, status__in=OPEN)
+        .exclude(pk=signalement.pk)
     )
     ids = set()
     if signalement.polygon_id:

@@ -146,6 +146,20 @@ def departements_for(user, roles=None):
     ).distinct()
 
 
+# Who sees every signalement of a département (DESIGN §3); others see their organisations'.
+SIGNALEMENT_STAFF = (Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN)
+
+
+def signalement_scope(user, departement_id: int) -> list[int] | None:
+    """Whose signalements of the département `user` sees: None for all of them (its staff),
+    else the ids of their organisations (none when anonymous)."""
+    if not user.is_authenticated:
+        return []
+    if has_role_in(user, departement_id, SIGNALEMENT_STAFF):
+        return None
+    return sorted(user.memberships.values_list("organisation_id", flat=True).distinct())
+
+
 def has_role_in(user, departement_id: int, roles) -> bool:
     """Whether `user` holds one of `roles` over the département (admins over all)."""
     return departements_for(user, roles=roles).filter(pk=departement_id).exists()

@@ -1,0 +1,491 @@
+"""Security findings 3, 5–10 of issue 17: the territory on every path, requests bounded in
+memory and work, no leak across organisations, no 500 on hostile input, login limits.
+
+Each test fails on the code before the fix (noted in its docstring)."""
+
+import io
+import time
+import tracemalloc
+
+import pytest
+from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.db import connection, transaction
+from django.db.utils import OperationalError
+from django.test import Client
+
+from apps.landcover import tiles
+from apps.landcover.models import PolygonRevision, TileCache
+from apps.ops.timeouts import set_statement_timeout, statement_timeout
+from apps.signalements import services
+from apps.signalements.models import Attachment, Signalement
+from apps.territories.models import Commune
+
+from .conftest import X0, Y0
+from .test_signalements import _png, file, grass_polygon, login, lonlat, square_wgs84, world  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def _ring(*points):
+    ring = [lonlat(x, y) for x, y in points]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+@pytest.fixture
+def halves(world):  # noqa: F811
+    """The agence's territory is commune 98001, the west of the square up to x = X0 + 260;
+    98002, the east, belongs to no contributor's organisation."""
+    west = Polygon.from_bbox((X0, Y0, X0 + 260, Y0 + 400))
+    east = Polygon.from_bbox((X0 + 260, Y0, X0 + 400, Y0 + 400))
+    Commune.objects.filter(code="98001").update(geom=MultiPolygon(west, srid=2154))
+    Commune.objects.create(
+        code="98002",
+        name="Est",
+        departement=world["m2"].departement,
+        geom=MultiPolygon(east, srid=2154),
+    )
+    return world
+
+
+# A bar in 98001 (x 10..258 at y 140..160) joined by a 2 m strip to a 90 × 80 m square of the
+# forest rectangle in 98002: the shape's point on surface lies in the bar (98001), the polygon
+# it overlaps most is the forest (98002). Before the fix: filed (201) on the forest.
+STRIP_ATTACK = _ring(
+    (X0 + 10, Y0 + 140), (X0 + 258, Y0 + 140), (X0 + 258, Y0 + 149), (X0 + 300, Y0 + 149),
+    (X0 + 300, Y0 + 110), (X0 + 390, Y0 + 110), (X0 + 390, Y0 + 190), (X0 + 300, Y0 + 190),
+    (X0 + 300, Y0 + 151), (X0 + 258, Y0 + 151), (X0 + 258, Y0 + 160), (X0 + 10, Y0 + 160),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "shape, cs, us, status, message",
+    [
+        (STRIP_ATTACK, "CS2.2.1", "US1.1", 400, "sort du territoire"),
+        # wholly inside 98001: filed
+        (square_wgs84(X0 + 110, Y0 + 110, X0 + 190, Y0 + 190), "CS2.1.1.1", "US1.2", 201, ""),
+        # 2 m over the edge (drawing precision): within the tolerance, filed
+        (square_wgs84(X0 + 210, Y0 + 110, X0 + 262, Y0 + 190), "CS2.1.1.1", "US1.2", 201, ""),
+        # 20 m over the edge: refused
+        (square_wgs84(X0 + 210, Y0 + 110, X0 + 280, Y0 + 190), "CS2.1.1.1", "US1.2", 400,
+         "sort du territoire"),
+    ],
+)  # fmt: skip
+def test_a_drawn_shape_must_lie_wholly_in_the_contributors_territory(
+    client, halves, shape, cs, us, status, message
+):
+    login(client, halves, "contributor_in")
+    body = {"vintage": halves["m2"].pk, "geom": shape, "code_cs_proposed": cs,
+            "code_us_proposed": us}  # fmt: skip
+    check = client.post("/api/signalements/check/", body, content_type="application/json")
+    response = client.post("/api/signalements/", body, content_type="application/json")
+    assert (check.status_code, response.status_code) == (200 if status == 201 else 400, status)
+    if message:
+        assert message in response.json()["detail"] and message in check.json()["detail"]
+        assert not Signalement.objects.exists()
+    else:
+        assert Signalement.objects.count() == 1
+
+
+def test_a_whole_polygon_must_lie_in_the_territory(client, halves):
+    """Square (2, 1) spans x 200..300: its centre is in 98001, 40 % of it in 98002.
+    Before the fix: filed on its point on surface."""
+    login(client, halves, "contributor_in")
+    straddling = grass_polygon(halves, 2, 1)
+    response = client.post(
+        "/api/signalements/",
+        {"vintage": halves["m2"].pk, "polygon": straddling.pk, "code_cs_proposed": "CS2.1.1.1",
+         "code_us_proposed": "US1.2"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "déborde du territoire" in response.json()["detail"]
+    assert not Signalement.objects.exists()
+    inside = grass_polygon(halves, 1, 1)
+    response = client.post(
+        "/api/signalements/",
+        {"vintage": halves["m2"].pk, "polygon": inside.pk, "code_cs_proposed": "CS2.1.1.1",
+         "code_us_proposed": "US1.2"},
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 201
+
+
+# --- finding 6: a cheap request never costs seconds ---------------------------------------
+
+
+def test_a_shape_too_large_or_touching_too_many_polygons_is_refused_before_any_overlay(
+    client,
+    world,
+    monkeypatch,  # noqa: F811
+):
+    login(client, world, "contributor_in")
+    huge = square_wgs84(X0 - 600, Y0 - 600, X0 + 600, Y0 + 600)  # 144 ha
+    body = {"vintage": world["m2"].pk, "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}
+    response = client.post("/api/signalements/check/", {**body, "geom": huge},
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 400 and "144 ha" in response.json()["detail"]
+    monkeypatch.setattr(services, "MAX_SHAPE_POLYGONS", 3)
+    over_four = square_wgs84(X0 + 50, Y0 + 50, X0 + 150, Y0 + 150)  # meets 4 squares
+    for url in ("/api/signalements/check/", "/api/signalements/"):
+        response = client.post(url, {**body, "geom": over_four}, content_type="application/json")
+        assert response.status_code == 400 and "plus de 3 polygones" in response.json()["detail"]
+    assert not Signalement.objects.exists()
+
+
+def test_a_request_statement_over_the_timeout_answers_503_and_the_next_request_works(
+    client,
+    world,
+    settings,
+    monkeypatch,  # noqa: F811
+):
+    settings.REQUEST_STATEMENT_TIMEOUT_MS = 100
+    real = services.prepare
+
+    def slow(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "prepare", slow)
+    login(client, world, "contributor_in")
+    body = {"vintage": world["m2"].pk, "polygon": grass_polygon(world).pk,
+            "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+    started = time.monotonic()
+    with transaction.atomic():  # in production the request runs in autocommit; here the
+        response = client.post("/api/signalements/check/", body, content_type="application/json")
+        transaction.set_rollback(True)  # test's transaction rolls back to this savepoint
+    assert time.monotonic() - started < 1.5
+    assert response.status_code == 503 and "trop de travail" in response.json()["detail"]
+    monkeypatch.setattr(services, "prepare", real)
+    assert client.post("/api/signalements/check/", body,
+                       content_type="application/json").status_code == 200  # fmt: skip
+
+
+def test_work_handed_to_an_inline_task_runs_without_the_request_timeout(db):
+    set_statement_timeout(100)
+    try:
+        with statement_timeout(0), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.3)")  # a task's recomputation: not cut
+        with pytest.raises(OperationalError), transaction.atomic(), connection.cursor() as c:
+            c.execute("SELECT pg_sleep(0.3)")  # the request's own statement: cut
+    finally:
+        set_statement_timeout(0)
+
+
+# --- finding 5: uploads counted and measured while they stream ----------------------------
+
+
+class Body(io.RawIOBase):
+    """A multipart body generated while it is read: `files` parts of `size` bytes each, so
+    that the test itself holds no more than one chunk of it."""
+
+    BOUNDARY = "hostileboundary"
+
+    def __init__(self, files: int, size: int):
+        self.parts = []
+        for i in range(files):
+            head = (
+                f'--{self.BOUNDARY}\r\nContent-Disposition: form-data; name="attachments"; '
+                f'filename="p{i}.pdf"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.4\n'
+            ).encode()
+            self.parts += [head, (b"0" * 65536, size - 9), b"\r\n"]
+        self.parts.append(f"--{self.BOUNDARY}--\r\n".encode())
+        self.length = sum(p if isinstance(p, int) else len(p) if isinstance(p, bytes)
+                          else p[1] for p in self.parts)  # fmt: skip
+        self.index, self.offset = 0, 0
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        out = bytearray()
+        while (n < 0 or len(out) < n) and self.index < len(self.parts):
+            part = self.parts[self.index]
+            if isinstance(part, bytes):
+                chunk = part[self.offset : self.offset + (n - len(out) if n >= 0 else None)]
+                total = len(part)
+            else:
+                block, total = part
+                want = total - self.offset if n < 0 else min(n - len(out), total - self.offset)
+                chunk = (block * (want // len(block) + 1))[:want]
+            out += chunk
+            self.offset += len(chunk)
+            if self.offset >= total:
+                self.index, self.offset = self.index + 1, 0
+        return bytes(out)
+
+    def environ(self, path):
+        return {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "CONTENT_TYPE": f"multipart/form-data; boundary={self.BOUNDARY}",
+            "CONTENT_LENGTH": str(self.length),
+            "wsgi.input": self,
+        }
+
+
+@pytest.mark.parametrize(
+    "files, size, status, message",
+    [
+        (30, 15 * 2**20, 413, "Requête de 450 Mo"),  # refused on its declared length
+        (5, 2**20, 400, "4 pièces jointes au plus"),  # the 5th file stops the parsing
+        (1, 17 * 2**20, 400, "dépasse 16 Mo"),  # stopped once 16 MB have streamed
+    ],
+)
+def test_a_hostile_upload_is_refused_while_streaming_within_a_memory_ceiling(
+    client,
+    world,
+    settings,
+    tmp_path,
+    files,
+    size,
+    status,
+    message,  # noqa: F811
+):
+    """Before the fix, 30 files of 15 MB were each read whole into memory (+ 460 MB)."""
+    settings.MEDIA_ROOT = tmp_path
+    signalement = file(world)
+    login(client, world, "contributor_in")
+    body = Body(files, size)
+    tracemalloc.start()
+    try:
+        response = client.request(
+            **body.environ(f"/api/signalements/{signalement.pk}/attachments/")
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == status, response.content
+    assert message in response.json()["detail"]
+    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MB held during the request"
+    assert not Attachment.objects.exists() and not list(tmp_path.rglob("*.pdf"))
+
+
+def test_attachments_within_the_limits_are_streamed_to_storage(client, world, settings, tmp_path):  # noqa: F811
+    settings.MEDIA_ROOT = tmp_path
+    signalement = file(world)
+    login(client, world, "contributor_in")
+    body = Body(2, 3 * 2**20)
+    tracemalloc.start()
+    try:
+        response = client.request(
+            **body.environ(f"/api/signalements/{signalement.pk}/attachments/")
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 201, response.content
+    assert sorted(Attachment.objects.values_list("size", flat=True)) == [3 * 2**20, 3 * 2**20]
+    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MB held during the request"
+
+
+# --- finding 7: the tile cache is bounded by the vintage's extent -------------------------
+
+
+def test_only_non_empty_tiles_are_cached_and_at_most_the_cap(client, world, settings):  # noqa: F811
+    """Before the fix, 20 requests for empty tiles added 20 TileCache rows."""
+    from apps.landcover.models import Vintage
+
+    Vintage.objects.filter(pk=world["m1"].pk).update(state=Vintage.State.PUBLISHED)
+    m1 = world["m1"]
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 11)
+    for dx in range(1, 21):  # far from the département: empty
+        assert client.get(f"/tiles/{m1.pk}/11/{x + dx * 7}/{y}.pbf").status_code == 204
+    assert TileCache.objects.count() == 0
+    assert client.get(f"/tiles/{m1.pk}/11/{x}/{y}.pbf").status_code == 200
+    assert TileCache.objects.count() == 1
+    settings.TILE_CACHE_MAX_PER_VINTAGE = 1
+    x10, y10 = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 10)
+    assert client.get(f"/tiles/{m1.pk}/10/{x10}/{y10}.pbf").status_code == 200  # served…
+    assert TileCache.objects.count() == 1  # …not kept
+
+
+# --- finding 8: nothing of another organisation's, no names to the public ----------------
+
+
+def _other_agence_signalement(world):  # noqa: F811
+    from apps.territories.models import Membership, Organisation, Role
+
+    other = Organisation.objects.create(name="Mairie 98", kind="commune")
+    other.communes.add(*Commune.objects.filter(code="98001"))
+    from django.contrib.auth import get_user_model
+
+    mayor = get_user_model().objects.create_user("maire@mairie.example.fr", password="pw-123456")
+    Membership.objects.create(user=mayor, organisation=other, role=Role.CONTRIBUTOR)
+    return services.file_signalement(
+        mayor,
+        services.Filing(vintage_id=world["m2"].pk, polygon_id=grass_polygon(world).pk,
+                        code_cs_proposed="CS2.1.1.1", code_us_proposed="US1.2"),
+    )  # fmt: skip
+
+
+def test_related_lists_only_signalements_the_caller_may_see(client, world):  # noqa: F811
+    """Before the fix, `related` listed the other organisation's signalement too."""
+    theirs = _other_agence_signalement(world)
+    ours = file(world)
+    login(client, world, "contributor_in")
+    assert client.get(f"/api/signalements/{ours.pk}/").json()["properties"]["related"] == []
+    login(client, world, "operator")
+    assert client.get(f"/api/signalements/{ours.pk}/").json()["properties"]["related"] == [
+        theirs.pk
+    ]
+
+
+def _sig_open(client, world, z=16):  # noqa: F811
+    import mapbox_vector_tile
+
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), z)
+    response = client.get(f"/tiles/{world['m2'].pk}/{z}/{x}/{y}.pbf")
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content) if response.streaming else response.content
+    import gzip
+
+    if response.get("Content-Encoding") == "gzip":
+        data = gzip.decompress(data)
+    layer = mapbox_vector_tile.decode(data)["polygons"]
+    polygon = grass_polygon(world)
+    return next(f["properties"].get("sig_open") for f in layer["features"] if f["id"] == polygon.pk)
+
+
+def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):  # noqa: F811
+    """Before the fix, a contributor's tiles counted the other organisation's signalement."""
+    _other_agence_signalement(world)
+    file(world)
+    login(client, world, "contributor_in")
+    assert _sig_open(client, world) == 1
+    login(client, world, "operator")
+    assert _sig_open(client, world) == 2
+
+
+def test_revision_authors_are_shown_to_the_departements_staff_only(client, world):  # noqa: F811
+    """Before the fix, the panel gave every revision's username (an invited account's
+    e-mail address) to anyone who could see the vintage, anonymous included."""
+    from apps.landcover.models import Vintage
+
+    polygon = grass_polygon(world)
+    author = world["users"]["operator"]
+    author.username, author.first_name, author.last_name = "op@ign.example.fr", "Ana", "Opé"
+    author.save()
+    PolygonRevision.objects.create(
+        polygon=polygon, revision=2, code_cs_before="CS2.2.1", code_us_before="US1.1",
+        code_cs_after="CS2.2.1", code_us_after="US1.1", author=author,
+        cause=PolygonRevision.Cause.SIGNALEMENT, geom_before=polygon.geom,
+        geom_after=polygon.geom,
+    )  # fmt: skip
+    Vintage.objects.filter(pk=world["m2"].pk).update(state=Vintage.State.PUBLISHED)
+    lon, lat = lonlat(X0 + 150, Y0 + 150)
+    url = f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}"
+    seen = {}
+    for role in ("anonymous", "contributor_in", "contributor_out", "reviewer", "operator"):
+        client.logout()
+        login(client, world, role)
+        seen[role] = [
+            r["author"] for r in client.get(url).json()["revisions"] if r["revision"] == 2
+        ]
+    assert seen == {
+        "anonymous": [None],
+        "contributor_in": [None],
+        "contributor_out": [None],
+        "reviewer": ["Ana Opé"],
+        "operator": ["Ana Opé"],
+    }
+
+
+# --- finding 9: hostile input is a 400/404, never a 500 -----------------------------------
+
+NUL_PATHS = [
+    "/departements/%00/",
+    "/api/communes/?q=%00",
+    "/api/departements/%00/",
+    "/territoires/commune/%00/",
+    "/tiles/changes/%00/1/0/0.pbf",
+    "/donnees/%00/x",
+]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "contributor_in"])
+def test_nul_bytes_and_points_outside_the_projection_are_refused_not_500(client, world, role):  # noqa: F811
+    login(client, world, role)
+    client.raise_request_exception = False
+    v = world["m2"].pk
+    statuses = {path: client.get(path).status_code for path in NUL_PATHS}
+    for lon, lat in [(-180, -90), (1e308, 1e308), (0, 90)]:
+        path = f"/api/vintages/{v}/polygons/at/?lon={lon}&lat={lat}"
+        statuses[path] = client.get(path).status_code
+        body = {"vintage": v, "lon": lon, "lat": lat, "code_cs_proposed": "CS2.1.1.1"}
+        statuses[f"check {lon},{lat}"] = client.post(
+            "/api/signalements/check/", body, content_type="application/json"
+        ).status_code
+    statuses["check shape"] = client.post(
+        "/api/signalements/check/", {"vintage": v, "geom": {"type": "Polygon", "coordinates": [
+            [[-179.0, -89.0], [179.0, -89.0], [179.0, -80.0], [-179.0, -89.0]]]}},
+        content_type="application/json").status_code  # fmt: skip
+    assert all(code in (400, 403, 404) for code in statuses.values()), statuses
+    assert all(statuses[p] in (400, 404) for p in NUL_PATHS), statuses
+
+
+def test_json_nested_fifty_thousand_deep_is_a_400(client, world):  # noqa: F811
+    login(client, world, "contributor_in")
+    client.raise_request_exception = False
+    body = "[" * 50_000 + "]" * 50_000
+    for url in ("/api/signalements/", "/api/signalements/check/"):
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 400, (url, response.status_code)
+    assert not Signalement.objects.exists()
+
+
+# --- finding 10: login limits ------------------------------------------------------------
+
+
+def test_password_reset_is_rate_limited_per_address_and_per_client(
+    client, world, mailoutbox, settings
+):  # noqa: F811
+    """Before the fix: 5 mails to one user in 0.25 s."""
+    from django.core.cache import cache
+
+    cache.clear()
+    user = world["users"]["colleague"]
+    user.email = "colleague@agence.example.fr"
+    user.save()
+    for _ in range(6):
+        response = client.post("/comptes/password_reset/", {"email": user.email})
+        assert response.status_code == 302 and response["Location"].endswith("/done/")
+    assert len(mailoutbox) == settings.PASSWORD_RESET_PER_ADDRESS == 3
+    # one client asking for many addresses: stopped at its own limit
+    for i in range(12):
+        client.post("/comptes/password_reset/", {"email": f"x{i}@example.fr"})
+    mailoutbox.clear()
+    other = world["users"]["contributor_in"]
+    other.email = "planner@agence.example.fr"
+    other.save()
+    client.post("/comptes/password_reset/", {"email": other.email})
+    assert mailoutbox == []  # this client is over its limit
+    Client(REMOTE_ADDR="10.9.9.9").post("/comptes/password_reset/", {"email": other.email})
+    assert len(mailoutbox) == 1  # another client is not
+
+
+def test_lockout_keys_on_the_client_behind_the_trusted_proxy(world, settings):  # noqa: F811
+    """Behind one TLS proxy every request comes from the proxy's address: before the fix five
+    bad attempts locked the account out for everyone. Now the client is the address the
+    proxy appended to X-Forwarded-For; what a client writes further left is ignored."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.1"
+
+    def attempt(client_address, password, spoof=""):
+        c = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"{spoof}{client_address}")
+        c.post("/comptes/login/", {"username": "colleague", "password": password})
+        return "_auth_user_id" in c.session
+
+    for _ in range(5):
+        assert not attempt("203.0.113.7", "wrong")
+    assert not attempt("203.0.113.7", "pw-123456")  # the attacker's address is locked
+    assert not attempt("203.0.113.7", "pw-123456", spoof="198.51.100.1, ")  # spoofing: no
+    assert attempt("198.51.100.20", "pw-123456")  # the real user elsewhere logs in
+
+
+def test_the_api_takes_no_basic_authentication_by_default(world):  # noqa: F811
+    import base64
+
+    token = base64.b64encode(b"operator:pw-123456").decode()
+    response = Client().get("/api/signalements/", HTTP_AUTHORIZATION=f"Basic {token}")
+    assert response.status_code in (401, 403)
