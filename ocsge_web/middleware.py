@@ -33,8 +33,12 @@ class MalformedRequestMiddleware:
 
 
 class StatementTimeoutMiddleware:
-    """Every statement of a request stops after REQUEST_STATEMENT_TIMEOUT_MS (one `SET` per
-    request, session-wide: a rolled-back transaction would undo a `SET LOCAL`). Management
+    """Every statement of a request stops after REQUEST_STATEMENT_TIMEOUT_MS.
+
+    Set before the request's first statement (a request that never queries opens no
+    connection), once per connection (persistent connections keep it; a new connection
+    starts without), session-wide: a `SET LOCAL` would die with the first autocommit. Inside
+    a transaction (tests) it is set every time, as a rollback could undo it. Management
     commands and Celery workers never pass here: imports and recomputations keep no limit."""
 
     def __init__(self, get_response):
@@ -42,14 +46,20 @@ class StatementTimeoutMiddleware:
 
     def __call__(self, request):
         ms = settings.REQUEST_STATEMENT_TIMEOUT_MS
-        # Once per connection (persistent connections keep it); always inside a transaction
-        # (tests), where a rollback could undo it.
-        if connection.in_atomic_block or current_timeout() != ms:
-            try:
-                set_statement_timeout(ms)
-            except (OperationalError, InterfaceError) as exc:
-                return DatabaseUnavailableMiddleware.unavailable(request, exc)
-        return self.get_response(request)
+        if not ms:
+            return self.get_response(request)
+        pending = [True]
+
+        def before_first_statement(execute, sql, params, many, context):
+            if pending:
+                pending.clear()
+                db = context["connection"]
+                if db.in_atomic_block or current_timeout() != ms:
+                    set_statement_timeout(ms, raw=db.connection)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(before_first_statement):
+            return self.get_response(request)
 
 
 def _cancelled(exception) -> bool:

@@ -17,9 +17,15 @@ def current_timeout() -> int:
     return getattr(connection, ATTRIBUTE, 0)
 
 
-def set_statement_timeout(ms: int):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(ms)}ms"])
+def set_statement_timeout(ms: int, raw=None):
+    """`raw`: the driver's connection, from inside an execute wrapper (the statement then
+    bypasses Django's cursor, and its query log)."""
+    sql, params = "SELECT set_config('statement_timeout', %s, false)", [f"{int(ms)}ms"]
+    if raw is not None:
+        raw.execute(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     setattr(connection, ATTRIBUTE, ms)
 
 
