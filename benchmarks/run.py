@@ -437,7 +437,20 @@ def _render_load(r):
     return render_load(r)
 
 
+def _bench_hostile(args):
+    from benchmarks.hostile import bench_hostile
+
+    return bench_hostile(args)
+
+
+def _render_hostile(r):
+    from benchmarks.hostile import render_hostile
+
+    return render_hostile(r)
+
+
 BENCHES = {
+    "hostile": (_bench_hostile, _render_hostile),
     "load": (_bench_load, _render_load),
     "artif": (_bench_artif, _render_artif),
     "inference": (_bench_inference, _render_inference),

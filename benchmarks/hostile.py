@@ -1,0 +1,226 @@
+"""The costliest requests a user can send, on the million-polygon benchmark vintage
+(security, issue 17 finding 6): each hostile or large request is timed through the whole
+Django stack (middleware, statement timeout, scoping), in-process with the test client, one
+at a time. Everything it writes (a filing, its acceptance) is rolled back at the end.
+
+Ours only: the point is the worst case a user can cause, against the 1 s target; the
+request statement timeout (REQUEST_STATEMENT_TIMEOUT_MS) is the backstop.
+"""
+
+from __future__ import annotations
+
+import time
+
+RUNS = 3
+
+
+def _square(x: float, y: float, side: float, vertices: int = 4) -> dict:
+    """A GeoJSON square (WGS84) of `side` metres at (x, y) Lambert-93, its edges cut in
+    `vertices` points in all (a drawn shape as complex as allowed)."""
+    from pyproj import Transformer
+
+    to_wgs84 = Transformer.from_crs(2154, 4326, always_xy=True)
+    per_side = max(1, vertices // 4)
+    corners = [(x, y), (x + side, y), (x + side, y + side), (x, y + side)]
+    ring = []
+    for k in range(4):
+        (x1, y1), (x2, y2) = corners[k], corners[(k + 1) % 4]
+        for i in range(per_side):
+            t = i / per_side
+            ring.append(to_wgs84.transform(x1 + (x2 - x1) * t, y1 + (y2 - y1) * t))
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _time(call) -> tuple[float, int]:
+    times, status = [], None
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        status = call()
+        times.append(time.perf_counter() - start)
+    return max(times), status
+
+
+def bench_hostile(args) -> dict:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from apps.landcover import tiles
+    from apps.landcover.models import LandCoverPolygon, TileCache, Vintage
+    from apps.signalements import services
+    from apps.territories.models import Membership, Organisation, Role
+
+    settings.ALLOWED_HOSTS = ["*"]
+    vintage = (
+        Vintage.objects.filter(departement__code=args.code)
+        .order_by("-polygon_count")
+        .select_related("departement")
+        .first()
+    )
+    if vintage is None:
+        raise SystemExit(f"no vintage of département {args.code}: run `--only io` first")
+    dep = vintage.departement
+    rows = []
+
+    def add(what, seconds, status):
+        rows.append({"request": what, "worst_ms": round(seconds * 1000, 1), "status": status})
+        print(f"{what}: {seconds * 1000:.0f} ms ({status})", flush=True)
+
+    with transaction.atomic():
+        Vintage.objects.filter(pk=vintage.pk).update(feedback_open=True, state="review")
+        User = get_user_model()
+        agence = Organisation.objects.create(name="Bench hostile", kind="agence_urbanisme")
+        agence.departements.add(dep)
+        ign = Organisation.objects.create(name="Bench IGN", kind="ign")
+        ign.departements.add(dep)
+        people = {}
+        for name, org, role in [("contrib", agence, Role.CONTRIBUTOR),
+                                ("operator", ign, Role.OPERATOR)]:  # fmt: skip
+            user = User.objects.create_user(f"hostile-{name}", password="x")
+            Membership.objects.create(user=user, organisation=org, role=role)
+            client = Client()
+            client.force_login(user)
+            people[name] = client
+        contrib, operator = people["contrib"], people["operator"]
+        ext = vintage.departement.geom.extent
+        cx, cy = (ext[0] + ext[2]) / 2, (ext[1] + ext[3]) / 2
+        body = {"vintage": vintage.pk, "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}
+
+        def post(client, url, data):
+            return lambda: client.post(url, data, content_type="application/json").status_code
+
+        # The attack of the finding: a shape over the whole département (23 vertices).
+        whole = _square(ext[0], ext[1], max(ext[2] - ext[0], ext[3] - ext[1]), 23)
+        add(
+            "check, shape over the whole département",
+            *_time(post(contrib, "/api/signalements/check/", {**body, "geom": whole})),
+        )
+        # The largest shape allowed, as complex as allowed, where polygons are densest
+        # (refused on the count) and where they are sparsest (accepted).
+        side = services.MAX_SHAPE_AREA_M2**0.5 - 1
+        spots = []
+        for i in range(-3, 4):
+            for j in range(-3, 4):
+                x, y = cx + i * 8_000, cy + j * 8_000
+                square = _square(x, y, side)
+                with connection.cursor() as cur:
+                    cur.execute(
+                        "SELECT count(*) FROM landcover_landcoverpolygon WHERE vintage_id = %s "
+                        "AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 2154)",
+                        [vintage.pk, x, y, x + side, y + side],
+                    )
+                    spots.append((cur.fetchone()[0], x, y, square))
+        spots.sort(key=lambda s: s[0])
+        dense = spots[-1]
+        allowed = [s for s in spots if s[0] <= services.MAX_SHAPE_POLYGONS]
+        sparse = allowed[-1] if allowed else spots[0]
+        big_dense = _square(dense[1], dense[2], side, services.MAX_VERTICES - 8)
+        add(
+            f"check, 100 ha shape of {services.MAX_VERTICES - 8} vertices, {dense[0]} polygons",
+            *_time(post(contrib, "/api/signalements/check/", {**body, "geom": big_dense})),
+        )
+        big_sparse = _square(sparse[1], sparse[2], side, services.MAX_VERTICES - 8)
+        add(
+            f"check, 100 ha shape of {services.MAX_VERTICES - 8} vertices, {sparse[0]} polygons",
+            *_time(post(contrib, "/api/signalements/check/", {**body, "geom": big_sparse})),
+        )
+        start = time.perf_counter()
+        filed = contrib.post("/api/signalements/", {**body, "geom": big_sparse},
+                             content_type="application/json")  # fmt: skip
+        add("file, the same shape", time.perf_counter() - start, filed.status_code)
+        if filed.status_code == 201:
+            pk = filed.json()["id"]
+            start = time.perf_counter()
+            decided = operator.post(f"/api/signalements/{pk}/accept/", {},
+                                    content_type="application/json")  # fmt: skip
+            add("accept it (split of the target polygon)", time.perf_counter() - start,
+                decided.status_code)  # fmt: skip
+        largest = LandCoverPolygon.objects.filter(vintage=vintage).order_by("-area").first()
+        point = largest.geom.point_on_surface
+        point.transform(4326)
+        add(
+            "polygon panel of the largest polygon",
+            *_time(
+                lambda: (
+                    operator.get(
+                        f"/api/vintages/{vintage.pk}/polygons/at/?lon={point.x}&lat={point.y}"
+                    ).status_code
+                )
+            ),
+        )
+        lon, lat = _lonlat(cx, cy)
+        for z in (8, 11):
+            x, y = tiles.lonlat_to_tile(lon, lat, z)
+            url = f"/tiles/{vintage.pk}/{z}/{x}/{y}.pbf"
+
+            def first_render(url=url):
+                TileCache.objects.filter(vintage=vintage).delete()
+                return operator.get(url).status_code
+
+            add(f"tile z{z}, first render of the revision", *_time(first_render))
+            add(f"tile z{z}, cached", *_time(lambda url=url: operator.get(url).status_code))
+        x, y = tiles.lonlat_to_tile(*_lonlat(dense[1], dense[2]), 13)
+        add(
+            "tile z13 at the densest place",
+            *_time(lambda: operator.get(f"/tiles/{vintage.pk}/13/{x}/{y}.pbf").status_code),
+        )
+        add(
+            "signalement markers (page of 2,000)",
+            *_time(
+                lambda: (
+                    operator.get(
+                        f"/api/signalements/?vintage={vintage.pk}&page_size=2000"
+                    ).status_code
+                )
+            ),
+        )
+        add(
+            "commune search, one letter",
+            *_time(lambda: contrib.get(f"/api/communes/?departement={dep.code}&q=a").status_code),
+        )
+        add(
+            "map page of the département",
+            *_time(lambda: contrib.get(f"/departements/{dep.code}/carte/").status_code),
+        )
+        add(
+            "territory page of the département",
+            *_time(lambda: contrib.get(f"/territoires/departement/{dep.code}/").status_code),
+        )
+        transaction.set_rollback(True)
+    worst = max(rows, key=lambda r: r["worst_ms"])
+    return {
+        "dataset": f"département {dep.code}, vintage {vintage.rank} "
+        f"({vintage.polygon_count:,} polygons)",
+        "timeout_ms": settings.REQUEST_STATEMENT_TIMEOUT_MS,
+        "rows": rows,
+        "worst": worst,
+    }
+
+
+def _lonlat(x, y):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(2154, 4326, always_xy=True).transform(x, y)
+
+
+def render_hostile(r: dict) -> str:
+    lines = [
+        "## Hostile requests (worst case a user can cause)",
+        "",
+        f"{r['dataset']}; each request {RUNS} times through the whole Django stack "
+        f"(test client, one at a time), the slowest kept; statement timeout "
+        f"{r['timeout_ms']} ms. Median of nothing: the worst is the point.",
+        "",
+        "| request | worst of 3 | status |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {row['request']} | {row['worst_ms']:.0f} ms | {row['status']} |" for row in r["rows"]
+    ]
+    lines += ["", f"Worst: **{r['worst']['request']}**, {r['worst']['worst_ms']:.0f} ms."]
+    return "\n".join(lines)
