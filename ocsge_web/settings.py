@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.ops",
     "apps.inference",
     "apps.accounts",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

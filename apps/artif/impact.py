@@ -1,30 +1,19 @@
 """What a correction would change in the artificialisation figures, before it is made.
 
-The correction is applied inside a savepoint, the figures of the communes it meets are
-recomputed by the same code as after a real correction (threshold rule included), read,
-and everything is rolled back: the estimate can never disagree with what accepting does.
+The correction is made by `landcover.corrections.apply` — the code accepting runs — inside a
+savepoint, the figures of the communes it meets are recomputed by the same code as after a
+real correction (threshold rule included), read, and everything is rolled back: the
+estimate can never disagree with what accepting does (a correction accepting would refuse
+has no estimate).
 """
 
-from contextlib import contextmanager
-
-from django.db import transaction
-
-from apps.landcover.geometry import as_multipolygon
+from apps.landcover import corrections
 from apps.landcover.models import LandCoverPolygon
 from apps.territories.models import Commune
 
 from .compute import affected_communes, compute_vintage
 from .models import ArtifStat
 from .queries import commune_artif
-
-
-@contextmanager
-def rolled_back():
-    """Run a block in a transaction (a savepoint when nested) that is always rolled back:
-    what-if computations with the real code, leaving nothing behind."""
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geom=None):
@@ -37,20 +26,11 @@ def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geo
         return None
     communes = affected_communes([polygon.pk])
     before = commune_artif(vintage_id, communes)
-    with rolled_back():
-        inside = polygon.geom.intersection(geom) if geom is not None else None
-        outside = polygon.geom.difference(geom) if geom is not None else None
-        if inside is None or outside.empty or outside.area < 1.0:
-            LandCoverPolygon.objects.filter(pk=polygon.pk).update(code_cs=code_cs, code_us=code_us)
-        elif not inside.empty:
-            LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=as_multipolygon(outside))
-            LandCoverPolygon.objects.create(
-                vintage_id=vintage_id,
-                ocsge_id=f"SIMULATION-{polygon.pk}"[:32],
-                code_cs=code_cs,
-                code_us=code_us,
-                geom=as_multipolygon(inside),
-            )
+    with corrections.simulated():
+        try:
+            corrections.apply(polygon, code_cs, code_us, geom, origin="simulation")
+        except corrections.CorrectionConflict:
+            return None  # accepting would be refused as well
         compute_vintage(polygon.vintage, communes)
         after = commune_artif(vintage_id, communes)
     rows = [

@@ -1,18 +1,18 @@
 """The quality report M1 + M2 of a département: what the feedback loops found and changed.
 
 Every table is one grouped query; the artificialised area before corrections is computed
-exactly by undoing the corrections inside a savepoint (first revision of each corrected
-polygon, pieces split off deleted), recomputing the communes they meet with the same code
-as the indicators, reading, and rolling back.
+exactly by restoring the corrected polygons inside a savepoint
+(`landcover.corrections.restore_original`), recomputing the communes they meet with the
+same code as the indicators, reading, and rolling back.
 """
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from apps.artif.compute import affected_communes, compute_vintage
-from apps.artif.impact import rolled_back
 from apps.artif.models import ArtifStat
-from apps.landcover.models import CoverCode, PolygonRevision, Vintage
+from apps.landcover import corrections
+from apps.landcover.models import CoverCode, Vintage
 from apps.signalements.models import Signalement
 from apps.signalements.transitions import OPEN, Status
 
@@ -31,35 +31,12 @@ def artif_before_corrections(vintage) -> float | None:
     indicators were never computed)."""
     if _artif(vintage) is None:
         return None
-    revised = PolygonRevision.objects.filter(polygon__vintage=vintage).exclude(
-        cause=PolygonRevision.Cause.INFERENCE
-    )
-    ids = list(revised.values_list("polygon_id", flat=True).distinct())
+    ids = corrections.corrected_polygons(vintage)
     if not ids:
         return _artif(vintage)
     communes = affected_communes(ids)
-    with rolled_back(), connection.cursor() as cur:
-        # Pieces split off by a correction (their history starts at revision 1) go…
-        cur.execute(
-            "DELETE FROM landcover_landcoverpolygon WHERE id IN (SELECT polygon_id FROM "
-            "landcover_polygonrevision WHERE revision = 1 AND polygon_id = ANY(%s))",
-            [ids],
-        )
-        # …and the others take back what their first revision had before.
-        cur.execute(
-            """
-            UPDATE landcover_landcoverpolygon p
-            SET code_cs = r.code_cs_before, code_us = r.code_us_before, geom = r.geom_before
-            FROM (
-              SELECT DISTINCT ON (polygon_id) polygon_id, code_cs_before, code_us_before,
-                     geom_before
-              FROM landcover_polygonrevision WHERE polygon_id = ANY(%s)
-              ORDER BY polygon_id, revision
-            ) r
-            WHERE p.id = r.polygon_id
-            """,
-            [ids],
-        )
+    with corrections.simulated():
+        corrections.restore_original(ids)
         compute_vintage(vintage, communes)
         before = _artif(vintage)
     return before

@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from apps.ops.dispatch import dispatch
 
-from .difference import compute_difference, vintage_pair
 from .gpkg import ImportRefused, import_ocsge
 from .models import ImportJob
 
@@ -69,19 +68,14 @@ def run_import_job(self, job_id: int):
 
 @shared_task(acks_late=True, max_retries=0)
 def derived_products_task(departement_id: int) -> dict:
-    """After an import of either vintage: rebuild the M1→M2 change layer (when both vintages
-    are there), then the artificialisation indicators (when the communes are loaded)."""
-    from apps.artif.compute import compute_departement
+    """After an import of either vintage: everything derived from the polygons (the M1→M2
+    change layer when both vintages are there, the indicators when the communes are
+    loaded), through the one hook `derived.after_change`."""
     from apps.territories.models import Departement
 
-    departement = Departement.objects.get(pk=departement_id)
-    result = {"pieces": None, "indicators": False}
-    if vintage_pair(departement) is not None:
-        result["pieces"] = compute_difference(departement)
-    if departement.communes.exists():
-        compute_departement(departement)
-        result["indicators"] = True
-    return result
+    from .derived import after_change
+
+    return after_change(Departement.objects.get(pk=departement_id))
 
 
 def enqueue_import(job: ImportJob):

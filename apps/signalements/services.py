@@ -24,9 +24,9 @@ from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from apps.artif.impact import correction_impact
-from apps.artif.tasks import update_indicators
-from apps.landcover.difference import compute_difference
-from apps.landcover.geometry import as_multipolygon, to_lambert93
+from apps.landcover import corrections
+from apps.landcover.derived import after_change
+from apps.landcover.geometry import to_lambert93
 from apps.landcover.models import (
     CoverCode,
     CoverUsePair,
@@ -646,90 +646,30 @@ def apply_action(
 
 
 def apply_correction(signalement: Signalement, user) -> list[int]:
-    """Accepting: a new revision of the polygon (codes, or a split along the drawn shape).
-    Returns the ids of the polygons written, for the change layer."""
+    """Accepting: the correction made (`landcover.corrections`: codes, or a split along the
+    drawn shape) on the locked polygon. Returns the ids of the polygons written."""
     if signalement.polygon_id is None:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
     polygon = LandCoverPolygon.objects.select_for_update().get(pk=signalement.polygon_id)
-    cs, us = signalement.code_cs_proposed, signalement.code_us_proposed
-    touched = [polygon.pk]
-    if signalement.geom is None:
-        if (polygon.code_cs, polygon.code_us) == (cs, us):
-            raise Conflict(_("Le polygone porte déjà ces codes : « déjà pris en compte »."))
-        _revise(polygon, cs, us, polygon.geom, user, signalement)
-    else:
-        inside = polygon.geom.intersection(signalement.geom)
-        outside = polygon.geom.difference(signalement.geom)
-        if inside.empty or inside.area < 1.0:
-            raise Conflict(_("La forme dessinée ne recouvre plus le polygone."))
-        if outside.empty or outside.area < 1.0:
-            _revise(polygon, cs, us, polygon.geom, user, signalement)
-        else:
-            _revise(
-                polygon,
-                polygon.code_cs,
-                polygon.code_us,
-                as_multipolygon(outside),
-                user,
-                signalement,
-            )
-            piece = LandCoverPolygon.objects.create(
-                vintage=polygon.vintage,
-                ocsge_id=f"{polygon.ocsge_id[:20]}-S{signalement.pk}"[:32],
-                code_cs=cs,
-                code_us=us,
-                millesime=polygon.millesime,
-                source=f"signalement {signalement.pk}",
-                geom=as_multipolygon(inside),
-            )
-            PolygonRevision.objects.create(
-                polygon=piece,
-                revision=1,
-                code_cs_before=polygon.code_cs,
-                code_us_before=polygon.code_us,
-                code_cs_after=cs,
-                code_us_after=us,
-                geom_before=as_multipolygon(inside),
-                geom_after=as_multipolygon(inside),
-                author=user,
-                cause=PolygonRevision.Cause.SIGNALEMENT,
-                comment=_("découpé du polygone %(id)s (signalement %(s)d)")
-                % {"id": polygon.ocsge_id, "s": signalement.pk},
-            )
-            Vintage.objects.filter(pk=polygon.vintage_id).update(
-                polygon_count=F("polygon_count") + 1
-            )
-            touched.append(piece.pk)
-    Vintage.objects.filter(pk=polygon.vintage_id).update(revision=F("revision") + 1)
-    return touched
+    try:
+        return corrections.apply(
+            polygon,
+            signalement.code_cs_proposed,
+            signalement.code_us_proposed,
+            signalement.geom,
+            author=user,
+            cause=PolygonRevision.Cause.SIGNALEMENT,
+            origin=_("signalement %(s)d") % {"s": signalement.pk},
+            tag=f"S{signalement.pk}",
+        )
+    except corrections.CorrectionConflict as exc:
+        raise Conflict(str(exc)) from exc
 
 
 def update_derived(departement, polygon_ids):
-    """After corrections: the change layer at once (milliseconds, in the decision's
-    transaction), then, after the commit, the indicators of the communes they meet (a task:
-    under a second per commune on a million-polygon département, not worth the wait)."""
-    compute_difference(departement, polygon_ids)
-    ids = list(polygon_ids)
-    transaction.on_commit(lambda: dispatch(update_indicators, departement.pk, ids))
-
-
-def _revise(polygon, cs, us, geom, user, signalement):
-    PolygonRevision.objects.create(
-        polygon=polygon,
-        revision=polygon.revision + 1,
-        code_cs_before=polygon.code_cs,
-        code_us_before=polygon.code_us,
-        code_cs_after=cs,
-        code_us_after=us,
-        geom_before=polygon.geom,
-        geom_after=geom,
-        author=user,
-        cause=PolygonRevision.Cause.SIGNALEMENT,
-        comment=_("signalement %(s)d") % {"s": signalement.pk},
-    )
-    polygon.code_cs, polygon.code_us, polygon.geom = cs, us, geom
-    polygon.revision += 1
-    polygon.save(update_fields=["code_cs", "code_us", "geom", "revision"])
+    """After corrections: the one hook of derived data (`landcover.derived`): the change
+    layer at once, in the decision's transaction; the indicators after the commit."""
+    after_change(departement, polygon_ids)
 
 
 def bulk_action(user, ids: list[int], action: str, *, reason=None, message="") -> list[dict]:

@@ -1,10 +1,9 @@
 import time
 from pathlib import Path
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.landcover.difference import vintage_pair
+from apps.landcover.derived import after_change
 from apps.landcover.gpkg import ImportRefused, import_ocsge
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
@@ -28,22 +27,28 @@ class Command(BaseCommand):
             "--replace", action="store_true", help="replace the existing vintage of that rank"
         )
         parser.add_argument(
+            "--no-derived",
             "--no-difference",
-            action="store_true",
-            help="do not rebuild the M1→M2 change layer when both vintages are present",
-        )
-        parser.add_argument(
             "--no-indicators",
+            dest="no_derived",
             action="store_true",
-            help="do not recompute the artificialisation indicators (needs the communes)",
+            help="do not bring the derived data up to date (the M1→M2 change layer, the "
+            "artificialisation indicators); later: compute_difference, compute_indicators",
         )
 
     def handle(self, *args, file, departement, rank, name, reproject, repair, replace, **opts):
         vintage = self._import(file, departement, rank, name, reproject, repair, replace)
-        if not opts["no_difference"] and vintage_pair(vintage.departement) is not None:
-            call_command("compute_difference", departement=departement, stdout=self.stdout)
-        if not opts["no_indicators"] and vintage.departement.communes.exists():
-            call_command("compute_indicators", departement=departement, stdout=self.stdout)
+        if not opts["no_derived"]:
+            self.stdout.write(f"{departement}: derived data (change layer, indicators) …")
+            start = time.perf_counter()
+            report = after_change(vintage.departement)
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{departement}: {report.get('pieces', 0)} change pieces, indicators "
+                    f"{'computed' if report.get('indicators') else 'not computed (no communes)'}"
+                    f" in {time.perf_counter() - start:.1f} s"
+                )
+            )
 
     def _import(self, file, departement, rank, name, reproject, repair, replace):
         start = time.perf_counter()

@@ -1,0 +1,31 @@
+"""The one hook after any change to a département's polygons — an import, a correction, an
+undo: everything derived from them follows from here.
+
+* the M1→M2 change layer (this app): rebuilt after an import, its pieces touching the
+  changed polygons replaced after a correction;
+* the vector-tile cache needs nothing: tiles are cached per vintage revision, and every
+  change bumps the revision;
+* what other apps derive subscribe to `polygons_changed` (the artificialisation indicators:
+  `apps.artif.apps`), so that this app imports none of them.
+"""
+
+from django.dispatch import Signal
+
+from .difference import compute_difference
+
+# Sent after the change layer is up to date. Arguments: departement, polygon_ids (None after
+# an import: everything).
+polygons_changed = Signal()
+
+
+def after_change(departement, polygon_ids=None) -> dict:
+    """Bring the derived data of `departement` up to date after its polygons changed (all of
+    them when `polygon_ids` is None). Returns what each part reported."""
+    pieces = compute_difference(departement, None if polygon_ids is None else list(polygon_ids))
+    report = {"pieces": pieces}
+    for _receiver, answer in polygons_changed.send(
+        sender=after_change, departement=departement, polygon_ids=polygon_ids
+    ):
+        if isinstance(answer, dict):
+            report.update(answer)
+    return report

@@ -1,0 +1,132 @@
+"""Corrections have one owner (`apps.landcover.corrections`): the estimate shown before
+filing is what accepting does, and restoring the original undoes every correction exactly.
+
+A property test on the generated département: seeded random filings (whole polygons and
+drawn shapes, codes that artificialise, de-artificialise or change nothing), each estimated,
+then accepted through the operator's real path."""
+
+import random
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.gis.geos import Polygon
+from django.db.models import Sum
+
+from apps.artif.compute import compute_vintage
+from apps.artif.impact import correction_impact
+from apps.artif.models import ArtifStat
+from apps.landcover import corrections
+from apps.landcover.models import LandCoverPolygon, Vintage
+from apps.signalements import services
+from apps.territories.models import Membership, Organisation, Role
+
+from .test_artif import generated  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+# (CS, US) proposals: built (artificialised), grass and forest (natural), water.
+PROPOSALS = [
+    ("CS1.1.1.1", "US5"),
+    ("CS1.1.1.2", "US4.1.1"),
+    ("CS2.2.1", "US1.1"),
+    ("CS2.1.1.1", "US1.2"),
+    ("CS1.2.2", "US1.4"),
+]
+
+
+def _artif_total(vintage) -> float:
+    return (
+        ArtifStat.objects.filter(vintage=vintage, artif=True).aggregate(a=Sum("area"))["a"] or 0.0
+    )
+
+
+def _polygons(vintage) -> dict:
+    return {
+        p.pk: (p.code_cs, p.code_us, p.geom.normalize(clone=True).wkb.hex())
+        for p in LandCoverPolygon.objects.filter(vintage=vintage)
+    }
+
+
+def _stats(vintage) -> list:
+    return sorted(
+        (s.commune_id, s.code_cs, s.code_us, s.artif, round(s.area, 3))
+        for s in ArtifStat.objects.filter(vintage=vintage)
+    )
+
+
+@pytest.fixture
+def crew(generated):  # noqa: F811
+    dep, m1, m2 = generated
+    Vintage.objects.filter(pk=m2.pk).update(feedback_open=True)
+    User = get_user_model()
+    agence = Organisation.objects.create(name="Agence 99", kind="agence_urbanisme")
+    agence.departements.add(dep)
+    ign = Organisation.objects.create(name="IGN 99", kind="ign")
+    ign.departements.add(dep)
+    contributor = User.objects.create_user("c99", password="x")
+    operator = User.objects.create_user("o99", password="x")
+    Membership.objects.create(user=contributor, organisation=agence, role=Role.CONTRIBUTOR)
+    Membership.objects.create(user=operator, organisation=ign, role=Role.OPERATOR)
+    return dep, Vintage.objects.get(pk=m2.pk), contributor, operator
+
+
+def test_estimates_equal_what_accepting_does_and_restoring_undoes_it_all(
+    crew, django_capture_on_commit_callbacks
+):
+    dep, m2, contributor, operator = crew
+    original_polygons, original_stats = _polygons(m2), _stats(m2)
+    rng = random.Random(17)
+    candidates = list(
+        LandCoverPolygon.objects.filter(vintage=m2, area__gt=600).values_list("pk", flat=True)
+    )
+    accepted = estimated_nonzero = 0
+    for _ in range(12):
+        polygon = LandCoverPolygon.objects.get(pk=rng.choice(candidates))
+        cs, us = rng.choice([p for p in PROPOSALS if p != (polygon.code_cs, polygon.code_us)])
+        shape = None
+        if rng.random() < 0.5:  # a drawn part: a box around a point of the polygon
+            x, y = polygon.geom.point_on_surface.coords
+            half = rng.uniform(8, 40)
+            shape = Polygon.from_bbox((x - half, y - half, x + half, y + half))
+            shape.srid = 2154
+        try:
+            signalement = services.file_signalement(
+                contributor,
+                services.Filing(vintage_id=m2.pk, polygon_id=None if shape else polygon.pk,
+                                geom=shape.ewkt if shape else None,
+                                code_cs_proposed=cs, code_us_proposed=us),
+            )  # fmt: skip
+        except services.Refused:
+            continue  # outside the rules (minimum unit is only a hint): skip
+        target = LandCoverPolygon.objects.get(pk=signalement.polygon_id)
+        impact = correction_impact(target, cs, us, signalement.geom)
+        before = _artif_total(m2)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.apply_action(operator, signalement.pk, "accept")
+        change = _artif_total(m2) - before
+        assert impact is not None
+        assert change == pytest.approx(impact["delta_m2"], abs=0.01), (cs, us, shape)
+        accepted += 1
+        estimated_nonzero += abs(impact["delta_m2"]) > 1
+    assert accepted >= 8 and estimated_nonzero >= 2, (accepted, estimated_nonzero)
+    assert _polygons(m2) != original_polygons
+
+    corrected = corrections.corrected_polygons(m2)
+    assert len(corrected) >= accepted
+    corrections.restore_original(corrected)
+    compute_vintage(m2)
+    assert _polygons(m2) == original_polygons
+    assert _stats(m2) == original_stats
+
+
+def test_an_estimate_of_a_correction_accepting_would_refuse_is_none(crew):
+    """A shape that no longer meets the polygon: accepting refuses it as a conflict, and
+    there is no estimate (before, the estimate said « no effect »)."""
+    dep, m2, *_ = crew
+    polygon = LandCoverPolygon.objects.filter(vintage=m2, area__gt=1000).first()
+    xmin, ymin, _, _ = polygon.geom.extent
+    beside = Polygon.from_bbox((xmin - 30, ymin - 30, xmin - 10, ymin - 10))
+    beside.srid = 2154
+    assert correction_impact(polygon, "CS1.1.1.1", "US5", beside) is None
+    with pytest.raises(corrections.CorrectionConflict):
+        corrections.apply(polygon, "CS1.1.1.1", "US5", beside)
