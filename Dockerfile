@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY ocsge_web ocsge_web
 COPY apps apps
+COPY ocsge ocsge
 # torch==2.13.0 from PyPI is the CUDA build: the same image serves the GPU worker.
 RUN pip install --no-cache-dir -e .
 COPY . .

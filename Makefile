@@ -80,8 +80,8 @@ test: install ## Install, then run the whole test suite
 fuzz: install ## Fuzz the API from its OpenAPI schema as every role (100 examples per operation)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
 
-lint: venv ## ruff check and format check
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: venv ## ruff check and format check, and the layers of the apps (import-linter)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports
 
 format: venv ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

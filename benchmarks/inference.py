@@ -62,7 +62,7 @@ def bench_inference(args, root: Path) -> dict:
         predict_to_cog,
         tile_windows,
     )
-    from apps.inference.ml.vectorize import vectorize_classes
+    from ocsge.vectorize import vectorize_classes
 
     paths = _imagery(root)
     sources = Sources(paths["rgb"], paths["nir"], paths["elevation"])

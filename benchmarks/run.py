@@ -233,9 +233,9 @@ def _import_stages(src: Path, outline=None, sample: int = 100_000) -> dict:
     import shapely
     from pyproj import Transformer
 
-    from apps.landcover import ewkb, validity
     from apps.landcover.gpkg import InnerCells, _ewkb
-    from apps.landcover.projection import LambertToWebMercator
+    from ocsge import ewkb, validity
+    from ocsge.projection import LambertToWebMercator
 
     meta, table = pyogrio.read_arrow(src, layer="OCCUPATION_SOL", max_features=sample)
     column = table.column(meta["geometry_name"])
@@ -363,7 +363,7 @@ def render_io(r: dict) -> str:
             "ogr2ogr does not do. Each is done by our own code where the plain library call "
             "was the bottleneck (the rows in pairs above: same work, same sample): polygons "
             "with many holes are checked for validity as two polygons GEOS checks quickly "
-            "(`apps/landcover/validity.py`), the Web-Mercator copy rewrites the coordinates "
+            "(`ocsge/validity.py`), the Web-Mercator copy rewrites the coordinates "
             "inside the file's WKB through a Chebyshev fit of the projection checked against "
             "PROJ (`ewkb.py`, `projection.py`), and a grid of the cells wholly inside the "
             "outline spares GEOS the polygons far from the border. The rows are then encoded "

@@ -6,7 +6,7 @@ import pytest
 import shapely
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 
-from apps.landcover import synth
+from ocsge import synth
 
 
 @pytest.fixture(scope="session")

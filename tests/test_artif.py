@@ -15,17 +15,17 @@ from django.db.models import Q, Sum
 from apps.artif.compute import compute_departement, update_after_correction
 from apps.artif.impact import correction_impact, format_delta
 from apps.artif.models import ArtifFlow, ArtifStat, ThresholdFlip
-from apps.artif.rule import is_artificialised
 from apps.landcover.difference import compute_difference
 from apps.landcover.gpkg import import_ocsge
 from apps.landcover.models import LandCoverPolygon, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
+from ocsge.artificialisation import is_artificialised
 
 from .conftest import X0, Y0
 
 pytestmark = pytest.mark.django_db
 
-NOMENCLATURE = Path(__file__).parent.parent / "apps" / "landcover" / "data"
+NOMENCLATURE = Path(__file__).parent.parent / "ocsge" / "data"
 BUILT = ("CS1.1.1.1", "US5")
 GRASS = ("CS2.2.1", "US1.1")
 

@@ -9,8 +9,8 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from apps.landcover import ewkb, validity
-from apps.landcover.projection import LambertToWebMercator
+from ocsge import ewkb, validity
+from ocsge.projection import LambertToWebMercator
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_fast_mercator_matches_proj_to_the_micrometre():
 
 
 def test_fast_mercator_falls_back_to_proj_when_the_fit_misses(monkeypatch):
-    monkeypatch.setattr("apps.landcover.projection.TOLERANCE_M", 0.0)
+    monkeypatch.setattr("ocsge.projection.TOLERANCE_M", 0.0)
     x, y = np.array([650e3, 651e3]), np.array([6.86e6, 6.87e6])
     fast = LambertToWebMercator()
     got = fast(x, y)

@@ -7,8 +7,8 @@ import pyogrio
 import pytest
 import shapely
 
-from apps.landcover import synth
-from apps.landcover.nomenclature import valid_pairs
+from ocsge import synth
+from ocsge.nomenclature import valid_pairs
 
 
 def _layer(path, layer="OCCUPATION_SOL"):

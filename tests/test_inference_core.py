@@ -188,8 +188,8 @@ def test_wrong_crs_and_missing_band_are_refused(model, rasters, tmp_path):
 
 def test_vectorized_classes_tile_the_area_honour_mmus_and_carry_mean_confidence():
     from apps.inference.ml.synthetic import themes_to_classes
-    from apps.inference.ml.vectorize import vectorize_classes
-    from apps.landcover import synth
+    from ocsge import synth
+    from ocsge.vectorize import vectorize_classes
 
     land = synth.draw_landscape("99", 1.5, seed=5, log=lambda *_: None)
     classes = themes_to_classes(land.m1)

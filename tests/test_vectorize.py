@@ -6,8 +6,8 @@ import shapely
 from affine import Affine
 from scipy import ndimage
 
-from apps.inference.ml import vectorize as V
-from apps.landcover import synth
+from ocsge import synth
+from ocsge import vectorize as V
 
 RES = 2.5
 ORIGIN = Affine(RES, 0, 600_000.0, 0, -RES, 6_600_000.0)

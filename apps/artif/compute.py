@@ -34,9 +34,9 @@ from django.db.models import Exists, OuterRef
 from apps.landcover.difference import lock_derived, vintage_pair
 from apps.landcover.models import Vintage
 from apps.territories.models import Commune
+from ocsge.artificialisation import THRESHOLD_M2
 
 from .models import ArtifStat
-from .rule import THRESHOLD_M2
 
 _POLYGON_COMMUNE = """
 CREATE TEMP TABLE a_pc ON COMMIT DROP AS

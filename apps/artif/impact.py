@@ -28,7 +28,9 @@ def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geo
     before = commune_artif(vintage_id, communes)
     with corrections.simulated():
         try:
-            corrections.apply(polygon, code_cs, code_us, geom, origin="simulation")
+            # A fresh copy: `apply` updates the instance it is given, the caller's stays.
+            fresh = LandCoverPolygon.objects.get(pk=polygon.pk)
+            corrections.apply(fresh, code_cs, code_us, geom, origin="simulation")
         except corrections.CorrectionConflict:
             return None  # accepting would be refused as well
         compute_vintage(polygon.vintage, communes)

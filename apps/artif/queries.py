@@ -5,6 +5,7 @@ those communes' départements (a région shows the départements its reader may 
 function issues a fixed number of grouped queries, whatever the number of communes.
 """
 
+import csv
 from dataclasses import dataclass, field
 
 from django.db.models import Q, Sum
@@ -249,3 +250,34 @@ def commune_artif(vintage_id: int, commune_ids) -> dict[int, float]:
     )
     found = {r["commune_id"]: r["a"] or 0.0 for r in rows}
     return {c: found.get(c, 0.0) for c in commune_ids}
+
+
+# The territory's CSV (page and publication): one line per commune.
+CSV_COLUMNS = [
+    ("code", "code_insee"),
+    ("name", "nom"),
+    ("epci", "siren_epci"),
+    ("departement", "departement"),
+    ("M1_total_ha", "surface_ha"),
+    ("M1_artif_ha", "artif_m1_ha"),
+    ("M1_share", "part_artif_m1_pct"),
+    ("M2_artif_ha", "artif_m2_ha"),
+    ("M2_share", "part_artif_m2_pct"),
+    ("artificialisation_ha", "artificialisation_ha"),
+    ("desartificialisation_ha", "desartificialisation_ha"),
+    ("net_ha", "artificialisation_nette_ha"),
+]
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return round(value, 4) if isinstance(value, float) else value
+
+
+def write_csv(out, rows):
+    """One line per commune (the CSV of the territory page and of the publication)."""
+    writer = csv.writer(out)
+    writer.writerow([name for key, name in CSV_COLUMNS])
+    for row in rows:
+        writer.writerow([_cell(row[key]) for key, name in CSV_COLUMNS])

@@ -1,5 +1,3 @@
-import csv
-
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -7,22 +5,7 @@ from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
 
-from .queries import Level, per_commune, summary, territory_or_404
-
-CSV_COLUMNS = [
-    ("code", "code_insee"),
-    ("name", "nom"),
-    ("epci", "siren_epci"),
-    ("departement", "departement"),
-    ("M1_total_ha", "surface_ha"),
-    ("M1_artif_ha", "artif_m1_ha"),
-    ("M1_share", "part_artif_m1_pct"),
-    ("M2_artif_ha", "artif_m2_ha"),
-    ("M2_share", "part_artif_m2_pct"),
-    ("artificialisation_ha", "artificialisation_ha"),
-    ("desartificialisation_ha", "desartificialisation_ha"),
-    ("net_ha", "artificialisation_nette_ha"),
-]
+from .queries import Level, per_commune, summary, territory_or_404, write_csv
 
 
 def _bars(rows, keys=("M1", "M2"), width=360):
@@ -104,17 +87,3 @@ def territory_csv(request, level, code):
     )
     write_csv(response, per_commune(request.user, found))
     return response
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    return round(value, 4) if isinstance(value, float) else value
-
-
-def write_csv(out, rows):
-    """One line per commune (the CSV of the territory page and of the publication)."""
-    writer = csv.writer(out)
-    writer.writerow([name for key, name in CSV_COLUMNS])
-    for row in rows:
-        writer.writerow([_cell(row[key]) for key, name in CSV_COLUMNS])

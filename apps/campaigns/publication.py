@@ -17,8 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.artif.queries import Level, per_commune, territory
-from apps.artif.views import write_csv
+from apps.artif.queries import Level, per_commune, territory, write_csv
 from apps.landcover.difference import vintage_pair
 from apps.landcover.gpkg import export_difference, export_ocsge
 from apps.landcover.models import Vintage

@@ -27,8 +27,8 @@ from django.utils import timezone
 from rasterio.windows import Window
 
 from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage
+from ocsge.vectorize import merge_across_seams, vectorize_classes
 
-from .ml.vectorize import merge_across_seams, vectorize_classes
 from .models import BlockPolygon, InferenceBlock, InferenceRun
 
 UNKNOWN_USE = "US6.6"  # the model says nothing of the use: "usage inconnu" until corrected

@@ -13,10 +13,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from apps.signalements.transitions import Status
 from apps.territories.models import Commune, Departement, signalement_scope
 
-from . import tiles
+from . import contributions, tiles
 from .geofuncs import SimplifyPreserveTopology
 from .geometry import to_lambert93
 from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
@@ -163,8 +162,6 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage, user) -> dict:
     """What the map's side panel shows about a polygon (labels and colours resolved)."""
-    from apps.signalements.services import visible_signalements
-
     cover = CoverCode.objects.filter(code=polygon.code_cs).values("label", "colour").first() or {}
     use = UseCode.objects.filter(code=polygon.code_us).values("label", "colour").first() or {}
     revisions = polygon.revisions.select_related("author").order_by("-revision")
@@ -192,22 +189,9 @@ def describe_polygon(polygon: LandCoverPolygon, vintage: Vintage, user) -> dict:
             context={"show_authors": signalement_scope(user, vintage.departement_id) is None},
         ).data,
         "feedback_open": vintage.feedback_open,
-        "signalements": [
-            {**row, "status_label": str(Status(row["status"]).label)}
-            for row in visible_signalements(user)
-            .filter(polygon=polygon)
-            .order_by("-created_at")
-            .values(
-                "id",
-                "status",
-                "code_cs_proposed",
-                "code_us_proposed",
-                "comment",
-                "created_at",
-                organisation_name=F("organisation__name"),
-            )[:50]
-        ],
         "geometry": json.loads(polygon.geojson),
+        # What other apps add (the signalements on this polygon the viewer may see).
+        **contributions.panel(polygon, vintage, user),
     }
 
 

@@ -31,9 +31,11 @@ from django.utils.translation import gettext as _
 from pyproj import CRS, Transformer
 
 from apps.territories.models import SRID_L93, Departement
+from ocsge import copybin, ewkb, validity
+from ocsge.copybin import Stream
+from ocsge.projection import LambertToWebMercator
 
-from . import copybin, ewkb, partitions, validity
-from .copybin import Stream
+from . import partitions
 from .models import (
     ChangePiece,
     CoverCode,
@@ -43,7 +45,6 @@ from .models import (
     Vintage,
     ZoneConstruite,
 )
-from .projection import LambertToWebMercator
 
 LAYER = "OCCUPATION_SOL"
 ZC_LAYER = "ZONE_CONSTRUITE"

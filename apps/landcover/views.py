@@ -6,10 +6,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.signalements.transitions import STATUS_COLOURS, Status
 from apps.territories.models import Role
 
-from . import tiles
+from . import contributions, tiles
 from .difference import vintage_pair
 from .models import CoverCode, LandCoverPolygon, UseCode
 from .scoping import visible_departements, visible_vintages
@@ -137,10 +136,9 @@ def departement_map(request, code):
             "send": _("Envoyer"),
             "cancel": _("Annuler"),
             "sent": _("Signalement n° %(id)s déposé."),
-            "status": {k: str(v) for k, v in Status.choices},
         },
-        "statusColours": STATUS_COLOURS,
     }
+    contributions.add_map_config(config, request, departement)
     return render(
         request,
         "landcover/map.html",

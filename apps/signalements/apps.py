@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class SignalementsConfig(AppConfig):
     name = "apps.signalements"
     verbose_name = "Signalements"
+
+    def ready(self):
+        from apps.landcover import contributions
+
+        from .map import map_config, polygon_signalements
+
+        contributions.MAP_CONFIG.append(map_config)
+        contributions.PANEL.append(polygon_signalements)

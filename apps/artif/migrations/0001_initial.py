@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from apps.artif.rule import SQL_DROP, SQL_FUNCTION
+from ocsge.artificialisation import SQL_DROP, SQL_FUNCTION
 
 
 class Migration(migrations.Migration):

@@ -32,7 +32,7 @@ APPEARANCE: dict[int, tuple[tuple[int, int, int, int], float, str]] = {
     17: ((128, 128, 128, 128), 0.0, "grain"),  # Autre
 }
 
-# Themes of the synthetic département (apps.landcover.synth.THEMES) -> model class.
+# Themes of the synthetic département (ocsge.synth.THEMES) -> model class.
 THEME_TO_CLASS = {
     1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 2, 7: 13, 8: 10, 9: 13, 10: 14, 11: 16, 12: 15,
     13: 10, 14: 9, 15: 10, 16: 12, 17: 7, 18: 7, 19: 3, 20: 6, 21: 6, 22: 11, 23: 2,
@@ -142,7 +142,7 @@ def render(
 
 def classes_from_codes(code_cs: np.ndarray, code_us: np.ndarray) -> np.ndarray:
     """Model class of each polygon of a generated vintage, from its CS/US codes."""
-    from apps.landcover.synth import THEMES
+    from ocsge.synth import THEMES
 
     by_pair = {}
     for theme, (cs, us, _building) in THEMES.items():

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from apps.landcover import synth
+from ocsge import synth
 
 from .checkpoint import ModelMeta
 from .predict import predict_array

@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def load(apps, schema_editor):
-    from apps.landcover import nomenclature as n
+    from ocsge import nomenclature as n
 
     CoverCode = apps.get_model("landcover", "CoverCode")
     UseCode = apps.get_model("landcover", "UseCode")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 
 def colours(apps, schema_editor):
-    from apps.landcover.nomenclature import use_colours
+    from ocsge.nomenclature import use_colours
 
     UseCode = apps.get_model("landcover", "UseCode")
     for code, colour in use_colours().items():

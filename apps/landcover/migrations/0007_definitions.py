@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 def fill(apps, schema_editor):
-    from apps.landcover.nomenclature import definitions
+    from ocsge.nomenclature import definitions
 
     for model in ("CoverCode", "UseCode"):
         Model = apps.get_model("landcover", model)

@@ -15,9 +15,9 @@ from apps.campaigns import loops
 from apps.campaigns.calendar import create_plan
 from apps.campaigns.models import ProductionPlan
 from apps.inference.ml.synthetic import render_geopackage
-from apps.landcover import synth
 from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
+from ocsge import synth
 
 DEMO_PASSWORD = "demo-ocsge-2026"
 # username, first name, last name, role, organisation (name, kind)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.landcover import synth
+from ocsge import synth
 
 
 class Command(BaseCommand):

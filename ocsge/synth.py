@@ -32,7 +32,7 @@ import shapely.affinity
 from affine import Affine
 from scipy import ndimage
 
-from apps.inference.ml.vectorize import (
+from ocsge.vectorize import (
     coverage_union,
     merge_by_pixels,
     min_pixels,

@@ -1,4 +1,4 @@
-"""The OCS GE nomenclature facts shipped with the code (apps/landcover/data/*.csv).
+"""The OCS GE nomenclature facts shipped with the code (ocsge/data/*.csv).
 
 Read by the data migration that fills the nomenclature tables, and by code that must work
 without a database (the synthetic generator).
