@@ -90,24 +90,17 @@ def test_a_whole_polygon_must_lie_in_the_territory(client, halves):
     """Square (2, 1) spans x 200..300: its centre is in 98001, 40 % of it in 98002.
     Before the fix: filed on its point on surface."""
     login(client, halves, "contributor_in")
-    straddling = grass_polygon(halves, 2, 1)
-    response = client.post(
-        "/api/signalements/",
-        {"vintage": halves["m2"].pk, "polygon": straddling.pk, "code_cs_proposed": "CS2.1.1.1",
-         "code_us_proposed": "US1.2"},
-        content_type="application/json",
-    )  # fmt: skip
+
+    def file_polygon(polygon):
+        body = {"vintage": halves["m2"].pk, "polygon": polygon.pk,
+                "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+        return client.post("/api/signalements/", body, content_type="application/json")
+
+    response = file_polygon(grass_polygon(halves, 2, 1))
     assert response.status_code == 400
     assert "déborde du territoire" in response.json()["detail"]
     assert not Signalement.objects.exists()
-    inside = grass_polygon(halves, 1, 1)
-    response = client.post(
-        "/api/signalements/",
-        {"vintage": halves["m2"].pk, "polygon": inside.pk, "code_cs_proposed": "CS2.1.1.1",
-         "code_us_proposed": "US1.2"},
-        content_type="application/json",
-    )  # fmt: skip
-    assert response.status_code == 201
+    assert file_polygon(grass_polygon(halves, 1, 1)).status_code == 201
 
 
 # --- finding 6: a cheap request never costs seconds ---------------------------------------

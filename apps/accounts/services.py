@@ -171,10 +171,7 @@ def _check_manageable(actor, membership, new_role=None) -> None:
         )
 
 
-@transaction.atomic
-def change_role(actor, membership_id: int, role: str) -> Membership:
-    """Change an existing member's role: the explicit, audited action (invitations never
-    change a role). Refused unless `actor` may grant both the current and the new role."""
+def _locked_membership(membership_id: int) -> Membership:
     membership = (
         Membership.objects.select_for_update()
         .select_related("organisation", "user")
@@ -183,6 +180,14 @@ def change_role(actor, membership_id: int, role: str) -> Membership:
     )
     if membership is None:
         raise MembershipRefused(_("Appartenance inconnue."))
+    return membership
+
+
+@transaction.atomic
+def change_role(actor, membership_id: int, role: str) -> Membership:
+    """Change an existing member's role: the explicit, audited action (invitations never
+    change a role). Refused unless `actor` may grant both the current and the new role."""
+    membership = _locked_membership(membership_id)
     _check_manageable(actor, membership, role)
     if membership.role == role:
         raise MembershipRefused(_("Cette personne a déjà ce rôle dans cette organisation."))
@@ -203,14 +208,7 @@ def change_role(actor, membership_id: int, role: str) -> Membership:
 @transaction.atomic
 def remove_member(actor, membership_id: int) -> None:
     """Take someone out of an organisation (audited), under the same rules."""
-    membership = (
-        Membership.objects.select_for_update()
-        .select_related("organisation", "user")
-        .filter(pk=membership_id)
-        .first()
-    )
-    if membership is None:
-        raise MembershipRefused(_("Appartenance inconnue."))
+    membership = _locked_membership(membership_id)
     _check_manageable(actor, membership)
     MembershipEvent.objects.create(
         actor=actor,
