@@ -254,6 +254,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
+    # A service's refusal (apps.ops.errors.Refusal) → {"detail", "field"} with its status.
+    "EXCEPTION_HANDLER": "apps.ops.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OCS GE — revue collaborative",

@@ -326,10 +326,6 @@ def _uploads(files) -> list[services.Upload]:
     return [services.Upload(name=f.name, file=f) for f in files]
 
 
-def refused(exc: services.Refused) -> Response:
-    return Response({"detail": str(exc), "field": exc.field}, status=exc.status)
-
-
 class SignalementViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
@@ -396,11 +392,8 @@ class SignalementViewSet(
         """File a signalement (contributors): JSON, or multipart with `attachments`."""
         serializer = FilingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            uploads = _uploads(serializer.validated_data["attachments"])
-            signalement = services.file_signalement(request.user, serializer.filing(), uploads)
-        except services.Refused as exc:
-            return refused(exc)
+        uploads = _uploads(serializer.validated_data["attachments"])
+        signalement = services.file_signalement(request.user, serializer.filing(), uploads)
         return self._detail(signalement.pk, status.HTTP_201_CREATED, hint=signalement.hint)
 
     @extend_schema(request=FilingSerializer, responses=OpenApiTypes.OBJECT)
@@ -409,10 +402,7 @@ class SignalementViewSet(
         """Check a filing without writing it: errors, area, minimum mapping unit, hint."""
         serializer = FilingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            plan = services.prepare(request.user, serializer.filing())
-        except services.Refused as exc:
-            return refused(exc)
+        plan = services.prepare(request.user, serializer.filing())
         return Response(
             {
                 "polygon": plan["polygon"].pk,
@@ -435,12 +425,9 @@ class SignalementViewSet(
         signalement = self.get_object()
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            comment = services.add_comment(
-                request.user, signalement.pk, serializer.validated_data["text"]
-            )
-        except services.Refused as exc:
-            return refused(exc)
+        comment = services.add_comment(
+            request.user, signalement.pk, serializer.validated_data["text"]
+        )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT})
@@ -448,11 +435,8 @@ class SignalementViewSet(
     def attachments(self, request, pk=None):
         """Add attachments (the author, while open): up to 4 in all, 16 MB each."""
         signalement = self.get_object()
-        try:
-            uploads = _uploads(request.FILES.getlist("attachments"))
-            services.add_attachments(request.user, signalement.pk, uploads)
-        except services.Refused as exc:
-            return refused(exc)
+        uploads = _uploads(request.FILES.getlist("attachments"))
+        services.add_attachments(request.user, signalement.pk, uploads)
         return self._detail(signalement.pk, status.HTTP_201_CREATED)
 
     @extend_schema(request=BulkSerializer, responses=OpenApiTypes.OBJECT)
@@ -477,16 +461,13 @@ class SignalementViewSet(
         serializer = DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reason = serializer.validated_data.get("reason")
-        try:
-            services.apply_action(
-                request.user,
-                int(pk),
-                name,
-                reason=reason.pk if reason else None,
-                message=serializer.validated_data["message"],
-            )
-        except services.Refused as exc:
-            return refused(exc)
+        services.apply_action(
+            request.user,
+            int(pk),
+            name,
+            reason=reason.pk if reason else None,
+            message=serializer.validated_data["message"],
+        )
         return self._detail(pk)
 
 

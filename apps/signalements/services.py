@@ -38,6 +38,7 @@ from apps.landcover.models import (
 )
 from apps.landcover.scoping import visible_vintages
 from apps.ops.dispatch import dispatch
+from apps.ops.errors import Refusal
 from apps.territories.models import (
     SIGNALEMENT_STAFF,
     Commune,
@@ -81,14 +82,8 @@ MMU_BUILDING, MMU_BUILT_UP, MMU_ELSEWHERE = 200.0, 500.0, 2_500.0
 DECIDERS = (Role.OPERATOR, Role.MANAGER)
 
 
-class Refused(Exception):
-    """A rule refuses the request (400). `field` names the input at fault."""
-
-    status = 400
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+class Refused(Refusal):
+    """A rule of filing or deciding refuses the request (400; apps.ops.errors answers it)."""
 
 
 class Forbidden(Refused):

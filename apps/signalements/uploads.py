@@ -9,7 +9,6 @@ files go to temporary files, never to memory.
 
 from django.core.files.uploadhandler import FileUploadHandler
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import APIException
 
 from . import services
 
@@ -18,14 +17,8 @@ FORM_MARGIN_BYTES = 1024 * 1024
 MAX_REQUEST_BYTES = services.MAX_ATTACHMENTS * services.MAX_ATTACHMENT_BYTES + FORM_MARGIN_BYTES
 
 
-class UploadRefused(APIException):
-    """400 with the same body as the service's refusals."""
-
-    status_code = 400
-
-    def __init__(self, message: str, status_code: int = 400):
-        super().__init__({"detail": message, "field": "attachments"})
-        self.status_code = status_code
+class RequestTooLarge(services.Refused):
+    status = 413
 
 
 class AttachmentLimits(FileUploadHandler):
@@ -35,25 +28,25 @@ class AttachmentLimits(FileUploadHandler):
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length > MAX_REQUEST_BYTES:
-            raise UploadRefused(
+            raise RequestTooLarge(
                 _("Requête de %(mb).0f Mo : %(n)d pièces jointes de %(max)d Mo au plus.")
                 % {
                     "mb": content_length / 2**20,
                     "n": services.MAX_ATTACHMENTS,
                     "max": services.MAX_ATTACHMENT_BYTES // 2**20,
                 },
-                status_code=413,
+                "attachments",
             )
 
     def new_file(self, *args, **kwargs):
         super().new_file(*args, **kwargs)
         self.files += 1
         if self.files > services.MAX_ATTACHMENTS:
-            raise UploadRefused(services.too_many())
+            raise services.Refused(services.too_many(), "attachments")
 
     def receive_data_chunk(self, raw_data, start):
         if start + len(raw_data) > services.MAX_ATTACHMENT_BYTES:
-            raise UploadRefused(services.too_large(self.file_name))
+            raise services.Refused(services.too_large(self.file_name), "attachments")
         return raw_data  # on to the temporary-file handler
 
     def file_complete(self, file_size):
