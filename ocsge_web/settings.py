@@ -71,6 +71,9 @@ MIDDLEWARE = [
 # The worst request found on the million-polygon benchmark takes well under it
 # (docs/reliability.md); imports, recomputations and tasks run in workers, without it.
 REQUEST_STATEMENT_TIMEOUT_MS = env_int("REQUEST_STATEMENT_TIMEOUT_MS", 5000)
+# Work bounded by the data, not by the request: a département's figures, a z ≤ 11 tile built
+# once per revision (seconds on a million polygons).
+FIGURES_STATEMENT_TIMEOUT_MS = env_int("FIGURES_STATEMENT_TIMEOUT_MS", 60000)
 
 # Cached vector tiles (z ≤ 11, non-empty only) kept per vintage at most.
 TILE_CACHE_MAX_PER_VINTAGE = env_int("TILE_CACHE_MAX_PER_VINTAGE", 5000)

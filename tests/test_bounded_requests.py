@@ -482,3 +482,60 @@ def test_the_api_takes_no_basic_authentication_by_default(world):  # noqa: F811
     token = base64.b64encode(b"operator:pw-123456").decode()
     response = Client().get("/api/signalements/", HTTP_AUTHORIZATION=f"Basic {token}")
     assert response.status_code in (401, 403)
+
+
+def test_the_estimate_before_sending_is_dropped_when_it_would_take_too_long(
+    client,
+    world,
+    monkeypatch,  # noqa: F811
+):
+    """On the million-polygon benchmark a road network of 255,000 vertices took 70 s to
+    estimate: the check answers without the estimate rather than wait or fail."""
+    import apps.signalements.services as s
+
+    def slow(*args, **kwargs):  # in a savepoint, as the real estimate (corrections.simulated)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(1)")
+
+    monkeypatch.setattr(s, "correction_impact", slow)
+    monkeypatch.setattr(s, "ESTIMATE_BUDGET_MS", 100)
+    login(client, world, "contributor_in")
+    body = {"vintage": world["m2"].pk, "polygon": grass_polygon(world).pk,
+            "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+    started = time.monotonic()
+    response = client.post("/api/signalements/check/", body, content_type="application/json")
+    assert time.monotonic() - started < 0.9
+    assert response.status_code == 200 and response.json()["artif_impact"] is None
+    with connection.cursor() as cursor:  # the request's own limit is back
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "5s"
+
+
+def test_tiles_built_once_per_revision_may_take_longer_than_a_request(
+    client,
+    world,
+    settings,
+    monkeypatch,  # noqa: F811
+):
+    """A département-wide z ≤ 11 tile reads every polygon (seconds on a million): it runs
+    under FIGURES_STATEMENT_TIMEOUT_MS, not the request's limit; z ≥ 12 tiles do not."""
+    from apps.landcover.models import Vintage
+
+    settings.REQUEST_STATEMENT_TIMEOUT_MS = 100
+    Vintage.objects.filter(pk=world["m1"].pk).update(state=Vintage.State.PUBLISHED)
+    real = tiles.render
+
+    def slow_render(sql, params):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.3)")
+        return real(sql, params)
+
+    monkeypatch.setattr(tiles, "render", slow_render)
+    m1 = world["m1"]
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 11)
+    with transaction.atomic():
+        assert client.get(f"/tiles/{m1.pk}/11/{x}/{y}.pbf").status_code == 200
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 16)
+    with transaction.atomic():
+        assert client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf").status_code == 503
+        transaction.set_rollback(True)

@@ -2,7 +2,9 @@
 
 import json
 
+from django.conf import settings
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
+from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -10,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.landcover.geofuncs import SimplifyPreserveTopology
+from apps.ops.timeouts import longer_statements
 
 from .queries import Level, per_commune, summary, territory_or_404
 
@@ -31,6 +34,7 @@ class TerritorySummary(APIView):
     permission_classes = [AllowAny]  # scoped by visible vintages: published ones are open
 
     @extend_schema(parameters=[LEVEL_PARAM, CODE_PARAM], responses=OpenApiTypes.OBJECT)
+    @method_decorator(longer_statements(settings.FIGURES_STATEMENT_TIMEOUT_MS))
     def get(self, request, level, code):
         return Response(summary(request.user, territory_or_404(request.user, level, code)))
 
@@ -42,6 +46,7 @@ class TerritoryCommunes(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(parameters=[LEVEL_PARAM, CODE_PARAM], responses=OpenApiTypes.OBJECT)
+    @method_decorator(longer_statements(settings.FIGURES_STATEMENT_TIMEOUT_MS))
     def get(self, request, level, code):
         found = territory_or_404(request.user, level, code)
         rows = {row["code"]: row for row in per_commune(request.user, found)}

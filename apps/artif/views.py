@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
+from apps.ops.timeouts import longer_statements
 
 from .queries import Level, per_commune, summary, territory_or_404, write_csv
 
@@ -41,6 +43,7 @@ def _chart(data, width=360):
     return {"bars": bars, "height": 8 + 24 * len(rows)}
 
 
+@longer_statements(settings.FIGURES_STATEMENT_TIMEOUT_MS)
 def territory_page(request, level, code):
     """Figures of a territory: M1 vs M2, flows, breakdown by CS and US, choropleth."""
     found = territory_or_404(request.user, level, code)
@@ -78,6 +81,7 @@ def territory_page(request, level, code):
     return render(request, "artif/territory.html", context)
 
 
+@longer_statements(settings.FIGURES_STATEMENT_TIMEOUT_MS)
 def territory_csv(request, level, code):
     """The territory's communes and their figures, one row each (UTF-8, comma, dot)."""
     found = territory_or_404(request.user, level, code)

@@ -5,9 +5,9 @@ request hands to a task running inline (Celery eager mode) runs without it, as i
 The value is tracked on the connection object and forgotten when a new connection opens.
 """
 
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
 
 ATTRIBUTE = "ocsge_statement_timeout"
@@ -41,8 +41,9 @@ def statement_timeout(ms: int):
     try:
         yield
     except BaseException:
-        # In a transaction, its rollback undoes the SET (and the statement would fail).
-        if not connection.in_atomic_block:
+        # Restore when the connection still takes statements (autocommit, or the error was
+        # rolled back to an inner savepoint); in a broken transaction, its rollback will.
+        with suppress(DatabaseError):
             set_statement_timeout(previous)
         raise
     set_statement_timeout(previous)
@@ -53,3 +54,20 @@ def _forget(sender, connection, **kwargs):
 
 
 connection_created.connect(_forget, dispatch_uid="ocsge-statement-timeout")
+
+
+def longer_statements(ms: int):
+    """View decorator: its statements may take up to `ms` each — for work bounded by the
+    data, not by the request (a département-wide figure, a tile built once per revision),
+    that a million-polygon département takes longer than the request timeout to do."""
+    from functools import wraps
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            with statement_timeout(ms):
+                return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
