@@ -8,13 +8,11 @@ status (tiles carry the open signalements of each polygon), and only then. Brows
 revalidate (`no-cache`) and get a 304.
 """
 
-from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from apps.ops.timeouts import statement_timeout
 from apps.territories.models import signalement_scope
 
 from . import tiles
@@ -71,14 +69,9 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     version = f"r{row['revision']}-f{row['feedback_version']}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
 
-    def build():
-        if z > tiles.CACHE_MAX_ZOOM:
-            return tiles.vintage_tile(vintage_id, z, x, y, row["revision"], scope)
-        # Built once per revision and cached: a département-wide tile reads every polygon.
-        with statement_timeout(settings.FIGURES_STATEMENT_TIMEOUT_MS):
-            return tiles.vintage_tile(vintage_id, z, x, y, row["revision"], scope)
-
-    return _tile_response(request, etag, build)
+    return _tile_response(
+        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"], scope)
+    )
 
 
 @require_GET

@@ -221,13 +221,18 @@ def vintage_tile(
         return render(*vintage_tile_query(vintage_id, z, x, y, signalements))
     from django.conf import settings
 
+    from apps.ops.timeouts import statement_timeout
+
     from .models import TileCache
 
     key = {"vintage_id": vintage_id, "revision": revision, "z": z, "x": x, "y": y}
     cached = TileCache.objects.filter(**key).values_list("data", flat=True).first()
     if cached is not None:
         return bytes(cached)
-    data = render(*vintage_tile_query(vintage_id, z, x, y, []))
+    # Built once per revision: a département-wide tile reads every polygon (seconds on a
+    # million), so its statement may run longer than a request's.
+    with statement_timeout(settings.FIGURES_STATEMENT_TIMEOUT_MS):
+        data = render(*vintage_tile_query(vintage_id, z, x, y, []))
     if not data:
         return data
     TileCache.objects.filter(vintage_id=vintage_id, revision__lt=revision).delete()
