@@ -75,7 +75,7 @@ beat: ## Run Celery beat: loops by their dates, reminders, digest, outbox (needs
 
 test: install ## Install, then run the whole test suite
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -m "not bench" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not bench" --durations=20 $(PYTEST_ARGS)
 
 fuzz: install ## Fuzz the API from its OpenAPI schema as every role (100 examples per operation)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(VENV)/bin/pytest tests/test_fuzz_api.py $(PYTEST_ARGS)
