@@ -9,6 +9,13 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from ocsge import synth
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Test accounts hash their passwords with MD5: PBKDF2's million iterations cost about
+    0.4 s an account, seconds per test for the fixtures that create one per role."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def small_departement(tmp_path_factory):
     """A generated département (M1, M2, territories), shared by the whole session."""
