@@ -11,7 +11,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
-from apps.ops.timeouts import current_timeout, set_statement_timeout
+from apps.ops.timeouts import cancelled, current_timeout, set_statement_timeout
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -62,12 +62,6 @@ class StatementTimeoutMiddleware:
             return self.get_response(request)
 
 
-def _cancelled(exception) -> bool:
-    from psycopg.errors import QueryCanceled
-
-    return isinstance(exception.__cause__, QueryCanceled)
-
-
 class DatabaseUnavailableMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -82,7 +76,7 @@ class DatabaseUnavailableMiddleware:
 
     @staticmethod
     def unavailable(request, exception):
-        if _cancelled(exception):
+        if cancelled(exception):
             log.warning("statement timeout during %s %s", request.method, request.path)
             message = _(
                 "Cette requête demande trop de travail et a été interrompue ; rien n'a été "

@@ -1,6 +1,9 @@
 """Geometry helpers shared by corrections and their simulations."""
 
-from django.contrib.gis.geos import MultiPolygon
+import math
+
+from django.contrib.gis.gdal import GDALException
+from django.contrib.gis.geos import GEOSException, MultiPolygon
 
 
 def as_multipolygon(geom) -> MultiPolygon:
@@ -15,11 +18,6 @@ def as_multipolygon(geom) -> MultiPolygon:
 def to_lambert93(geom):
     """`geom` (any SRID) transformed to Lambert-93, in place; ValueError when the projection
     has no finite answer there (a point at the pole, 1e308): a bad input, never a 500."""
-    import math
-
-    from django.contrib.gis.gdal import GDALException
-    from django.contrib.gis.geos import GEOSException
-
     try:
         if geom.srid != 2154:
             geom.transform(2154)

@@ -13,6 +13,13 @@ from django.db.backends.signals import connection_created
 ATTRIBUTE = "ocsge_statement_timeout"
 
 
+def cancelled(exception) -> bool:
+    """Whether a database error is a statement stopped by its timeout."""
+    from psycopg.errors import QueryCanceled
+
+    return isinstance(exception.__cause__, QueryCanceled)
+
+
 def current_timeout() -> int:
     return getattr(connection, ATTRIBUTE, 0)
 

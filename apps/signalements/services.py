@@ -22,7 +22,6 @@ from django.db.models import Exists, F, OuterRef, Q, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
-from psycopg.errors import QueryCanceled
 
 from apps.artif.impact import correction_impact
 from apps.landcover import corrections
@@ -40,7 +39,7 @@ from apps.landcover.models import (
 from apps.landcover.scoping import visible_vintages
 from apps.ops.dispatch import dispatch
 from apps.ops.errors import Refusal
-from apps.ops.timeouts import statement_timeout
+from apps.ops.timeouts import cancelled, statement_timeout
 from apps.territories.models import (
     SIGNALEMENT_STAFF,
     Commune,
@@ -428,7 +427,7 @@ def quick_impact(polygon, cs, us, geom):
         with statement_timeout(ESTIMATE_BUDGET_MS):
             return correction_impact(polygon, cs, us, geom)
     except OperationalError as exc:
-        if not isinstance(exc.__cause__, QueryCanceled):
+        if not cancelled(exc):
             raise
         return None
 
