@@ -34,17 +34,30 @@ def _ensure_vintages(args, root: Path):
         return  # loaded by an earlier run (its communes with it)
     subprocess.run(
         [py, "manage.py", "load_territories", str(data / "territoires.gpkg")],
-        check=True, cwd=root, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        check=True,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+    )
     for rank in ("M1", "M2"):
         if not Vintage.objects.filter(departement__code=args.code, rank=rank).exists():
             print(f"importing {rank} …", flush=True)
             subprocess.run(
-                [py, "manage.py", "import_ocsge", str(data / f"ocsge_{rank}.gpkg"),
-                 "--departement", args.code, "--rank", rank, "--no-difference",
-                 "--no-indicators"],
-                check=True, cwd=root, stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    py,
+                    "manage.py",
+                    "import_ocsge",
+                    str(data / f"ocsge_{rank}.gpkg"),
+                    "--departement",
+                    args.code,
+                    "--rank",
+                    rank,
+                    "--no-difference",
+                    "--no-indicators",
+                ],
+                check=True,
+                cwd=root,
+                stdout=subprocess.DEVNULL,
+            )
 
 
 def _timed(fn, *a, **kw):

@@ -59,7 +59,7 @@ def bench_hostile(args) -> dict:
 
     from apps.landcover import tiles
     from apps.landcover.models import LandCoverPolygon, TileCache, Vintage
-    from apps.signalements import services
+    from apps.signalements import filing
     from apps.territories.models import Membership, Organisation, Role
 
     settings.ALLOWED_HOSTS = ["*"]
@@ -86,8 +86,10 @@ def bench_hostile(args) -> dict:
         ign = Organisation.objects.create(name="Bench IGN", kind="ign")
         ign.departements.add(dep)
         people = {}
-        for name, org, role in [("contrib", agence, Role.CONTRIBUTOR),
-                                ("operator", ign, Role.OPERATOR)]:  # fmt: skip
+        for name, org, role in [
+            ("contrib", agence, Role.CONTRIBUTOR),
+            ("operator", ign, Role.OPERATOR),
+        ]:
             user = User.objects.create_user(f"hostile-{name}", password="x")
             Membership.objects.create(user=user, organisation=org, role=role)
             client = Client(raise_request_exception=False)
@@ -109,7 +111,7 @@ def bench_hostile(args) -> dict:
         )
         # The largest shape allowed, as complex as allowed, where polygons are densest
         # (refused on the count) and where they are sparsest (accepted).
-        side = services.MAX_SHAPE_AREA_M2**0.5 - 1
+        side = filing.MAX_SHAPE_AREA_M2**0.5 - 1
         spots = []
         for i in range(-3, 4):
             for j in range(-3, 4):
@@ -124,33 +126,38 @@ def bench_hostile(args) -> dict:
                     spots.append((cur.fetchone()[0], x, y, square))
         spots.sort(key=lambda s: s[0])
         dense = spots[-1]
-        allowed = [s for s in spots if s[0] <= services.MAX_SHAPE_POLYGONS]
+        allowed = [s for s in spots if s[0] <= filing.MAX_SHAPE_POLYGONS]
         sparse = allowed[-1] if allowed else spots[0]
-        big_dense = _square(dense[1], dense[2], side, services.MAX_VERTICES - 8)
+        big_dense = _square(dense[1], dense[2], side, filing.MAX_VERTICES - 8)
         add(
-            f"check, 100 ha shape of {services.MAX_VERTICES - 8} vertices, {dense[0]} polygons",
+            f"check, 100 ha shape of {filing.MAX_VERTICES - 8} vertices, {dense[0]} polygons",
             *_time(post(contrib, "/api/signalements/check/", {**body, "geom": big_dense})),
         )
-        big_sparse = _square(sparse[1], sparse[2], side, services.MAX_VERTICES - 8)
+        big_sparse = _square(sparse[1], sparse[2], side, filing.MAX_VERTICES - 8)
         add(
-            f"check, 100 ha shape of {services.MAX_VERTICES - 8} vertices, {sparse[0]} polygons",
+            f"check, 100 ha shape of {filing.MAX_VERTICES - 8} vertices, {sparse[0]} polygons",
             *_time(post(contrib, "/api/signalements/check/", {**body, "geom": big_sparse})),
         )
         start = time.perf_counter()
         with transaction.atomic():
-            filed = contrib.post("/api/signalements/", {**body, "geom": big_sparse},
-                                 content_type="application/json")  # fmt: skip
+            filed = contrib.post(
+                "/api/signalements/", {**body, "geom": big_sparse}, content_type="application/json"
+            )
         add("file, the same shape", time.perf_counter() - start, filed.status_code)
         if filed.status_code == 201:
             pk = filed.json()["id"]
             start = time.perf_counter()
             with transaction.atomic():
-                decided = operator.post(f"/api/signalements/{pk}/accept/", {},
-                                        content_type="application/json")  # fmt: skip
+                decided = operator.post(
+                    f"/api/signalements/{pk}/accept/", {}, content_type="application/json"
+                )
                 if decided.status_code >= 500:
                     transaction.set_rollback(True)
-            add("accept it (split of the target polygon)", time.perf_counter() - start,
-                decided.status_code)  # fmt: skip
+            add(
+                "accept it (split of the target polygon)",
+                time.perf_counter() - start,
+                decided.status_code,
+            )
         largest = LandCoverPolygon.objects.filter(vintage=vintage).order_by("-area").first()
         point = largest.geom.point_on_surface
         point.transform(4326)
@@ -206,8 +213,9 @@ def bench_hostile(args) -> dict:
     worst = max(rows, key=lambda r: r["worst_ms"])
     import subprocess
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     return {
         "commit": commit,
         "dataset": f"département {dep.code}, vintage {vintage.rank} "

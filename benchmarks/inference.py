@@ -40,8 +40,13 @@ def _model(root: Path):
     if demo.exists():
         return (*load_checkpoint(demo), "demo checkpoint")
     torch.manual_seed(0)  # throughput does not depend on the weights
-    meta = ModelMeta(encoder="resnet18", classes=[(i, str(i)) for i in range(1, 18)],
-                     mean=[120] * 4 + [50], std=[50] * 4 + [30], tile_size=512)  # fmt: skip
+    meta = ModelMeta(
+        encoder="resnet18",
+        classes=[(i, str(i)) for i in range(1, 18)],
+        mean=[120] * 4 + [50],
+        std=[50] * 4 + [30],
+        tile_size=512,
+    )
     return UNet("resnet18", 5, 17).eval(), meta, "random weights"
 
 
@@ -76,13 +81,21 @@ def bench_inference(args, root: Path) -> dict:
 
     # Bare forward: the same windows, read beforehand.
     windows = list(tile_windows(grid["width"], grid["height"], tile - 2 * margin, area))
-    with rasterio.open(paths["rgb"]) as rgb, rasterio.open(paths["nir"]) as nir, \
-            rasterio.open(paths["elevation"]) as dem:  # fmt: skip
+    with (
+        rasterio.open(paths["rgb"]) as rgb,
+        rasterio.open(paths["nir"]) as nir,
+        rasterio.open(paths["elevation"]) as dem,
+    ):
         arrays = [
-            _read((rgb, nir, dem), Window(w.col_off - margin, w.row_off - margin, tile, tile),
-                  grid["width"], grid["height"], tile)
+            _read(
+                (rgb, nir, dem),
+                Window(w.col_off - margin, w.row_off - margin, tile, tile),
+                grid["width"],
+                grid["height"],
+                tile,
+            )
             for w in windows
-        ]  # fmt: skip
+        ]
     model = model.to(device).eval()
     mean = torch.tensor(meta.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(meta.std, device=device).view(1, -1, 1, 1)
@@ -118,8 +131,17 @@ def bench_inference(args, root: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         out_c, out_f = Path(tmp) / "c.tif", Path(tmp) / "f.tif"
-        stages = predict_to_cog(model, meta, sources, out_c, out_f, area=area, margin=margin,
-                                batch_size=batch, device=device)  # fmt: skip
+        stages = predict_to_cog(
+            model,
+            meta,
+            sources,
+            out_c,
+            out_f,
+            area=area,
+            margin=margin,
+            batch_size=batch,
+            device=device,
+        )
         t = time.perf_counter()
         with rasterio.open(out_c) as c, rasterio.open(out_f) as f:
             polygons = vectorize_classes(c.read(1), f.read(1), c.transform)
@@ -153,20 +175,22 @@ def bench_inference(args, root: Path) -> dict:
 
 def render_inference(r) -> str:
     s = r["stages_s"]
-    return "\n".join([
-        "## Inference pipeline (issue: inference)",
-        "",
-        f"{r['pixels'] / 1e6:.1f} Mpx of synthetic imagery (5 bands), {r['windows']} windows "
-        f"of 512 px with 64-px margins, on `{r['device']}` (torch {r['torch']}, "
-        f"{r['weights']}).",
-        "",
-        "| work | ours | bare forward (same windows, no I/O) | ratio |",
-        "| --- | --- | --- | --- |",
-        f"| rasters → polygons | {r['pipeline_s']} s ({r['pipeline_mpx_s']} Mpx/s) | "
-        f"{r['bare_s']} s ({r['bare_mpx_s']} Mpx/s) | {r['ratio']}× |",
-        "",
-        f"Stages (s): reading {s['read']} (of which the model waited {s['wait_read']}), "
-        f"model {s['compute']}, writing COGs {s['write_cog']}, vectorising {s['vectorize']} "
-        f"({r['polygons']} polygons). At this speed a département of 150 gigapixels takes "
-        f"{r['departement_150gpx_h']} h on one such device.",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "## Inference pipeline (issue: inference)",
+            "",
+            f"{r['pixels'] / 1e6:.1f} Mpx of synthetic imagery (5 bands), {r['windows']} windows "
+            f"of 512 px with 64-px margins, on `{r['device']}` (torch {r['torch']}, "
+            f"{r['weights']}).",
+            "",
+            "| work | ours | bare forward (same windows, no I/O) | ratio |",
+            "| --- | --- | --- | --- |",
+            f"| rasters → polygons | {r['pipeline_s']} s ({r['pipeline_mpx_s']} Mpx/s) | "
+            f"{r['bare_s']} s ({r['bare_mpx_s']} Mpx/s) | {r['ratio']}× |",
+            "",
+            f"Stages (s): reading {s['read']} (of which the model waited {s['wait_read']}), "
+            f"model {s['compute']}, writing COGs {s['write_cog']}, vectorising {s['vectorize']} "
+            f"({r['polygons']} polygons). At this speed a département of 150 gigapixels takes "
+            f"{r['departement_150gpx_h']} h on one such device.",
+        ]
+    )

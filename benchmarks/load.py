@@ -79,8 +79,9 @@ def bench_load(args, root: Path, dsn: str) -> dict:
     cookies = []
     for i in range(USERS):
         user, _ = User.objects.get_or_create(username=f"load_user_{i:02d}")
-        Membership.objects.get_or_create(user=user, organisation=organisation,
-                                         defaults={"role": Role.CONTRIBUTOR})  # fmt: skip
+        Membership.objects.get_or_create(
+            user=user, organisation=organisation, defaults={"role": Role.CONTRIBUTOR}
+        )
         cookies.append(_session_cookie(user) + f"; csrftoken={CSRF}")
     polygons = list(
         LandCoverPolygon.objects.filter(vintage=vintage)
@@ -104,17 +105,23 @@ def bench_load(args, root: Path, dsn: str) -> dict:
             pick = rng.random()
             if pick < 0.60:
                 z, x, y = rng.choice(tiles)
-                kind, result = "tile", _request("GET", f"/tiles/{vintage.pk}/{z}/{x}/{y}.pbf",
-                                                cookie)  # fmt: skip
+                kind, result = (
+                    "tile",
+                    _request("GET", f"/tiles/{vintage.pk}/{z}/{x}/{y}.pbf", cookie),
+                )
                 ok = result[1] in (200, 204)
             elif pick < 0.85:
                 kind, result = "list", _request("GET", listing, cookie)
                 ok = result[1] == 200
             else:
                 token = f"{MARK} {uuid.uuid4().hex}"
-                body = {"vintage": vintage.pk, "polygon": rng.choice(polygons),
-                        "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2",
-                        "comment": token}  # fmt: skip
+                body = {
+                    "vintage": vintage.pk,
+                    "polygon": rng.choice(polygons),
+                    "code_cs_proposed": "CS2.1.1.1",
+                    "code_us_proposed": "US1.2",
+                    "comment": token,
+                }
                 kind, result = "filing", _request("POST", "/api/signalements/", cookie, body)
                 ok = result[1] == 201
                 if ok:

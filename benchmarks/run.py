@@ -127,20 +127,48 @@ def bench_io(args) -> dict:
             pg.execute("VACUUM landcover_landcoverpolygon")
         said: list[str] = []
         seconds = timed(
-            [py, "manage.py", "import_ocsge", str(src), "--departement", args.code,
-             "--rank", "M1", "--replace", "--no-difference", "--no-indicators"],
+            [
+                py,
+                "manage.py",
+                "import_ocsge",
+                str(src),
+                "--departement",
+                args.code,
+                "--rank",
+                "M1",
+                "--replace",
+                "--no-difference",
+                "--no-indicators",
+            ],
             output=said,
-        )  # fmt: skip
+        )
         print(f"import (ours): {seconds:.1f} s", flush=True)
         return seconds, re.search(r"streamed in ([\d.]+) s, indexes built in ([\d.]+) s", said[0])
 
     def ogr_import_once() -> float:
         seconds = timed(
-            ["ogr2ogr", "-f", "PostgreSQL", f"PG:{pg_dsn()}", str(src), "OCCUPATION_SOL",
-             "-nln", ogr_table, "-nlt", "MULTIPOLYGON", "-lco", "SPATIAL_INDEX=GIST",
-             "-lco", "GEOMETRY_NAME=geom", "-overwrite", "--config", "PG_USE_COPY", "YES"],
+            [
+                "ogr2ogr",
+                "-f",
+                "PostgreSQL",
+                f"PG:{pg_dsn()}",
+                str(src),
+                "OCCUPATION_SOL",
+                "-nln",
+                ogr_table,
+                "-nlt",
+                "MULTIPOLYGON",
+                "-lco",
+                "SPATIAL_INDEX=GIST",
+                "-lco",
+                "GEOMETRY_NAME=geom",
+                "-overwrite",
+                "--config",
+                "PG_USE_COPY",
+                "YES",
+            ],
             env={**os.environ, "PG_USE_COPY": "YES"},
-        )  # fmt: skip
+        )
         print(f"import (ogr2ogr): {seconds:.1f} s", flush=True)
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {ogr_table}")
@@ -182,7 +210,7 @@ def bench_io(args) -> dict:
                     "-nlt",
                     "MULTIPOLYGON",
                 ]
-            )  # fmt: skip
+            )
         )
         print(f"export (ogr2ogr): {ogr_exports[-1]:.1f} s", flush=True)
         ours_exports.append(
@@ -197,7 +225,7 @@ def bench_io(args) -> dict:
                     "--rank",
                     "M1",
                 ]
-            )  # fmt: skip
+            )
         )
         print(f"export (ours): {ours_exports[-1]:.1f} s", flush=True)
     ours_export = statistics.median(ours_exports)
@@ -250,8 +278,7 @@ def _import_stages(src: Path, outline=None, sample: int = 100_000) -> dict:
 
     geoms = timed_cpu("parse WKB (GEOS)", lambda: shapely.from_wkb(wkb))
     timed_cpu("validity: GEOS IsValid", lambda: shapely.is_valid(geoms))
-    timed_cpu("validity: ours (many-holed polygons split in two)",
-              lambda: validity.is_valid(geoms))  # fmt: skip
+    timed_cpu("validity: ours (many-holed polygons split in two)", lambda: validity.is_valid(geoms))
     tr = Transformer.from_crs(2154, 3857, always_xy=True)
     timed_cpu(
         "EPSG:3857 copy: PROJ + GEOS EWKB",
@@ -270,10 +297,12 @@ def _import_stages(src: Path, outline=None, sample: int = 100_000) -> dict:
         outline = shapely.from_wkb(outline).buffer(1.0)
         prepared = shapely.from_wkb(shapely.to_wkb(outline))
         shapely.prepare(prepared)
-        timed_cpu("inside the département: prepared covers",
-                  lambda: shapely.covers(prepared, geoms))  # fmt: skip
-        cells = timed_cpu("inside the département: ours, grid (once per file)",
-                          lambda: InnerCells(outline))  # fmt: skip
+        timed_cpu(
+            "inside the département: prepared covers", lambda: shapely.covers(prepared, geoms)
+        )
+        cells = timed_cpu(
+            "inside the département: ours, grid (once per file)", lambda: InnerCells(outline)
+        )
 
         def ours_inside():
             inner = cells.covers_boxes(shapely.bounds(geoms))

@@ -77,8 +77,7 @@ def _request(method, path, cookie, body=None, port=PORT):
         headers["Content-Type"] = "application/json"
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-    conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                 headers=headers)  # fmt: skip
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = conn.getresponse()
     data = response.read()
     elapsed = time.perf_counter() - start
@@ -105,8 +104,14 @@ def _bench_departement(root: Path):
         raise SystemExit("the demo département is needed first: make demo-data")
     Vintage.objects.filter(departement__code=BENCH_CODE).delete()
     for rank in ("M1", "M2"):  # M1 too: each accept then updates the change layer
-        call_command("import_ocsge", str(demo / f"ocsge_{rank}.gpkg"), departement=BENCH_CODE,
-                     rank=rank, name="Banc d'essai", no_difference=True)  # fmt: skip
+        call_command(
+            "import_ocsge",
+            str(demo / f"ocsge_{rank}.gpkg"),
+            departement=BENCH_CODE,
+            rank=rank,
+            name="Banc d'essai",
+            no_difference=True,
+        )
     departement = Departement.objects.get(code=BENCH_CODE)
     vintage = Vintage.objects.get(departement=departement, rank="M2")
     Vintage.objects.filter(pk=vintage.pk).update(feedback_open=True)
@@ -122,8 +127,9 @@ def _bench_departement(root: Path):
         ("bench_operator", "ign", Role.OPERATOR),
     ]:
         users[username], _ = User.objects.get_or_create(username=username)
-        Membership.objects.get_or_create(user=users[username], organisation=orgs[kind],
-                                         defaults={"role": role})  # fmt: skip
+        Membership.objects.get_or_create(
+            user=users[username], organisation=orgs[kind], defaults={"role": role}
+        )
     return vintage, users["bench_contributor"], orgs["agence_urbanisme"], users["bench_operator"]
 
 
@@ -162,9 +168,18 @@ def bench_signalements(args, root: Path, dsn: str) -> dict:
         api = "/api/signalements/"
 
         def create(pk):
-            return _request("POST", api, contributor_cookie, {
-                "vintage": vintage.pk, "polygon": pk, "code_cs_proposed": "CS2.1.1.1",
-                "code_us_proposed": "US1.2", "comment": "bench"})  # fmt: skip
+            return _request(
+                "POST",
+                api,
+                contributor_cookie,
+                {
+                    "vintage": vintage.pk,
+                    "polygon": pk,
+                    "code_cs_proposed": "CS2.1.1.1",
+                    "code_us_proposed": "US1.2",
+                    "comment": "bench",
+                },
+            )
 
         query = (
             f"{api}?departement={BENCH_CODE}&status=submitted&status=in_review"
@@ -223,10 +238,14 @@ def _bare_sql(dsn, vintage, contributor, organisation, operator, n) -> dict:
         return local.c
 
     with psycopg.connect(dsn) as c:
-        polygons = [r[0] for r in c.execute(
-            "SELECT id FROM landcover_landcoverpolygon WHERE vintage_id = %s "
-            "AND code_cs = 'CS2.2.1' ORDER BY random() LIMIT %s", [vintage.pk, n * 2]
-        ).fetchall()]  # fmt: skip
+        polygons = [
+            r[0]
+            for r in c.execute(
+                "SELECT id FROM landcover_landcoverpolygon WHERE vintage_id = %s "
+                "AND code_cs = 'CS2.2.1' ORDER BY random() LIMIT %s",
+                [vintage.pk, n * 2],
+            ).fetchall()
+        ]
 
     def create(pid):
         c = conn()
@@ -332,6 +351,9 @@ def render_signalements(r: dict) -> str:
             f"{o['bare_p50_ms']} ms | {o['bare_p95_ms']} ms |"
         )
     b = r["ops"]["bulk_accept"]
-    lines += ["", f"Bulk accept of {b['n']:,} signalements in one request: **{b['s']} s** "
-              f"({b['done']} accepted)."]  # fmt: skip
+    lines += [
+        "",
+        f"Bulk accept of {b['n']:,} signalements in one request: **{b['s']} s** "
+        f"({b['done']} accepted).",
+    ]
     return "\n".join(lines)

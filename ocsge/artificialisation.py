@@ -13,9 +13,20 @@ EXTRACTION = "US1.3"
 # Herbaceous land in urban use.
 HERBACEOUS = ("CS2.2.1", "CS2.2.2")
 URBAN_USES = (
-    "US2", "US3", "US5", "US235", "US4.1.1", "US4.1.2", "US4.1.3", "US4.1.4", "US4.1.5",
-    "US4.2", "US4.3", "US6.1", "US6.2",
-)  # fmt: skip
+    "US2",
+    "US3",
+    "US5",
+    "US235",
+    "US4.1.1",
+    "US4.1.2",
+    "US4.1.3",
+    "US4.1.4",
+    "US4.1.5",
+    "US4.2",
+    "US4.3",
+    "US6.1",
+    "US6.2",
+)
 
 # Threshold rule: patches below this area (m²) enclosed in the other kind of land flip.
 THRESHOLD_M2 = 2500.0

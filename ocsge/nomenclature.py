@@ -55,3 +55,18 @@ def model_classes() -> list[tuple[int, str, str | None]]:
 def valid_pairs() -> frozenset[tuple[str, str]]:
     """Allowed (code_cs, code_us) pairs shipped by default (admin-editable in the database)."""
     return frozenset((r["code_cs"], r["code_us"]) for r in _rows("paires_cs_us.csv"))
+
+
+# Minimum mapping units (m², nomenclature README « Minimum mapping units »): the one table,
+# read by the vectoriser, the generator and the filing check.
+MMU_BUILDING_M2 = 200.0  # a building (CS1.1.1.1)
+MMU_BUILT_UP_M2 = 500.0  # anything else inside a built-up zone
+MMU_ELSEWHERE_M2 = 2_500.0  # anything else elsewhere
+BUILDING = "CS1.1.1.1"
+
+
+def minimum_mapping_unit(code_cs: str, in_built_up_zone: bool) -> float:
+    """The smallest area (m²) the product maps for `code_cs` at a place."""
+    if code_cs == BUILDING:
+        return MMU_BUILDING_M2
+    return MMU_BUILT_UP_M2 if in_built_up_zone else MMU_ELSEWHERE_M2

@@ -41,7 +41,7 @@ from ocsge.vectorize import (
     simplify_coverage,
 )
 
-from .nomenclature import valid_pairs
+from .nomenclature import MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2, valid_pairs
 
 # Theme value -> (code_cs, code_us, is_building). Value 0 is outside the département.
 THEMES: dict[int, tuple[str, str, bool]] = {
@@ -70,7 +70,6 @@ THEMES: dict[int, tuple[str, str, bool]] = {
     23: ("CS1.1.2.1", "US235", False),  # squares, mineral surfaces in town
 }
 ARTIFICIAL_THEMES = (1, 2, 3, 4, 6, 23)
-MMU = {"building": 200.0, "built_up": 500.0, "elsewhere": 2500.0}
 
 
 @dataclass
@@ -115,8 +114,9 @@ def _noise(key, offset_px, shape, global_px, cell_px, octaves=3):
 
         def at(r, q, coeffs=coeffs, c=c):
             rr, qq = np.meshgrid(r / c, q / c, indexing="ij")
-            return ndimage.map_coordinates(coeffs, [rr, qq], order=3, prefilter=False,
-                                           mode="nearest")  # fmt: skip
+            return ndimage.map_coordinates(
+                coeffs, [rr, qq], order=3, prefilter=False, mode="nearest"
+            )
 
         total += np.float32(amp) * at(rows, cols).astype(np.float32)
         sample += amp * at(probe, probe)
@@ -172,9 +172,12 @@ def _burn(raster, geoms, value, transform, all_touched=False, onto=None, not_ont
         return
     window = raster[r0:r1, c0:c1]
     mask = rasterio.features.geometry_mask(
-        geoms, out_shape=window.shape, transform=transform * Affine.translation(c0, r0),
-        invert=True, all_touched=all_touched,
-    )  # fmt: skip
+        geoms,
+        out_shape=window.shape,
+        transform=transform * Affine.translation(c0, r0),
+        invert=True,
+        all_touched=all_touched,
+    )
     if onto is not None:
         mask &= np.isin(window, onto)
     if not_onto is not None:
@@ -615,9 +618,9 @@ def draw_landscape(
 def _min_sizes(res: float):
     pa = res * res
     # 10 % above the legend's units, so simplified polygons still honour them.
-    building = min_pixels(MMU["building"] * 1.1, pa)
-    elsewhere = min_pixels(MMU["elsewhere"] * 1.1, pa)
-    built_up = min_pixels(MMU["built_up"] * 1.1, pa)
+    building = min_pixels(MMU_BUILDING_M2 * 1.1, pa)
+    elsewhere = min_pixels(MMU_ELSEWHERE_M2 * 1.1, pa)
+    built_up = min_pixels(MMU_BUILT_UP_M2 * 1.1, pa)
     per_class = {v: (building if t[2] else elsewhere) for v, t in THEMES.items()}
     zone = {v: built_up for v, t in THEMES.items() if not t[2]}
     return per_class, elsewhere, zone
@@ -843,8 +846,13 @@ def _draw_and_vectorize(args):
         nothing = np.full(n, -1, dtype=np.int64)
         sides = dict.fromkeys(("top", "bottom", "left", "right"), nothing)
         empty = (shapely.to_wkb(np.empty(0, dtype=object)), np.empty(0, np.int32), sides)
-        return {"settlements": [], "zones": empty[0], "M1": empty, "M2": empty,
-                "outline": shapely.to_wkb(shapely.Polygon())}  # fmt: skip
+        return {
+            "settlements": [],
+            "zones": empty[0],
+            "M1": empty,
+            "M2": empty,
+            "outline": shapely.to_wkb(shapely.Polygon()),
+        }
     land = draw_landscape(
         code,
         tile_km,
@@ -983,7 +991,15 @@ def generate(
     }
     # What was generated, how, and how long it took (the benchmarks report it).
     (outdir / "generation.json").write_text(
-        json.dumps({**summary, "size_km": size_km, "resolution_m": res, "seed": seed,
-                    "tiles": k * k, "processes": workers or min(k * k, os.cpu_count() or 1)})
-    )  # fmt: skip
+        json.dumps(
+            {
+                **summary,
+                "size_km": size_km,
+                "resolution_m": res,
+                "seed": seed,
+                "tiles": k * k,
+                "processes": workers or min(k * k, os.cpu_count() or 1),
+            }
+        )
+    )
     return summary

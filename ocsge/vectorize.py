@@ -20,6 +20,8 @@ import skimage.measure
 from affine import Affine
 from scipy import ndimage
 
+from .nomenclature import MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
+
 
 def min_pixels(area_m2: float, pixel_area_m2: float) -> int:
     """Number of pixels a component needs to reach `area_m2`."""
@@ -129,12 +131,14 @@ def _nearest_in_windows(source, rows, cols, blocks, per_row):
         # Distance from each pixel to the nearest pixel beyond the window (raster edges
         # have nothing beyond them).
         inf = h + w
-        beyond = np.minimum.reduce([
-            r + 1 if r0 > 0 else np.full_like(r, inf),
-            c + 1 if c0 > 0 else np.full_like(c, inf),
-            (r1 - r0) - r if r1 < h else np.full_like(r, inf),
-            (c1 - c0) - c if c1 < w else np.full_like(c, inf),
-        ])  # fmt: skip
+        beyond = np.minimum.reduce(
+            [
+                r + 1 if r0 > 0 else np.full_like(r, inf),
+                c + 1 if c0 > 0 else np.full_like(c, inf),
+                (r1 - r0) - r if r1 < h else np.full_like(r, inf),
+                (c1 - c0) - c if c1 < w else np.full_like(c, inf),
+            ]
+        )
         if (dist >= beyond).any():
             return None
         out_r[sel], out_c[sel] = nr + r0, nc + c0
@@ -418,9 +422,6 @@ def merge_across_seams(
     return out_geoms[representatives], values[representatives], index[group]
 
 
-MMU_BUILDING_M2 = 200.0
-MMU_BUILT_UP_M2 = 500.0
-MMU_ELSEWHERE_M2 = 2500.0
 BUILT_UP_DISTANCE_M = 50.0
 
 
@@ -459,9 +460,13 @@ def vectorize_classes(
         else np.zeros(classes.shape, dtype=bool)
     )
     sieved, comp = sieve_components(
-        classes, per_class, default_min_size=elsewhere, zone_mask=near,
-        zone_min_size=zone_sizes, nodata=nodata,
-    )  # fmt: skip
+        classes,
+        per_class,
+        default_min_size=elsewhere,
+        zone_mask=near,
+        zone_min_size=zone_sizes,
+        nodata=nodata,
+    )
     raw = polygonize(sieved, transform, nodata=None, components=comp)
     # Mean confidence per polygon: the mean over the pixels of the component it outlines.
     sums = np.bincount(comp.ravel(), weights=confidence.ravel().astype(np.float64))

@@ -15,7 +15,7 @@ class PlatformAdminSite(admin.AdminSite):
     site_header = "OCS GE — administration de la plateforme"
 
     def has_permission(self, request):
-        from apps.territories.models import is_platform_admin  # loaded after the apps
+        from apps.territories.permissions import is_platform_admin  # loaded after the apps
 
         user = request.user
         return user.is_active and is_platform_admin(user)

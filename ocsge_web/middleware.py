@@ -83,8 +83,9 @@ class DatabaseUnavailableMiddleware:
                 "enregistré. Réduisez la zone ou la période demandée."
             )
         else:
-            log.error("database unavailable during %s %s: %s", request.method, request.path,
-                      exception)  # fmt: skip
+            log.error(
+                "database unavailable during %s %s: %s", request.method, request.path, exception
+            )
             message = _(
                 "La base de données est momentanément indisponible ; rien n'a été enregistré. "
                 "Réessayez dans quelques secondes."

@@ -249,7 +249,7 @@ REST_FRAMEWORK = {
             if env_bool("API_BASIC_AUTH", False)
             else []
         ),
-    ],  # fmt: skip
+    ],
     # JSON nested too deep is a 400, not a RecursionError (apps/ops/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
         "apps.ops.parsers.JSONParser",

@@ -158,3 +158,159 @@ def browser_page():
         connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     assert not violations, violations
+
+
+# --- the cast: one user per role, the same in every test ---------------------------------
+
+
+def _cast(here, territory_communes):
+    """Département `here` (98) and 97, their organisations, one user per role:
+    `contributor_in` and `colleague` (an agence d'urbanisme of 98's communes),
+    `contributor_out` (an agence of 97), `operator` and `operator2` (the production lead,
+    role manager) of IGN 98, `operator_out` of IGN 97, `reviewer` (DDT 98),
+    `platform_admin` (the admin role, no superuser flag), `admin` (a superuser) and
+    `anonymous` (None)."""
+    from django.contrib.auth import get_user_model
+
+    from apps.territories.models import Departement, Membership, Organisation, Role
+
+    other = Departement.objects.create(code="97", name="Ailleurs")
+    orgs = {
+        "agence": Organisation.objects.create(name="Agence 98", kind="agence_urbanisme"),
+        "agence_out": Organisation.objects.create(name="Agence 97", kind="agence_urbanisme"),
+        "ign": Organisation.objects.create(name="IGN 98", kind="ign"),
+        "ign_out": Organisation.objects.create(name="IGN 97", kind="ign"),
+        "ddt": Organisation.objects.create(name="DDT 98", kind="ddt"),
+        "platform": Organisation.objects.create(name="Plateforme", kind="ign"),
+    }
+    orgs["agence"].communes.add(*territory_communes)
+    orgs["agence_out"].departements.add(other)
+    orgs["ign"].departements.add(here)
+    orgs["ign_out"].departements.add(other)
+    orgs["ddt"].departements.add(here)
+    User = get_user_model()
+    users = {"anonymous": None}
+    for name, org, role in [
+        ("contributor_in", "agence", Role.CONTRIBUTOR),
+        ("colleague", "agence", Role.CONTRIBUTOR),
+        ("contributor_out", "agence_out", Role.CONTRIBUTOR),
+        ("operator", "ign", Role.OPERATOR),
+        ("operator2", "ign", Role.MANAGER),
+        ("operator_out", "ign_out", Role.OPERATOR),
+        ("reviewer", "ddt", Role.REVIEWER),
+        ("platform_admin", "platform", Role.ADMIN),
+    ]:
+        users[name] = User.objects.create_user(name, password="pw-123456")
+        Membership.objects.create(user=users[name], organisation=orgs[org], role=role)
+    users["admin"] = User.objects.create_superuser("admin", password="pw-123456")
+    return {"users": users, "orgs": orgs, "here": here, "other": other}
+
+
+@pytest.fixture
+def cast(db):
+    """The cast (`_cast`) over a bare département 98 of one commune, with an empty M1: for
+    rules that read no polygon."""
+    from apps.landcover.models import Vintage
+    from apps.territories.models import Commune, Departement
+
+    here = Departement.objects.create(code="98", name="Ici")
+    commune = Commune.objects.create(
+        code="98001",
+        name="Ici-Bourg",
+        departement=here,
+        geom=MultiPolygon(Polygon.from_bbox((0, 0, 10, 10)), srid=2154),
+    )
+    m1 = Vintage.objects.create(departement=here, rank="M1", millesime=2021, source="import")
+    return {**_cast(here, [commune]), "m1": m1}
+
+
+@pytest.fixture
+def world(square_vintages, square_departement):
+    """The cast (`_cast`) over the square département 98 (`square_vintages`), its M2 open
+    for feedback."""
+    from apps.landcover.models import Vintage
+
+    m1, m2 = square_vintages
+    Vintage.objects.filter(pk=m2.pk).update(feedback_open=True)
+    cast = _cast(square_departement, square_departement.communes.all())
+    return {**cast, "m1": m1, "m2": Vintage.objects.get(pk=m2.pk)}
+
+
+# --- inference: imagery and a model ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def imagery(small_departement, tmp_path_factory):
+    """Synthetic photos of the small generated département at 10 m (about 400 × 400 px)."""
+    from apps.inference.ml.synthetic import render_geopackage
+
+    out, _ = small_departement
+    folder = tmp_path_factory.mktemp("imagery")
+    result = render_geopackage(
+        out / "ocsge_M1.gpkg", folder, res=10.0, block=256, log=lambda *_: None
+    )
+    return result["paths"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained U-Net (seeded) saved as a checkpoint of 17 classes, 5 bands."""
+    import torch
+
+    from apps.inference.ml.checkpoint import ModelMeta, save_checkpoint
+    from apps.inference.ml.unet import UNet
+
+    torch.manual_seed(3)
+    model = UNet("resnet18", 5, 17)
+    meta = ModelMeta(
+        encoder="resnet18",
+        classes=[(i, f"c{i}") for i in range(1, 18)],
+        mean=[120, 120, 120, 120, 50],
+        std=[50, 50, 50, 50, 30],
+        tile_size=256,
+    )
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model, meta)
+
+
+# --- larger worlds -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def generated(small_departement):
+    """The generated 4 km département (about 1,500 polygons a vintage, 3 communes) loaded,
+    with its change layer and indicators."""
+    from django.core.management import call_command
+
+    from apps.artif.compute import compute_departement
+    from apps.landcover.difference import compute_difference
+    from apps.landcover.gpkg import import_ocsge
+    from apps.territories.models import Departement
+
+    out, _ = small_departement
+    call_command("load_territories", str(out / "territoires.gpkg"))
+    m1 = import_ocsge(out / "ocsge_M1.gpkg", "99", "M1")
+    m2 = import_ocsge(out / "ocsge_M2.gpkg", "99", "M2")
+    dep = Departement.objects.get(code="99")
+    compute_difference(dep)
+    compute_departement(dep)
+    return dep, m1, m2
+
+
+@pytest.fixture
+def campaign(request, square_departement):
+    """The signalements' world with e-mail addresses, both loops closed, and a plan."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    from apps.campaigns.calendar import create_plan
+    from apps.landcover.models import Vintage
+
+    from .helpers import START
+
+    base = request.getfixturevalue("world")
+    User = get_user_model()
+    User.objects.update(email=Concat("username", Value("@example.org")))
+    Vintage.objects.filter(departement=square_departement).update(feedback_open=False)
+    plan = create_plan(square_departement, START)
+    return {**base, "plan": plan}

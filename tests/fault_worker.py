@@ -30,6 +30,19 @@ if target:
 
 from celery.__main__ import main  # noqa: E402
 
-sys.argv = ["celery", "-A", "ocsge_web", "worker", "-Q", "gpu,default", "--pool", "solo", "-l",
-            "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+sys.argv = [
+    "celery",
+    "-A",
+    "ocsge_web",
+    "worker",
+    "-Q",
+    "gpu,default",
+    "--pool",
+    "solo",
+    "-l",
+    "info",
+    "--without-gossip",
+    "--without-mingle",
+    "--without-heartbeat",
+]
 main()

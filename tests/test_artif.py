@@ -16,7 +16,6 @@ from apps.artif.compute import compute_departement, update_after_correction
 from apps.artif.impact import correction_impact, format_delta
 from apps.artif.models import ArtifFlow, ArtifStat, ThresholdFlip
 from apps.landcover.difference import compute_difference
-from apps.landcover.gpkg import import_ocsge
 from apps.landcover.models import LandCoverPolygon, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
 from ocsge.artificialisation import is_artificialised
@@ -245,20 +244,6 @@ def test_threshold_flips_make_flows_without_code_changes():
     assert artif_by_commune(m1)["98001"][0] - desartif == artif_by_commune(m2)["98001"][0]
 
 
-@pytest.fixture
-def generated(small_departement):
-    """The generated 4 km département (about 1,500 polygons a vintage, 3 communes) loaded,
-    with its change layer and indicators."""
-    out, _ = small_departement
-    call_command("load_territories", str(out / "territoires.gpkg"))
-    m1 = import_ocsge(out / "ocsge_M1.gpkg", "99", "M1")
-    m2 = import_ocsge(out / "ocsge_M2.gpkg", "99", "M2")
-    dep = Departement.objects.get(code="99")
-    compute_difference(dep)
-    compute_departement(dep)
-    return dep, m1, m2
-
-
 def _identity_gaps(dep, m1, m2):
     a1, a2 = artif_by_commune(m1), artif_by_commune(m2)
     flows = {}
@@ -410,14 +395,22 @@ def test_published_figures_are_open_to_everyone(client, readers, generated):
 def test_every_level_sums_its_communes(client, readers, generated, level):
     dep, m1, m2 = generated
     commune = Commune.objects.filter(departement=dep).order_by("code").first()
-    code = {"commune": commune.code, "epci": commune.siren_epci, "departement": "99",
-            "region": dep.region.code if dep.region else "99"}[level]  # fmt: skip
+    code = {
+        "commune": commune.code,
+        "epci": commune.siren_epci,
+        "departement": "99",
+        "region": dep.region.code if dep.region else "99",
+    }[level]
     client.force_login(readers["reviewer"])
     data = client.get(f"/api/artificialisation/{level}/{code}/").json()
     communes = Commune.objects.filter(
-        **{"commune": {"code": code}, "epci": {"siren_epci": code},
-           "departement": {"departement": dep}, "region": {"departement": dep}}[level]
-    )  # fmt: skip
+        **{
+            "commune": {"code": code},
+            "epci": {"siren_epci": code},
+            "departement": {"departement": dep},
+            "region": {"departement": dep},
+        }[level]
+    )
     expected = ArtifStat.objects.filter(vintage=m2, commune__in=communes, artif=True).aggregate(
         a=Sum("area")
     )["a"]
@@ -459,8 +452,14 @@ def test_choropleth_geojson_carries_each_communes_figures(client, readers, gener
 def test_territory_page_shows_figures_chart_and_map(client, readers):
     client.force_login(readers["reviewer"])
     html = client.get("/territoires/departement/99/").content.decode()
-    for marker in ('id="figures"', 'id="chart"', 'id="by-cs"', 'id="territory-map"',
-                   'id="communes"', "artificialisation.csv"):  # fmt: skip
+    for marker in (
+        'id="figures"',
+        'id="chart"',
+        'id="by-cs"',
+        'id="territory-map"',
+        'id="communes"',
+        "artificialisation.csv",
+    ):
         assert marker in html
 
 
@@ -474,9 +473,11 @@ def test_territory_page_queries_do_not_grow_with_communes(client, readers, gener
     dep = generated[0]
     for k in range(5):
         Commune.objects.create(
-            code=f"99{900 + k}", name=f"Nouvelle {k}", departement=dep,
+            code=f"99{900 + k}",
+            name=f"Nouvelle {k}",
+            departement=dep,
             geom=MultiPolygon(GEOSGeometry(box(5000 + k * 10, 0, 5005 + k * 10, 5).wkt, srid=2154)),
-        )  # fmt: skip
+        )
     with CaptureQueriesContext(connection) as ctx:
         client.get("/territoires/departement/99/")
     assert len(ctx) == first

@@ -16,12 +16,12 @@ from django.test import Client
 from apps.landcover import tiles
 from apps.landcover.models import PolygonRevision, TileCache
 from apps.ops.timeouts import set_statement_timeout, statement_timeout
-from apps.signalements import services
+from apps.signalements import filing
 from apps.signalements.models import Attachment, Signalement
 from apps.territories.models import Commune
 
 from .conftest import X0, Y0
-from .test_signalements import _png, file, grass_polygon, login, lonlat, square_wgs84, world  # noqa: F401
+from .helpers import file, grass_polygon, login, lonlat, square_wgs84
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def _ring(*points):
 
 
 @pytest.fixture
-def halves(world):  # noqa: F811
+def halves(world):
     """The agence's territory is commune 98001, the west of the square up to x = X0 + 260;
     98002, the east, belongs to no contributor's organisation."""
     west = Polygon.from_bbox((X0, Y0, X0 + 260, Y0 + 400))
@@ -51,10 +51,19 @@ def halves(world):  # noqa: F811
 # forest rectangle in 98002: the shape's point on surface lies in the bar (98001), the polygon
 # it overlaps most is the forest (98002). Before the fix: filed (201) on the forest.
 STRIP_ATTACK = _ring(
-    (X0 + 10, Y0 + 140), (X0 + 258, Y0 + 140), (X0 + 258, Y0 + 149), (X0 + 300, Y0 + 149),
-    (X0 + 300, Y0 + 110), (X0 + 390, Y0 + 110), (X0 + 390, Y0 + 190), (X0 + 300, Y0 + 190),
-    (X0 + 300, Y0 + 151), (X0 + 258, Y0 + 151), (X0 + 258, Y0 + 160), (X0 + 10, Y0 + 160),
-)  # fmt: skip
+    (X0 + 10, Y0 + 140),
+    (X0 + 258, Y0 + 140),
+    (X0 + 258, Y0 + 149),
+    (X0 + 300, Y0 + 149),
+    (X0 + 300, Y0 + 110),
+    (X0 + 390, Y0 + 110),
+    (X0 + 390, Y0 + 190),
+    (X0 + 300, Y0 + 190),
+    (X0 + 300, Y0 + 151),
+    (X0 + 258, Y0 + 151),
+    (X0 + 258, Y0 + 160),
+    (X0 + 10, Y0 + 160),
+)
 
 
 @pytest.mark.parametrize(
@@ -66,16 +75,25 @@ STRIP_ATTACK = _ring(
         # 2 m over the edge (drawing precision): within the tolerance, filed
         (square_wgs84(X0 + 210, Y0 + 110, X0 + 262, Y0 + 190), "CS2.1.1.1", "US1.2", 201, ""),
         # 20 m over the edge: refused
-        (square_wgs84(X0 + 210, Y0 + 110, X0 + 280, Y0 + 190), "CS2.1.1.1", "US1.2", 400,
-         "sort du territoire"),
+        (
+            square_wgs84(X0 + 210, Y0 + 110, X0 + 280, Y0 + 190),
+            "CS2.1.1.1",
+            "US1.2",
+            400,
+            "sort du territoire",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_drawn_shape_must_lie_wholly_in_the_contributors_territory(
     client, halves, shape, cs, us, status, message
 ):
     login(client, halves, "contributor_in")
-    body = {"vintage": halves["m2"].pk, "geom": shape, "code_cs_proposed": cs,
-            "code_us_proposed": us}  # fmt: skip
+    body = {
+        "vintage": halves["m2"].pk,
+        "geom": shape,
+        "code_cs_proposed": cs,
+        "code_us_proposed": us,
+    }
     check = client.post("/api/signalements/check/", body, content_type="application/json")
     response = client.post("/api/signalements/", body, content_type="application/json")
     assert (check.status_code, response.status_code) == (200 if status == 201 else 400, status)
@@ -92,8 +110,12 @@ def test_a_whole_polygon_must_lie_in_the_territory(client, halves):
     login(client, halves, "contributor_in")
 
     def file_polygon(polygon):
-        body = {"vintage": halves["m2"].pk, "polygon": polygon.pk,
-                "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+        body = {
+            "vintage": halves["m2"].pk,
+            "polygon": polygon.pk,
+            "code_cs_proposed": "CS2.1.1.1",
+            "code_us_proposed": "US1.2",
+        }
         return client.post("/api/signalements/", body, content_type="application/json")
 
     response = file_polygon(grass_polygon(halves, 2, 1))
@@ -109,15 +131,16 @@ def test_a_whole_polygon_must_lie_in_the_territory(client, halves):
 def test_a_shape_too_large_or_touching_too_many_polygons_is_refused_before_any_overlay(
     client,
     world,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     login(client, world, "contributor_in")
     huge = square_wgs84(X0 - 600, Y0 - 600, X0 + 600, Y0 + 600)  # 144 ha
     body = {"vintage": world["m2"].pk, "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}
-    response = client.post("/api/signalements/check/", {**body, "geom": huge},
-                           content_type="application/json")  # fmt: skip
+    response = client.post(
+        "/api/signalements/check/", {**body, "geom": huge}, content_type="application/json"
+    )
     assert response.status_code == 400 and "144 ha" in response.json()["detail"]
-    monkeypatch.setattr(services, "MAX_SHAPE_POLYGONS", 3)
+    monkeypatch.setattr(filing, "MAX_SHAPE_POLYGONS", 3)
     over_four = square_wgs84(X0 + 50, Y0 + 50, X0 + 150, Y0 + 150)  # meets 4 squares
     for url in ("/api/signalements/check/", "/api/signalements/"):
         response = client.post(url, {**body, "geom": over_four}, content_type="application/json")
@@ -129,29 +152,35 @@ def test_a_request_statement_over_the_timeout_answers_503_and_the_next_request_w
     client,
     world,
     settings,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     settings.REQUEST_STATEMENT_TIMEOUT_MS = 100
-    real = services.prepare
+    real = filing.prepare
 
     def slow(*args, **kwargs):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(2)")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "prepare", slow)
+    monkeypatch.setattr(filing, "prepare", slow)
     login(client, world, "contributor_in")
-    body = {"vintage": world["m2"].pk, "polygon": grass_polygon(world).pk,
-            "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+    body = {
+        "vintage": world["m2"].pk,
+        "polygon": grass_polygon(world).pk,
+        "code_cs_proposed": "CS2.1.1.1",
+        "code_us_proposed": "US1.2",
+    }
     started = time.monotonic()
     with transaction.atomic():  # in production the request runs in autocommit; here the
         response = client.post("/api/signalements/check/", body, content_type="application/json")
         transaction.set_rollback(True)  # test's transaction rolls back to this savepoint
     assert time.monotonic() - started < 1.5
     assert response.status_code == 503 and "trop de travail" in response.json()["detail"]
-    monkeypatch.setattr(services, "prepare", real)
-    assert client.post("/api/signalements/check/", body,
-                       content_type="application/json").status_code == 200  # fmt: skip
+    monkeypatch.setattr(filing, "prepare", real)
+    assert (
+        client.post("/api/signalements/check/", body, content_type="application/json").status_code
+        == 200
+    )
 
 
 def test_work_handed_to_an_inline_task_runs_without_the_request_timeout(db):
@@ -183,8 +212,10 @@ class Body(io.RawIOBase):
             ).encode()
             self.parts += [head, (b"0" * 65536, size - 9), b"\r\n"]
         self.parts.append(f"--{self.BOUNDARY}--\r\n".encode())
-        self.length = sum(p if isinstance(p, int) else len(p) if isinstance(p, bytes)
-                          else p[1] for p in self.parts)  # fmt: skip
+        self.length = sum(
+            p if isinstance(p, int) else len(p) if isinstance(p, bytes) else p[1]
+            for p in self.parts
+        )
         self.index, self.offset = 0, 0
 
     def readable(self):
@@ -233,7 +264,7 @@ def test_a_hostile_upload_is_refused_while_streaming_within_a_memory_ceiling(
     files,
     size,
     status,
-    message,  # noqa: F811
+    message,
 ):
     """Before the fix, 30 files of 15 MB were each read whole into memory (+ 460 MB)."""
     settings.MEDIA_ROOT = tmp_path
@@ -254,7 +285,7 @@ def test_a_hostile_upload_is_refused_while_streaming_within_a_memory_ceiling(
     assert not Attachment.objects.exists() and not list(tmp_path.rglob("*.pdf"))
 
 
-def test_attachments_within_the_limits_are_streamed_to_storage(client, world, settings, tmp_path):  # noqa: F811
+def test_attachments_within_the_limits_are_streamed_to_storage(client, world, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     signalement = file(world)
     login(client, world, "contributor_in")
@@ -275,7 +306,7 @@ def test_attachments_within_the_limits_are_streamed_to_storage(client, world, se
 # --- finding 7: the tile cache is bounded by the vintage's extent -------------------------
 
 
-def test_only_non_empty_tiles_are_cached_and_at_most_the_cap(client, world, settings):  # noqa: F811
+def test_only_non_empty_tiles_are_cached_and_at_most_the_cap(client, world, settings):
     """Before the fix, 20 requests for empty tiles added 20 TileCache rows."""
     from apps.landcover.models import Vintage
 
@@ -296,7 +327,7 @@ def test_only_non_empty_tiles_are_cached_and_at_most_the_cap(client, world, sett
 # --- finding 8: nothing of another organisation's, no names to the public ----------------
 
 
-def _other_agence_signalement(world):  # noqa: F811
+def _other_agence_signalement(world):
     from apps.territories.models import Membership, Organisation, Role
 
     other = Organisation.objects.create(name="Mairie 98", kind="commune")
@@ -305,14 +336,18 @@ def _other_agence_signalement(world):  # noqa: F811
 
     mayor = get_user_model().objects.create_user("maire@mairie.example.fr", password="pw-123456")
     Membership.objects.create(user=mayor, organisation=other, role=Role.CONTRIBUTOR)
-    return services.file_signalement(
+    return filing.file_signalement(
         mayor,
-        services.Filing(vintage_id=world["m2"].pk, polygon_id=grass_polygon(world).pk,
-                        code_cs_proposed="CS2.1.1.1", code_us_proposed="US1.2"),
-    )  # fmt: skip
+        filing.Filing(
+            vintage_id=world["m2"].pk,
+            polygon_id=grass_polygon(world).pk,
+            code_cs_proposed="CS2.1.1.1",
+            code_us_proposed="US1.2",
+        ),
+    )
 
 
-def test_related_lists_only_signalements_the_caller_may_see(client, world):  # noqa: F811
+def test_related_lists_only_signalements_the_caller_may_see(client, world):
     """Before the fix, `related` listed the other organisation's signalement too."""
     theirs = _other_agence_signalement(world)
     ours = file(world)
@@ -324,7 +359,7 @@ def test_related_lists_only_signalements_the_caller_may_see(client, world):  # n
     ]
 
 
-def _sig_open(client, world, z=16):  # noqa: F811
+def _sig_open(client, world, z=16):
     import mapbox_vector_tile
 
     x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), z)
@@ -340,7 +375,7 @@ def _sig_open(client, world, z=16):  # noqa: F811
     return next(f["properties"].get("sig_open") for f in layer["features"] if f["id"] == polygon.pk)
 
 
-def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):  # noqa: F811
+def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):
     """Before the fix, a contributor's tiles counted the other organisation's signalement."""
     _other_agence_signalement(world)
     file(world)
@@ -350,7 +385,7 @@ def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):  #
     assert _sig_open(client, world) == 2
 
 
-def test_revision_authors_are_shown_to_the_departements_staff_only(client, world):  # noqa: F811
+def test_revision_authors_are_shown_to_the_departements_staff_only(client, world):
     """Before the fix, the panel gave every revision's username (an invited account's
     e-mail address) to anyone who could see the vintage, anonymous included."""
     from apps.landcover.models import Vintage
@@ -360,11 +395,17 @@ def test_revision_authors_are_shown_to_the_departements_staff_only(client, world
     author.username, author.first_name, author.last_name = "op@ign.example.fr", "Ana", "Opé"
     author.save()
     PolygonRevision.objects.create(
-        polygon=polygon, revision=2, code_cs_before="CS2.2.1", code_us_before="US1.1",
-        code_cs_after="CS2.2.1", code_us_after="US1.1", author=author,
-        cause=PolygonRevision.Cause.SIGNALEMENT, geom_before=polygon.geom,
+        polygon=polygon,
+        revision=2,
+        code_cs_before="CS2.2.1",
+        code_us_before="US1.1",
+        code_cs_after="CS2.2.1",
+        code_us_after="US1.1",
+        author=author,
+        cause=PolygonRevision.Cause.SIGNALEMENT,
+        geom_before=polygon.geom,
         geom_after=polygon.geom,
-    )  # fmt: skip
+    )
     Vintage.objects.filter(pk=world["m2"].pk).update(state=Vintage.State.PUBLISHED)
     lon, lat = lonlat(X0 + 150, Y0 + 150)
     url = f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}"
@@ -397,7 +438,7 @@ NUL_PATHS = [
 
 
 @pytest.mark.parametrize("role", ["anonymous", "contributor_in"])
-def test_nul_bytes_and_points_outside_the_projection_are_refused_not_500(client, world, role):  # noqa: F811
+def test_nul_bytes_and_points_outside_the_projection_are_refused_not_500(client, world, role):
     login(client, world, role)
     client.raise_request_exception = False
     v = world["m2"].pk
@@ -410,14 +451,21 @@ def test_nul_bytes_and_points_outside_the_projection_are_refused_not_500(client,
             "/api/signalements/check/", body, content_type="application/json"
         ).status_code
     statuses["check shape"] = client.post(
-        "/api/signalements/check/", {"vintage": v, "geom": {"type": "Polygon", "coordinates": [
-            [[-179.0, -89.0], [179.0, -89.0], [179.0, -80.0], [-179.0, -89.0]]]}},
-        content_type="application/json").status_code  # fmt: skip
+        "/api/signalements/check/",
+        {
+            "vintage": v,
+            "geom": {
+                "type": "Polygon",
+                "coordinates": [[[-179.0, -89.0], [179.0, -89.0], [179.0, -80.0], [-179.0, -89.0]]],
+            },
+        },
+        content_type="application/json",
+    ).status_code
     assert all(code in (400, 403, 404) for code in statuses.values()), statuses
     assert all(statuses[p] in (400, 404) for p in NUL_PATHS), statuses
 
 
-def test_json_nested_fifty_thousand_deep_is_a_400(client, world):  # noqa: F811
+def test_json_nested_fifty_thousand_deep_is_a_400(client, world):
     login(client, world, "contributor_in")
     client.raise_request_exception = False
     body = "[" * 50_000 + "]" * 50_000
@@ -432,7 +480,7 @@ def test_json_nested_fifty_thousand_deep_is_a_400(client, world):  # noqa: F811
 
 def test_password_reset_is_rate_limited_per_address_and_per_client(
     client, world, mailoutbox, settings
-):  # noqa: F811
+):
     """Before the fix: 5 mails to one user in 0.25 s."""
     from django.core.cache import cache
 
@@ -457,7 +505,7 @@ def test_password_reset_is_rate_limited_per_address_and_per_client(
     assert len(mailoutbox) == 1  # another client is not
 
 
-def test_lockout_keys_on_the_client_behind_the_trusted_proxy(world, settings):  # noqa: F811
+def test_lockout_keys_on_the_client_behind_the_trusted_proxy(world, settings):
     """Behind one TLS proxy every request comes from the proxy's address: before the fix five
     bad attempts locked the account out for everyone. Now the client is the address the
     proxy appended to X-Forwarded-For; what a client writes further left is ignored."""
@@ -476,7 +524,7 @@ def test_lockout_keys_on_the_client_behind_the_trusted_proxy(world, settings):  
     assert attempt("198.51.100.20", "pw-123456")  # the real user elsewhere logs in
 
 
-def test_the_api_takes_no_basic_authentication_by_default(world):  # noqa: F811
+def test_the_api_takes_no_basic_authentication_by_default(world):
     import base64
 
     token = base64.b64encode(b"operator:pw-123456").decode()
@@ -487,21 +535,24 @@ def test_the_api_takes_no_basic_authentication_by_default(world):  # noqa: F811
 def test_the_estimate_before_sending_is_dropped_when_it_would_take_too_long(
     client,
     world,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     """On the million-polygon benchmark a road network of 255,000 vertices took 70 s to
     estimate: the check answers without the estimate rather than wait or fail."""
-    import apps.signalements.services as s
 
     def slow(*args, **kwargs):  # in a savepoint, as the real estimate (corrections.simulated)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(1)")
 
-    monkeypatch.setattr(s, "correction_impact", slow)
-    monkeypatch.setattr(s, "ESTIMATE_BUDGET_MS", 100)
+    monkeypatch.setattr(filing, "correction_impact", slow)
+    monkeypatch.setattr(filing, "ESTIMATE_BUDGET_MS", 100)
     login(client, world, "contributor_in")
-    body = {"vintage": world["m2"].pk, "polygon": grass_polygon(world).pk,
-            "code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.2"}  # fmt: skip
+    body = {
+        "vintage": world["m2"].pk,
+        "polygon": grass_polygon(world).pk,
+        "code_cs_proposed": "CS2.1.1.1",
+        "code_us_proposed": "US1.2",
+    }
     started = time.monotonic()
     response = client.post("/api/signalements/check/", body, content_type="application/json")
     assert time.monotonic() - started < 0.9
@@ -515,7 +566,7 @@ def test_tiles_built_once_per_revision_may_take_longer_than_a_request(
     client,
     world,
     settings,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     """A département-wide z ≤ 11 tile reads every polygon (seconds on a million): it runs
     under FIGURES_STATEMENT_TIMEOUT_MS, not the request's limit; z ≥ 12 tiles do not."""

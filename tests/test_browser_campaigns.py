@@ -6,12 +6,11 @@ import pytest
 
 from apps.campaigns.calendar import create_plan
 from apps.landcover.models import Vintage
-from apps.signalements import services
+from apps.signalements import decisions
 from apps.territories.models import Departement, Region
 
 from .conftest import CHROMIUM
-from .test_browser_map import _login
-from .test_signalements import file, world  # noqa: F401  (fixture)
+from .helpers import browser_login, file
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,14 +20,14 @@ pytestmark = [
 
 
 @pytest.fixture
-def regional(world):  # noqa: F811
+def regional(world):
     region = Region.objects.create(code="95", name="Région d'essai")
     Departement.objects.filter(code="98").update(region=region)
     departement = Departement.objects.get(code="98")
     # Started five months ago: the two first meetings are late (not marked done).
     create_plan(departement, datetime.date.today() - datetime.timedelta(days=150))
     s = file(world)
-    services.apply_action(world["users"]["operator"], s.pk, "accept")
+    decisions.apply_action(world["users"]["operator"], s.pk, "accept")
     Vintage.objects.filter(departement=departement).update(feedback_open=False)
     return world
 
@@ -39,7 +38,7 @@ def test_reviewer_follows_the_region_down_to_a_departement_timeline(
     page = browser_page
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    _login(page, live_server.url, "reviewer")
+    browser_login(page, live_server.url, "reviewer")
     page.goto(f"{live_server.url}/tableau-de-bord/")
     page.click("text=95 Région d'essai")
     row = page.locator('#departements tr[data-code="98"]')
@@ -61,7 +60,7 @@ def test_manager_opens_the_m1_loop_and_sees_the_launch_mails(live_server, region
 
     get_user_model().objects.filter(username="contributor_in").update(email="c@example.org")
     page = browser_page
-    _login(page, live_server.url, "operator2")
+    browser_login(page, live_server.url, "operator2")
     page.goto(f"{live_server.url}/departements/98/calendrier/")
     # The template's M1 loop is still to come: the manager opens it today.
     page.locator("#loops li", has_text="M1").locator("button").click()

@@ -11,12 +11,11 @@ import pytest
 from pyproj import Transformer
 
 from apps.landcover.models import Vintage
-from apps.signalements import services
+from apps.signalements import filing
 from apps.territories.models import Commune
 
 from .conftest import CHROMIUM, X0, Y0
-from .test_browser_map import _login
-from .test_signalements import grass_polygon, world  # noqa: F401  (fixture)
+from .helpers import browser_login, grass_polygon
 
 MARKUP = '<img src=x id=injected><meta http-equiv="refresh" content="0;url=/comptes/login/">'
 JS = Path(__file__).resolve().parent.parent / "static" / "js"
@@ -65,7 +64,7 @@ def _view(x, y):
 @in_browser
 def test_marker_popup_shows_an_organisation_name_with_markup_as_text(
     live_server,
-    world,  # noqa: F811
+    world,
     browser_page,
     settings,
 ):
@@ -74,9 +73,9 @@ def test_marker_popup_shows_an_organisation_name_with_markup_as_text(
     agence.name = f"Agence {MARKUP}"
     agence.save()
     polygon = grass_polygon(world, 1, 1)
-    services.file_signalement(
+    filing.file_signalement(
         world["users"]["contributor_in"],
-        services.Filing(
+        filing.Filing(
             vintage_id=world["m2"].pk,
             polygon_id=polygon.pk,
             code_cs_proposed="CS2.1.1.1",
@@ -85,7 +84,7 @@ def test_marker_popup_shows_an_organisation_name_with_markup_as_text(
         ),
     )
     page = browser_page
-    _login(page, live_server.url, "operator")
+    browser_login(page, live_server.url, "operator")
     page.goto(
         f"{live_server.url}/departements/98/carte/?{_view(X0 + 150, Y0 + 150)}&v=M2&markers=1"
     )
@@ -105,7 +104,7 @@ def test_marker_popup_shows_an_organisation_name_with_markup_as_text(
 @in_browser
 def test_choropleth_tooltip_shows_a_commune_name_with_markup_as_text(
     live_server,
-    world,  # noqa: F811
+    world,
     browser_page,
 ):
     Commune.objects.filter(code="98001").update(name=f"Commune {MARKUP}")

@@ -9,7 +9,7 @@ from pyproj import Transformer
 from apps.landcover.models import Vintage
 
 from .conftest import CHROMIUM, X0, Y0
-from .test_signalements import world  # noqa: F401  (fixture)
+from .helpers import browser_login
 
 pytestmark = [
     pytest.mark.browser,
@@ -77,13 +77,6 @@ def test_map_draws_polygons_in_legend_colours_and_a_click_opens_the_panel(
     assert "z=17" in page.url and "v=M2" in page.url
 
 
-def _login(page, base, username):
-    page.goto(f"{base}/comptes/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pw-123456")
-    page.click("button[type=submit]")
-
-
 def _centre_pixel(page):
     from io import BytesIO
 
@@ -97,7 +90,7 @@ def _centre_pixel(page):
 
 def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_changes(
     live_server,
-    world,  # noqa: F811
+    world,
     browser_page,
     settings,
     tmp_path,
@@ -117,7 +110,7 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
     view = f"/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100"
 
-    _login(page, live_server.url, "contributor_in")
+    browser_login(page, live_server.url, "contributor_in")
     page.goto(live_server.url + view)
     page.wait_for_selector("#map[data-ready='1']")
     page.wait_for_load_state("networkidle")
@@ -140,7 +133,7 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     assert (signalement.code_cs_proposed, signalement.attachments.count()) == ("CS2.1.1.1", 1)
 
     page.context.clear_cookies()
-    _login(page, live_server.url, "operator")
+    browser_login(page, live_server.url, "operator")
     page.goto(f"{live_server.url}/departements/98/signalements/")
     page.wait_for_selector("#queue-map[data-ready='1']")
     page.keyboard.press("a")

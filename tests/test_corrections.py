@@ -17,10 +17,8 @@ from apps.artif.impact import correction_impact
 from apps.artif.models import ArtifStat
 from apps.landcover import corrections
 from apps.landcover.models import LandCoverPolygon, Vintage
-from apps.signalements import services
+from apps.signalements import decisions, errors, filing
 from apps.territories.models import Membership, Organisation, Role
-
-from .test_artif import generated  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +53,7 @@ def _stats(vintage) -> list:
 
 
 @pytest.fixture
-def crew(generated):  # noqa: F811
+def crew(generated):
     dep, m1, m2 = generated
     Vintage.objects.filter(pk=m2.pk).update(feedback_open=True)
     User = get_user_model()
@@ -90,19 +88,23 @@ def test_estimates_equal_what_accepting_does_and_restoring_undoes_it_all(
             shape = Polygon.from_bbox((x - half, y - half, x + half, y + half))
             shape.srid = 2154
         try:
-            signalement = services.file_signalement(
+            signalement = filing.file_signalement(
                 contributor,
-                services.Filing(vintage_id=m2.pk, polygon_id=None if shape else polygon.pk,
-                                geom=shape.ewkt if shape else None,
-                                code_cs_proposed=cs, code_us_proposed=us),
-            )  # fmt: skip
-        except services.Refused:
+                filing.Filing(
+                    vintage_id=m2.pk,
+                    polygon_id=None if shape else polygon.pk,
+                    geom=shape.ewkt if shape else None,
+                    code_cs_proposed=cs,
+                    code_us_proposed=us,
+                ),
+            )
+        except errors.Refused:
             continue  # outside the rules (minimum unit is only a hint): skip
         target = LandCoverPolygon.objects.get(pk=signalement.polygon_id)
         impact = correction_impact(target, cs, us, signalement.geom)
         before = _artif_total(m2)
         with django_capture_on_commit_callbacks(execute=True):
-            services.apply_action(operator, signalement.pk, "accept")
+            decisions.apply_action(operator, signalement.pk, "accept")
         change = _artif_total(m2) - before
         assert impact is not None
         assert change == pytest.approx(impact["delta_m2"], abs=0.01), (cs, us, shape)

@@ -14,13 +14,12 @@ from apps.campaigns import loops
 from apps.campaigns.calendar import Step
 from apps.campaigns.mail import send_pending
 from apps.campaigns.models import OutboxMail
-from apps.signalements import services
+from apps.signalements import conversation, decisions, filing
 from apps.signalements.models import RejectionReason, Signalement
 from apps.signalements.transitions import Status
 from apps.territories.models import Role
 
-from .test_campaigns import at, campaign, date_of  # noqa: F401  (fixture)
-from .test_signalements import _png, grass_polygon, world  # noqa: F401  (fixture)
+from .helpers import at, date_of, grass_polygon, png
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +40,7 @@ def _assert_escaped(html: str, where: str, *, shown: bool = True):
 
 
 @pytest.fixture
-def hostile(campaign, settings, tmp_path):  # noqa: F811
+def hostile(campaign, settings, tmp_path):
     """The campaign's world after a contributor and an operator wrote the payload in every
     text field they have."""
     settings.MEDIA_ROOT = tmp_path
@@ -69,23 +68,23 @@ def hostile(campaign, settings, tmp_path):  # noqa: F811
             "code_cs_proposed": "CS2.1.1.1",
             "code_us_proposed": "US1.2",
             "comment": PAYLOAD,
-            "attachments": [SimpleUploadedFile(f"{IMG}.png", _png(), "image/png")],
+            "attachments": [SimpleUploadedFile(f"{IMG}.png", png(), "image/png")],
         },
     )
     assert response.status_code == 201, response.content
     s = Signalement.objects.get()
-    services.add_comment(operator, s.pk, PAYLOAD)
-    services.apply_action(operator, s.pk, "take")
-    services.apply_action(operator, s.pk, "ask_info", message=PAYLOAD)
-    services.apply_action(contributor, s.pk, "answer", message=PAYLOAD)
+    conversation.add_comment(operator, s.pk, PAYLOAD)
+    decisions.apply_action(operator, s.pk, "take")
+    decisions.apply_action(operator, s.pk, "ask_info", message=PAYLOAD)
+    decisions.apply_action(contributor, s.pk, "answer", message=PAYLOAD)
     reason = RejectionReason.objects.filter(applies_to=Status.REJECTED_OUT_OF_SPEC).first()
-    services.apply_action(
+    decisions.apply_action(
         users["operator2"], s.pk, "reject_out_of_spec", reason=reason.pk, message=PAYLOAD
     )
     # A second one, still open, for the queue and the digest.
-    services.file_signalement(
+    filing.file_signalement(
         contributor,
-        services.Filing(
+        filing.Filing(
             vintage_id=campaign["m2"].pk,
             polygon_id=grass_polygon(campaign, 2, 2).pk,
             code_cs_proposed="CS2.1.1.1",

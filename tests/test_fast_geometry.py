@@ -59,7 +59,7 @@ CASES = {
             + [
                 [(x, 980), (x + 10, 970), (x + 20, 980), (x + 10, 990), (x, 980)]
                 for x in range(0, 1000, 20)
-            ]  # fmt: skip
+            ]
         ),
         False,
     ),
@@ -69,7 +69,7 @@ CASES = {
             + [
                 [(x, 980), (x + 10, 970), (x + 20, 980), (x + 10, 990), (x, 980)]
                 for x in range(0, 500, 20)
-            ]  # fmt: skip
+            ]
         ),
         True,
     ),
@@ -97,7 +97,7 @@ CASES = {
                     (910, 910),
                     (900, 900),
                 ],
-            ]  # fmt: skip
+            ]
         ),
         False,
     ),
@@ -178,8 +178,7 @@ def test_wkb_rewrite_matches_geos_encoding():
     got = shapely.from_wkb([bytes(v) for v in mercator.segments()])
     ref = shapely.transform(l93, lambda c: np.column_stack(to_3857.transform(c[:, 0], c[:, 1])))
     assert np.array_equal(shapely.get_coordinates(got), shapely.get_coordinates(ref))
-    assert shapely.get_num_interior_rings(shapely.get_geometry(got, 0)).tolist() == [
-        0, 1, 0, 1, 0]  # fmt: skip
+    assert shapely.get_num_interior_rings(shapely.get_geometry(got, 0)).tolist() == [0, 1, 0, 1, 0]
 
 
 def test_multipolygons_are_sent_as_read_without_copy():
@@ -223,7 +222,7 @@ def test_inner_cells_never_claim_a_box_the_outline_does_not_cover():
             (5_000, 3_000),
             (4_000, 10_000),
             (0, 10_000),
-        ],  # fmt: skip
+        ],
         [[(1_000, 1_000), (2_000, 1_000), (2_000, 2_000), (1_000, 1_000)]],
     )
     outline = shapely.MultiPolygon([main, shapely.box(12_000, 0, 13_000, 1_000)])

@@ -25,13 +25,12 @@ from apps.landcover import partitions
 from apps.landcover.models import ImportJob, LandCoverPolygon, PolygonRevision, Vintage
 from apps.ops.dispatch import redispatch
 from apps.ops.models import DeferredTask
-from apps.signalements import services
+from apps.signalements import decisions
 from apps.signalements.models import Signalement
 from apps.signalements.transitions import Status
 from ocsge_web.celery import app
 
-from .test_inference_runs import _run, checkpoint, imagery  # noqa: F401  (fixtures)
-from .test_signalements import _post, file, grass_polygon, login, world  # noqa: F401
+from .helpers import file, inference_run, login, post_filing
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS = "redis://127.0.0.1:6379/14"
@@ -62,8 +61,10 @@ def broker(url):
 
 def _dsn():
     db = connection.settings_dict
-    return f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} " \
-           f"dbname={db['NAME']}"  # fmt: skip
+    return (
+        f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} user={db['USER']} "
+        f"dbname={db['NAME']}"
+    )
 
 
 # --- the database connection lost in the middle of a request -----------------------------
@@ -75,7 +76,7 @@ def test_a_database_connection_lost_mid_request_gives_a_clean_503_and_writes_not
 ):
     s = file(world)
     polygon = LandCoverPolygon.objects.get(pk=s.polygon_id)
-    real = services.update_derived
+    real = decisions.update_derived
 
     def connection_dies(departement, polygon_ids):
         # Inside the decision's transaction, after the revision is written: the server
@@ -87,14 +88,15 @@ def test_a_database_connection_lost_mid_request_gives_a_clean_503_and_writes_not
             other.execute("SELECT pg_terminate_backend(%s)", [pid])
         return real(departement, polygon_ids)
 
-    monkeypatch.setattr(services, "update_derived", connection_dies)
+    monkeypatch.setattr(decisions, "update_derived", connection_dies)
     client = Client()
     client.force_login(world["users"]["operator"])
     token = _get_new_csrf_string()
     cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": token}
     with httpx.Client(base_url=live_server.url, cookies=cookies, timeout=60) as http:
-        response = http.post(f"/api/signalements/{s.pk}/accept/",
-                             headers={"X-CSRFToken": token}, json={})  # fmt: skip
+        response = http.post(
+            f"/api/signalements/{s.pk}/accept/", headers={"X-CSRFToken": token}, json={}
+        )
         assert response.status_code == 503
         assert "rien n'a été enregistré" in response.json()["detail"]
         assert response.headers["Retry-After"]
@@ -105,9 +107,10 @@ def test_a_database_connection_lost_mid_request_gives_a_clean_503_and_writes_not
         polygon.refresh_from_db()
         assert (polygon.code_cs, polygon.revision) == ("CS2.2.1", 1)
         # The next request gets a new connection and the decision goes through.
-        monkeypatch.setattr(services, "update_derived", real)
-        response = http.post(f"/api/signalements/{s.pk}/accept/",
-                             headers={"X-CSRFToken": token}, json={})  # fmt: skip
+        monkeypatch.setattr(decisions, "update_derived", real)
+        response = http.post(
+            f"/api/signalements/{s.pk}/accept/", headers={"X-CSRFToken": token}, json={}
+        )
         assert response.status_code == 200, response.text
     s.refresh_from_db()
     assert s.status == Status.ACCEPTED
@@ -146,15 +149,16 @@ def test_redis_down_keeps_pages_up_and_tasks_wait_for_it(
     with broker(DOWN):
         login(client, world, "contributor_in")
         with django_capture_on_commit_callbacks(execute=True):
-            response = _post(client, world)
+            response = post_filing(client, world)
         assert response.status_code == 201, response.content  # rate limits not counted
         for url in (f"/departements/{code}/carte/", "/api/signalements/", "/"):
             assert client.get(url).status_code == 200, url
         login(client, world, "operator")
         pk = response.json()["id"]
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(f"/api/signalements/{pk}/accept/", {},
-                                   content_type="application/json")  # fmt: skip
+            response = client.post(
+                f"/api/signalements/{pk}/accept/", {}, content_type="application/json"
+            )
         assert response.status_code == 200, response.content
         assert Signalement.objects.get(pk=pk).status == Status.ACCEPTED
         kept = sorted(DeferredTask.objects.values_list("name", flat=True))
@@ -196,8 +200,11 @@ def _start_worker(tmp_path, name, slow=None, sleep=60):
     log = tmp_path / f"{name}.log"
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "fault_worker.py")],
-        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     return proc, log, tmp_path / f"{name}.mark"
 
 
@@ -229,8 +236,9 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_import_completes_once
     out, _ = small_departement
     tables_before = set(_staged_tables())  # (other tests' partitions: flushes keep them)
     with (out / "ocsge_M1.gpkg").open("rb") as f:
-        job = ImportJob.objects.create(departement_code="99", departement_name="Essai",
-                                       rank="M1", file=File(f, name="m1.gpkg"))  # fmt: skip
+        job = ImportJob.objects.create(
+            departement_code="99", departement_name="Essai", rank="M1", file=File(f, name="m1.gpkg")
+        )
     # The first worker stops inside the import's transaction, every row COPYed, just before
     # the partition is attached; it is killed there.
     first, log1, mark = _start_worker(tmp_path, "first", slow="apps.landcover.partitions:attach")
@@ -252,8 +260,11 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_import_completes_once
         # A new worker takes the task back (acks late; visibility timeout 3 s here) and
         # runs the whole import once.
         second, log2, _ = _start_worker(tmp_path, "second")
-        _wait(lambda: ImportJob.objects.get(pk=job.pk).state in ("done", "failed"), 180,
-              f"the import to be done again\n{log2.read_text()[-3000:]}")  # fmt: skip
+        _wait(
+            lambda: ImportJob.objects.get(pk=job.pk).state in ("done", "failed"),
+            180,
+            f"the import to be done again\n{log2.read_text()[-3000:]}",
+        )
     finally:
         _stop(first)
         if second is not None:
@@ -312,7 +323,7 @@ def test_a_worker_killed_mid_block_leaves_the_run_complete_and_not_duplicated(
             ],
         )
         with broker(REDIS):
-            run = orchestration.start(_run(imagery, checkpoint, block_px=200))
+            run = orchestration.start(inference_run(imagery, checkpoint, block_px=200))
         blocks = run.blocks_total
         assert blocks >= 4
         _wait(mark.exists, 120, f"a block to start\n{log1.read_text()[-2000:]}")
@@ -321,8 +332,11 @@ def test_a_worker_killed_mid_block_leaves_the_run_complete_and_not_duplicated(
         running = InferenceBlock.objects.get(run=run, state=InferenceBlock.State.RUNNING)
         assert running.polygons == 0
         second, log2, _ = _start_worker(tmp_path, "second")
-        _wait(lambda: InferenceRun.objects.get(pk=run.pk).state in InferenceRun.FINISHED, 240,
-              f"the run to finish\n{log2.read_text()[-3000:]}")  # fmt: skip
+        _wait(
+            lambda: InferenceRun.objects.get(pk=run.pk).state in InferenceRun.FINISHED,
+            240,
+            f"the run to finish\n{log2.read_text()[-3000:]}",
+        )
     finally:
         if connection_ is not None:
             connection_.release()

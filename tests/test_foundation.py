@@ -28,8 +28,8 @@ from apps.territories.models import (
     Organisation,
     Region,
     Role,
-    departements_for,
 )
+from apps.territories.permissions import Right, departements_where
 from ocsge_web.env import redis_reachable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,11 +214,11 @@ def test_territory_scoping_follows_memberships():
     Membership.objects.create(user=users["contrib"], organisation=mairie, role=Role.CONTRIBUTOR)
     Membership.objects.create(user=users["operator"], organisation=ign, role=Role.OPERATOR)
     Membership.objects.create(user=users["admin"], organisation=ign, role=Role.ADMIN)
-    codes = lambda u, **kw: sorted(departements_for(u, **kw).values_list("code", flat=True))  # noqa: E731
+    codes = lambda u, *a: sorted(departements_where(u, *a).values_list("code", flat=True))  # noqa: E731
     assert codes(users["reviewer"]) == ["91", "92"]
     assert codes(users["contrib"]) == ["92"]
     assert codes(users["operator"]) == ["91"]
-    assert codes(users["operator"], roles=[Role.CONTRIBUTOR]) == []
+    assert codes(users["operator"], Right.FILE) == []
     assert codes(users["nobody"]) == []
     assert codes(users["admin"]) == ["07", "91", "92"]
     assert d3.code in codes(users["admin"])
@@ -245,11 +245,18 @@ def test_deploy_check_is_clean_with_production_settings():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(60),
-           "ALLOWED_HOSTS": "ocsge.example.org"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "ALLOWED_HOSTS": "ocsge.example.org",
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=root, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from .test_signalements import file, world  # noqa: F401  (fixture)
+from .helpers import file
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 ROLES = ["anonymous", "contributor_in", "operator", "operator2", "reviewer", "admin"]
@@ -40,7 +40,7 @@ def _keep_the_test_connection():
 
 
 @pytest.fixture
-def sessions(world):  # noqa: F811
+def sessions(world):
     """Cookies and headers of one logged-in session per role, and data to act on."""
     cache.clear()  # rate-limit counters
     file(world)
@@ -82,7 +82,7 @@ def test_api_never_fails_and_matches_its_schema_for_every_role(case, sessions):
 
 
 @pytest.mark.django_db
-def test_dates_with_offsets_postgresql_refuses_are_brought_to_utc_or_refused(client, world):  # noqa: F811
+def test_dates_with_offsets_postgresql_refuses_are_brought_to_utc_or_refused(client, world):
     """Found by the fuzzer: ISO 8601 allows offsets PostgreSQL refuses (a 500 before)."""
     client.force_login(world["users"]["operator"])
     ok = client.get("/api/signalements/", {"created_after": "2954-09-22T00:02:31-23:15"})

@@ -146,9 +146,15 @@ def test_tiles_drawn_apart_continue_across_their_seam():
 
     def tile(tx):
         return synth.draw_landscape(
-            "99", 4.0, seed=100 + tx, res=5.0, log=lambda *_: None,
-            offset_px=(tx * 800, 0), global_px=1600, outline_seed=3,
-        )  # fmt: skip
+            "99",
+            4.0,
+            seed=100 + tx,
+            res=5.0,
+            log=lambda *_: None,
+            offset_px=(tx * 800, 0),
+            global_px=1600,
+            outline_seed=3,
+        )
 
     left, right = tile(0), tile(1)
     inside = (left.m1[:, -1] > 0) & (right.m1[:, 0] > 0)

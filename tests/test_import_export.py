@@ -359,9 +359,16 @@ def test_it_stores_every_field_as_read_whatever_its_type(square_departement, tmp
     assert len(rows) == 16
     for k, row in enumerate(rows):
         assert row[:9] == (
-            f"OCSGE{k + 1:016d}", "CS2.2.1", "US1.1", 2021, "prise de vue aérienne été",
-            1 if k % 2 else None, str(1000 + k), "ÉÀ" * (k % 3), 1,
-        )  # fmt: skip
+            f"OCSGE{k + 1:016d}",
+            "CS2.2.1",
+            "US1.1",
+            2021,
+            "prise de vue aérienne été",
+            1 if k % 2 else None,
+            str(1000 + k),
+            "ÉÀ" * (k % 3),
+            1,
+        )
         assert row[9] == pytest.approx(row[10])
         assert row[11] == (1 if k == 0 else 0)
         assert row[12] == (2 if k == 5 else 1)

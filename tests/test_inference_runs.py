@@ -7,54 +7,25 @@ import shutil
 import pytest
 import rasterio
 import shapely
-import torch
 from django.core.management import CommandError, call_command
 
 from apps.inference import orchestration
 from apps.inference.ml.checkpoint import ModelMeta, save_checkpoint
-from apps.inference.ml.synthetic import render_geopackage
 from apps.inference.ml.unet import UNet
 from apps.inference.models import BlockPolygon, InferenceBlock, InferenceRun
 from apps.landcover.models import CoverCode, LandCoverPolygon, Vintage
 from apps.territories.models import Departement
 
+from .helpers import inference_run
+
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def imagery(small_departement, tmp_path_factory):
-    """Synthetic photos of the small generated département at 10 m (about 400 × 400 px)."""
-    out, _ = small_departement
-    folder = tmp_path_factory.mktemp("imagery")
-    result = render_geopackage(out / "ocsge_M1.gpkg", folder, res=10.0, block=256,
-                               log=lambda *_: None)  # fmt: skip
-    return result["paths"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(3)
-    model = UNet("resnet18", 5, 17)
-    meta = ModelMeta(encoder="resnet18", classes=[(i, f"c{i}") for i in range(1, 18)],
-                     mean=[120, 120, 120, 120, 50], std=[50, 50, 50, 50, 30],
-                     tile_size=256)  # fmt: skip
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", model, meta)
-
-
-def _run(imagery, checkpoint, **kw):
-    dep, _ = Departement.objects.get_or_create(code="99", defaults={"name": "Essai"})
-    return InferenceRun(
-        departement=dep, rank=kw.pop("rank", "M1"), millesime=2024, rgb=str(imagery["rgb"]),
-        nir=str(imagery["nir"]), elevation=str(imagery["elevation"]),
-        checkpoint=str(checkpoint), block_px=kw.pop("block_px", 200), device="cpu", **kw,
-    )  # fmt: skip
 
 
 def test_a_run_classifies_every_block_and_assembles_a_draft_vintage(
     imagery, checkpoint, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        run = orchestration.start(_run(imagery, checkpoint))
+        run = orchestration.start(inference_run(imagery, checkpoint))
     run.refresh_from_db()
     assert run.state == InferenceRun.State.DONE, run.message
     assert run.blocks_total == run.blocks_done >= 4
@@ -95,7 +66,7 @@ def test_a_run_classifies_every_block_and_assembles_a_draft_vintage(
 def test_a_retried_or_duplicated_block_never_duplicates_polygons(imagery, checkpoint, monkeypatch):
     from apps.inference import tasks
 
-    run = orchestration.start(_run(imagery, checkpoint, rank="M2"))  # blocks not delivered
+    run = orchestration.start(inference_run(imagery, checkpoint, rank="M2"))  # blocks not delivered
     block = run.blocks.order_by("index").first()
     real, calls = orchestration.vectorize_classes, {"n": 0}
 
@@ -133,7 +104,7 @@ def test_a_failing_block_fails_the_run_and_can_be_run_again(
 
     monkeypatch.setattr(orchestration, "classify_block", flaky)
     with pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
-        run = orchestration.start(_run(imagery, checkpoint))
+        run = orchestration.start(inference_run(imagery, checkpoint))
     run = InferenceRun.objects.get()
     assert run.state == InferenceRun.State.FAILED and "block 1" in run.message
     assert run.blocks.get(index=1).state == InferenceBlock.State.FAILED
@@ -149,7 +120,7 @@ def test_a_failing_block_fails_the_run_and_can_be_run_again(
 
 
 def test_a_cancelled_run_does_no_more_blocks(imagery, checkpoint):
-    run = orchestration.start(_run(imagery, checkpoint))
+    run = orchestration.start(inference_run(imagery, checkpoint))
     orchestration.cancel(run)
     block = run.blocks.first()
     assert orchestration.run_block(block.pk) == "skipped"
@@ -165,7 +136,7 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
     profile["transform"] = profile["transform"] * profile["transform"].translation(3, 0)
     with rasterio.open(shifted, "w", **profile) as dst:
         dst.write(data)
-    bad = _run(imagery, checkpoint)
+    bad = inference_run(imagery, checkpoint)
     bad.nir = str(shifted)
     with pytest.raises(orchestration.RunRefused, match="not aligned"):
         orchestration.start(bad)
@@ -176,19 +147,22 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
         profile["crs"] = "EPSG:3857"
         with rasterio.open(tmp_path / f"{name}3857.tif", "w", **profile) as dst:
             dst.write(data)
-    wrong = _run(imagery, checkpoint)
-    wrong.rgb, wrong.nir, wrong.elevation = (str(tmp_path / f"{n}3857.tif")
-                                             for n in ("rgb", "nir", "elevation"))  # fmt: skip
+    wrong = inference_run(imagery, checkpoint)
+    wrong.rgb, wrong.nir, wrong.elevation = (
+        str(tmp_path / f"{n}3857.tif") for n in ("rgb", "nir", "elevation")
+    )
     with pytest.raises(orchestration.RunRefused, match="EPSG:2154"):
         orchestration.start(wrong)
     # A checkpoint for other classes.
-    other = save_checkpoint(tmp_path / "other.pt", UNet("resnet18", 5, 5),
-                            ModelMeta(encoder="resnet18",
-                                      classes=[(i, str(i)) for i in range(1, 6)]))  # fmt: skip
+    other = save_checkpoint(
+        tmp_path / "other.pt",
+        UNet("resnet18", 5, 5),
+        ModelMeta(encoder="resnet18", classes=[(i, str(i)) for i in range(1, 6)]),
+    )
     with pytest.raises(orchestration.RunRefused, match="predicts classes"):
-        orchestration.start(_run(imagery, other))
+        orchestration.start(inference_run(imagery, other))
     # A missing raster.
-    missing = _run(imagery, checkpoint)
+    missing = inference_run(imagery, checkpoint)
     missing.elevation = str(tmp_path / "nothing.tif")
     with pytest.raises(orchestration.RunRefused, match="not found"):
         orchestration.start(missing)
@@ -196,7 +170,7 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
     dep = Departement.objects.get(code="99")
     Vintage.objects.create(departement=dep, rank="M1", millesime=2021, source="import")
     with pytest.raises(orchestration.RunRefused, match="has a M1 vintage"):
-        orchestration.start(_run(imagery, checkpoint))
+        orchestration.start(inference_run(imagery, checkpoint))
     assert not InferenceRun.objects.exists() and not InferenceBlock.objects.exists()
 
 
@@ -204,18 +178,42 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
 def test_run_inference_command_reports_the_draft_vintage(imagery, checkpoint):
     Departement.objects.create(code="99", name="Essai")
     out = io.StringIO()
-    call_command("run_inference", departement="99", rank="M1", millesime=2024,
-                 rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
-                 checkpoint=checkpoint, block_px=512, device="cpu", stdout=out)  # fmt: skip
+    call_command(
+        "run_inference",
+        departement="99",
+        rank="M1",
+        millesime=2024,
+        rgb=imagery["rgb"],
+        nir=imagery["nir"],
+        elevation=imagery["elevation"],
+        checkpoint=checkpoint,
+        block_px=512,
+        device="cpu",
+        stdout=out,
+    )
     assert "polygons in draft vintage" in out.getvalue()
     with pytest.raises(CommandError, match="inconnu"):
-        call_command("run_inference", departement="42", rank="M1", millesime=2024,
-                     rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
-                     checkpoint=checkpoint)  # fmt: skip
+        call_command(
+            "run_inference",
+            departement="42",
+            rank="M1",
+            millesime=2024,
+            rgb=imagery["rgb"],
+            nir=imagery["nir"],
+            elevation=imagery["elevation"],
+            checkpoint=checkpoint,
+        )
     with pytest.raises(CommandError, match="refusée"):
-        call_command("run_inference", departement="99", rank="M1", millesime=2024,
-                     rgb=imagery["rgb"], nir=imagery["nir"], elevation=imagery["elevation"],
-                     checkpoint=checkpoint)  # fmt: skip
+        call_command(
+            "run_inference",
+            departement="99",
+            rank="M1",
+            millesime=2024,
+            rgb=imagery["rgb"],
+            nir=imagery["nir"],
+            elevation=imagery["elevation"],
+            checkpoint=checkpoint,
+        )
 
 
 # --- the operators' page --------------------------------------------------------------------------
@@ -233,8 +231,10 @@ def staff(db):
     ddt = Organisation.objects.create(name="DDT 99", kind="ddt")
     ddt.departements.add(dep)
     users = {"anonymous": None}
-    for name, organisation, role in [("operator", org, Role.OPERATOR),
-                                     ("reviewer", ddt, Role.REVIEWER)]:  # fmt: skip
+    for name, organisation, role in [
+        ("operator", org, Role.OPERATOR),
+        ("reviewer", ddt, Role.REVIEWER),
+    ]:
         users[name] = get_user_model().objects.create_user(name)
         Membership.objects.create(user=users[name], organisation=organisation, role=role)
     return users
@@ -256,9 +256,15 @@ def test_operator_starts_a_run_from_the_page_and_follows_it(
     shutil.copy(checkpoint, Path(imagery["rgb"]).parent / "model.pt")
     folder = Path(imagery["rgb"]).parent.name
     client.force_login(staff["operator"])
-    data = {"rank": "M2", "millesime": "2024", "rgb": f"{folder}/rgb.tif",
-            "nir": f"{folder}/nir.tif", "elevation": f"{folder}/elevation.tif",
-            "checkpoint": f"{folder}/model.pt", "block_px": "512"}  # fmt: skip
+    data = {
+        "rank": "M2",
+        "millesime": "2024",
+        "rgb": f"{folder}/rgb.tif",
+        "nir": f"{folder}/nir.tif",
+        "elevation": f"{folder}/elevation.tif",
+        "checkpoint": f"{folder}/model.pt",
+        "block_px": "512",
+    }
     bad = client.post("/departements/99/inference/", {**data, "rgb": "../../etc/passwd"})
     assert "introuvable" in bad.content.decode() and not InferenceRun.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
@@ -294,15 +300,33 @@ def test_a_run_goes_through_a_real_celery_worker_on_redis(
         pytest.skip("no Redis server on 127.0.0.1:6379")
     redis.Redis.from_url(url).flushdb()
     db = connection.settings_dict
-    env = {**os.environ, "REDIS_URL": url, "CELERY_TASK_ALWAYS_EAGER": "false",
-           "DATABASE_URL": f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                           f"{db['PORT'] or 5432}/{db['NAME']}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "REDIS_URL": url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DATABASE_URL": f"postgis://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+    }
     log = tmp_path / "worker.log"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ocsge_web", "worker", "-Q", "gpu,default",
-         "--pool", "solo", "-l", "info"],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ocsge_web",
+            "worker",
+            "-Q",
+            "gpu,default",
+            "--pool",
+            "solo",
+            "-l",
+            "info",
+        ],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
     # This process may hold a producer pool on the in-memory broker of the other tests: the
@@ -317,7 +341,7 @@ def test_a_run_goes_through_a_real_celery_worker_on_redis(
 
     monkeypatch.setattr(orchestration, "_enqueue", enqueue)
     try:
-        run = orchestration.start(_run(imagery, checkpoint, block_px=256))
+        run = orchestration.start(inference_run(imagery, checkpoint, block_px=256))
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             run.refresh_from_db()

@@ -6,73 +6,34 @@ moves their vintages through their states but never publishes by hand."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.test import Client
 
 from apps.accounts.models import MembershipEvent
 from apps.campaigns.models import OutboxMail
 from apps.landcover.models import Vintage
+from apps.territories import permissions
 from apps.territories.models import (
-    Commune,
     Departement,
     Membership,
     Organisation,
     Role,
-    is_platform_admin,
 )
+from apps.territories.permissions import is_platform_admin
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cast(db):
-    """Départements 98 and 97, their organisations, one user per role (the names of the
-    signalements tests' `world`), a platform admin by role (no superuser flag) and the old
-    demo's production lead: `is_staff` with every land-cover and territories permission
-    (what `load_demo` used to give). No polygons: these rules do not read them."""
-    here = Departement.objects.create(code="98", name="Ici")
-    other = Departement.objects.create(code="97", name="Ailleurs")
-    commune = Commune.objects.create(
-        code="98001",
-        name="Ici-Bourg",
-        departement=here,
-        geom=MultiPolygon(Polygon.from_bbox((0, 0, 10, 10)), srid=2154),
-    )
-    orgs = {
-        "agence": Organisation.objects.create(name="Agence 98", kind="agence_urbanisme"),
-        "agence_out": Organisation.objects.create(name="Agence 97", kind="agence_urbanisme"),
-        "ign": Organisation.objects.create(name="IGN 98", kind="ign"),
-        "ign_out": Organisation.objects.create(name="IGN 97", kind="ign"),
-        "ddt": Organisation.objects.create(name="DDT 98", kind="ddt"),
-        "platform": Organisation.objects.create(name="Plateforme", kind="ign"),
-    }
-    orgs["agence"].communes.add(commune)
-    orgs["agence_out"].departements.add(other)
-    orgs["ign"].departements.add(here)
-    orgs["ign_out"].departements.add(other)
-    orgs["ddt"].departements.add(here)
-    User = get_user_model()
-    users = {"anonymous": None}
-    for name, org, role in [
-        ("contributor_in", "agence", Role.CONTRIBUTOR),
-        ("contributor_out", "agence_out", Role.CONTRIBUTOR),
-        ("operator", "ign", Role.OPERATOR),
-        ("operator2", "ign", Role.MANAGER),
-        ("operator_out", "ign_out", Role.OPERATOR),
-        ("reviewer", "ddt", Role.REVIEWER),
-        ("platform_admin", "platform", Role.ADMIN),
-    ]:
-        users[name] = User.objects.create_user(name, password="pw-123456")
-        Membership.objects.create(user=users[name], organisation=orgs[org], role=role)
-    users["admin"] = User.objects.create_superuser("admin", password="pw-123456")
-    lead = users["operator2"]
+@pytest.fixture(autouse=True)
+def old_demo_lead(cast):
+    """The old demo's production lead (`operator2`, role manager): `is_staff` with every
+    land-cover and territories permission, what `load_demo` used to give."""
+    lead = cast["users"]["operator2"]
     lead.is_staff = True
     lead.save()
     lead.user_permissions.set(
         Permission.objects.filter(content_type__app_label__in=["landcover", "territories"])
     )
-    m1 = Vintage.objects.create(departement=here, rank="M1", millesime=2021, source="import")
-    return {"users": users, "orgs": orgs, "m1": m1}
+    return lead
 
 
 def login(client, cast, role):
@@ -267,7 +228,6 @@ def test_the_members_page_is_refused_to_those_who_manage_nobody(client, cast, ro
 def test_a_lead_manages_only_organisations_wholly_inside_their_departements(cast):
     """A DREAL whose région reaches another département is left to platform admins: naming
     a reviewer there would give them that other département too."""
-    from apps.accounts import services
     from apps.territories.models import Region
 
     region = Region.objects.create(code="98", name="Région test")
@@ -275,10 +235,10 @@ def test_a_lead_manages_only_organisations_wholly_inside_their_departements(cast
     dreal = Organisation.objects.create(name="DREAL", kind="dreal")
     dreal.regions.add(region)
     lead = cast["users"]["operator2"]
-    names = set(services.manageable_organisations(lead).values_list("name", flat=True))
+    names = set(permissions.manageable_organisations(lead).values_list("name", flat=True))
     assert names == {"Agence 98", "IGN 98", "DDT 98"}
-    assert services.grantable_roles(lead, dreal) == set()
-    assert services.grantable_roles(cast["users"]["admin"], dreal) == {REV, CON, ADM}
+    assert permissions.grantable_roles(lead, dreal) == set()
+    assert permissions.grantable_roles(cast["users"]["admin"], dreal) == {REV, CON, ADM}
 
 
 # --- invitations add, they never change a role ------------------------------------------

@@ -94,8 +94,11 @@ def test_difference_has_a_piece_per_changed_twin_and_per_overlaid_pair(
         ("CS2.2.1", "US1.1", "CS2.1.1.1", "US1.2", 10_000),
     ]
     piece = ChangePiece.objects.get(cs_apres="CS1.1.1.1")
-    assert piece.geom.equals(LandCoverPolygon.objects.get(vintage=square_vintages[0], ocsge_id=(
-        "OCSGE0000000000000001")).geom)  # fmt: skip
+    assert piece.geom.equals(
+        LandCoverPolygon.objects.get(
+            vintage=square_vintages[0], ocsge_id=("OCSGE0000000000000001")
+        ).geom
+    )
     assert piece.geom_3857.srid == 3857
 
 
@@ -135,12 +138,22 @@ def test_compute_difference_command_builds_the_layer_or_explains(square_vintages
 
 def test_importing_the_second_vintage_builds_the_change_layer(square_departement, tmp_path):
     geoms, cols = square_rows()
-    call_command("import_ocsge", str(write_gpkg(tmp_path / "a.gpkg", geoms, **cols)),
-                 departement="98", rank="M1", stdout=StringIO())  # fmt: skip
+    call_command(
+        "import_ocsge",
+        str(write_gpkg(tmp_path / "a.gpkg", geoms, **cols)),
+        departement="98",
+        rank="M1",
+        stdout=StringIO(),
+    )
     assert not ChangePiece.objects.exists()
     cols["code_cs"][0], cols["code_us"][0] = "CS1.2.2", "US6.3"
-    call_command("import_ocsge", str(write_gpkg(tmp_path / "b.gpkg", geoms, **cols)),
-                 departement="98", rank="M2", stdout=StringIO())  # fmt: skip
+    call_command(
+        "import_ocsge",
+        str(write_gpkg(tmp_path / "b.gpkg", geoms, **cols)),
+        departement="98",
+        rank="M2",
+        stdout=StringIO(),
+    )
     assert _pieces() == [("CS2.2.1", "US1.1", "CS1.2.2", "US6.3", 10_000)]
 
 

@@ -8,15 +8,15 @@ from django.core.management import CommandError, call_command
 
 from apps.landcover.models import PolygonRevision
 from apps.ops.backup import dsn
-from apps.signalements import services
+from apps.signalements import decisions
 from apps.signalements.models import Signalement
 
-from .test_signalements import file, grass_polygon, world  # noqa: F401  (fixture)
+from .helpers import file, grass_polygon
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_backup_restored_into_a_fresh_database_has_every_signalement_and_revision(
-    world,  # noqa: F811
+    world,
     tmp_path,
     settings,
 ):
@@ -24,7 +24,7 @@ def test_a_backup_restored_into_a_fresh_database_has_every_signalement_and_revis
     (tmp_path / "media" / "signalements").mkdir(parents=True)
     (tmp_path / "media" / "signalements" / "photo.jpg").write_bytes(b"\xff\xd8 photo")
     s = file(world)
-    services.apply_action(world["users"]["operator"], s.pk, "accept")
+    decisions.apply_action(world["users"]["operator"], s.pk, "accept")
     file(world, user="colleague", polygon_id=grass_polygon(world, 2, 2).pk)
     call_command("backup", dir=tmp_path / "backups")
     dump = next((tmp_path / "backups").glob("ocsge-*.dump"))

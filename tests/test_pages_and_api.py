@@ -6,7 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from apps.landcover.models import ImportJob, Vintage
-from apps.territories.models import Departement, Membership, Organisation, Role
+from apps.territories.models import Membership, Role
 
 from .conftest import square_rows, write_gpkg
 
@@ -14,80 +14,59 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(db):
-    """Département 91 (with a vintage), 92 (another), and one user per role."""
-    d1 = Departement.objects.create(code="91", name="Essonne")
-    d2 = Departement.objects.create(code="92", name="Hauts-de-Seine")
-    Vintage.objects.create(departement=d1, rank="M1", millesime=2021, source="import")
-    Vintage.objects.create(departement=d2, rank="M1", millesime=2021, source="import")
-    inside = Organisation.objects.create(name="Agence 91", kind="agence_urbanisme")
-    inside.departements.add(d1)
-    outside = Organisation.objects.create(name="Agence 92", kind="agence_urbanisme")
-    outside.departements.add(d2)
-    ign = Organisation.objects.create(name="IGN 91", kind="ign")
-    ign.departements.add(d1)
-    ddt = Organisation.objects.create(name="DDT 91", kind="ddt")
-    ddt.departements.add(d1)
-    User = get_user_model()
-    users = {}
-    for name, org, role in [
-        ("contributor_in", inside, Role.CONTRIBUTOR),
-        ("contributor_out", outside, Role.CONTRIBUTOR),
-        ("operator", ign, Role.OPERATOR),
-        ("manager", ign, Role.MANAGER),
-        ("reviewer", ddt, Role.REVIEWER),
-    ]:
-        users[name] = User.objects.create_user(name, password="pw-123456")
-        Membership.objects.create(user=users[name], organisation=org, role=role)
-    users["admin"] = User.objects.create_superuser("admin", password="pw-123456")
-    users["anonymous"] = None
-    return users
+def users(cast):
+    """The cast; départements 98 (« Ici ») and 97 (« Ailleurs ») each with an M1."""
+    Vintage.objects.create(departement=cast["other"], rank="M1", millesime=2021, source="import")
+    return cast["users"]
 
 
-# role -> (status of /departements/91/, départements listed by the API)
+# role -> (status of /departements/98/, départements listed by the API)
 TABLE = {
     "anonymous": (404, []),
-    "contributor_in": (200, ["91"]),
-    "contributor_out": (404, ["92"]),
-    "operator": (200, ["91"]),
-    "manager": (200, ["91"]),
-    "reviewer": (200, ["91"]),
-    "admin": (200, ["91", "92"]),
+    "contributor_in": (200, ["98"]),
+    "colleague": (200, ["98"]),
+    "contributor_out": (404, ["97"]),
+    "operator": (200, ["98"]),
+    "operator2": (200, ["98"]),
+    "operator_out": (404, ["97"]),
+    "reviewer": (200, ["98"]),
+    "platform_admin": (200, ["97", "98"]),
+    "admin": (200, ["97", "98"]),
 }
 
 
 @pytest.mark.parametrize("role", list(TABLE))
-def test_departement_page_and_api_are_scoped_by_territory(client, world, role):
-    if world[role]:
-        client.force_login(world[role])
+def test_departement_page_and_api_are_scoped_by_territory(client, users, role):
+    if users[role]:
+        client.force_login(users[role])
     status, visible = TABLE[role]
-    assert client.get("/departements/91/").status_code == status
+    assert client.get("/departements/98/").status_code == status
     assert client.get("/").status_code == 200
     api = client.get("/api/departements/").json()
     assert [d["code"] for d in api["results"]] == visible
     vintages = client.get("/api/vintages/").json()["results"]
     assert sorted({v["departement"] for v in vintages}) == visible
-    assert client.get("/api/departements/91/").status_code == (200 if "91" in visible else 404)
+    assert client.get("/api/departements/98/").status_code == (200 if "98" in visible else 404)
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
-def test_read_only_api_refuses_writes(client, world, method):
-    client.force_login(world["admin"])
+def test_read_only_api_refuses_writes(client, users, method):
+    client.force_login(users["admin"])
     assert getattr(client, method)("/api/vintages/").status_code == 405
 
 
-def test_published_vintages_are_visible_to_everyone(client, world):
-    v = Vintage.objects.get(departement__code="92")
+def test_published_vintages_are_visible_to_everyone(client, users):
+    v = Vintage.objects.get(departement__code="97")
     v.state = Vintage.State.PUBLISHED
     v.save()
-    assert [d["code"] for d in client.get("/api/departements/").json()["results"]] == ["92"]
-    assert client.get("/departements/92/").status_code == 200
+    assert [d["code"] for d in client.get("/api/departements/").json()["results"]] == ["97"]
+    assert client.get("/departements/97/").status_code == 200
 
 
-def test_home_lists_departements_and_vintages_of_the_user(client, world):
-    client.force_login(world["contributor_in"])
+def test_home_lists_departements_and_vintages_of_the_user(client, users):
+    client.force_login(users["contributor_in"])
     page = client.get("/").content.decode()
-    assert "Essonne" in page and "Hauts-de-Seine" not in page and "M1 2021" in page
+    assert "Ici" in page and "Ailleurs" not in page and "M1 2021" in page
 
 
 def test_openapi_schema_and_docs_are_served(client):
@@ -95,7 +74,7 @@ def test_openapi_schema_and_docs_are_served(client):
     assert client.get("/api/docs/").status_code == 200
 
 
-def test_english_is_available(client, world):
+def test_english_is_available(client, users):
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     assert client.get("/").status_code == 200
 

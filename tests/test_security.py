@@ -15,14 +15,14 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from apps.accounts import services as accounts
 from apps.accounts.oidc import InvitedUsersOIDCBackend
 from apps.campaigns.models import OutboxMail
 from apps.signalements.models import Attachment
 from apps.signalements.throttles import FilingRateThrottle
+from apps.territories import permissions
 from apps.territories.models import Membership, Role
 
-from .test_signalements import _png, _post, grass_polygon, login, world  # noqa: F401  (fixture)
+from .helpers import grass_polygon, login, png, post_filing
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db
@@ -208,8 +208,9 @@ def test_a_production_lead_invites_a_planner_who_sets_a_password_and_logs_in(cli
         ("reviewer", "ddt", Role.REVIEWER, 403),
     ],
 )
-def test_invitations_are_refused_outside_the_inviters_rights(client, world, who, org, role,
-                                                             expected):  # fmt: skip
+def test_invitations_are_refused_outside_the_inviters_rights(
+    client, world, who, org, role, expected
+):
     login(client, world, who)
     before = get_user_model().objects.count()
     response = _invite(client, email="x@example.fr", organisation=world["orgs"][org].pk, role=role)
@@ -241,25 +242,27 @@ def test_admins_invite_anyone_and_an_existing_account_only_gains_the_role(client
 
 def test_invitable_organisations_follow_the_managers_departements(world):
     names = set(
-        accounts.invitable_organisations(world["users"]["operator2"]).values_list("name", flat=True)
+        permissions.manageable_organisations(world["users"]["operator2"]).values_list(
+            "name", flat=True
+        )
     )
     assert names == {"Agence 98", "IGN 98", "DDT 98"}
-    assert not accounts.can_invite(world["users"]["operator"])
-    assert accounts.invitable_organisations(world["users"]["admin"]).count() == 5
+    assert not permissions.can_invite(world["users"]["operator"])
+    assert permissions.manageable_organisations(world["users"]["admin"]).count() == 6  # all
 
 
 def test_filing_is_rate_limited_per_user(client, world, monkeypatch):
     monkeypatch.setattr(FilingRateThrottle, "THROTTLE_RATES", {"filing": "2/hour"})
     login(client, world, "contributor_in")
-    codes = [_post(client, world).status_code for _ in range(3)]
+    codes = [post_filing(client, world).status_code for _ in range(3)]
     assert codes == [201, 201, 429]
-    response = _post(client, world)
+    response = post_filing(client, world)
     assert response.status_code == 429 and int(response["Retry-After"]) > 0
     # Another user is not affected; reading is not limited by the filing rate.
     assert client.get("/api/signalements/").status_code == 200
     other = Client()
     other.force_login(world["users"]["colleague"])
-    assert _post(other, world).status_code == 201
+    assert post_filing(other, world).status_code == 201
 
 
 def test_the_api_is_rate_limited_per_user(client, world, monkeypatch):
@@ -276,8 +279,8 @@ def test_attachments_get_random_names_and_are_served_only_through_the_scoped_vie
 ):
     settings.MEDIA_ROOT = tmp_path
     login(client, world, "contributor_in")
-    files = [SimpleUploadedFile("photo.png", _png(), "image/png")]
-    response = _post(client, world, polygon=grass_polygon(world).pk, files=files)
+    files = [SimpleUploadedFile("photo.png", png(), "image/png")]
+    response = post_filing(client, world, polygon=grass_polygon(world).pk, files=files)
     assert response.status_code == 201, response.content
     item = Attachment.objects.get()
     stored = Path(item.file.name).name

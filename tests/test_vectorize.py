@@ -80,9 +80,11 @@ def _tiles(labels, k):
         index = np.full(comp.max() + 1, -1)
         index[polys.components] = np.arange(len(polys))
         sides = {
-            "top": index[comp[0]], "bottom": index[comp[-1]],
-            "left": index[comp[:, 0]], "right": index[comp[:, -1]],
-        }  # fmt: skip
+            "top": index[comp[0]],
+            "bottom": index[comp[-1]],
+            "left": index[comp[:, 0]],
+            "right": index[comp[:, -1]],
+        }
         results.append((polys.geoms, polys.values, sides))
     left, right = synth._facing_across_seams(results, k)
     geoms = np.concatenate([r[0] for r in results])

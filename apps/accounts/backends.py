@@ -2,7 +2,7 @@
 
 from django.contrib.auth.backends import BaseBackend
 
-from apps.territories.models import is_platform_admin
+from apps.territories.permissions import is_platform_admin
 
 
 class PlatformAdminBackend(BaseBackend):

@@ -1,8 +1,7 @@
 from django.conf import settings
 
-from apps.territories.models import is_platform_admin
-
-from . import services
+from apps.territories import permissions
+from apps.territories.permissions import is_platform_admin
 
 
 def accounts(request):
@@ -10,7 +9,9 @@ def accounts(request):
     asks) and the OIDC button."""
     user = getattr(request, "user", None)
     return {
-        "can_invite": (lambda: bool(user and user.is_authenticated and services.can_invite(user))),
+        "can_invite": (
+            lambda: bool(user and user.is_authenticated and permissions.can_invite(user))
+        ),
         "is_platform_admin": (lambda: bool(user and is_platform_admin(user))),
         "oidc_enabled": getattr(settings, "OIDC_ENABLED", False),
         "oidc_provider_name": getattr(settings, "OIDC_PROVIDER_NAME", ""),

@@ -1,9 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from apps.territories import permissions
 from apps.territories.models import Role
-
-from . import services
 
 
 class InvitationForm(forms.Form):
@@ -16,15 +15,15 @@ class InvitationForm(forms.Form):
     def __init__(self, *args, inviter, **kwargs):
         super().__init__(*args, **kwargs)
         self.inviter = inviter
-        self.fields["organisation"].queryset = services.invitable_organisations(inviter).order_by(
-            "name"
-        )
+        self.fields["organisation"].queryset = permissions.manageable_organisations(
+            inviter
+        ).order_by("name")
 
     def clean(self):
         data = super().clean()
         organisation, role = data.get("organisation"), data.get("role")
         if organisation is not None and role:
-            allowed = services.grantable_roles(self.inviter, organisation)
+            allowed = permissions.grantable_roles(self.inviter, organisation)
             if role not in allowed:
                 labels = ", ".join(sorted(str(Role(r).label) for r in allowed))
                 self.add_error(

@@ -4,77 +4,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from apps.campaigns import mail
-from apps.territories.models import (
-    Departement,
-    Membership,
-    Organisation,
-    Role,
-    departements_for,
+from apps.territories.models import Membership, Role
+from apps.territories.permissions import (
+    grantable_roles,
     is_platform_admin,
 )
 
 from .models import Invitation, MembershipEvent
-
-# Which roles fit which kind of organisation (DESIGN §3).
-ROLES_BY_KIND = {
-    Organisation.Kind.IGN: {Role.OPERATOR, Role.MANAGER},
-    Organisation.Kind.DDT: {Role.REVIEWER, Role.CONTRIBUTOR},
-    Organisation.Kind.DREAL: {Role.REVIEWER, Role.CONTRIBUTOR},
-    Organisation.Kind.COLLECTIVITE: {Role.CONTRIBUTOR},
-    Organisation.Kind.EPCI: {Role.CONTRIBUTOR},
-    Organisation.Kind.AGENCE: {Role.CONTRIBUTOR},
-}
-
-
-def manageable_organisations(user):
-    """The organisations whose members `user` may invite and manage.
-
-    Platform admins: every organisation. IGN production leads (managers): the organisations
-    whose whole territory lies in départements they manage (a DREAL whose région reaches
-    beyond them, or an IGN team of other départements too, is left to platform admins:
-    naming someone there would grant rights outside the lead's départements). Nobody else.
-    """
-    if not user.is_authenticated:
-        return Organisation.objects.none()
-    if is_platform_admin(user):
-        return Organisation.objects.all()
-    managed = departements_for(user, roles=[Role.MANAGER]).values("pk")
-    territory = Departement.objects.filter(
-        Q(organisations=OuterRef("pk"))
-        | Q(communes__organisations=OuterRef("pk"))
-        | Q(region__organisations=OuterRef("pk"))
-    )
-    return Organisation.objects.filter(Exists(territory.filter(pk__in=managed))).exclude(
-        Exists(territory.exclude(pk__in=managed))
-    )
-
-
-# Kept for the invitation page's wording: the organisations one may invite into.
-invitable_organisations = manageable_organisations
-
-
-def can_invite(user) -> bool:
-    return manageable_organisations(user).exists()
-
-
-def grantable_roles(user, organisation) -> set[str]:
-    """The roles `user` may give (or take away) in `organisation`: those fitting its kind,
-    never above the granter's own. Platform admins grant any of them, and the admin role;
-    production leads grant contributor, reviewer and operator roles only (leads are named by
-    platform admins); nobody else grants anything."""
-    if not manageable_organisations(user).filter(pk=organisation.pk).exists():
-        return set()
-    roles = set(ROLES_BY_KIND.get(organisation.kind, {Role.CONTRIBUTOR}))
-    if is_platform_admin(user):
-        return roles | {Role.ADMIN}
-    return roles - {Role.MANAGER, Role.ADMIN}
 
 
 class InvitationRefused(Exception):

@@ -12,7 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.ops.client_ip import client_ip
-from apps.territories.models import Membership, Role, is_platform_admin
+from apps.territories import permissions
+from apps.territories.models import Membership, Role
+from apps.territories.permissions import is_platform_admin
 
 from . import services
 from .forms import InvitationForm
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 def invite(request):
     """Invite someone into an organisation (platform admins; IGN production leads for the
     organisations of their départements)."""
-    if not services.can_invite(request.user):
+    if not permissions.can_invite(request.user):
         raise PermissionDenied
     form = InvitationForm(request.POST or None, inviter=request.user)
     if request.method == "POST" and form.is_valid():
@@ -60,8 +62,8 @@ def invite(request):
 @login_required
 def members(request):
     """The members of the organisations the user manages: change a role or remove someone
-    (audited; never above the user's own rights: `services.grantable_roles`)."""
-    organisations = services.manageable_organisations(request.user)
+    (audited; never above the user's own rights: `permissions.grantable_roles`)."""
+    organisations = permissions.manageable_organisations(request.user)
     if not organisations.exists():
         raise PermissionDenied
     memberships = (
@@ -77,7 +79,7 @@ def members(request):
     for membership in page:
         org = membership.organisation
         if org.pk not in grantable:
-            roles = services.grantable_roles(request.user, org)
+            roles = permissions.grantable_roles(request.user, org)
             grantable[org.pk] = [(r, Role(r).label) for r in Role.values if r in roles]
         allowed = {r for r, _label in grantable[org.pk]}
         editable = membership.role in allowed and (

@@ -138,8 +138,13 @@ def compute_vintage(vintage: Vintage, communes=None) -> dict:
         # Step 1: enclosed non-artificialised patches under the threshold are filled.
         _step(cur, params, "a_s1", "a_fill", kind="NOT {raw}")
         # Step 2: after filling, artificialised islands under the threshold are dropped.
-        _step(cur, params, "a_s2", "a_drop",
-              kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})")  # fmt: skip
+        _step(
+            cur,
+            params,
+            "a_s2",
+            "a_drop",
+            kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})",
+        )
         cur.execute(
             "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s "
             "AND commune_id = ANY(%(communes)s)",

@@ -36,10 +36,15 @@ def _chart(data, width=360):
         ]
     top = max((abs(v) for _label, v, _cls in rows), default=0.0) or 1.0
     bars = [
-        {"label": label, "value": value, "px": round(width * abs(value) / top, 1),
-         "y": 4 + 24 * i, "cls": cls}
+        {
+            "label": label,
+            "value": value,
+            "px": round(width * abs(value) / top, 1),
+            "y": 4 + 24 * i,
+            "cls": cls,
+        }
         for i, (label, value, cls) in enumerate(rows)
-    ]  # fmt: skip
+    ]
     return {"bars": bars, "height": 8 + 24 * len(rows)}
 
 

@@ -45,8 +45,9 @@ def default_invitees(departement, step):
     région (DDT of the département, DREAL of the région) and IGN."""
     orgs = Organisation.objects.filter(pk__in=departement_organisations(departement))
     if step == Step.MEETING_REVIEW:
-        orgs = orgs.filter(kind__in=[Organisation.Kind.DDT, Organisation.Kind.DREAL,
-                                     Organisation.Kind.IGN])  # fmt: skip
+        orgs = orgs.filter(
+            kind__in=[Organisation.Kind.DDT, Organisation.Kind.DREAL, Organisation.Kind.IGN]
+        )
     return orgs
 
 
@@ -66,8 +67,7 @@ def create_plan(departement, start: datetime.date, user=None) -> ProductionPlan:
     """A plan from the template; refused (ValueError) when the département has one."""
     if ProductionPlan.objects.filter(departement=departement).exists():
         raise ValueError("plan exists")
-    plan = ProductionPlan.objects.create(departement=departement, start_date=start,
-                                         created_by=user)  # fmt: skip
+    plan = ProductionPlan.objects.create(departement=departement, start_date=start, created_by=user)
     Milestone.objects.bulk_create(
         Milestone(
             plan=plan,

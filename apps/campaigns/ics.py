@@ -20,8 +20,16 @@ def _fold(line: str) -> str:
     return "\r\n".join(out)
 
 
-def event(*, uid: str, start: datetime.datetime, minutes: int, summary: str, location: str = "",
-          sequence: int = 0, now: datetime.datetime | None = None) -> str:  # fmt: skip
+def event(
+    *,
+    uid: str,
+    start: datetime.datetime,
+    minutes: int,
+    summary: str,
+    location: str = "",
+    sequence: int = 0,
+    now: datetime.datetime | None = None,
+) -> str:
     utc = datetime.UTC
     fmt = "%Y%m%dT%H%M%SZ"
     stamp = (now or datetime.datetime.now(utc)).astimezone(utc)

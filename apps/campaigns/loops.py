@@ -61,8 +61,9 @@ def mail_each(users, prefix: str, kind: str, context, departement, attachments=(
         key = f"{prefix}user-{user.pk}"
         if key not in done:
             personal = context(user) if callable(context) else context
-            queued += enqueue(key, kind, user, kind, personal, departement=departement,
-                              attachments=attachments)  # fmt: skip
+            queued += enqueue(
+                key, kind, user, kind, personal, departement=departement, attachments=attachments
+            )
     return queued
 
 
@@ -78,16 +79,22 @@ def switch_loop(plan, vintage, today, opening: bool):
     context = _context(plan, vintage.rank, vintage=vintage)
     day = context["opens"] if opening else context["closes"]
     staff = members(plan.departement, [Role.CONTRIBUTOR, Role.OPERATOR, Role.MANAGER])
-    mail_each(staff, f"{kind.replace('_', '-')}:{vintage.pk}:{day}:", kind, context,
-              plan.departement)  # fmt: skip
+    mail_each(
+        staff, f"{kind.replace('_', '-')}:{vintage.pk}:{day}:", kind, context, plan.departement
+    )
 
 
 def remind(plan, vintage):
     context = _context(plan, vintage.rank, vintage=vintage)
     closes = context["closes"]
     contributors = members(plan.departement, [Role.CONTRIBUTOR])
-    mail_each(contributors, f"loop-reminder:{vintage.pk}:{closes}:", "loop_reminder", context,
-              plan.departement)  # fmt: skip
+    mail_each(
+        contributors,
+        f"loop-reminder:{vintage.pk}:{closes}:",
+        "loop_reminder",
+        context,
+        plan.departement,
+    )
 
 
 def invite(milestone):
@@ -113,8 +120,14 @@ def invite(milestone):
         ),
     }
     context = _context(plan, meeting=milestone, when=when)
-    mail_each(users, f"invitation:{milestone.pk}:{milestone.date}:{milestone.time}:",
-              "invitation", context, plan.departement, attachments=[attachment])  # fmt: skip
+    mail_each(
+        users,
+        f"invitation:{milestone.pk}:{milestone.date}:{milestone.time}:",
+        "invitation",
+        context,
+        plan.departement,
+        attachments=[attachment],
+    )
 
 
 def results(plan, vintage):
@@ -122,10 +135,13 @@ def results(plan, vintage):
     authors = (
         get_user_model().objects.filter(signalements__vintage=vintage).distinct().order_by("pk")
     )
-    mail_each(authors, f"results:{vintage.pk}:", "results",
-              lambda user: _context(plan, vintage.rank, vintage=vintage,
-                                    **results_groups(user, vintage)),
-              plan.departement)  # fmt: skip
+    mail_each(
+        authors,
+        f"results:{vintage.pk}:",
+        "results",
+        lambda user: _context(plan, vintage.rank, vintage=vintage, **results_groups(user, vintage)),
+        plan.departement,
+    )
 
 
 CORRECTED = (Status.ACCEPTED,)
@@ -215,10 +231,19 @@ def digest(now=None) -> int:
             .order_by("-created_at")[:50]
         )
         total = new.filter(vintage__departement=dep).count()
-        context = _context(plan, signalements=rows, total=total,
-                           queue_path=reverse("signalements:queue", args=[dep.code]))  # fmt: skip
-        queued += mail_each(members(dep, [Role.OPERATOR, Role.MANAGER]),
-                            f"digest:{dep.code}:{day}:", "digest", context, dep)  # fmt: skip
+        context = _context(
+            plan,
+            signalements=rows,
+            total=total,
+            queue_path=reverse("signalements:queue", args=[dep.code]),
+        )
+        queued += mail_each(
+            members(dep, [Role.OPERATOR, Role.MANAGER]),
+            f"digest:{dep.code}:{day}:",
+            "digest",
+            context,
+            dep,
+        )
     return queued
 
 

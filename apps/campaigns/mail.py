@@ -28,16 +28,18 @@ def site_url() -> str:
     return getattr(settings, "SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 
-def enqueue(key: str, kind: str, user, template: str, context: dict, *, departement=None,
-            attachments=()) -> bool:  # fmt: skip
+def enqueue(
+    key: str, kind: str, user, template: str, context: dict, *, departement=None, attachments=()
+) -> bool:
     """Queue one mail to `user` (rendered now, in French); False when the key exists already
     or the user has no address. Sending starts after the transaction commits."""
     if not user.email or OutboxMail.objects.filter(key=key[:200]).exists():
         return False  # no address, or queued already (sync runs every few minutes)
     context = {**context, "user": user, "site": site_url()}
     with translation.override("fr"):
-        subject = " ".join(render_to_string(f"campaigns/mail/{template}.subject.txt",
-                                            context).split())  # fmt: skip
+        subject = " ".join(
+            render_to_string(f"campaigns/mail/{template}.subject.txt", context).split()
+        )
         text = render_to_string(f"campaigns/mail/{template}.txt", context)
         html = render_to_string(f"campaigns/mail/{template}.html", context)
     try:

@@ -41,15 +41,18 @@ def blockers(departement) -> list[str]:
         return [_("Il faut les deux millésimes M1 et M2.")]
     for vintage in pair:
         if vintage.feedback_open:
-            reasons.append(_("La boucle de retours %(rank)s est encore ouverte.")
-                           % {"rank": vintage.rank})  # fmt: skip
+            reasons.append(
+                _("La boucle de retours %(rank)s est encore ouverte.") % {"rank": vintage.rank}
+            )
         undecided = vintage.signalements.filter(status__in=OPEN).count()
         if undecided:
-            reasons.append(_("%(n)d signalement(s) %(rank)s ne sont pas décidés.")
-                           % {"n": undecided, "rank": vintage.rank})  # fmt: skip
-    done = Publication.objects.filter(departement=departement,
-                                      state__in=[Publication.State.DONE,
-                                                 Publication.State.BUILDING])  # fmt: skip
+            reasons.append(
+                _("%(n)d signalement(s) %(rank)s ne sont pas décidés.")
+                % {"n": undecided, "rank": vintage.rank}
+            )
+    done = Publication.objects.filter(
+        departement=departement, state__in=[Publication.State.DONE, Publication.State.BUILDING]
+    )
     if done.exists():
         reasons.append(_("Le département est déjà publié (ou en cours de publication)."))
     return reasons
@@ -63,9 +66,14 @@ def publish(departement, user) -> Publication:
             raise Refused(" ".join(reasons))
         publication, _created = Publication.objects.update_or_create(
             departement=departement,
-            defaults={"state": Publication.State.BUILDING, "created_by": user, "message": "",
-                      "files": [], "directory": ""},
-        )  # fmt: skip
+            defaults={
+                "state": Publication.State.BUILDING,
+                "created_by": user,
+                "message": "",
+                "files": [],
+                "directory": "",
+            },
+        )
         transaction.on_commit(lambda: _build_later(publication.pk))
     return publication
 
@@ -101,23 +109,33 @@ def build(publication_id: int) -> str:
         for vintage in (m1, m2):
             name = f"OCSGE_{dep.code}_{vintage.rank}_{vintage.millesime}.gpkg"
             export_ocsge(dep.code, vintage.rank, directory / name)
-            described.append((name, _("OCS GE %(rank)s %(year)s corrigée (couches "
-                                      "OCCUPATION_SOL et ZONE_CONSTRUITE)")
-                              % {"rank": vintage.rank, "year": vintage.millesime}))  # fmt: skip
+            described.append(
+                (
+                    name,
+                    _(
+                        "OCS GE %(rank)s %(year)s corrigée (couches "
+                        "OCCUPATION_SOL et ZONE_CONSTRUITE)"
+                    )
+                    % {"rank": vintage.rank, "year": vintage.millesime},
+                )
+            )
         name = f"OCSGE_{dep.code}_DIFFERENCE_{m1.millesime}_{m2.millesime}.gpkg"
         export_difference(dep, directory / name)
-        described.append((name, _("Évolutions M1 → M2 (cs_avant, us_avant, cs_apres, "
-                                  "us_apres)")))  # fmt: skip
+        described.append((name, _("Évolutions M1 → M2 (cs_avant, us_avant, cs_apres, us_apres)")))
         name = f"OCSGE_{dep.code}_ARTIFICIALISATION_COMMUNES.csv"
         found = territory(None, Level.DEPARTEMENT, dep.code)
         with (directory / name).open("w", newline="", encoding="utf-8") as out:
             write_csv(out, per_commune(None, found) if found else [])
         described.append((name, _("Artificialisation par commune, M1, M2 et flux (ha)")))
         files = [
-            {"name": n, "description": d, "size": (directory / n).stat().st_size,
-             "sha256": _sha256(directory / n)}
+            {
+                "name": n,
+                "description": d,
+                "size": (directory / n).stat().st_size,
+                "sha256": _sha256(directory / n),
+            }
             for n, d in described
-        ]  # fmt: skip
+        ]
         published_at = timezone.now()
         metadata = {
             "departement": {"code": dep.code, "name": dep.name},
@@ -129,7 +147,7 @@ def build(publication_id: int) -> str:
                     "revision": v.revision,
                 }
                 for v in (m1, m2)
-            ],  # fmt: skip
+            ],
             "crs": "EPSG:2154",
             "licence": LICENCE,
             "licence_url": LICENCE_URL,
@@ -140,9 +158,14 @@ def build(publication_id: int) -> str:
         (directory / "metadata.json").write_text(
             json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        files.append({"name": "metadata.json", "description": _("Métadonnées et empreintes"),
-                      "size": (directory / "metadata.json").stat().st_size,
-                      "sha256": _sha256(directory / "metadata.json")})  # fmt: skip
+        files.append(
+            {
+                "name": "metadata.json",
+                "description": _("Métadonnées et empreintes"),
+                "size": (directory / "metadata.json").stat().st_size,
+                "sha256": _sha256(directory / "metadata.json"),
+            }
+        )
     except Exception as exc:
         shutil.rmtree(directory, ignore_errors=True)
         Publication.objects.filter(pk=publication_id).update(

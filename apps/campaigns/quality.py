@@ -48,11 +48,16 @@ def report(departement) -> dict:
     sig = Signalement.objects.filter(vintage__departement=departement)
     labels = dict(Status.choices)
     by_status = [
-        {"rank": r["vintage__rank"], "status": r["status"], "label": labels[r["status"]],
-         "count": r["n"]}
-        for r in sig.values("vintage__rank", "status").annotate(n=Count("id"))
+        {
+            "rank": r["vintage__rank"],
+            "status": r["status"],
+            "label": labels[r["status"]],
+            "count": r["n"],
+        }
+        for r in sig.values("vintage__rank", "status")
+        .annotate(n=Count("id"))
         .order_by("vintage__rank", "status")
-    ]  # fmt: skip
+    ]
     decided_q = ~Q(status__in=OPEN) & ~Q(status=Status.WITHDRAWN)
     totals = sig.aggregate(
         received=Count("id"),
@@ -80,8 +85,9 @@ def report(departement) -> dict:
         .annotate(n=Count("id"), area=Sum("area"))
         .order_by("code_cs_current", "code_cs_proposed")
     )
-    codes = sorted({r["code_cs_current"] for r in matrix_rows}
-                   | {r["code_cs_proposed"] for r in matrix_rows})  # fmt: skip
+    codes = sorted(
+        {r["code_cs_current"] for r in matrix_rows} | {r["code_cs_proposed"] for r in matrix_rows}
+    )
     top = max((r["n"] for r in matrix_rows), default=0)
     cells = {(r["code_cs_current"], r["code_cs_proposed"]): r for r in matrix_rows}
     matrix = [
@@ -107,18 +113,28 @@ def report(departement) -> dict:
         change[r["code_cs_proposed"]]["gained"] += r["area"] or 0.0
     cover = dict(CoverCode.objects.values_list("code", "label"))
     area_by_class = [
-        {"code": k, "label": cover.get(k, ""), "lost": v["lost"], "gained": v["gained"],
-         "net": v["gained"] - v["lost"]}
+        {
+            "code": k,
+            "label": cover.get(k, ""),
+            "lost": v["lost"],
+            "gained": v["gained"],
+            "net": v["gained"] - v["lost"],
+        }
         for k, v in sorted(change.items())
-    ]  # fmt: skip
+    ]
     artif = []
     for v in vintages:
         after = _artif(v)
         before = artif_before_corrections(v) if after is not None else None
-        artif.append({"rank": v.rank, "millesime": v.millesime, "before": before,
-                      "after": after,
-                      "delta": after - before if after is not None and before is not None
-                      else None})  # fmt: skip
+        artif.append(
+            {
+                "rank": v.rank,
+                "millesime": v.millesime,
+                "before": before,
+                "after": after,
+                "delta": after - before if after is not None and before is not None else None,
+            }
+        )
     return {
         "totals": totals,
         "by_status": by_status,
@@ -171,13 +187,15 @@ def csv_rows(data) -> list[list]:
     for row in data["matrix"]:
         for cell in row["cells"]:
             if cell["count"]:
-                rows.append(["corrections", row["from"], cell["to"], cell["count"],
-                             round(cell["area"], 1)])  # fmt: skip
+                rows.append(
+                    ["corrections", row["from"], cell["to"], cell["count"], round(cell["area"], 1)]
+                )
     for r in data["area_by_class"]:
         rows.append(["surface_par_classe", r["code"], "net", "", round(r["net"], 1)])
     for r in data["artif"]:
         for key in ("before", "after"):
             value = r[key]
-            rows.append(["artificialise", r["rank"], key, "",
-                         "" if value is None else round(value, 1)])  # fmt: skip
+            rows.append(
+                ["artificialise", r["rank"], key, "", "" if value is None else round(value, 1)]
+            )
     return rows

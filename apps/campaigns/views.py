@@ -15,7 +15,8 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Departement, Organisation, Role, has_role_in
+from apps.territories.models import Departement, Organisation
+from apps.territories.permissions import Right, may
 
 from . import loops, publication, quality
 from .calendar import LOOPS, create_plan, departement_organisations, loop_window
@@ -25,7 +26,7 @@ from .models import Milestone, OutboxMail, ProductionPlan, Publication
 
 def can_manage(user, departement) -> bool:
     """Plans, loops and mails are the production lead's (and the platform admin's)."""
-    return has_role_in(user, departement.pk, [Role.MANAGER, Role.ADMIN])
+    return may(user, Right.MANAGE_CALENDAR, departement)
 
 
 class StartForm(forms.Form):
@@ -68,8 +69,9 @@ def _check_loops(formset):
     errors = []
     for rank, (opening, closing, _results) in LOOPS.items():
         if dates.get(opening) and dates.get(closing) and dates[closing] <= dates[opening]:
-            errors.append(_("La boucle %(rank)s doit se terminer après son ouverture.")
-                          % {"rank": rank})  # fmt: skip
+            errors.append(
+                _("La boucle %(rank)s doit se terminer après son ouverture.") % {"rank": rank}
+            )
     return errors
 
 
@@ -86,21 +88,38 @@ def timeline(plan, today, width=760):
     loops_ = []
     for row, rank in enumerate(LOOPS):
         opening, closing = loop_window(plan, rank)
-        loops_.append({"rank": rank, "x": x(opening), "w": max(x(closing) - x(opening), 2),
-                       "y": 30 + row * 22})  # fmt: skip
+        loops_.append(
+            {
+                "rank": rank,
+                "x": x(opening),
+                "w": max(x(closing) - x(opening), 2),
+                "y": 30 + row * 22,
+            }
+        )
     dots = [
-        {"x": x(m.date), "state": m.state_on(today), "label": m.get_step_display(),
-         "date": m.date, "order": m.order + 1}
+        {
+            "x": x(m.date),
+            "state": m.state_on(today),
+            "label": m.get_step_display(),
+            "date": m.date,
+            "order": m.order + 1,
+        }
         for m in milestones
-    ]  # fmt: skip
+    ]
     months = []
     month = first.replace(day=1)
     while month <= last:
         if month >= first:
             months.append({"x": x(month), "label": month})
         month = (month + datetime.timedelta(days=32)).replace(day=1)
-    return {"width": width, "height": 110, "loops": loops_, "dots": dots, "months": months,
-            "today": x(today)}  # fmt: skip
+    return {
+        "width": width,
+        "height": 110,
+        "loops": loops_,
+        "dots": dots,
+        "months": months,
+        "today": x(today),
+    }
 
 
 def plan_page(request, code):
@@ -216,8 +235,13 @@ def loop_action(request, code, rank, action):
     try:
         (loops.open_now if action == "open" else loops.close_now)(plan, rank)
     except ValueError:
-        messages.error(request, _("La date de fin de cette boucle est passée : "
-                                  "reportez-la d'abord dans le calendrier."))  # fmt: skip
+        messages.error(
+            request,
+            _(
+                "La date de fin de cette boucle est passée : "
+                "reportez-la d'abord dans le calendrier."
+            ),
+        )
         return redirect("campaigns:plan", code=code)
     loops.sync()
     if action == "open":
@@ -229,8 +253,7 @@ def loop_action(request, code, rank, action):
 
 def can_read_report(user, departement) -> bool:
     """The quality report: IGN staff and the State services of the territory."""
-    roles = [Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN]
-    return has_role_in(user, departement.pk, roles)
+    return may(user, Right.READ_QUALITY, departement)
 
 
 def quality_page(request, code):
@@ -276,9 +299,12 @@ def open_data(request):
     return render(
         request,
         "campaigns/open_data.html",
-        {"published": published, "licence": publication.LICENCE,
-         "licence_url": publication.LICENCE_URL},
-    )  # fmt: skip
+        {
+            "published": published,
+            "licence": publication.LICENCE,
+            "licence_url": publication.LICENCE_URL,
+        },
+    )
 
 
 def open_data_file(request, code, name):
@@ -291,8 +317,9 @@ def open_data_file(request, code, name):
         ".csv": "text/csv",
         ".json": "application/json",
     }.get(path.suffix, "application/octet-stream")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=name,
-                        content_type=content_type)  # fmt: skip
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=name, content_type=content_type
+    )
 
 
 def nomenclature(request):

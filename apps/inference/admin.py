@@ -7,16 +7,41 @@ class BlockInline(admin.TabularInline):
     model = InferenceBlock
     extra = 0
     can_delete = False
-    fields = ["index", "col_off", "row_off", "width", "height", "state", "attempts",
-              "polygons", "seconds", "message"]  # fmt: skip
+    fields = [
+        "index",
+        "col_off",
+        "row_off",
+        "width",
+        "height",
+        "state",
+        "attempts",
+        "polygons",
+        "seconds",
+        "message",
+    ]
     readonly_fields = fields
 
 
 @admin.register(InferenceRun)
 class InferenceRunAdmin(admin.ModelAdmin):
-    list_display = ["pk", "departement", "rank", "millesime", "state", "blocks_done",
-                    "blocks_total", "created_at"]  # fmt: skip
+    list_display = [
+        "pk",
+        "departement",
+        "rank",
+        "millesime",
+        "state",
+        "blocks_done",
+        "blocks_total",
+        "created_at",
+    ]
     list_filter = ["state", "departement"]
-    readonly_fields = ["state", "blocks_total", "blocks_done", "message", "vintage",
-                       "created_by", "finished_at"]  # fmt: skip
+    readonly_fields = [
+        "state",
+        "blocks_total",
+        "blocks_done",
+        "message",
+        "vintage",
+        "created_by",
+        "finished_at",
+    ]
     inlines = [BlockInline]

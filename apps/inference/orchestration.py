@@ -86,14 +86,20 @@ def start(run: InferenceRun) -> InferenceRun:
     size = run.block_px
     with transaction.atomic():
         run.save()
-        corners = [(r, c) for r in range(0, grid["height"], size)
-                   for c in range(0, grid["width"], size)]  # fmt: skip
+        corners = [
+            (r, c) for r in range(0, grid["height"], size) for c in range(0, grid["width"], size)
+        ]
         blocks = [
-            InferenceBlock(run=run, index=i, col_off=col, row_off=row,
-                           width=min(size, grid["width"] - col),
-                           height=min(size, grid["height"] - row))
+            InferenceBlock(
+                run=run,
+                index=i,
+                col_off=col,
+                row_off=row,
+                width=min(size, grid["width"] - col),
+                height=min(size, grid["height"] - row),
+            )
             for i, (row, col) in enumerate(corners)
-        ]  # fmt: skip
+        ]
         InferenceBlock.objects.bulk_create(blocks)
         InferenceRun.objects.filter(pk=run.pk).update(
             state=InferenceRun.State.RUNNING, blocks_total=len(blocks)
@@ -122,8 +128,15 @@ def classify_block(block: InferenceBlock) -> tuple[np.ndarray, np.ndarray, objec
     window = Window(block.col_off, block.row_off, block.width, block.height)
     with tempfile.TemporaryDirectory(prefix="ocsge-block-") as tmp:
         out_class, out_conf = Path(tmp) / "class.tif", Path(tmp) / "conf.tif"
-        predict_to_cog(model, meta, _sources(run), out_class, out_conf, area=window,
-                       device=pick_device(run.device))  # fmt: skip
+        predict_to_cog(
+            model,
+            meta,
+            _sources(run),
+            out_class,
+            out_conf,
+            area=window,
+            device=pick_device(run.device),
+        )
         with rasterio.open(out_class) as cls, rasterio.open(out_conf) as conf:
             return cls.read(1), conf.read(1), cls.transform
 
@@ -132,9 +145,10 @@ def run_block(block_id: int) -> str:
     """Classify and vectorise one block; stage its polygons (replacing any earlier try)."""
     with transaction.atomic():
         block = (
-            InferenceBlock.objects.select_for_update().select_related("run", "run__departement")
+            InferenceBlock.objects.select_for_update()
+            .select_related("run", "run__departement")
             .get(pk=block_id)
-        )  # fmt: skip
+        )
         if block.run.state != InferenceRun.State.RUNNING or block.state == block.State.DONE:
             return "skipped"
         InferenceBlock.objects.filter(pk=block.pk).update(
@@ -157,9 +171,11 @@ def run_block(block_id: int) -> str:
         BlockPolygon.objects.filter(block=block).delete()
         BlockPolygon.objects.bulk_create(rows, batch_size=2000)
         InferenceBlock.objects.filter(pk=block.pk).update(
-            state=InferenceBlock.State.DONE, polygons=len(rows),
-            seconds=time.perf_counter() - started, message="",
-        )  # fmt: skip
+            state=InferenceBlock.State.DONE,
+            polygons=len(rows),
+            seconds=time.perf_counter() - started,
+            message="",
+        )
         InferenceRun.objects.filter(pk=block.run_id).update(blocks_done=F("blocks_done") + 1)
         run = InferenceRun.objects.get(pk=block.run_id)
         if run.blocks_done == run.blocks_total:
@@ -256,15 +272,18 @@ def assemble(run_id: int) -> str:
         vintage = _copy_into_vintage(run, merged, merged_values, confidence)
     except Exception as exc:
         InferenceRun.objects.filter(pk=run.pk).update(
-            state=InferenceRun.State.FAILED, message=f"assembly failed: {exc}"[:2000],
+            state=InferenceRun.State.FAILED,
+            message=f"assembly failed: {exc}"[:2000],
             finished_at=timezone.now(),
-        )  # fmt: skip
+        )
         raise
     BlockPolygon.objects.filter(block__run=run).delete()
     InferenceRun.objects.filter(pk=run.pk).update(
-        state=InferenceRun.State.DONE, vintage=vintage, finished_at=timezone.now(),
+        state=InferenceRun.State.DONE,
+        vintage=vintage,
+        finished_at=timezone.now(),
         message=f"{vintage.polygon_count} polygons",
-    )  # fmt: skip
+    )
     from apps.landcover.tasks import derived_products_task
     from apps.ops.dispatch import dispatch
 
@@ -278,9 +297,12 @@ def _copy_into_vintage(run, geoms, values, confidence) -> Vintage:
         if Vintage.objects.filter(departement=run.departement, rank=run.rank).exists():
             raise RunRefused(f"a {run.rank} vintage appeared meanwhile")
         vintage = Vintage.objects.create(
-            departement=run.departement, rank=run.rank, millesime=run.millesime,
-            state=Vintage.State.DRAFT, source=Vintage.Source.INFERENCE,
-        )  # fmt: skip
+            departement=run.departement,
+            rank=run.rank,
+            millesime=run.millesime,
+            state=Vintage.State.DRAFT,
+            source=Vintage.Source.INFERENCE,
+        )
         parts, index = shapely.get_parts(geoms, return_index=True)
         multi = shapely.multipolygons(parts, indices=index)
         hexes = shapely.to_wkb(shapely.set_srid(multi, 2154), hex=True, include_srid=True)

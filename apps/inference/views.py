@@ -14,27 +14,26 @@ from django.views.decorators.http import require_POST
 
 from apps.landcover.models import Vintage
 from apps.landcover.scoping import visible_departements
-from apps.territories.models import Role, has_role_in
+from apps.territories.permissions import Right, may
 
 from . import orchestration
 from .models import InferenceRun
 
 
 def can_run(user, departement) -> bool:
-    roles = [Role.OPERATOR, Role.MANAGER, Role.ADMIN]
-    return has_role_in(user, departement.pk, roles)
+    return may(user, Right.RUN_INFERENCE, departement)
 
 
 class RunForm(forms.Form):
     rank = forms.ChoiceField(label=gettext_lazy("Rang"), choices=Vintage.Rank.choices)
-    millesime = forms.IntegerField(label=gettext_lazy("Millésime"), min_value=1950,
-                                   max_value=2100)  # fmt: skip
+    millesime = forms.IntegerField(label=gettext_lazy("Millésime"), min_value=1950, max_value=2100)
     rgb = forms.CharField(label=gettext_lazy("Raster RVB"))
     nir = forms.CharField(label=gettext_lazy("Raster proche infrarouge"))
     elevation = forms.CharField(label=gettext_lazy("Raster d'élévation"))
     checkpoint = forms.CharField(label=gettext_lazy("Modèle (checkpoint)"))
-    block_px = forms.IntegerField(label=gettext_lazy("Taille des blocs (px)"), initial=8192,
-                                  min_value=512, max_value=32768)  # fmt: skip
+    block_px = forms.IntegerField(
+        label=gettext_lazy("Taille des blocs (px)"), initial=8192, min_value=512, max_value=32768
+    )
 
     def _under_data_dir(self, name):
         """Inputs are files of the server's data folder (DATA_DIR), named relative to it."""
@@ -80,20 +79,27 @@ def runs_page(request, code):
             messages.success(request, _("Inférence lancée."))
             return redirect("inference:runs", code=code)
     runs = InferenceRun.objects.filter(departement=departement).select_related("vintage")[:20]
-    return render(request, "inference/runs.html",
-                  {"departement": departement, "form": form, "runs": runs})  # fmt: skip
+    return render(
+        request, "inference/runs.html", {"departement": departement, "form": form, "runs": runs}
+    )
 
 
 def run_state(request, code, pk):
     """Polled by the page: the run's progress."""
     departement = _departement(request, code)
     run = get_object_or_404(InferenceRun, pk=pk, departement=departement)
-    return JsonResponse({
-        "id": run.pk, "state": run.state, "state_label": run.get_state_display(),
-        "blocks_done": run.blocks_done, "blocks_total": run.blocks_total,
-        "progress": run.progress, "message": run.message,
-        "vintage": run.vintage_id,
-    })  # fmt: skip
+    return JsonResponse(
+        {
+            "id": run.pk,
+            "state": run.state,
+            "state_label": run.get_state_display(),
+            "blocks_done": run.blocks_done,
+            "blocks_total": run.blocks_total,
+            "progress": run.progress,
+            "message": run.message,
+            "vintage": run.vintage_id,
+        }
+    )
 
 
 @require_POST

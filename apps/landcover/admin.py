@@ -53,8 +53,16 @@ class ModelClassAdmin(admin.ModelAdmin):
 
 @admin.register(Vintage)
 class VintageAdmin(admin.ModelAdmin):
-    list_display = ["departement", "rank", "millesime", "state", "source", "polygon_count",
-                    "revision", "feedback_open"]  # fmt: skip
+    list_display = [
+        "departement",
+        "rank",
+        "millesime",
+        "state",
+        "source",
+        "polygon_count",
+        "revision",
+        "feedback_open",
+    ]
     list_filter = ["state", "rank", "source", "feedback_open"]
     list_editable = ["feedback_open"]
     readonly_fields = ["polygon_count", "revision", "created_at"]
@@ -64,8 +72,16 @@ class RevisionInline(admin.TabularInline):
     model = PolygonRevision
     extra = 0
     can_delete = False
-    fields = ["revision", "code_cs_before", "code_us_before", "code_cs_after", "code_us_after",
-              "cause", "author", "created_at"]  # fmt: skip
+    fields = [
+        "revision",
+        "code_cs_before",
+        "code_us_before",
+        "code_cs_after",
+        "code_us_after",
+        "cause",
+        "author",
+        "created_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -92,8 +108,15 @@ class ZoneConstruiteAdmin(LeafletGeoAdmin):
 
 @admin.register(PolygonRevision)
 class PolygonRevisionAdmin(LeafletGeoAdmin):
-    list_display = ["polygon", "revision", "code_cs_before", "code_cs_after", "cause", "author",
-                    "created_at"]  # fmt: skip
+    list_display = [
+        "polygon",
+        "revision",
+        "code_cs_before",
+        "code_cs_after",
+        "cause",
+        "author",
+        "created_at",
+    ]
     list_filter = ["cause"]
     list_select_related = ["polygon", "author"]
 
@@ -129,11 +152,30 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     list_display = ["__str__", "file", "state", "progress_bar", "short_message", "created_at"]
     list_filter = ["state"]
-    fields = ["file", "departement_code", "departement_name", "rank", "reproject", "repair",
-              "state", "progress", "message", "vintage", "created_by", "created_at",
-              "finished_at"]  # fmt: skip
-    readonly_fields = ["state", "progress", "message", "vintage", "created_by", "created_at",
-                       "finished_at"]  # fmt: skip
+    fields = [
+        "file",
+        "departement_code",
+        "departement_name",
+        "rank",
+        "reproject",
+        "repair",
+        "state",
+        "progress",
+        "message",
+        "vintage",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    readonly_fields = [
+        "state",
+        "progress",
+        "message",
+        "vintage",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
     change_list_template = "admin/landcover/importjob/change_list.html"
     form = ImportJobForm
 

@@ -13,7 +13,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from apps.territories.models import Commune, Departement, signalement_scope
+from apps.territories.models import Commune, Departement
+from apps.territories.permissions import signalement_scope
 
 from . import contributions, tiles
 from .geofuncs import SimplifyPreserveTopology

@@ -82,8 +82,15 @@ def apply(
             )
         _revise(polygon, code_cs, code_us, polygon.geom, author, cause, origin)
     else:
-        _revise(polygon, polygon.code_cs, polygon.code_us, as_multipolygon(outside), author,
-                cause, origin)  # fmt: skip
+        _revise(
+            polygon,
+            polygon.code_cs,
+            polygon.code_us,
+            as_multipolygon(outside),
+            author,
+            cause,
+            origin,
+        )
         piece = LandCoverPolygon.objects.create(
             vintage_id=polygon.vintage_id,
             ocsge_id=f"{polygon.ocsge_id[:20]}-{tag or 'C'}"[:32],

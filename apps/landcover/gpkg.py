@@ -56,9 +56,20 @@ OPTIONAL = ("source", "ossature", "id_origine", "code_or")
 BATCH_SIZE = 8_192
 # Columns of the COPY, in the order `_BatchChecker._block` encodes them.
 COPY_COLUMNS = (
-    "vintage_id", "millesime", "ossature", "area", "revision", "ocsge_id",
-    "code_cs", "code_us", "source", "id_origine", "code_or", "geom", "geom_3857",
-)  # fmt: skip
+    "vintage_id",
+    "millesime",
+    "ossature",
+    "area",
+    "revision",
+    "ocsge_id",
+    "code_cs",
+    "code_us",
+    "source",
+    "id_origine",
+    "code_or",
+    "geom",
+    "geom_3857",
+)
 WORKERS = 2
 MAX_LISTED = 10
 # Polygons may overrun the département's outline by this much (digitising noise), in metres.
@@ -414,8 +425,10 @@ class _BatchChecker:
         geoms = shapely.from_wkb(wkb, on_invalid="fix")
         missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
         add(_("géométrie absente"), missing)
-        add(_("géométrie autre que polygone"),
-            ~missing & ~np.isin(shapely.get_type_id(geoms), (3, 6)))  # fmt: skip
+        add(
+            _("géométrie autre que polygone"),
+            ~missing & ~np.isin(shapely.get_type_id(geoms), (3, 6)),
+        )
         geoms = _as_multi(_apply(self._transformer(), geoms))
         invalid = ~missing & ~validity.is_valid(geoms)
         if not self.repair:
@@ -492,9 +505,12 @@ def import_ocsge(
                 )
             if existing.state == Vintage.State.PUBLISHED:
                 raise ImportRefused(
-                    _("Le millésime %(rank)s du département %(code)s est publié : il ne change "
-                      "plus.") % {"rank": rank, "code": departement_code}
-                )  # fmt: skip
+                    _(
+                        "Le millésime %(rank)s du département %(code)s est publié : il ne change "
+                        "plus."
+                    )
+                    % {"rank": rank, "code": departement_code}
+                )
             signalements = existing.signalements.count()
             if signalements:
                 raise ImportRefused(
@@ -655,17 +671,21 @@ def _zone_rows(path: Path, vintage_id: int, to_l93) -> bytes:
         copybin.field_count(n, 4),
         *Stream.fixed(np.full(n, vintage_id), ">i8").with_length(),
         *Stream.of_items([i.encode() for i in ids]).with_length(),
-        *Stream.fixed([0 if m is None else int(m) for m in mill], ">i2", null=no_mill)
-        .with_length(null=no_mill),
-    ]  # fmt: skip
+        *Stream.fixed([0 if m is None else int(m) for m in mill], ">i2", null=no_mill).with_length(
+            null=no_mill
+        ),
+    ]
     return copybin.SIGNATURE + copybin.rows(head, wkb.with_length()) + copybin.TRAILER
 
 
 def _write_zones(rows: bytes):
-    with connection.cursor() as cur, cur.cursor.copy(
-        f"COPY {ZoneConstruite._meta.db_table} (vintage_id, ocsge_id, millesime, geom) "
-        "FROM STDIN (FORMAT BINARY)"
-    ) as copy:  # fmt: skip
+    with (
+        connection.cursor() as cur,
+        cur.cursor.copy(
+            f"COPY {ZoneConstruite._meta.db_table} (vintage_id, ocsge_id, millesime, geom) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
         copy.write(rows)
 
 
@@ -705,8 +725,7 @@ def export_ocsge(
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     table = LandCoverPolygon._meta.db_table
-    names = ["id", "code_cs", "code_us", "millesime", "source", "ossature", "id_origine",
-             "code_or"]  # fmt: skip
+    names = ["id", "code_cs", "code_us", "millesime", "source", "ossature", "id_origine", "code_or"]
     total = vintage.polygon_count
     written = 0
     with transaction.atomic(), connection.cursor() as cur:
@@ -723,18 +742,27 @@ def export_ocsge(
                 break
             cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(9)]
             arrays = [
-                np.array(cols[0], dtype=object), np.array(cols[1], dtype=object),
+                np.array(cols[0], dtype=object),
+                np.array(cols[1], dtype=object),
                 np.array(cols[2], dtype=object),
                 np.array([-1 if v is None else v for v in cols[3]], dtype=np.int32),
                 np.array(cols[4], dtype=object),
                 np.array([-1 if v is None else v for v in cols[5]], dtype=np.int32),
-                np.array(cols[6], dtype=object), np.array(cols[7], dtype=object),
-            ]  # fmt: skip
+                np.array(cols[6], dtype=object),
+                np.array(cols[7], dtype=object),
+            ]
             geoms = np.array([bytes(g) for g in cols[8]], dtype=object)
             pyogrio.raw.write(
-                str(tmp), geoms, arrays, names, layer=LAYER, driver="GPKG",
-                geometry_type="MultiPolygon", crs="EPSG:2154", append=written > 0,
-            )  # fmt: skip
+                str(tmp),
+                geoms,
+                arrays,
+                names,
+                layer=LAYER,
+                driver="GPKG",
+                geometry_type="MultiPolygon",
+                crs="EPSG:2154",
+                append=written > 0,
+            )
             written += len(rows)
             if progress:
                 progress(written, total)
@@ -750,12 +778,19 @@ def export_ocsge(
     if zones:
         ids, mills, wkbs = zip(*zones, strict=True)
         pyogrio.raw.write(
-            str(tmp), np.array([bytes(g) for g in wkbs], dtype=object),
-            [np.array(ids, dtype=object),
-             np.array([-1 if m is None else m for m in mills], dtype=np.int32)],
-            ["id", "millesime"], layer=ZC_LAYER, driver="GPKG",
-            geometry_type="MultiPolygon", crs="EPSG:2154", append=True,
-        )  # fmt: skip
+            str(tmp),
+            np.array([bytes(g) for g in wkbs], dtype=object),
+            [
+                np.array(ids, dtype=object),
+                np.array([-1 if m is None else m for m in mills], dtype=np.int32),
+            ],
+            ["id", "millesime"],
+            layer=ZC_LAYER,
+            driver="GPKG",
+            geometry_type="MultiPolygon",
+            crs="EPSG:2154",
+            append=True,
+        )
     tmp.replace(out_path)
     return written
 
@@ -783,7 +818,10 @@ def export_difference(departement, out_path) -> int:
         np.array([bytes(g) for g in cols[4]], dtype=object),
         [np.array(c, dtype=object) for c in cols[:4]],
         ["cs_avant", "us_avant", "cs_apres", "us_apres"],
-        layer=DIFF_LAYER, driver="GPKG", geometry_type="MultiPolygon", crs="EPSG:2154",
-    )  # fmt: skip
+        layer=DIFF_LAYER,
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+    )
     tmp.replace(out_path)
     return len(rows)

@@ -8,11 +8,6 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.territories.models import SRID_L93, Departement
 
-# Minimum mapping units (m²), nomenclature README.
-MMU_BUILDING = 200.0
-MMU_BUILT_UP = 500.0
-MMU_ELSEWHERE = 2500.0
-
 
 class CoverCode(models.Model):
     """A land-cover code (CS) of the OCS GE nomenclature, with its official colour."""

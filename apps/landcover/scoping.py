@@ -1,8 +1,10 @@
-"""Territory scoping of land-cover querysets: the one place that decides who sees what."""
+"""Land-cover querysets scoped by `territories.permissions`: a user sees the vintages of the
+départements where they may `SEE`, and every published one."""
 
 from django.db.models import Exists, OuterRef, Q
 
-from apps.territories.models import Departement, departements_for
+from apps.territories.models import Departement
+from apps.territories.permissions import departements_where
 
 from .models import Vintage
 
@@ -11,12 +13,12 @@ def visible_departements(user):
     """Départements a user may see: their territories, plus every published one."""
     published = Vintage.objects.filter(departement=OuterRef("pk"), state=Vintage.State.PUBLISHED)
     return Departement.objects.filter(
-        Q(pk__in=departements_for(user).values("pk")) | Exists(published)
+        Q(pk__in=departements_where(user).values("pk")) | Exists(published)
     )
 
 
 def visible_vintages(user):
     """Vintages of the user's départements, plus every published one."""
     return Vintage.objects.filter(
-        Q(departement__in=departements_for(user).values("pk")) | Q(state=Vintage.State.PUBLISHED)
+        Q(departement__in=departements_where(user).values("pk")) | Q(state=Vintage.State.PUBLISHED)
     )

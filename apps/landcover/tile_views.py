@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from apps.territories.models import signalement_scope
+from apps.territories.permissions import signalement_scope
 
 from . import tiles
 from .difference import vintage_pair
@@ -81,8 +81,9 @@ def change_tile(request, code: str, z: int, x: int, y: int):
         return bad
     departement = get_object_or_404(visible_departements(request.user), code=code)
     pair = vintage_pair(departement)
-    visible = set(visible_vintages(request.user).filter(departement=departement).values_list(
-        "pk", flat=True))  # fmt: skip
+    visible = set(
+        visible_vintages(request.user).filter(departement=departement).values_list("pk", flat=True)
+    )
     if pair is None or not {pair[0].pk, pair[1].pk} <= visible:
         raise Http404
     m1, m2 = pair

@@ -172,8 +172,14 @@ def vintage_tile_query(
     whose open signalements the tile counts (None: all; a list of organisation ids; an
     empty list: none, and the statement skips them)."""
     check_tile(z, x, y)
-    params = {"vintage": vintage_id, "z": z, "x": x, "y": y,
-              "sig_all": signalements is None, "sig_orgs": list(signalements or [])}  # fmt: skip
+    params = {
+        "vintage": vintage_id,
+        "z": z,
+        "x": x,
+        "y": y,
+        "sig_all": signalements is None,
+        "sig_orgs": list(signalements or []),
+    }
     gen = generalisation(z, y)
     if signalements == []:
         sql = _FULL_BARE if gen is None else _GENERALISED_CACHED

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.territories.models import Role
+from apps.territories.permissions import files_anywhere
 
 from . import contributions, tiles
 from .difference import vintage_pair
@@ -34,8 +34,10 @@ def home(request):
 def departement_detail(request, code):
     departement = get_object_or_404(visible_departements(request.user), code=code)
     vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
-    legend = {code: (label, colour) for code, label, colour in
-              CoverCode.objects.values_list("code", "label", "colour")}  # fmt: skip
+    legend = {
+        code: (label, colour)
+        for code, label, colour in CoverCode.objects.values_list("code", "label", "colour")
+    }
     rows = (
         LandCoverPolygon.objects.filter(vintage__in=vintages)
         .values("vintage_id", "code_cs")
@@ -95,16 +97,15 @@ def departement_map(request, code):
         # The signalement page (comments, answers, attachments); "0" is replaced by the id.
         "signalementPage": reverse("signalements:detail", args=[0]),
         "check": reverse("signalement-check"),
-        "canFile": request.user.is_authenticated
-        and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
+        "canFile": files_anywhere(request.user),
         "cs": {
             c: {"label": lb, "colour": col}
             for c, lb, col in CoverCode.objects.values_list("code", "label", "colour")
-        },  # fmt: skip
+        },
         "us": {
             c: {"label": lb, "colour": col}
             for c, lb, col in UseCode.objects.values_list("code", "label", "colour")
-        },  # fmt: skip
+        },
         "fullDetailZoom": tiles.FULL_DETAIL_ZOOM,
         "ortho": {"url": settings.ORTHO_WMTS_URL, "attribution": settings.ORTHO_ATTRIBUTION}
         if settings.ORTHO_WMTS_URL

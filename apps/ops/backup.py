@@ -15,8 +15,12 @@ class BackupError(RuntimeError):
 
 def dsn(name: str | None = None) -> str:
     db = settings.DATABASES["default"]
-    parts = [f"dbname={name or db['NAME']}", f"host={db.get('HOST') or '127.0.0.1'}",
-             f"port={db.get('PORT') or 5432}", f"user={db.get('USER') or 'postgres'}"]  # fmt: skip
+    parts = [
+        f"dbname={name or db['NAME']}",
+        f"host={db.get('HOST') or '127.0.0.1'}",
+        f"port={db.get('PORT') or 5432}",
+        f"user={db.get('USER') or 'postgres'}",
+    ]
     if db.get("PASSWORD"):
         parts.append(f"password={db['PASSWORD']}")
     return " ".join(parts)
@@ -47,8 +51,17 @@ def restore(dump: Path, media: Path | None = None, database: str | None = None):
     and the media archive into MEDIA_ROOT."""
     if not dump.is_file():
         raise BackupError(f"{dump} not found")
-    _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--exit-on-error",
-          f"--dbname={dsn(database)}", str(dump)])  # fmt: skip
+    _run(
+        [
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--exit-on-error",
+            f"--dbname={dsn(database)}",
+            str(dump),
+        ]
+    )
     if media is not None:
         root = Path(settings.MEDIA_ROOT)
         root.mkdir(parents=True, exist_ok=True)

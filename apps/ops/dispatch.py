@@ -32,8 +32,13 @@ def dispatch(task, *args, keep: bool = True):
     try:
         return task.apply_async(args=args, retry=False)
     except BROKER_DOWN as exc:
-        log.warning("broker unreachable, %s%s %s: %s", task.name, args,
-                    "kept for later" if keep else "left to its periodic run", exc)  # fmt: skip
+        log.warning(
+            "broker unreachable, %s%s %s: %s",
+            task.name,
+            args,
+            "kept for later" if keep else "left to its periodic run",
+            exc,
+        )
         if keep:
             DeferredTask.objects.create(name=task.name, args=list(args), error=str(exc)[:500])
         return None
@@ -53,8 +58,11 @@ def redispatch(limit: int = 1000) -> int:
             try:
                 current_app.tasks[row.name].apply_async(args=row.args, retry=False)
             except BROKER_DOWN as exc:
-                log.warning("broker still unreachable, %d task(s) kept: %s",
-                            DeferredTask.objects.count(), exc)  # fmt: skip
+                log.warning(
+                    "broker still unreachable, %d task(s) kept: %s",
+                    DeferredTask.objects.count(),
+                    exc,
+                )
                 break
             row.delete()
             sent += 1

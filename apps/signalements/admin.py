@@ -15,8 +15,15 @@ class EventInline(admin.TabularInline):
     model = SignalementEvent
     extra = 0
     can_delete = False
-    readonly_fields = ["actor", "action", "from_status", "to_status", "reason", "message",
-                       "created_at"]  # fmt: skip
+    readonly_fields = [
+        "actor",
+        "action",
+        "from_status",
+        "to_status",
+        "reason",
+        "message",
+        "created_at",
+    ]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -38,8 +45,15 @@ class CommentInline(admin.TabularInline):
 class SignalementAdmin(LeafletGeoAdmin):
     """Read-mostly: statuses change through the life cycle (API, queue), never by hand."""
 
-    list_display = ["id", "vintage", "status", "code_cs_current", "code_cs_proposed",
-                    "organisation", "created_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "vintage",
+        "status",
+        "code_cs_current",
+        "code_cs_proposed",
+        "organisation",
+        "created_at",
+    ]
     list_filter = ["status", "vintage__departement", "organisation"]
     search_fields = ["id", "comment", "author__username"]
     list_select_related = ["vintage__departement", "organisation"]

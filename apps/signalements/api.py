@@ -25,7 +25,7 @@ from apps.artif.impact import format_delta
 from apps.ops.parsers import JSONParser
 from apps.territories.models import Commune
 
-from . import services
+from . import access, conversation, decisions, filing, uploads
 from .models import RejectionReason, Signalement
 from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
@@ -261,7 +261,7 @@ class SignalementDetailSerializer(SignalementSerializer):
         ]
 
     def get_related(self, obj) -> list[int]:
-        return services.related_open(obj, self.context["request"].user)
+        return decisions.related_open(obj, self.context["request"].user)
 
 
 class FilingSerializer(serializers.Serializer):
@@ -286,12 +286,12 @@ class FilingSerializer(serializers.Serializer):
         child=serializers.FileField(),
         required=False,
         default=list,
-        max_length=services.MAX_ATTACHMENTS,
+        max_length=uploads.MAX_ATTACHMENTS,
     )
 
-    def filing(self) -> services.Filing:
+    def filing(self) -> filing.Filing:
         d = self.validated_data
-        return services.Filing(
+        return filing.Filing(
             vintage_id=d["vintage"],
             code_cs_proposed=d["code_cs_proposed"],
             code_us_proposed=d["code_us_proposed"],
@@ -321,15 +321,17 @@ class ReasonSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "label", "applies_to", "explanation"]
 
 
-def _uploads(files) -> list[services.Upload]:
+def _uploads(files) -> list[uploads.Upload]:
     """The request's files, as streamed to disk by `AttachmentLimits` (never read here)."""
-    return [services.Upload(name=f.name, file=f) for f in files]
+    return [uploads.Upload(name=f.name, file=f) for f in files]
 
 
 class SignalementViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
     viewsets.GenericViewSet,
-):  # fmt: skip
+):
     """Signalements the caller may see: their organisation's, or all of the départements
     they operate or review. Decisions are action endpoints, one per transition."""
 
@@ -348,10 +350,10 @@ class SignalementViewSet(
 
     def get_queryset(self):
         if self.action == "list":
-            return ranked(services.visible_signalements(self.request.user)).order_by(
+            return ranked(access.visible_signalements(self.request.user)).order_by(
                 "-created_at", "-pk"
             )
-        qs = annotated(services.visible_signalements(self.request.user)).annotate(
+        qs = annotated(access.visible_signalements(self.request.user)).annotate(
             group_size=Value(None, output_field=IntegerField())
         )
         if self.action == "retrieve":
@@ -393,7 +395,7 @@ class SignalementViewSet(
         serializer = FilingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         uploads = _uploads(serializer.validated_data["attachments"])
-        signalement = services.file_signalement(request.user, serializer.filing(), uploads)
+        signalement = filing.file_signalement(request.user, serializer.filing(), uploads)
         return self._detail(signalement.pk, status.HTTP_201_CREATED, hint=signalement.hint)
 
     @extend_schema(request=FilingSerializer, responses=OpenApiTypes.OBJECT)
@@ -402,7 +404,7 @@ class SignalementViewSet(
         """Check a filing without writing it: errors, area, minimum mapping unit, hint."""
         serializer = FilingSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        plan = services.prepare(request.user, serializer.filing())
+        plan = filing.prepare(request.user, serializer.filing())
         return Response(
             {
                 "polygon": plan["polygon"].pk,
@@ -425,7 +427,7 @@ class SignalementViewSet(
         signalement = self.get_object()
         serializer = CommentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        comment = services.add_comment(
+        comment = conversation.add_comment(
             request.user, signalement.pk, serializer.validated_data["text"]
         )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
@@ -436,7 +438,7 @@ class SignalementViewSet(
         """Add attachments (the author, while open): up to 4 in all, 16 MB each."""
         signalement = self.get_object()
         uploads = _uploads(request.FILES.getlist("attachments"))
-        services.add_attachments(request.user, signalement.pk, uploads)
+        conversation.add_attachments(request.user, signalement.pk, uploads)
         return self._detail(signalement.pk, status.HTTP_201_CREATED)
 
     @extend_schema(request=BulkSerializer, responses=OpenApiTypes.OBJECT)
@@ -446,7 +448,7 @@ class SignalementViewSet(
         serializer = BulkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         d = serializer.validated_data
-        results = services.bulk_action(
+        results = decisions.bulk_action(
             request.user,
             d["ids"],
             d["action"],
@@ -461,7 +463,7 @@ class SignalementViewSet(
         serializer = DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reason = serializer.validated_data.get("reason")
-        services.apply_action(
+        decisions.apply_action(
             request.user,
             int(pk),
             name,

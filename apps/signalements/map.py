@@ -1,10 +1,14 @@
 """The signalements on the land-cover map (registered in `apps.py` with
 `landcover.contributions`): their status labels and colours in the map's configuration, and
-the list of a polygon's signalements the viewer may see in its panel."""
+the list of a polygon's signalements the viewer may see in its panel; and the version that
+changes the ETag of tiles showing them."""
 
+from django.db import transaction
 from django.db.models import F
 
-from .services import visible_signalements
+from apps.landcover.models import Vintage
+
+from .access import visible_signalements
 from .transitions import STATUS_COLOURS, Status
 
 
@@ -31,3 +35,15 @@ def polygon_signalements(polygon, vintage, user) -> dict:
             )[:50]
         ]
     }
+
+
+def touch_feedback(vintage_id: int):
+    """Tiles show open signalements: a new feedback version changes their ETag.
+
+    After commit, in its own short statement: concurrent filings do not queue on the
+    vintage's row lock for the length of their transactions."""
+    transaction.on_commit(
+        lambda: Vintage.objects.filter(pk=vintage_id).update(
+            feedback_version=F("feedback_version") + 1
+        )
+    )

@@ -94,8 +94,10 @@ class Signalement(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.code_cs_current}/{self.code_us_current} → " \
-            f"{self.code_cs_proposed}/{self.code_us_proposed}"  # fmt: skip
+        return (
+            f"#{self.pk} {self.code_cs_current}/{self.code_us_current} → "
+            f"{self.code_cs_proposed}/{self.code_us_proposed}"
+        )
 
 
 class SignalementEvent(models.Model):

@@ -1,9 +1,9 @@
 from celery import shared_task
 
-from . import services
+from . import filing
 
 
 @shared_task(acks_late=True)
 def estimate_impact(signalement_id: int):
     """The artificialisation impact of a new signalement (queue and map show it)."""
-    return services.estimate_impact(signalement_id)
+    return filing.estimate_impact(signalement_id)

@@ -12,12 +12,13 @@ from django.utils.translation import gettext as _
 from apps.landcover import tiles
 from apps.landcover.models import CoverCode
 from apps.landcover.scoping import visible_departements, visible_vintages
-from apps.territories.models import Organisation, Role, has_role_in
+from apps.territories.models import Organisation
+from apps.territories.permissions import Right, files_anywhere, may
 
-from . import services
+from . import conversation, decisions, errors
+from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
 from .models import Attachment, RejectionReason
-from .services import DECIDERS, visible_signalements
 from .transitions import OPEN, STATUS_COLOURS, Action, Status
 
 
@@ -37,7 +38,7 @@ def queue(request, code):
         s.colour_current = colours.get(s.code_cs_current, "#cccccc")
         s.colour_proposed = colours.get(s.code_cs_proposed, "#cccccc")
     vintages = list(visible_vintages(request.user).filter(departement=departement).order_by("rank"))
-    can_decide = has_role_in(request.user, departement.pk, DECIDERS)
+    can_decide = may(request.user, Right.DECIDE, departement)
     points = {
         "type": "FeatureCollection",
         "features": [
@@ -58,8 +59,7 @@ def queue(request, code):
             "filterset": filterset,
             "page": page,
             "can_decide": can_decide,
-            "is_contributor": request.user.is_authenticated
-            and request.user.memberships.filter(role=Role.CONTRIBUTOR).exists(),
+            "is_contributor": files_anywhere(request.user),
             "reasons": RejectionReason.objects.filter(active=True),
             "vintages": vintages,
             "organisations": Organisation.objects.filter(
@@ -111,13 +111,13 @@ def detail(request, pk):
         try:
             if action == "comment":
                 if not text:
-                    raise services.Refused(_("Le commentaire est vide."), "text")
-                services.add_comment(request.user, signalement.pk, text)
+                    raise errors.Refused(_("Le commentaire est vide."), "text")
+                conversation.add_comment(request.user, signalement.pk, text)
             elif action in (Action.ANSWER, Action.WITHDRAW):
-                services.apply_action(request.user, signalement.pk, action, message=text)
+                decisions.apply_action(request.user, signalement.pk, action, message=text)
             else:
-                raise services.Refused(_("Action inconnue."), "do")
-        except services.Refused as exc:
+                raise errors.Refused(_("Action inconnue."), "do")
+        except errors.Refused as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, _("C'est enregistré."))

@@ -1,7 +1,6 @@
 """Territories (régions, départements, communes), organisations and memberships.
 
-Scoping by territory happens in one place: `Membership.objects` helpers and
-`departements_for(user)`, used by every queryset that needs it.
+Who may do what where is decided by `permissions` (beside this module), on these models.
 """
 
 from django.conf import settings
@@ -116,50 +115,3 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} — {self.organisation} ({self.get_role_display()})"
-
-
-def is_platform_admin(user) -> bool:
-    """Superusers and members holding the admin role (DESIGN §3: users, organisations)."""
-    return user.is_authenticated and (
-        user.is_superuser or user.memberships.filter(role=Role.ADMIN).exists()
-    )
-
-
-def departements_for(user, roles=None):
-    """The départements a user may see (optionally only through memberships of `roles`).
-
-    The one place where territory scoping is decided: superusers and platform admins see
-    everything; everyone else sees the départements their organisations' territory touches.
-    """
-    if not user.is_authenticated:
-        return Departement.objects.none()
-    if user.is_superuser or ((roles is None or Role.ADMIN in roles) and is_platform_admin(user)):
-        return Departement.objects.all()
-    memberships = user.memberships.all()
-    if roles is not None:
-        memberships = memberships.filter(role__in=roles)
-    orgs = memberships.values("organisation")
-    return Departement.objects.filter(
-        Q(organisations__in=orgs)
-        | Q(region__organisations__in=orgs)
-        | Q(communes__organisations__in=orgs)
-    ).distinct()
-
-
-# Who sees every signalement of a département (DESIGN §3); others see their organisations'.
-SIGNALEMENT_STAFF = (Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN)
-
-
-def signalement_scope(user, departement_id: int) -> list[int] | None:
-    """Whose signalements of the département `user` sees: None for all of them (its staff),
-    else the ids of their organisations (none when anonymous)."""
-    if not user.is_authenticated:
-        return []
-    if has_role_in(user, departement_id, SIGNALEMENT_STAFF):
-        return None
-    return sorted(user.memberships.values_list("organisation_id", flat=True).distinct())
-
-
-def has_role_in(user, departement_id: int, roles) -> bool:
-    """Whether `user` holds one of `roles` over the département (admins over all)."""
-    return departements_for(user, roles=roles).filter(pk=departement_id).exists()

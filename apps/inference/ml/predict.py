@@ -101,11 +101,18 @@ def _read(datasets, window: Window, full_w: int, full_h: int, size: int) -> np.n
     rc0, rr0, rc1, rr1 = max(c0, 0), max(r0, 0), min(c1, full_w), min(r1, full_h)
     win = Window(rc0, rr0, rc1 - rc0, rr1 - rr0)
     rgb, nir, dem = datasets
-    stack = np.concatenate([
-        rgb.read([1, 2, 3], window=win), nir.read([1], window=win), dem.read([1], window=win),
-    ]).astype(np.float32)  # fmt: skip
-    pad = ((0, 0), (rr0 - r0, size - (rr0 - r0) - stack.shape[1]),
-           (rc0 - c0, size - (rc0 - c0) - stack.shape[2]))  # fmt: skip
+    stack = np.concatenate(
+        [
+            rgb.read([1, 2, 3], window=win),
+            nir.read([1], window=win),
+            dem.read([1], window=win),
+        ]
+    ).astype(np.float32)
+    pad = (
+        (0, 0),
+        (rr0 - r0, size - (rr0 - r0) - stack.shape[1]),
+        (rc0 - c0, size - (rc0 - c0) - stack.shape[2]),
+    )
     if any(p for p in pad[1] + pad[2]):
         mode = "reflect" if min(stack.shape[1:]) > max(max(pad[1]), max(pad[2])) else "edge"
         stack = np.pad(stack, pad, mode=mode)
@@ -158,9 +165,19 @@ def predict_to_cog(
     batches = [windows[i : i + batch_size] for i in range(0, len(windows), batch_size)]
     times = StageTimes(tiles=len(windows), pixels=aw * ah)
     transform = rasterio.windows.transform(Window(a.col_off, a.row_off, aw, ah), grid["transform"])
-    profile = {"driver": "GTiff", "width": aw, "height": ah, "count": 1, "dtype": "uint8",
-               "crs": grid["crs"], "transform": transform, "tiled": True, "blockxsize": 256,
-               "blockysize": 256, "compress": "deflate"}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": aw,
+        "height": ah,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": grid["crs"],
+        "transform": transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
     tmp_class = Path(out_class).with_suffix(".tmp.tif")
     tmp_conf = Path(out_conf).with_suffix(".tmp.tif")
     start = time.perf_counter()
@@ -175,10 +192,15 @@ def predict_to_cog(
                 for batch in batches:
                     t = time.perf_counter()
                     arrays = [
-                        _read(ds, Window(w.col_off - margin, w.row_off - margin, tile, tile),
-                              grid["width"], grid["height"], tile)
+                        _read(
+                            ds,
+                            Window(w.col_off - margin, w.row_off - margin, tile, tile),
+                            grid["width"],
+                            grid["height"],
+                            tile,
+                        )
                         for w in batch
-                    ]  # fmt: skip
+                    ]
                     times.read += time.perf_counter() - t
                     read_q.put((batch, np.stack(arrays)))
         except BaseException as exc:  # surfaced in the main thread
@@ -252,8 +274,9 @@ def predict_to_cog(
         raise errors[0]
     t = time.perf_counter()
     for tmp, out in ((tmp_class, out_class), (tmp_conf, out_conf)):
-        rasterio.shutil.copy(tmp, out, driver="COG", compress="DEFLATE", blocksize=512,
-                             overview_resampling="nearest")  # fmt: skip
+        rasterio.shutil.copy(
+            tmp, out, driver="COG", compress="DEFLATE", blocksize=512, overview_resampling="nearest"
+        )
         tmp.unlink()
     times.write += time.perf_counter() - t
     times.total = time.perf_counter() - start

@@ -34,9 +34,30 @@ APPEARANCE: dict[int, tuple[tuple[int, int, int, int], float, str]] = {
 
 # Themes of the synthetic département (ocsge.synth.THEMES) -> model class.
 THEME_TO_CLASS = {
-    1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 2, 7: 13, 8: 10, 9: 13, 10: 14, 11: 16, 12: 15,
-    13: 10, 14: 9, 15: 10, 16: 12, 17: 7, 18: 7, 19: 3, 20: 6, 21: 6, 22: 11, 23: 2,
-}  # fmt: skip
+    1: 1,
+    2: 1,
+    3: 1,
+    4: 2,
+    5: 3,
+    6: 2,
+    7: 13,
+    8: 10,
+    9: 13,
+    10: 14,
+    11: 16,
+    12: 15,
+    13: 10,
+    14: 9,
+    15: 10,
+    16: 12,
+    17: 7,
+    18: 7,
+    19: 3,
+    20: 6,
+    21: 6,
+    22: 11,
+    23: 2,
+}
 
 
 def themes_to_classes(themes: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -178,11 +199,22 @@ def render_geopackage(
     width, height = int(np.ceil((x1 - x0) / res)), int(np.ceil((y1 - y0) / res))
     transform = Affine(res, 0, x0, 0, -res, y1)
     tree = shapely.STRtree(geoms)
-    common = {"driver": "GTiff", "width": width, "height": height, "crs": "EPSG:2154",
-              "transform": transform, "tiled": True, "blockxsize": 512, "blockysize": 512,
-              "compress": "deflate"}  # fmt: skip
-    paths = {"rgb": outdir / "rgb.tif", "nir": outdir / "nir.tif",
-             "elevation": outdir / "elevation.tif"}  # fmt: skip
+    common = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "crs": "EPSG:2154",
+        "transform": transform,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+    }
+    paths = {
+        "rgb": outdir / "rgb.tif",
+        "nir": outdir / "nir.tif",
+        "elevation": outdir / "elevation.tif",
+    }
     with (
         rasterio.open(paths["rgb"], "w", count=3, dtype="uint8", **common) as rgb_ds,
         rasterio.open(paths["nir"], "w", count=1, dtype="uint8", **common) as nir_ds,
@@ -198,9 +230,11 @@ def render_geopackage(
             classes = np.zeros((int(win.height), int(win.width)), dtype=np.uint8)
             if len(idx):
                 classes = rasterio.features.rasterize(
-                    zip(geoms[idx], values[idx], strict=True), out_shape=classes.shape,
-                    transform=wt, dtype="uint8",
-                )  # fmt: skip
+                    zip(geoms[idx], values[idx], strict=True),
+                    out_shape=classes.shape,
+                    transform=wt,
+                    dtype="uint8",
+                )
             rgb, nir, dem = render(
                 classes, res, seed=seed * 1000 + k, origin=(bx0, by1), field_seed=seed
             )

@@ -125,22 +125,37 @@ class Command(BaseCommand):
             self.stdout.write("Training the demo model (once) …")
             call_command("train_demo_model", out=model, stdout=self.stdout)
         if not (folder / "ocsge_M1.gpkg").exists():
-            synth.generate(folder, code=code, size_km=4.0, seed=7,
-                           name="Val-d'Inférence (démo IA)", log=self.stdout.write)  # fmt: skip
+            synth.generate(
+                folder,
+                code=code,
+                size_km=4.0,
+                seed=7,
+                name="Val-d'Inférence (démo IA)",
+                log=self.stdout.write,
+            )
         call_command("load_territories", str(folder / "territoires.gpkg"), stdout=self.stdout)
         if not (folder / "imagery" / "rgb.tif").exists():
-            render_geopackage(folder / "ocsge_M1.gpkg", folder / "imagery", res=2.5, seed=3,
-                              log=self.stdout.write)  # fmt: skip
+            render_geopackage(
+                folder / "ocsge_M1.gpkg", folder / "imagery", res=2.5, seed=3, log=self.stdout.write
+            )
         departement = Departement.objects.get(code=code)
         imagery = folder / "imagery"
-        run = start(InferenceRun(
-            departement=departement, rank="M1", millesime=timezone.localdate().year,
-            rgb=str(imagery / "rgb.tif"), nir=str(imagery / "nir.tif"),
-            elevation=str(imagery / "elevation.tif"), checkpoint=str(model), block_px=1024,
-        ))  # fmt: skip
+        run = start(
+            InferenceRun(
+                departement=departement,
+                rank="M1",
+                millesime=timezone.localdate().year,
+                rgb=str(imagery / "rgb.tif"),
+                nir=str(imagery / "nir.tif"),
+                elevation=str(imagery / "elevation.tif"),
+                checkpoint=str(model),
+                block_px=1024,
+            )
+        )
         run.refresh_from_db()
-        self.stdout.write(f"{code} M1 by the demo model: run {run.pk} {run.get_state_display()}"
-                          f" — {run.message}")  # fmt: skip
+        self.stdout.write(
+            f"{code} M1 by the demo model: run {run.pk} {run.get_state_display()} — {run.message}"
+        )
         for name in ("IGN — Production OCS GE", "DDT de démonstration"):
             org = Organisation.objects.filter(name=name).first()
             if org:

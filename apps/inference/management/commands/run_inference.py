@@ -36,18 +36,37 @@ class Command(BaseCommand):
             "--no-wait", action="store_true", help="return once the blocks are queued"
         )
 
-    def handle(self, *args, departement, rank, millesime, rgb, nir, elevation, checkpoint,
-               block_px, device, no_wait, **opts):  # fmt: skip
+    def handle(
+        self,
+        *args,
+        departement,
+        rank,
+        millesime,
+        rgb,
+        nir,
+        elevation,
+        checkpoint,
+        block_px,
+        device,
+        no_wait,
+        **opts,
+    ):
         dep = Departement.objects.filter(code=departement).first()
         if dep is None:
             raise CommandError(f"Département {departement} inconnu.")
         if block_px < 512:
             raise CommandError("--block-px must be at least 512.")
         run = InferenceRun(
-            departement=dep, rank=rank, millesime=millesime, rgb=str(rgb), nir=str(nir),
-            elevation=str(elevation), checkpoint=str(checkpoint), block_px=block_px,
+            departement=dep,
+            rank=rank,
+            millesime=millesime,
+            rgb=str(rgb),
+            nir=str(nir),
+            elevation=str(elevation),
+            checkpoint=str(checkpoint),
+            block_px=block_px,
             device=device,
-        )  # fmt: skip
+        )
         started = time.perf_counter()
         try:
             with progress_bar(unit=" blocs") as progress:

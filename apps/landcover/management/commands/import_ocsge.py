@@ -55,9 +55,15 @@ class Command(BaseCommand):
         try:
             with progress_bar() as progress:
                 vintage = import_ocsge(
-                    file, departement, rank, name=name, reproject=reproject, repair=repair,
-                    replace=replace, progress=progress,
-                )  # fmt: skip
+                    file,
+                    departement,
+                    rank,
+                    name=name,
+                    reproject=reproject,
+                    repair=repair,
+                    replace=replace,
+                    progress=progress,
+                )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from exc
         elapsed = time.perf_counter() - start

@@ -1,47 +1,23 @@
-"""Production calendar: the template, loops by date, mails sent exactly once, results."""
+"""The production calendar: the template, loops opened and closed by date, mails sent exactly
+once, results; its pages (a permission table)."""
 
 import datetime
 import threading
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.db.models import Value
-from django.db.models.functions import Concat
 
 from apps.campaigns import loops
 from apps.campaigns.calendar import create_plan
 from apps.campaigns.mail import send_pending
 from apps.campaigns.models import Milestone, OutboxMail, Step
 from apps.landcover.models import Vintage
-from apps.signalements import services
+from apps.signalements import decisions, errors, filing
 from apps.signalements.models import RejectionReason, Signalement
 from apps.signalements.transitions import Status
 
-from .test_signalements import file, grass_polygon, world  # noqa: F401 (fixtures)
+from .helpers import START, at, date_of, file, grass_polygon
 
 pytestmark = pytest.mark.django_db
-PARIS = ZoneInfo("Europe/Paris")
-START = datetime.date(2026, 1, 15)
-
-
-def at(day: datetime.date, hour=9):
-    return datetime.datetime.combine(day, datetime.time(hour), tzinfo=PARIS)
-
-
-def date_of(plan, step):
-    return plan.milestones.get(step=step).date
-
-
-@pytest.fixture
-def campaign(request, square_departement):
-    """The signalements' world with e-mail addresses, both loops closed, and a plan."""
-    base = request.getfixturevalue("world")
-    User = get_user_model()
-    User.objects.update(email=Concat("username", Value("@example.org")))
-    Vintage.objects.filter(departement=square_departement).update(feedback_open=False)
-    plan = create_plan(square_departement, START)
-    return {**base, "plan": plan}
 
 
 def recipients(kind):
@@ -79,12 +55,16 @@ def test_milestone_state_is_planned_done_or_late(square_departement):
 def _can_file(campaign, rank):
     vintage = campaign["m1"] if rank == "M1" else campaign["m2"]
     polygon = vintage.polygons.order_by("pk").first()
-    filing = services.Filing(vintage_id=vintage.pk, polygon_id=polygon.pk,
-                             code_cs_proposed="CS2.1.1.1", code_us_proposed="US1.2")  # fmt: skip
+    proposal = filing.Filing(
+        vintage_id=vintage.pk,
+        polygon_id=polygon.pk,
+        code_cs_proposed="CS2.1.1.1",
+        code_us_proposed="US1.2",
+    )
     try:
-        services.prepare(campaign["users"]["contributor_in"], filing)
+        filing.prepare(campaign["users"]["contributor_in"], proposal)
         return True
-    except services.Refused:
+    except errors.Refused:
         return False
 
 
@@ -110,8 +90,8 @@ def test_author_actions_are_refused_once_the_loop_closes(campaign):
     loops.sync(at(date_of(plan, Step.M2_OPEN)))
     s = file(campaign)
     loops.sync(at(date_of(plan, Step.M2_CLOSE)))
-    with pytest.raises(services.Refused):
-        services.apply_action(campaign["users"]["contributor_in"], s.pk, "withdraw")
+    with pytest.raises(errors.Refused):
+        decisions.apply_action(campaign["users"]["contributor_in"], s.pk, "withdraw")
 
 
 def test_a_manager_opens_and_closes_a_loop_now(campaign):
@@ -177,7 +157,7 @@ def test_two_workers_sending_at_once_send_each_mail_once(campaign, mailoutbox, m
 
 def test_failed_sends_are_retried_then_marked_failed(campaign, mailoutbox, settings):
     loops.sync(at(date_of(campaign["plan"], Step.M2_OPEN)))
-    settings.EMAIL_BACKEND = "tests.test_campaigns.BrokenBackend"
+    settings.EMAIL_BACKEND = "tests.test_calendar.BrokenBackend"
     for _ in range(5):
         send_pending()
     assert OutboxMail.objects.filter(state="failed").count() == 1  # the first, 5 tries
@@ -207,8 +187,7 @@ def test_meeting_invitations_carry_an_ics_and_a_new_date_sends_an_update(campaig
     loops.sync(at(meeting.date - datetime.timedelta(days=30)))
     invited = recipients("invitation")
     # Every member of the département's organisations (reviewers too), once.
-    assert invited == sorted(["colleague", "contributor_in", "operator", "operator2",
-                              "reviewer"])  # fmt: skip
+    assert invited == sorted(["colleague", "contributor_in", "operator", "operator2", "reviewer"])
     send_pending()
     ics = mailoutbox[0].attachments[0]
     assert ics[0] == "invitation.ics" and ics[2] == "text/calendar"
@@ -239,15 +218,16 @@ def test_results_mail_groups_each_signalement_exactly_once(campaign, mailoutbox)
         polygon = grass_polygon(campaign, i, j)
         s = file(campaign, polygon_id=polygon.pk)
         if action == "withdraw":
-            services.apply_action(users["contributor_in"], s.pk, action)
+            decisions.apply_action(users["contributor_in"], s.pk, action)
         elif action:
             why = reason.pk if action.startswith("reject") else None
-            services.apply_action(users["operator"], s.pk, action, reason=why)
+            decisions.apply_action(users["operator"], s.pk, action, reason=why)
         made[action] = s.pk
     other = file(campaign, user="colleague", polygon_id=grass_polygon(campaign, 1, 3).pk)
     groups = loops.results_groups(users["contributor_in"], campaign["m2"])
-    ids = {k: [s.pk for s in groups[k]] for k in ("corrected", "explained", "still_open",
-                                                  "withdrawn")}  # fmt: skip
+    ids = {
+        k: [s.pk for s in groups[k]] for k in ("corrected", "explained", "still_open", "withdrawn")
+    }
     assert ids == {
         "corrected": [made["accept"]],
         "explained": sorted([made["reject_out_of_spec"], made["already_done"]]),
@@ -291,8 +271,9 @@ def test_user_text_is_escaped_in_html_mails(campaign, mailoutbox):
     plan = campaign["plan"]
     loops.sync(at(date_of(plan, Step.M2_OPEN)))
     s = file(campaign)
-    services.apply_action(campaign["users"]["operator"], s.pk, "accept",
-                          message="<script>alert(1)</script>")  # fmt: skip
+    decisions.apply_action(
+        campaign["users"]["operator"], s.pk, "accept", message="<script>alert(1)</script>"
+    )
     loops.sync(at(date_of(plan, Step.M2_RESULTS)))
     mail = OutboxMail.objects.get(kind="results")
     assert "<script>" not in mail.body_html and "&lt;script&gt;" in mail.body_html
@@ -371,243 +352,6 @@ def test_calendar_page_shows_the_timeline_and_the_loops(client, campaign):
 def test_nomenclature_page_is_public_with_anchors(client):
     html = client.get("/nomenclature/").content.decode()
     assert 'id="CS2.2.1"' in html and 'id="US5"' in html
-
-
-# --- quality report ---------------------------------------------------------------------------
-
-
-def _decide_some(campaign, capture):
-    """Three signalements on M2: a grass square built (accepted), a forest (accepted), one
-    rejected; the M2 loop then closed."""
-    from apps.artif.compute import compute_departement
-
-    plan = campaign["plan"]
-    users = campaign["users"]
-    compute_departement(plan.departement)
-    loops.sync(at(date_of(plan, Step.M2_OPEN)))
-    built = file(campaign, cs="CS1.1.1.1", us="US5")
-    forest = file(campaign, polygon_id=grass_polygon(campaign, 2, 2).pk)
-    rejected = file(campaign, polygon_id=grass_polygon(campaign, 1, 2).pk)
-    with capture(execute=True):  # the indicators follow after each commit
-        services.apply_action(users["operator"], built.pk, "accept")
-        services.apply_action(users["operator"], forest.pk, "accept")
-    reason = RejectionReason.objects.filter(applies_to=Status.REJECTED_IRRELEVANT).first()
-    services.apply_action(users["operator"], rejected.pk, "reject_irrelevant", reason=reason.pk)
-    loops.sync(at(date_of(plan, Step.M2_CLOSE)))
-    return built, forest, rejected
-
-
-def test_quality_report_counts_rates_matrix_and_artificialisation(
-    campaign, django_capture_on_commit_callbacks
-):
-    from apps.campaigns import quality
-
-    _decide_some(campaign, django_capture_on_commit_callbacks)
-    data = quality.report(campaign["plan"].departement)
-    assert data["totals"] == {"received": 3, "accepted": 2, "decided": 3, "open": 0,
-                              "acceptance_rate": pytest.approx(200 / 3)}  # fmt: skip
-    cells = {(r["from"], c["to"]): c["count"] for r in data["matrix"] for c in r["cells"]}
-    assert cells[("CS2.2.1", "CS1.1.1.1")] == 1 and cells[("CS2.2.1", "CS2.1.1.1")] == 1
-    assert cells[("CS1.1.1.1", "CS2.2.1")] == 0
-    by_class = {r["code"]: r["net"] for r in data["area_by_class"]}
-    assert by_class == {"CS1.1.1.1": 10_000.0, "CS2.1.1.1": 10_000.0, "CS2.2.1": -20_000.0}
-    m2 = next(r for r in data["artif"] if r["rank"] == "M2")
-    assert m2["delta"] == pytest.approx(10_000.0)  # one grass square built
-    assert data["by_organisation"][0]["received"] == 3
-    assert data["by_commune"] == [{"code": "98001", "name": "Étréchy-sur-Carré", "received": 3,
-                                   "accepted": 2}]  # fmt: skip
-
-
-def test_artificialised_area_before_corrections_undoes_a_split(
-    campaign, django_capture_on_commit_callbacks
-):
-    from apps.campaigns import quality
-    from apps.landcover.models import LandCoverPolygon
-
-    from .conftest import X0, Y0
-    from .test_signalements import square_wgs84
-
-    plan = campaign["plan"]
-    from apps.artif.compute import compute_departement
-
-    compute_departement(plan.departement)
-    loops.sync(at(date_of(plan, Step.M2_OPEN)))
-    polygon = grass_polygon(campaign, 1, 1)
-    shape = square_wgs84(X0 + 100, Y0 + 100, X0 + 160, Y0 + 200)  # 6,000 m² of the square
-    filing = services.Filing(vintage_id=campaign["m2"].pk, geom=shape,
-                             code_cs_proposed="CS1.1.1.1", code_us_proposed="US5")  # fmt: skip
-    s = services.file_signalement(campaign["users"]["contributor_in"], filing)
-    with django_capture_on_commit_callbacks(execute=True):
-        services.apply_action(campaign["users"]["operator"], s.pk, "accept")
-    count = LandCoverPolygon.objects.filter(vintage=campaign["m2"]).count()
-    m2 = Vintage.objects.get(pk=campaign["m2"].pk)
-    before = quality.artif_before_corrections(m2)
-    after = quality._artif(m2)
-    assert after - before == pytest.approx(6_000.0, abs=1.0)
-    assert LandCoverPolygon.objects.filter(vintage=m2).count() == count  # rolled back
-    assert polygon.pk
-
-
-QUALITY_TABLE = {"anonymous": 404, "contributor_in": 403, "operator": 200, "operator2": 200,
-                 "reviewer": 200, "operator_out": 404, "admin": 200}  # fmt: skip
-
-
-@pytest.mark.parametrize("role", list(QUALITY_TABLE))
-def test_quality_report_is_for_ign_and_state_services(client, campaign, role):
-    if campaign["users"][role]:
-        client.force_login(campaign["users"][role])
-    assert client.get("/departements/98/rapport-qualite/").status_code == QUALITY_TABLE[role]
-
-
-def test_quality_report_page_csv_and_printable(
-    client, campaign, django_capture_on_commit_callbacks
-):
-    _decide_some(campaign, django_capture_on_commit_callbacks)
-    client.force_login(campaign["users"]["reviewer"])
-    html = client.get("/departements/98/rapport-qualite/").content.decode()
-    markers = ['id="totals"', 'id="matrix"', 'id="by-class"', 'id="artif"',
-               'id="by-organisation"', 'id="by-commune"', "rgba(230, 85, 13, 1.0)"]  # fmt: skip
-    for marker in markers:
-        assert marker in html
-    assert (
-        "printable" in client.get("/departements/98/rapport-qualite/?imprimer=1").content.decode()
-    )
-    rows = client.get("/departements/98/rapport-qualite/?format=csv").content.decode().splitlines()
-    assert rows[0] == "table,ligne,colonne,nombre,surface_m2"
-    assert "corrections,CS2.2.1,CS1.1.1.1,1,10000.0" in rows
-
-
-# --- dashboard ----------------------------------------------------------------------------------
-
-
-def test_region_dashboard_shows_each_departement_with_progress_and_lateness(client, campaign):
-    from apps.territories.models import Region
-
-    region = Region.objects.create(code="95", name="Région test")
-    Vintage.objects.none()
-    campaign["plan"].departement.__class__.objects.filter(code="98").update(region=region)
-    file(campaign) if False else None
-    Vintage.objects.filter(pk=campaign["m2"].pk).update(feedback_open=True)
-    s = file(campaign)
-    services.apply_action(campaign["users"]["operator"], s.pk, "accept")
-    file(campaign, polygon_id=grass_polygon(campaign, 2, 2).pk)
-    client.force_login(campaign["users"]["reviewer"])
-    html = client.get("/tableau-de-bord/regions/95/").content.decode()
-    assert 'data-code="98"' in html
-    assert '<progress max="2" value="1"' in html
-    assert "étapes en retard" in html  # the template's start is long past, nothing done
-    assert client.get("/tableau-de-bord/").status_code == 200
-    client.force_login(campaign["users"]["operator_out"])
-    assert client.get("/tableau-de-bord/regions/95/").status_code == 404
-
-
-# --- publication ---------------------------------------------------------------------------------
-
-
-def test_publication_is_refused_while_a_loop_is_open_or_a_signalement_undecided(campaign):
-    from apps.campaigns import publication
-
-    plan = campaign["plan"]
-    loops.sync(at(date_of(plan, Step.M2_OPEN)))
-    file(campaign)
-    reasons = publication.blockers(plan.departement)
-    assert any("M2 est encore ouverte" in r for r in reasons)
-    assert any("ne sont pas décidés" in r for r in reasons)
-    with pytest.raises(publication.Refused):
-        publication.publish(plan.departement, campaign["users"]["operator2"])
-
-
-def test_publication_package_reads_back_equal_to_the_database(
-    campaign, settings, tmp_path, django_capture_on_commit_callbacks
-):
-    import json
-
-    import pyogrio
-
-    from apps.campaigns import publication
-    from apps.campaigns.models import Publication
-    from apps.landcover.difference import compute_difference
-    from apps.landcover.models import ChangePiece, LandCoverPolygon
-
-    settings.MEDIA_ROOT = tmp_path
-    built, _forest, _rejected = _decide_some(campaign, django_capture_on_commit_callbacks)
-    dep = campaign["plan"].departement
-    compute_difference(dep)
-    with django_capture_on_commit_callbacks(execute=True):
-        publication.publish(dep, campaign["users"]["operator2"])
-    pub = Publication.objects.get(departement=dep)
-    assert pub.state == Publication.State.DONE
-    folder = tmp_path / "publications" / "98"
-    names = {f["name"] for f in pub.files}
-    assert names == {"OCSGE_98_M1_2021.gpkg", "OCSGE_98_M2_2024.gpkg",
-                     "OCSGE_98_DIFFERENCE_2021_2024.gpkg",
-                     "OCSGE_98_ARTIFICIALISATION_COMMUNES.csv", "metadata.json"}  # fmt: skip
-    directory = next(folder.iterdir())
-    m2 = pyogrio.read_dataframe(directory / "OCSGE_98_M2_2024.gpkg", layer="OCCUPATION_SOL")
-    db = {p.ocsge_id: (p.code_cs, p.code_us, round(p.area, 3))
-          for p in LandCoverPolygon.objects.filter(vintage=campaign["m2"])}  # fmt: skip
-    assert {r.id: (r.code_cs, r.code_us, round(r.geometry.area, 3))
-            for r in m2.itertuples()} == db  # fmt: skip
-    diff = pyogrio.read_dataframe(directory / "OCSGE_98_DIFFERENCE_2021_2024.gpkg")
-    assert list(diff.columns) == ["cs_avant", "us_avant", "cs_apres", "us_apres", "geometry"]
-    assert len(diff) == ChangePiece.objects.filter(departement=dep).count()
-    assert diff.geometry.area.sum() == pytest.approx(
-        sum(ChangePiece.objects.filter(departement=dep).values_list("area", flat=True))
-    )
-    metadata = json.loads((directory / "metadata.json").read_text())
-    assert metadata["licence"].startswith("Licence Ouverte")
-    import hashlib
-
-    for f in metadata["files"]:
-        assert hashlib.sha256((directory / f["name"]).read_bytes()).hexdigest() == f["sha256"]
-    assert set(Vintage.objects.filter(departement=dep).values_list("state", flat=True)) == {
-        "published"
-    }
-    # Read-only now: no filing, no decision, no loop reopening, no replacement.
-    with pytest.raises(services.Refused, match="publié"):
-        filing = services.Filing(vintage_id=campaign["m2"].pk, polygon_id=built.polygon_id,
-                                 code_cs_proposed="CS2.2.1", code_us_proposed="US1.1")  # fmt: skip
-        services.prepare(campaign["users"]["contributor_in"], filing)
-    loops.open_now(
-        campaign["plan"], "M2", date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)
-    )
-    loops.sync(at(date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)))
-    assert not Vintage.objects.get(pk=campaign["m2"].pk).feedback_open
-
-
-def test_published_files_are_open_to_everyone(client, campaign, settings, tmp_path,
-                                              django_capture_on_commit_callbacks):  # fmt: skip
-    from apps.campaigns import publication
-
-    settings.MEDIA_ROOT = tmp_path
-    _decide_some(campaign, django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=True):
-        publication.publish(campaign["plan"].departement, campaign["users"]["operator2"])
-    html = client.get("/donnees/").content.decode()
-    assert "Licence Ouverte" in html and "OCSGE_98_M1_2021.gpkg" in html
-    response = client.get("/donnees/98/OCSGE_98_ARTIFICIALISATION_COMMUNES.csv")
-    assert response.status_code == 200
-    assert "attachment" in response["Content-Disposition"]
-    assert b"code_insee" in b"".join(response.streaming_content)
-    assert client.get("/donnees/98/..%2Fsecret.txt").status_code == 404
-    assert client.get("/donnees/98/autre.gpkg").status_code == 404
-
-
-PUBLISH_TABLE = {"anonymous": 404, "contributor_in": 403, "operator": 403, "reviewer": 403,
-                 "operator_out": 404, "operator2": 302, "admin": 302}  # fmt: skip
-
-
-@pytest.mark.parametrize("role", list(PUBLISH_TABLE))
-def test_only_managers_publish(client, campaign, role, settings, tmp_path):
-    from apps.campaigns.models import Publication
-
-    settings.MEDIA_ROOT = tmp_path
-    if campaign["users"][role]:
-        client.force_login(campaign["users"][role])
-    response = client.post("/departements/98/publier/")
-    assert response.status_code == PUBLISH_TABLE[role]
-    # 302 answers success and refusal alike: the publication itself is the proof.
-    assert Publication.objects.exists() is (PUBLISH_TABLE[role] == 302)
 
 
 def test_manager_moves_a_meeting_and_chooses_its_invitees(client, campaign):

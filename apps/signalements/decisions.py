@@ -1,0 +1,176 @@
+"""Deciding signalements: one transition of the life cycle's table at a time, atomically,
+on the locked row (`SELECT … FOR UPDATE`: two operators deciding at once give one decision
+and one conflict); accepting applies the correction (`landcover.corrections`)."""
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.landcover import corrections
+from apps.landcover.derived import after_change
+from apps.landcover.models import LandCoverPolygon, PolygonRevision, Vintage
+from apps.territories.models import Departement
+
+from .access import can_decide, locked, visible_signalements
+from .errors import Conflict, Forbidden, Missing, Refused
+from .map import touch_feedback
+from .models import RejectionReason, Signalement, SignalementEvent
+from .transitions import (
+    AUTHOR,
+    NEEDS_MESSAGE,
+    NEEDS_REASON,
+    OPEN,
+    OPERATOR,
+    TRANSITIONS,
+    Action,
+)
+
+
+def apply_action(
+    user, signalement_id: int, action: str, *, reason=None, message="", touched=None
+) -> Signalement:
+    """Apply one transition of the table, atomically; accept applies the correction.
+
+    `touched`: a list to collect the corrected polygons in, leaving the change layer to the
+    caller (bulk decisions update it once for all); by default it is updated at once."""
+    action = Action(action)
+    sources, to, who = TRANSITIONS[action]
+    with transaction.atomic():
+        signalement = locked(user, signalement_id)
+        if signalement.vintage.state == Vintage.State.PUBLISHED:
+            raise Conflict(_("Ce millésime est publié : il ne change plus."))
+        if who == OPERATOR:
+            if not can_decide(user, signalement.vintage):
+                raise Forbidden(_("Seuls les opérateurs du département décident."))
+            if signalement.author_id == user.pk:
+                raise Forbidden(_("Personne ne décide son propre signalement."))
+        elif who == AUTHOR:
+            if signalement.author_id != user.pk:
+                raise Forbidden(_("Seul l'auteur du signalement peut le faire."))
+            if not signalement.vintage.feedback_open:
+                raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
+        if signalement.status not in sources:
+            raise Conflict(
+                _("Le signalement est « %(status)s » : « %(action)s » n'est plus possible.")
+                % {"status": signalement.get_status_display(), "action": action.label}
+            )
+        reason_obj = None
+        if action in NEEDS_REASON:
+            reason_obj = (
+                RejectionReason.objects.filter(pk=reason, active=True, applies_to=to).first()
+                if reason
+                else None
+            )
+            if reason_obj is None:
+                raise Refused(_("Choisissez un motif de rejet de la liste."), "reason")
+        if action in NEEDS_MESSAGE and not (message or "").strip():
+            raise Refused(_("Un message est nécessaire."), "message")
+        if action == Action.ACCEPT:
+            ids = apply_correction(signalement, user)
+            if touched is None:
+                update_derived(signalement.vintage.departement, ids)
+            else:
+                touched.extend(ids)
+        previous = signalement.status
+        signalement.status = to
+        if action == Action.TAKE:
+            signalement.assignee = user
+        if to not in OPEN:
+            signalement.decided_by = user if who == OPERATOR else None
+            signalement.decided_at = timezone.now()
+            signalement.reason = reason_obj
+            signalement.decision_message = message or ""
+        signalement.save()
+        touch_feedback(signalement.vintage_id)
+        SignalementEvent.objects.create(
+            signalement=signalement,
+            actor=user,
+            action=action,
+            from_status=previous,
+            to_status=to,
+            reason=reason_obj,
+            message=message or "",
+        )
+    return signalement
+
+
+def apply_correction(signalement: Signalement, user) -> list[int]:
+    """Accepting: the correction made (`landcover.corrections`: codes, or a split along the
+    drawn shape) on the locked polygon. Returns the ids of the polygons written."""
+    if signalement.polygon_id is None:
+        raise Conflict(_("Le polygone de ce signalement n'existe plus."))
+    polygon = LandCoverPolygon.objects.select_for_update().get(pk=signalement.polygon_id)
+    try:
+        return corrections.apply(
+            polygon,
+            signalement.code_cs_proposed,
+            signalement.code_us_proposed,
+            signalement.geom,
+            author=user,
+            cause=PolygonRevision.Cause.SIGNALEMENT,
+            origin=_("signalement %(s)d") % {"s": signalement.pk},
+            tag=f"S{signalement.pk}",
+        )
+    except corrections.CorrectionConflict as exc:
+        raise Conflict(str(exc)) from exc
+
+
+def update_derived(departement, polygon_ids):
+    """After corrections: the one hook of derived data (`landcover.derived`): the change
+    layer at once, in the decision's transaction; the indicators after the commit."""
+    after_change(departement, polygon_ids)
+
+
+def bulk_action(user, ids: list[int], action: str, *, reason=None, message="") -> list[dict]:
+    """The same action on many signalements, each in its own transaction (one refusal does
+    not undo the others); the change layer is updated once at the end."""
+    touched: list[int] = []
+    results = []
+    ids = list(dict.fromkeys(ids))  # each once, in the given order
+    # Unknown or invisible ids are answered from one query, not one transaction each (the
+    # schemathesis fuzz test sent thousands of random ids).
+    known = set(visible_signalements(user).filter(pk__in=ids).values_list("pk", flat=True))
+    for pk in ids:
+        if pk not in known:
+            results.append(
+                {
+                    "id": pk,
+                    "ok": False,
+                    "code": Missing.status,
+                    "detail": str(_("Signalement inconnu.")),
+                }
+            )
+            continue
+        try:
+            s = apply_action(user, pk, action, reason=reason, message=message, touched=touched)
+            results.append({"id": pk, "ok": True, "status": s.status})
+        except Refused as exc:
+            results.append({"id": pk, "ok": False, "code": exc.status, "detail": str(exc)})
+    if touched:
+        departements = Departement.objects.filter(vintages__polygons__in=touched).distinct()
+        for departement in departements:
+            update_derived(departement, touched)
+    return results
+
+
+def related_open(signalement: Signalement, user) -> list[int]:
+    """Open signalements about the same place that `user` may see: the same polygon, or
+    overlapping with the same proposal. Accepting one offers to close these as « déjà pris
+    en compte ». Two indexed queries (an OR of both would scan the table)."""
+    base = (
+        visible_signalements(user)
+        .filter(vintage=signalement.vintage_id, status__in=OPEN)
+        .exclude(pk=signalement.pk)
+    )
+    ids = set()
+    if signalement.polygon_id:
+        ids.update(base.filter(polygon_id=signalement.polygon_id).values_list("pk", flat=True))
+    shape = signalement.geom or signalement.location.buffer(1)
+    ids.update(
+        base.filter(
+            location__intersects=shape,
+            code_cs_proposed=signalement.code_cs_proposed,
+            code_us_proposed=signalement.code_us_proposed,
+        ).values_list("pk", flat=True)
+    )
+    return sorted(ids)

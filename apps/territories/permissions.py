@@ -1,0 +1,212 @@
+"""Who may do what, and where: the one module that answers it (DESIGN §3).
+
+Every right is a role held, through an organisation, over a territory. `RULES` says which
+roles grant each action; `departements_where(user, action)` the départements where the user
+may do it, `may(user, action, departement)` whether they may do it there. Platform admins
+(superusers, or members holding the admin role) act everywhere, but only where the rule
+names the admin role (deciding a signalement is the operators' alone).
+
+The apps build their querysets on these (`landcover.scoping`, `signalements.access`) and
+ask nothing else: no view, service or template checks a role by itself.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+
+from .models import Commune, Departement, Organisation, Role
+
+
+class Right(StrEnum):
+    SEE = "see"  # the département's vintages, maps, figures
+    SEE_ALL_SIGNALEMENTS = "see_all_signalements"  # not only one's organisations' own
+    FILE = "file"  # file a signalement (also needs the place in one's territory)
+    DECIDE = "decide"  # take, accept, reject… a signalement
+    RUN_INFERENCE = "run_inference"
+    MANAGE_CALENDAR = "manage_calendar"  # plans, loops, vintage states, mails
+    READ_QUALITY = "read_quality"  # the quality report
+    MANAGE_MEMBERS = "manage_members"  # invite, change roles, remove (admins: everyone)
+
+
+# Right -> the roles that grant it; None: any role.
+RULES: dict[Right, tuple[str, ...] | None] = {
+    Right.SEE: None,
+    Right.SEE_ALL_SIGNALEMENTS: (Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN),
+    Right.FILE: (Role.CONTRIBUTOR,),
+    Right.DECIDE: (Role.OPERATOR, Role.MANAGER),
+    Right.RUN_INFERENCE: (Role.OPERATOR, Role.MANAGER, Role.ADMIN),
+    Right.MANAGE_CALENDAR: (Role.MANAGER, Role.ADMIN),
+    Right.READ_QUALITY: (Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN),
+    Right.MANAGE_MEMBERS: (Role.MANAGER, Role.ADMIN),
+}
+
+# Which roles fit which kind of organisation (DESIGN §3).
+ROLES_BY_KIND = {
+    Organisation.Kind.IGN: {Role.OPERATOR, Role.MANAGER},
+    Organisation.Kind.DDT: {Role.REVIEWER, Role.CONTRIBUTOR},
+    Organisation.Kind.DREAL: {Role.REVIEWER, Role.CONTRIBUTOR},
+    Organisation.Kind.COLLECTIVITE: {Role.CONTRIBUTOR},
+    Organisation.Kind.EPCI: {Role.CONTRIBUTOR},
+    Organisation.Kind.AGENCE: {Role.CONTRIBUTOR},
+}
+
+# A filing may overrun its organisation's territory by strips thinner than twice this.
+TERRITORY_TOLERANCE_M = 3.0
+
+
+def is_platform_admin(user) -> bool:
+    """Superusers and members holding the admin role (DESIGN §3: users, organisations)."""
+    return user.is_authenticated and (
+        user.is_superuser or user.memberships.filter(role=Role.ADMIN).exists()
+    )
+
+
+def departements_where(user, action: Right = Right.SEE):
+    """The départements where `user` may do `action`: those their organisations' territory
+    (communes, départements, régions) touches, through a membership of a role granting it."""
+    if not user.is_authenticated:
+        return Departement.objects.none()
+    roles = RULES[Right(action)]
+    if user.is_superuser or ((roles is None or Role.ADMIN in roles) and is_platform_admin(user)):
+        return Departement.objects.all()
+    memberships = user.memberships.all()
+    if roles is not None:
+        memberships = memberships.filter(role__in=roles)
+    orgs = memberships.values("organisation")
+    return Departement.objects.filter(
+        Q(organisations__in=orgs)
+        | Q(region__organisations__in=orgs)
+        | Q(communes__organisations__in=orgs)
+    ).distinct()
+
+
+def may(user, action: Right, departement) -> bool:
+    """Whether `user` may do `action` in the département (an instance or its id)."""
+    pk = getattr(departement, "pk", departement)
+    return departements_where(user, action).filter(pk=pk).exists()
+
+
+def files_anywhere(user) -> bool:
+    """Whether `user` contributes somewhere (the map offers filing; where is checked on
+    each filing by `contributing_organisation`)."""
+    return user.is_authenticated and user.memberships.filter(role__in=RULES[Right.FILE]).exists()
+
+
+def signalement_scope(user, departement_id: int) -> list[int] | None:
+    """Whose signalements of the département `user` sees: None for all of them (its staff),
+    else the ids of their organisations (none when anonymous)."""
+    if not user.is_authenticated:
+        return []
+    if may(user, Right.SEE_ALL_SIGNALEMENTS, departement_id):
+        return None
+    return sorted(user.memberships.values_list("organisation_id", flat=True).distinct())
+
+
+# --- filing: the place must lie in the contributor's territory ---------------------------
+
+
+def contributing_organisation(user, location, within=None) -> Organisation | None:
+    """The user's contributing organisation whose territory holds `location` — and, when
+    `within` is given (what the filing would change: the drawn shape, or the whole polygon),
+    holds all of it, but for strips thinner than 2 × TERRITORY_TOLERANCE_M along the edge.
+
+    One EXISTS per kind of territory (each on a GiST index), not one OR over joined
+    geometries (that joined every commune of the département: 120 ms a filing)."""
+    if not user.is_authenticated:
+        return None
+    at = {"geom__intersects": location}
+    orgs = Organisation.objects.filter(
+        memberships__user=user, memberships__role__in=RULES[Right.FILE]
+    ).filter(
+        Exists(Commune.objects.filter(organisations=OuterRef("pk"), **at))
+        | Exists(Departement.objects.filter(organisations=OuterRef("pk"), **at))
+        | Exists(Commune.objects.filter(departement__organisations=OuterRef("pk"), **at))
+        | Exists(Departement.objects.filter(region__organisations=OuterRef("pk"), **at))
+    )
+    for organisation in orgs.order_by("pk").distinct():
+        if within is None or holds(organisation.pk, within):
+            return organisation
+    return None
+
+
+def holds(organisation_id: int, geom) -> bool:
+    """Whether the organisation's territory holds `geom` (up to the tolerance): one
+    statement, on the territory pieces that meet `geom` only."""
+    links = {
+        name: getattr(Organisation, name).through._meta.db_table
+        for name in ("communes", "departements", "regions")
+    }
+    sql = f"""
+        WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g),
+        territory AS (
+            SELECT c.geom FROM {Commune._meta.db_table} c, shape
+            WHERE c.geom && shape.g AND (
+                c.id IN (SELECT commune_id FROM {links["communes"]}
+                         WHERE organisation_id = %(org)s)
+                OR c.departement_id IN (SELECT departement_id FROM {links["departements"]}
+                                        WHERE organisation_id = %(org)s))
+            UNION ALL
+            SELECT d.geom FROM {Departement._meta.db_table} d, shape
+            WHERE d.geom && shape.g AND (
+                d.id IN (SELECT departement_id FROM {links["departements"]}
+                         WHERE organisation_id = %(org)s)
+                OR d.region_id IN (SELECT region_id FROM {links["regions"]}
+                                   WHERE organisation_id = %(org)s))
+        )
+        SELECT ST_IsEmpty(ST_Buffer(
+            ST_Difference(shape.g, coalesce((SELECT ST_Union(geom) FROM territory),
+                                            'SRID=2154;POLYGON EMPTY'::geometry)),
+            -%(tol)s))
+        FROM shape
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"g": bytes(geom.ewkb), "org": organisation_id, "tol": TERRITORY_TOLERANCE_M}
+        )
+        return bool(cursor.fetchone()[0])
+
+
+# --- members: who may name whom ----------------------------------------------------------
+
+
+def manageable_organisations(user):
+    """The organisations whose members `user` may invite and manage.
+
+    Platform admins: every organisation. IGN production leads (managers): the organisations
+    whose whole territory lies in départements they manage (a DREAL whose région reaches
+    beyond them, or an IGN team of other départements too, is left to platform admins:
+    naming someone there would grant rights outside the lead's départements). Nobody else.
+    """
+    if not user.is_authenticated:
+        return Organisation.objects.none()
+    if is_platform_admin(user):
+        return Organisation.objects.all()
+    managed = departements_where(user, Right.MANAGE_MEMBERS).values("pk")
+    territory = Departement.objects.filter(
+        Q(organisations=OuterRef("pk"))
+        | Q(communes__organisations=OuterRef("pk"))
+        | Q(region__organisations=OuterRef("pk"))
+    )
+    return Organisation.objects.filter(Exists(territory.filter(pk__in=managed))).exclude(
+        Exists(territory.exclude(pk__in=managed))
+    )
+
+
+def can_invite(user) -> bool:
+    return manageable_organisations(user).exists()
+
+
+def grantable_roles(user, organisation) -> set[str]:
+    """The roles `user` may give (or take away) in `organisation`: those fitting its kind,
+    never above the granter's own. Platform admins grant any of them, and the admin role;
+    production leads grant contributor, reviewer and operator roles only (leads are named by
+    platform admins); nobody else grants anything."""
+    if not manageable_organisations(user).filter(pk=organisation.pk).exists():
+        return set()
+    roles = set(ROLES_BY_KIND.get(organisation.kind, {Role.CONTRIBUTOR}))
+    if is_platform_admin(user):
+        return roles | {Role.ADMIN}
+    return roles - {Role.MANAGER, Role.ADMIN}

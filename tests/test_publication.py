@@ -1,0 +1,141 @@
+"""Publication: refused while anything is open, the package reads back equal to the
+database, open to everyone, only managers publish; a published vintage no longer changes."""
+
+import datetime
+
+import pytest
+
+from apps.campaigns import loops
+from apps.campaigns.models import Step
+from apps.landcover.models import Vintage
+from apps.signalements import errors, filing
+
+from .helpers import at, date_of, decide_some, file
+
+pytestmark = pytest.mark.django_db
+
+
+# --- publication ---------------------------------------------------------------------------------
+
+
+def test_publication_is_refused_while_a_loop_is_open_or_a_signalement_undecided(campaign):
+    from apps.campaigns import publication
+
+    plan = campaign["plan"]
+    loops.sync(at(date_of(plan, Step.M2_OPEN)))
+    file(campaign)
+    reasons = publication.blockers(plan.departement)
+    assert any("M2 est encore ouverte" in r for r in reasons)
+    assert any("ne sont pas décidés" in r for r in reasons)
+    with pytest.raises(publication.Refused):
+        publication.publish(plan.departement, campaign["users"]["operator2"])
+
+
+def test_publication_package_reads_back_equal_to_the_database(
+    campaign, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    import json
+
+    import pyogrio
+
+    from apps.campaigns import publication
+    from apps.campaigns.models import Publication
+    from apps.landcover.difference import compute_difference
+    from apps.landcover.models import ChangePiece, LandCoverPolygon
+
+    settings.MEDIA_ROOT = tmp_path
+    built, _forest, _rejected = decide_some(campaign, django_capture_on_commit_callbacks)
+    dep = campaign["plan"].departement
+    compute_difference(dep)
+    with django_capture_on_commit_callbacks(execute=True):
+        publication.publish(dep, campaign["users"]["operator2"])
+    pub = Publication.objects.get(departement=dep)
+    assert pub.state == Publication.State.DONE
+    folder = tmp_path / "publications" / "98"
+    names = {f["name"] for f in pub.files}
+    assert names == {
+        "OCSGE_98_M1_2021.gpkg",
+        "OCSGE_98_M2_2024.gpkg",
+        "OCSGE_98_DIFFERENCE_2021_2024.gpkg",
+        "OCSGE_98_ARTIFICIALISATION_COMMUNES.csv",
+        "metadata.json",
+    }
+    directory = next(folder.iterdir())
+    m2 = pyogrio.read_dataframe(directory / "OCSGE_98_M2_2024.gpkg", layer="OCCUPATION_SOL")
+    db = {
+        p.ocsge_id: (p.code_cs, p.code_us, round(p.area, 3))
+        for p in LandCoverPolygon.objects.filter(vintage=campaign["m2"])
+    }
+    assert {r.id: (r.code_cs, r.code_us, round(r.geometry.area, 3)) for r in m2.itertuples()} == db
+    diff = pyogrio.read_dataframe(directory / "OCSGE_98_DIFFERENCE_2021_2024.gpkg")
+    assert list(diff.columns) == ["cs_avant", "us_avant", "cs_apres", "us_apres", "geometry"]
+    assert len(diff) == ChangePiece.objects.filter(departement=dep).count()
+    assert diff.geometry.area.sum() == pytest.approx(
+        sum(ChangePiece.objects.filter(departement=dep).values_list("area", flat=True))
+    )
+    metadata = json.loads((directory / "metadata.json").read_text())
+    assert metadata["licence"].startswith("Licence Ouverte")
+    import hashlib
+
+    for f in metadata["files"]:
+        assert hashlib.sha256((directory / f["name"]).read_bytes()).hexdigest() == f["sha256"]
+    assert set(Vintage.objects.filter(departement=dep).values_list("state", flat=True)) == {
+        "published"
+    }
+    # Read-only now: no filing, no decision, no loop reopening, no replacement.
+    with pytest.raises(errors.Refused, match="publié"):
+        proposal = filing.Filing(
+            vintage_id=campaign["m2"].pk,
+            polygon_id=built.polygon_id,
+            code_cs_proposed="CS2.2.1",
+            code_us_proposed="US1.1",
+        )
+        filing.prepare(campaign["users"]["contributor_in"], proposal)
+    loops.open_now(
+        campaign["plan"], "M2", date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)
+    )
+    loops.sync(at(date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)))
+    assert not Vintage.objects.get(pk=campaign["m2"].pk).feedback_open
+
+
+def test_published_files_are_open_to_everyone(
+    client, campaign, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from apps.campaigns import publication
+
+    settings.MEDIA_ROOT = tmp_path
+    decide_some(campaign, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        publication.publish(campaign["plan"].departement, campaign["users"]["operator2"])
+    html = client.get("/donnees/").content.decode()
+    assert "Licence Ouverte" in html and "OCSGE_98_M1_2021.gpkg" in html
+    response = client.get("/donnees/98/OCSGE_98_ARTIFICIALISATION_COMMUNES.csv")
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    assert b"code_insee" in b"".join(response.streaming_content)
+    assert client.get("/donnees/98/..%2Fsecret.txt").status_code == 404
+    assert client.get("/donnees/98/autre.gpkg").status_code == 404
+
+
+PUBLISH_TABLE = {
+    "anonymous": 404,
+    "contributor_in": 403,
+    "operator": 403,
+    "reviewer": 403,
+    "operator_out": 404,
+    "operator2": 302,
+    "admin": 302,
+}
+
+
+@pytest.mark.parametrize("role", list(PUBLISH_TABLE))
+def test_only_managers_publish(client, campaign, role, settings, tmp_path):
+    from apps.campaigns.models import Publication
+
+    settings.MEDIA_ROOT = tmp_path
+    if campaign["users"][role]:
+        client.force_login(campaign["users"][role])
+    response = client.post("/departements/98/publier/")
+    assert response.status_code == PUBLISH_TABLE[role]
+    # 302 answers success and refusal alike: the publication itself is the proof.
+    assert Publication.objects.exists() is (PUBLISH_TABLE[role] == 302)

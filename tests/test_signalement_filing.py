@@ -1,0 +1,192 @@
+"""Filing signalements: bad inputs each refused with nothing written, attachments, the check
+before sending."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.landcover.models import Vintage
+from apps.signalements.models import Attachment, Signalement
+from apps.territories.models import Departement
+
+from .conftest import X0, Y0
+from .helpers import file, grass_polygon, login, lonlat, png, post_filing, square_wgs84
+
+pytestmark = pytest.mark.django_db
+
+
+# --- bad inputs: each refused, nothing written -------------------------------------------
+
+
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [
+        [
+            lonlat(X0 + 110, Y0 + 110),
+            lonlat(X0 + 190, Y0 + 190),
+            lonlat(X0 + 190, Y0 + 110),
+            lonlat(X0 + 110, Y0 + 190),
+            lonlat(X0 + 110, Y0 + 110),
+        ]
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "case, data, message",
+    [
+        ("invalid geometry", {"geom": BOWTIE}, "invalide"),
+        (
+            "wrong CRS",
+            {
+                "geom": {
+                    **square_wgs84(X0 + 110, Y0 + 110, X0 + 190, Y0 + 190),
+                    "crs": {"type": "name", "properties": {"name": "EPSG:3857"}},
+                }
+            },
+            "3857",
+        ),
+        (
+            "not a polygon",
+            {"geom": {"type": "Point", "coordinates": lonlat(X0 + 150, Y0 + 150)}},
+            "polygone",
+        ),
+        ("unreadable geometry", {"geom": "POLYGON((1 2"}, "illisible"),
+        (
+            "outside the département",
+            {"geom": square_wgs84(X0 + 350, Y0 + 150, X0 + 450, Y0 + 250)},
+            "sort du département",
+        ),
+        ("unknown code", {"code_cs_proposed": "CS9.9"}, "inconnu"),
+        (
+            "same as current",
+            {"code_cs_proposed": "CS2.2.1", "code_us_proposed": "US1.1"},
+            "identique",
+        ),
+        (
+            "pair not in the nomenclature",
+            {"code_cs_proposed": "CS2.1.1.1", "code_us_proposed": "US1.4"},
+            "couple",
+        ),
+        ("nowhere", {"lon": 0.0, "lat": 0.0}, "Aucun polygone"),
+        ("no place at all", {"polygon": None}, "Indiquez"),
+    ],
+)
+def test_it_refuses_bad_filings_and_writes_nothing(client, world, case, data, message):
+    login(client, world, "contributor_in")
+    response = post_filing(client, world, **data)
+    assert response.status_code == 400, case
+    assert message in response.json()["detail"]
+    assert not Signalement.objects.exists() and not Attachment.objects.exists()
+
+
+def test_it_refuses_filing_when_the_feedback_loop_is_closed(client, world):
+    Vintage.objects.filter(pk=world["m2"].pk).update(feedback_open=False)
+    login(client, world, "contributor_in")
+    response = post_filing(client, world)
+    assert response.status_code == 400 and "fermée" in response.json()["detail"]
+    assert not Signalement.objects.exists()
+
+
+def test_it_refuses_a_place_outside_the_contributors_territory(client, world):
+    agence = world["orgs"]["agence"]
+    agence.communes.clear()
+    agence.departements.add(Departement.objects.get(code="97"))
+    # Still sees 98 through a second, territorial membership? No: scoping hides the vintage.
+    login(client, world, "contributor_in")
+    assert post_filing(client, world).status_code == 400
+    assert not Signalement.objects.exists()
+
+
+def test_it_refuses_too_complex_a_shape(client, world):
+    import math
+
+    angles = [t / 6000 * 2 * math.pi for t in range(6000)]
+    ring = [lonlat(X0 + 150 + 40 * math.cos(a), Y0 + 150 + 40 * math.sin(a)) for a in angles]
+    ring.append(ring[0])
+    login(client, world, "contributor_in")
+    response = post_filing(client, world, geom={"type": "Polygon", "coordinates": [ring]})
+    assert response.status_code == 400 and "sommets" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ([SimpleUploadedFile("photo.jpg", b"not an image at all", "image/jpeg")], "ni une image"),
+        (
+            [SimpleUploadedFile("photo.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")],
+            "illisible",
+        ),
+        ([SimpleUploadedFile(f"p{i}.png", png(), "image/png") for i in range(5)], "4 pièces"),
+        (
+            [
+                SimpleUploadedFile(
+                    "big.pdf", b"%PDF-1.4\n" + b"0" * (16 * 1024 * 1024), "application/pdf"
+                )
+            ],
+            "16 Mo",
+        ),
+    ],
+)
+def test_it_refuses_bad_attachments_and_writes_nothing(client, world, files, message):
+    login(client, world, "contributor_in")
+    response = post_filing(client, world, polygon=grass_polygon(world).pk, files=files)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert not Signalement.objects.exists() and not Attachment.objects.exists()
+
+
+def test_it_keeps_good_attachments_typed_from_their_content(client, world, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    login(client, world, "contributor_in")
+    files = [
+        SimpleUploadedFile("terrain.bin", png(), "application/octet-stream"),
+        SimpleUploadedFile("arrete.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"),
+    ]
+    response = post_filing(client, world, polygon=grass_polygon(world).pk, files=files)
+    assert response.status_code == 201, response.content
+    kinds = sorted(a["content_type"] for a in response.json()["properties"]["attachments"])
+    assert kinds == ["application/pdf", "image/png"]
+
+
+def test_check_warns_below_the_minimum_mapping_unit(client, world):
+    login(client, world, "contributor_in")
+    small = square_wgs84(X0 + 110, Y0 + 110, X0 + 130, Y0 + 130)  # 400 m² of forest
+    body = {
+        "vintage": world["m2"].pk,
+        "geom": small,
+        "code_cs_proposed": "CS2.1.1.1",
+        "code_us_proposed": "US1.2",
+    }
+    data = client.post("/api/signalements/check/", body, content_type="application/json").json()
+    assert data["minimum_mapping_unit"] == 2500 and round(data["area"]) == 400
+    assert "hors spécifications" in data["hint"]
+    assert not Signalement.objects.exists()
+
+
+def test_list_uses_a_constant_number_of_queries(client, world):
+    login(client, world, "operator")
+    file(world)
+    with CaptureQueriesContext(connection) as few:
+        client.get("/api/signalements/?ordering=priority")
+    for _ in range(6):
+        file(world, user="colleague")
+    with CaptureQueriesContext(connection) as many:
+        data = client.get("/api/signalements/?ordering=priority").json()
+    assert len(data["features"]) == 7
+    assert len(many) == len(few)
+
+
+def test_list_filters(client, world):
+    s = file(world)
+    file(world, user="colleague", cs="CS1.2.2", us="US6.3")
+    login(client, world, "operator")
+
+    def ids(query):
+        return [f["id"] for f in client.get(f"/api/signalements/?{query}").json()["features"]]
+
+    assert ids("code_cs_proposed=CS2.1.1.1") == [s.pk]
+    assert len(ids("commune=98001")) == 2 and ids("commune=97001") == []
+    assert len(ids("status=submitted&open=true")) == 2
+    assert ids(f"organisation={world['orgs']['agence_out'].pk}") == []

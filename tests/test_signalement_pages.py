@@ -1,0 +1,154 @@
+"""Signalements on the pages: the queue, the detail page, the map's tiles and panel."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.landcover.models import LandCoverPolygon
+from apps.signalements import decisions, filing, uploads
+from apps.signalements.models import Signalement
+from apps.signalements.transitions import Action, Status
+
+from .conftest import X0, Y0
+from .helpers import file, grass_polygon, login, lonlat, png
+
+pytestmark = pytest.mark.django_db
+
+
+# --- pages and tiles ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "role, status, toolbar",
+    [
+        ("anonymous", 404, False),
+        ("contributor_out", 404, False),
+        ("contributor_in", 200, False),
+        ("operator", 200, True),
+        ("reviewer", 200, False),
+    ],
+)
+def test_queue_page_shows_decisions_to_operators_only(client, world, role, status, toolbar):
+    s = file(world)
+    login(client, world, role)
+    response = client.get("/departements/98/signalements/")
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert f'data-id="{s.pk}"' in html
+        assert ('id="toolbar"' in html) is toolbar
+
+
+def test_queue_page_filters_and_sorts(client, world):
+    file(world)
+    file(
+        world, user="colleague", polygon_id=grass_polygon(world, 2, 2).pk, cs="CS1.2.2", us="US6.3"
+    )
+    login(client, world, "operator")
+    html = client.get("/departements/98/signalements/?code_cs_proposed=CS1.2.2").content.decode()
+    assert html.count('class="pick"') == 1
+    assert "1 signalements" in html or "page 1 / 1 · 1" in html
+
+
+def test_filing_changes_the_tile_etag_and_the_tile_shows_it(
+    client, world, django_capture_on_commit_callbacks
+):
+    from apps.landcover import tiles
+
+    login(client, world, "operator")
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), 16)
+    url = f"/tiles/{world['m2'].pk}/16/{x}/{y}.pbf"
+    before = client.get(url)["ETag"]
+    with django_capture_on_commit_callbacks(execute=True):
+        s = file(world)
+    response = client.get(url)
+    assert response["ETag"] != before
+    import mapbox_vector_tile
+
+    features = mapbox_vector_tile.decode(response.content)["polygons"]["features"]
+    flagged = [f["properties"] for f in features if f["properties"].get("sig_open")]
+    assert flagged == [{**flagged[0], "id": s.polygon_id, "sig_open": 1, "sig_status": "submitted"}]
+
+
+def test_identify_lists_the_signalements_of_the_polygon(client, world):
+    s = file(world)
+    login(client, world, "contributor_in")
+    lon, lat = lonlat(X0 + 150, Y0 + 150)
+    data = client.get(f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}").json()
+    assert [x["id"] for x in data["signalements"]] == [s.pk]
+    assert data["feedback_open"] is True
+    login(client, world, "contributor_out")
+    assert (
+        client.get(f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}").status_code
+        == 404
+    )
+
+
+def test_queue_page_uses_a_constant_number_of_queries(client, world):
+    login(client, world, "operator")
+    file(world)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/departements/98/signalements/").status_code == 200
+    for _ in range(5):
+        file(world, user="colleague")
+    with CaptureQueriesContext(connection) as many:
+        html = client.get("/departements/98/signalements/").content.decode()
+    assert html.count('class="pick"') == 6
+    assert len(many) == len(few)
+
+
+def test_detail_page_comments_answers_withdraws_and_serves_attachments(
+    client, world, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    upload = uploads.Upload(name="photo.png", content=png())
+    polygon = grass_polygon(world)
+    s = filing.file_signalement(
+        world["users"]["contributor_in"],
+        filing.Filing(
+            vintage_id=world["m2"].pk,
+            polygon_id=polygon.pk,
+            code_cs_proposed="CS2.1.1.1",
+            code_us_proposed="US1.2",
+        ),
+        [upload],
+    )
+    decisions.apply_action(world["users"]["operator"], s.pk, Action.ASK_INFO, message="Où ?")
+    login(client, world, "contributor_in")
+    page = client.get(f"/signalements/{s.pk}/").content.decode()
+    assert "Où ?" in page and 'value="answer"' in page
+    client.post(f"/signalements/{s.pk}/", {"do": "answer", "text": "Au nord du bourg."})
+    assert Signalement.objects.get(pk=s.pk).status == Status.SUBMITTED
+    client.post(f"/signalements/{s.pk}/", {"do": "comment", "text": "Photo jointe."})
+    assert s.comments.get().text == "Photo jointe."
+    attachment = s.attachments.get()
+    response = client.get(f"/signalements/{s.pk}/pieces/{attachment.pk}/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    client.post(f"/signalements/{s.pk}/", {"do": "withdraw"})
+    assert Signalement.objects.get(pk=s.pk).status == Status.WITHDRAWN
+    login(client, world, "contributor_out")
+    assert client.get(f"/signalements/{s.pk}/").status_code == 404
+    assert client.get(f"/signalements/{s.pk}/pieces/{attachment.pk}/").status_code == 404
+
+
+def test_a_vintage_with_signalements_is_not_replaced(world, tmp_path):
+    from .conftest import square_rows, write_gpkg
+
+    file(world)
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "again.gpkg", geoms, **cols)
+    from apps.landcover.gpkg import ImportRefused, import_ocsge
+
+    with pytest.raises(ImportRefused, match="signalement"):
+        import_ocsge(path, "98", "M2", replace=True)
+    assert LandCoverPolygon.objects.filter(vintage=world["m2"]).count() == 15
+
+
+def test_queue_page_filters_by_vintage_and_organisation(client, world):
+    file(world)
+    login(client, world, "operator")
+    agence = world["orgs"]["agence"].pk
+    html = client.get(f"/departements/98/signalements/?organisation={agence}").content.decode()
+    assert html.count('class="pick"') == 1
+    html = client.get(f"/departements/98/signalements/?vintage={world['m1'].pk}").content.decode()
+    assert html.count('class="pick"') == 0
