@@ -69,3 +69,35 @@ def test_manager_opens_the_m1_loop_and_sees_the_launch_mails(live_server, region
     assert "ouverte" in page.locator("#loops li", has_text="M1").inner_text()
     assert "c@example.org" in page.inner_text("#mails")
     assert Vintage.objects.get(departement__code="98", rank="M1").feedback_open
+
+
+@pytest.mark.parametrize(
+    "path, ready",
+    [
+        ("/territoires/departement/98/", "#choropleth-legend li"),
+        ("/departements/98/inference/", "#runs"),
+        ("/departements/98/signalements/", "#queue-map[data-ready='1']"),
+    ],
+    ids=["territory", "inference", "queue"],
+)
+def test_each_page_s_modules_load_and_run_without_error(
+    live_server, world, browser_page, path, ready
+):
+    """The pages' scripts are ES modules importing `api.js` and `dom.js`: a broken import
+    stops the whole page's script, so each page is loaded and its script seen at work."""
+    from apps.artif.compute import compute_departement
+
+    compute_departement(Departement.objects.get(code="98"))
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"{r.status} {r.url}") if "/static/" in r.url and not r.ok else None
+        ),
+    )
+    browser_login(page, live_server.url, "operator2")
+    page.goto(live_server.url + path)
+    page.wait_for_selector(ready, timeout=15_000)
+    assert not errors

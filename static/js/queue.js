@@ -1,145 +1,132 @@
 /* The operators' queue: a map of the page's signalements, keyboard shortcuts, decisions on
  * the current row or on the checked rows (bulk endpoint). */
-(function () {
-  "use strict";
-  const cfg = JSON.parse(document.getElementById("queue-config").textContent);
-  const KEYS = { t: "take", a: "accept", d: "already_done", i: "ask_info", s: "reject_out_of_spec", r: "reject_irrelevant" };
-  const COLOURS = cfg.statusColours;
-  let map;
-  const markers = {};
-  const rows = () => Array.from(document.querySelectorAll("#queue-table tbody tr[data-id]"));
-  let currentIndex = 0;
+import { postJSON, refusal } from "./api.js";
+import { textLines } from "./dom.js";
 
-  function csrf() {
-    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
-    return input ? input.value : "";
+const cfg = JSON.parse(document.getElementById("queue-config").textContent);
+const KEYS = { t: "take", a: "accept", d: "already_done", i: "ask_info", s: "reject_out_of_spec", r: "reject_irrelevant" };
+const COLOURS = cfg.statusColours;
+let map;
+const markers = {};
+const rows = () => Array.from(document.querySelectorAll("#queue-table tbody tr[data-id]"));
+let currentIndex = 0;
+
+function say(text, isError) {
+  const p = document.getElementById("queue-message");
+  if (!p) return;
+  p.textContent = text;
+  p.className = isError ? "error" : "";
+}
+
+function select(index) {
+  const all = rows();
+  if (!all.length) return;
+  currentIndex = Math.max(0, Math.min(all.length - 1, index));
+  all.forEach((r) => r.classList.remove("current"));
+  const row = all[currentIndex];
+  row.classList.add("current");
+  row.focus({ preventScroll: false });
+  const m = markers[row.dataset.id];
+  if (m && map) {
+    map.panTo(m.getLatLng());
+    m.openPopup();
   }
+}
 
-  function say(text, isError) {
-    const p = document.getElementById("queue-message");
-    if (!p) return;
-    p.textContent = text;
-    p.className = isError ? "error" : "";
-  }
+function setStatus(id, status) {
+  const row = document.querySelector(`#queue-table tr[data-id="${id}"]`);
+  if (row) row.querySelector(".status").textContent = cfg.statusLabels[status] || status;
+  if (markers[id]) markers[id].setStyle({ fillColor: COLOURS[status] || "#000" });
+}
 
-  function select(index) {
-    const all = rows();
-    if (!all.length) return;
-    currentIndex = Math.max(0, Math.min(all.length - 1, index));
-    all.forEach((r) => r.classList.remove("current"));
-    const row = all[currentIndex];
-    row.classList.add("current");
-    row.focus({ preventScroll: false });
-    const m = markers[row.dataset.id];
-    if (m && map) {
-      map.panTo(m.getLatLng());
-      m.openPopup();
-    }
-  }
-
-  function setStatus(id, status) {
-    const row = document.querySelector(`#queue-table tr[data-id="${id}"]`);
-    if (row) row.querySelector(".status").textContent = cfg.statusLabels[status] || status;
-    if (markers[id]) markers[id].setStyle({ fillColor: COLOURS[status] || "#000" });
-  }
-
-  function decide(action) {
-    const checked = rows().filter((r) => r.querySelector(".pick") && r.querySelector(".pick").checked);
-    const targets = checked.length ? checked : [rows()[currentIndex]].filter(Boolean);
-    if (!targets.length) return;
-    const body = { message: document.getElementById("message").value };
-    const reason = document.getElementById("reason").value;
-    if (reason) body.reason = parseInt(reason, 10);
-    const ids = targets.map((r) => parseInt(r.dataset.id, 10));
-    const headers = { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" };
-    if (ids.length === 1) {
-      fetch(`${cfg.api}${ids[0]}/${action}/`, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify(body) })
-        .then((r) => r.json().then((d) => ({ ok: r.ok, d })))
-        .then(({ ok, d }) => {
-          if (!ok) return say(d.detail || JSON.stringify(d), true);
-          setStatus(ids[0], d.properties.status);
-          const related = d.properties.related || [];
-          say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
-            (related.length ? ` — ${related.length} autre(s) au même endroit : n° ${related.join(", ")}` : ""));
-          if (action === "accept" && related.length) offerClosing(related);
-          select(currentIndex + 1);
-        });
-    } else {
-      fetch(cfg.bulk, { method: "POST", credentials: "same-origin", headers, body: JSON.stringify({ ...body, ids, action }) })
-        .then((r) => r.json())
-        .then((d) => {
-          (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
-          const failed = (d.results || []).filter((res) => !res.ok).map((res) => `n° ${res.id} : ${res.detail}`);
-          say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
-          rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
-        });
-    }
-  }
-
-  /* After an accept: one click closes the other open signalements of the place. */
-  function offerClosing(ids) {
-    const p = document.getElementById("queue-message");
-    const b = document.createElement("button");
-    b.type = "button";
-    b.id = "close-related";
-    b.textContent = cfg.closeRelated.replace("%(n)s", ids.length);
-    b.addEventListener("click", () => {
-      fetch(cfg.bulk, {
-        method: "POST", credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
-        body: JSON.stringify({ ids, action: "already_done", message: "" }),
-      }).then((r) => r.json()).then((d) => {
+function decide(action) {
+  const checked = rows().filter((r) => r.querySelector(".pick") && r.querySelector(".pick").checked);
+  const targets = checked.length ? checked : [rows()[currentIndex]].filter(Boolean);
+  if (!targets.length) return;
+  const body = { message: document.getElementById("message").value };
+  const reason = document.getElementById("reason").value;
+  if (reason) body.reason = parseInt(reason, 10);
+  const ids = targets.map((r) => parseInt(r.dataset.id, 10));
+  if (ids.length === 1) {
+    postJSON(`${cfg.api}${ids[0]}/${action}/`, body)
+      .then(({ ok, data: d }) => {
+        if (!ok) return say(refusal(d, JSON.stringify(d)), true);
+        setStatus(ids[0], d.properties.status);
+        const related = d.properties.related || [];
+        say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
+          (related.length ? ` — ${related.length} autre(s) au même endroit : n° ${related.join(", ")}` : ""));
+        if (action === "accept" && related.length) offerClosing(related);
+        select(currentIndex + 1);
+      });
+  } else {
+    postJSON(cfg.bulk, { ...body, ids, action })
+      .then(({ ok, data: d }) => {
+        if (!ok) return say(refusal(d, JSON.stringify(d)), true);
         (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
-        say(`${d.done} ✓, ${d.failed} ✗`, d.failed > 0);
+        const failed = (d.results || []).filter((res) => !res.ok).map((res) => `n° ${res.id} : ${res.detail}`);
+        say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
+        rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
       });
-    });
-    p.append(" ", b);
   }
+}
 
-  window.ocsgeQueueInit = function (leafletMap) {
-    map = leafletMap;
-    cfg.tiles.forEach((url) => L.vectorGrid.protobuf(url, {
-      rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
-      fetchOptions: { credentials: "same-origin" },
-      vectorTileLayerStyles: {
-        polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
-      },
-    }).addTo(map));
-    const layer = L.geoJSON(cfg.points, {
-      pointToLayer: (f, latlng) => {
-        const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
-        m.bindPopup(window.ocsge.textLines([`n° ${f.id}`]));
-        m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
-        markers[f.id] = m;
-        return m;
-      },
-    }).addTo(map);
-    if (cfg.points.features.length) map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 16 });
-    document.getElementById("queue-map").dataset.ready = "1";
-  };
-
-  document.addEventListener("DOMContentLoaded", () => {
-    rows().forEach((row, i) => row.addEventListener("click", (e) => { if (!e.target.classList.contains("pick")) select(i); }));
-    document.querySelectorAll("#toolbar button[data-action]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.action)));
-    document.querySelectorAll("button.withdraw").forEach((b) => b.addEventListener("click", () => {
-      fetch(`${cfg.api}${b.dataset.id}/withdraw/`, {
-        method: "POST", credentials: "same-origin", body: "{}",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), Accept: "application/json" },
-      }).then((r) => r.json().then((d) => ({ ok: r.ok, d }))).then(({ ok, d }) => {
-        if (!ok) return say(d.detail || JSON.stringify(d), true);
-        setStatus(b.dataset.id, d.properties.status);
-        b.remove();
-      });
-    }));
-    const all = document.getElementById("check-all");
-    if (all) all.addEventListener("change", () => rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }));
-    document.addEventListener("keydown", (e) => {
-      if (["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
-      if (e.key === "j" || e.key === "ArrowDown") { select(currentIndex + 1); e.preventDefault(); }
-      else if (e.key === "k" || e.key === "ArrowUp") { select(currentIndex - 1); e.preventDefault(); }
-      else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) c.checked = !c.checked; }
-      else if (KEYS[e.key] && document.getElementById("toolbar")) { decide(KEYS[e.key]); e.preventDefault(); }
+/* After an accept: one click closes the other open signalements of the place. */
+function offerClosing(ids) {
+  const p = document.getElementById("queue-message");
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = "close-related";
+  b.textContent = cfg.closeRelated.replace("%(n)s", ids.length);
+  b.addEventListener("click", () => {
+    postJSON(cfg.bulk, { ids, action: "already_done", message: "" }).then(({ ok, data: d }) => {
+      if (!ok) return say(refusal(d, JSON.stringify(d)), true);
+      (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
+      say(`${d.done} ✓, ${d.failed} ✗`, d.failed > 0);
     });
-    if (rows().length) select(0);
   });
-})();
+  p.append(" ", b);
+}
+
+window.ocsgeQueueInit = function (leafletMap) {
+  map = leafletMap;
+  cfg.tiles.forEach((url) => L.vectorGrid.protobuf(url, {
+    rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
+    fetchOptions: { credentials: "same-origin" },
+    vectorTileLayerStyles: {
+      polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
+    },
+  }).addTo(map));
+  const layer = L.geoJSON(cfg.points, {
+    pointToLayer: (f, latlng) => {
+      const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
+      m.bindPopup(textLines([`n° ${f.id}`]));
+      m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
+      markers[f.id] = m;
+      return m;
+    },
+  }).addTo(map);
+  if (cfg.points.features.length) map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 16 });
+  document.getElementById("queue-map").dataset.ready = "1";
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  rows().forEach((row, i) => row.addEventListener("click", (e) => { if (!e.target.classList.contains("pick")) select(i); }));
+  document.querySelectorAll("#toolbar button[data-action]").forEach((b) => b.addEventListener("click", () => decide(b.dataset.action)));
+  document.querySelectorAll("button.withdraw").forEach((b) => b.addEventListener("click", () => {
+    postJSON(`${cfg.api}${b.dataset.id}/withdraw/`, {}).then(({ ok, data: d }) => {
+      if (!ok) return say(refusal(d, JSON.stringify(d)), true);
+      setStatus(b.dataset.id, d.properties.status);
+      b.remove();
+    });
+  }));
+  const all = document.getElementById("check-all");
+  if (all) all.addEventListener("change", () => rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }));
+  document.addEventListener("keydown", (e) => {
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "j" || e.key === "ArrowDown") { select(currentIndex + 1); e.preventDefault(); }
+    else if (e.key === "k" || e.key === "ArrowUp") { select(currentIndex - 1); e.preventDefault(); }
+    else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) c.checked = !c.checked; }
+    else if (KEYS[e.key] && document.getElementById("toolbar")) { decide(KEYS[e.key]); e.preventDefault(); }
+  });
+  if (rows().length) select(0);
+});

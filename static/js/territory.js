@@ -1,80 +1,82 @@
 // Territory page: choropleth of the communes (artificialised share M1/M2, or net flow).
-(function () {
-  "use strict";
-  const cfg = JSON.parse(document.getElementById("territory-config").textContent);
-  // Sequential palette for shares, diverging for the net flow (colour-blind safe, ColorBrewer).
-  const SEQ = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
-  const DIV = ["#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"];
+import { getJSON } from "./api.js";
+import { textLines } from "./dom.js";
 
-  function breaks(values, n) {
-    const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
-    if (!sorted.length) return [];
-    const out = [];
-    for (let i = 1; i < n; i++) out.push(sorted[Math.floor((i * sorted.length) / n)]);
-    return out;
-  }
-  function classOf(v, cuts) {
-    let k = 0;
-    while (k < cuts.length && v > cuts[k]) k++;
-    return k;
-  }
-  function fmt(v) {
-    return v === null ? cfg.labels.none : v.toLocaleString(document.documentElement.lang, { maximumFractionDigits: 2 });
-  }
+const cfg = JSON.parse(document.getElementById("territory-config").textContent);
+// Sequential palette for shares, diverging for the net flow (colour-blind safe, ColorBrewer).
+const SEQ = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
+const DIV = ["#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"];
 
-  window.ocsgeTerritoryInit = function (map) {
-    let layer = null;
-    let data = null;
-    const legend = document.getElementById("choropleth-legend");
-    const draw = () => {
-      const key = document.querySelector("input[name=choropleth]:checked").value;
-      const values = data.features.map((f) => f.properties[key]);
-      const diverging = key === "net_ha";
-      const palette = diverging ? DIV : SEQ;
-      let colour;
-      let cuts;
-      if (diverging) {
-        const top = Math.max(...values.filter((v) => v !== null).map(Math.abs), 0.01);
-        cuts = [-top / 2, -top / 10, top / 10, top / 2];
-        colour = (v) => palette[classOf(v, cuts)];
-      } else {
-        cuts = breaks(values, palette.length);
-        colour = (v) => palette[classOf(v, cuts)];
-      }
-      if (layer) map.removeLayer(layer);
-      layer = L.geoJSON(data, {
-        style: (f) => {
-          const v = f.properties[key];
-          return { color: "#555", weight: 1, fillOpacity: 0.75, fillColor: v === null ? "#ddd" : colour(v) };
-        },
-        onEachFeature: (f, l) => {
-          const p = f.properties;
-          l.bindTooltip(window.ocsge.textLines([`${p.name} (${p.code}) : ${fmt(p[key])}`]));
-          l.on("click", () => { window.location.href = `../../commune/${p.code}/`; });
-        },
-      }).addTo(map);
-      if (data.features.length) map.fitBounds(layer.getBounds());
-      legend.textContent = "";
-      const title = document.createElement("strong");
-      title.textContent = cfg.labels[key];
-      legend.append(title);
-      const list = document.createElement("ul");
-      const edges = [null, ...cuts, null];
-      palette.forEach((c, i) => {
-        const li = document.createElement("li");
-        const sw = document.createElement("span");
-        sw.className = "swatch";
-        sw.style.background = c;
-        const lo = edges[i] === null ? "…" : fmt(edges[i]);
-        const hi = edges[i + 1] === null ? "…" : fmt(edges[i + 1]);
-        li.append(sw, ` ${lo} – ${hi}`);
-        list.append(li);
-      });
-      legend.append(list);
-    };
-    fetch(cfg.geojson, { credentials: "same-origin" })
-      .then((r) => r.json())
-      .then((d) => { data = d; draw(); });
-    document.querySelectorAll("input[name=choropleth]").forEach((i) => i.addEventListener("change", draw));
+function breaks(values, n) {
+  const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
+  if (!sorted.length) return [];
+  const out = [];
+  for (let i = 1; i < n; i++) out.push(sorted[Math.floor((i * sorted.length) / n)]);
+  return out;
+}
+function classOf(v, cuts) {
+  let k = 0;
+  while (k < cuts.length && v > cuts[k]) k++;
+  return k;
+}
+function fmt(v) {
+  return v === null ? cfg.labels.none : v.toLocaleString(document.documentElement.lang, { maximumFractionDigits: 2 });
+}
+
+window.ocsgeTerritoryInit = function (map) {
+  let layer = null;
+  let data = null;
+  const legend = document.getElementById("choropleth-legend");
+  const draw = () => {
+    const key = document.querySelector("input[name=choropleth]:checked").value;
+    const values = data.features.map((f) => f.properties[key]);
+    const diverging = key === "net_ha";
+    const palette = diverging ? DIV : SEQ;
+    let colour;
+    let cuts;
+    if (diverging) {
+      const top = Math.max(...values.filter((v) => v !== null).map(Math.abs), 0.01);
+      cuts = [-top / 2, -top / 10, top / 10, top / 2];
+      colour = (v) => palette[classOf(v, cuts)];
+    } else {
+      cuts = breaks(values, palette.length);
+      colour = (v) => palette[classOf(v, cuts)];
+    }
+    if (layer) map.removeLayer(layer);
+    layer = L.geoJSON(data, {
+      style: (f) => {
+        const v = f.properties[key];
+        return { color: "#555", weight: 1, fillOpacity: 0.75, fillColor: v === null ? "#ddd" : colour(v) };
+      },
+      onEachFeature: (f, l) => {
+        const p = f.properties;
+        l.bindTooltip(textLines([`${p.name} (${p.code}) : ${fmt(p[key])}`]));
+        l.on("click", () => { window.location.href = `../../commune/${p.code}/`; });
+      },
+    }).addTo(map);
+    if (data.features.length) map.fitBounds(layer.getBounds());
+    legend.textContent = "";
+    const title = document.createElement("strong");
+    title.textContent = cfg.labels[key];
+    legend.append(title);
+    const list = document.createElement("ul");
+    const edges = [null, ...cuts, null];
+    palette.forEach((c, i) => {
+      const li = document.createElement("li");
+      const sw = document.createElement("span");
+      sw.className = "swatch";
+      sw.style.background = c;
+      const lo = edges[i] === null ? "…" : fmt(edges[i]);
+      const hi = edges[i + 1] === null ? "…" : fmt(edges[i + 1]);
+      li.append(sw, ` ${lo} – ${hi}`);
+      list.append(li);
+    });
+    legend.append(list);
   };
-})();
+  getJSON(cfg.geojson).then(({ ok, data: d }) => {
+    if (!ok) return;
+    data = d;
+    draw();
+  });
+  document.querySelectorAll("input[name=choropleth]").forEach((i) => i.addEventListener("change", draw));
+};
