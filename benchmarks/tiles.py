@@ -138,9 +138,12 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
     import psycopg
 
     from apps.landcover import tiles
+    from apps.landcover.contributions import tile_attributes
     from apps.landcover.models import Vintage
 
     vintage = Vintage.objects.get(departement__code=args.code, rank="M1")
+    # The bare statement with every contributed attribute, as the département's staff see it.
+    everything = tile_attributes(None, vintage.departement_id)
     tile_set = _tile_set(vintage.pk, args.tiles_per_zoom, seed=42)
     cookie = _session_cookie()
     server = _serve(root)
@@ -149,7 +152,7 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
         with psycopg.connect(dsn, autocommit=True) as pg:
 
             def bare(z, x, y):
-                sql, params = tiles.vintage_tile_query(vintage.pk, z, x, y)
+                sql, params = tiles.vintage_tile_query(vintage.pk, z, x, y, everything)
                 start = time.perf_counter()
                 row = pg.execute(sql, params).fetchone()
                 return time.perf_counter() - start, bytes(row[0] or b"")

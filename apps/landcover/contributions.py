@@ -1,9 +1,10 @@
 """What the apps above the land cover add to its map page and polygon panel, without this
 app importing them (the layers point down: docs/architecture.md). Each registers its
 functions in its AppConfig.ready (the signalements: their list on a polygon, their status
-colours and labels on the map)."""
+colours and labels on the map, the count and status of a polygon's open ones on the tiles)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 # fn(config: dict, request, departement): adds to the map page's configuration in place.
 MAP_CONFIG: list[Callable] = []
@@ -22,3 +23,32 @@ def panel(polygon, vintage, user) -> dict:
     for contribute in PANEL:
         out.update(contribute(polygon, vintage, user))
     return out
+
+
+@dataclass(frozen=True)
+class TileAttributes:
+    """Attributes an app adds to each polygon of the vintage tiles above CACHE_MAX_ZOOM
+    (the lower tiles are shared by every viewer and cached: they carry none).
+
+    `join`: SQL joining the polygon `p` to one row whose `columns` it gives under `alias`
+    (`LEFT JOIN LATERAL (…) <alias> ON true`); its parameters are named `<alias>_…`.
+    `viewer(user, departement_id)` -> (etag key, parameters), or None when the viewer is
+    shown nothing (the join is then left out); `user` None: everything (the benchmark)."""
+
+    alias: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type), in the tile's order
+    join: str
+    viewer: Callable
+
+
+TILE_ATTRIBUTES: list[TileAttributes] = []
+
+
+def tile_attributes(user, departement_id: int) -> list[tuple[TileAttributes, str, dict]]:
+    """What the viewer is shown on the vintage tiles: (attributes, etag key, parameters)."""
+    shown = []
+    for attributes in TILE_ATTRIBUTES:
+        seen = attributes.viewer(user, departement_id)
+        if seen is not None:
+            shown.append((attributes, *seen))
+    return shown

@@ -1,10 +1,11 @@
 """Vector-tile endpoints: a vintage's polygons and a département's M1→M2 changes.
 
 Scoping as everywhere (scoping.py): a vintage the user may not see answers 404, as an unknown
-one. ETag = vintage id + revision + feedback version + whose signalements the viewer sees
-(+ tile schema version): a tile changes
-when a correction is applied to the vintage or a signalement on it is filed or changes
-status (tiles carry the open signalements of each polygon), and only then. Browsers
+one. ETag = vintage id + revision + feedback version + what the viewer is shown of the
+contributed attributes (`contributions.tile_attributes`: whose signalements) + tile schema
+version: a tile changes when a correction is applied to the vintage or a signalement on it
+is filed or changes status (tiles carry the open signalements of each polygon), and only
+then. Browsers
 revalidate (`no-cache`) and get a 304.
 """
 
@@ -13,9 +14,8 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
-from apps.territories.permissions import signalement_scope
-
 from . import tiles
+from .contributions import tile_attributes
 from .difference import vintage_pair
 from .scoping import visible_departements, visible_vintages
 
@@ -61,16 +61,14 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     )
     if row is None:
         raise Http404
-    # Tiles of z ≥ 12 count open signalements: only those the viewer may see.
-    scope = (
-        signalement_scope(request.user, row["departement_id"]) if z > tiles.CACHE_MAX_ZOOM else []
-    )
-    seen = "all" if scope is None else "o" + ".".join(map(str, scope))
+    # Tiles of z ≥ 12 carry what the apps above add (open signalements), as the viewer sees it.
+    shown = tile_attributes(request.user, row["departement_id"]) if z > tiles.CACHE_MAX_ZOOM else []
+    seen = "-".join(f"{attributes.alias}{key}" for attributes, key, _ in shown) or "none"
     version = f"r{row['revision']}-f{row['feedback_version']}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
 
     return _tile_response(
-        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"], scope)
+        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"], shown)
     )
 
 

@@ -13,8 +13,10 @@ One SQL statement per tile on the stored EPSG:3857 geometry (GiST index):
   Aggregated cells carry `agg = true` and no id: a click is answered by the identify API on
   the exact geometry, never by the generalised tile.
 
-Tiles up to z11 (CACHE_MAX_ZOOM) carry no signalement attributes (markers show them at that
-scale) and are kept in TileCache per vintage revision: a département-wide tile reads every
+Above z11 (CACHE_MAX_ZOOM), the apps above the land cover add their attributes to each
+polygon (`contributions.TILE_ATTRIBUTES`: the signalements, their open count and status).
+Tiles up to z11 carry none (markers show them at that scale) and are kept in TileCache per
+vintage revision: a département-wide tile reads every
 polygon (2.3 s for a million), so it is built once per revision, then read back.
 
 Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
@@ -33,7 +35,7 @@ FULL_DETAIL_ZOOM = 14
 MIN_PIXELS = 4.0  # polygons under this many screen pixels are aggregated (z < 14)
 CELL_PIXELS = 4  # side of an aggregation cell, in screen pixels
 SIMPLIFY_PIXELS = 0.5
-# Tiles up to this zoom carry no signalement attributes and are cached per vintage revision.
+# Tiles up to this zoom carry no contributed attributes and are cached per vintage revision.
 CACHE_MAX_ZOOM = 11
 # Bump when the tile schema changes (attributes, generalisation): part of the ETag.
 SCHEMA_VERSION = 3
@@ -84,28 +86,17 @@ bounds AS (
          ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => {BUFFER / EXTENT}) AS benv
 )"""
 
-_POLYGON_COLUMNS = (
-    "p.id, p.code_cs, p.code_us, p.model_class, p.confidence, sig.sig_open, sig.sig_status"
-)
-# Open signalements of each polygon that the viewer may see (all of them for the
-# département's staff, their organisations' otherwise): how many, the most advanced status.
-_SIGNALEMENTS = """
-LEFT JOIN LATERAL (
-  SELECT NULLIF(count(*), 0)::int AS sig_open,
-         CASE WHEN bool_or(s.status = 'in_review') THEN 'in_review'
-              WHEN bool_or(s.status = 'awaiting_info') THEN 'awaiting_info'
-              WHEN count(*) > 0 THEN 'submitted' END AS sig_status
-  FROM signalements_signalement s
-  WHERE s.polygon_id = p.id AND s.status IN ('submitted', 'in_review', 'awaiting_info')
-    AND (%(sig_all)s OR s.organisation_id = ANY(%(sig_orgs)s))
-) sig ON true"""
+_POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
+_POLYGON_NAMES = "id, code_cs, code_us, model_class, confidence"
+# `{{columns}}`, `{{nulls}}`, `{{names}}` and `{{joins}}`: the attributes the apps above
+# contribute (`contributions.TILE_ATTRIBUTES`), filled in by `_with_attributes`.
 
 _FULL = f"""
 WITH {_ENVELOPE}
 SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT p.id AS fid, {_POLYGON_COLUMNS}, false AS agg,
+  SELECT p.id AS fid, {_POLYGON_COLUMNS}{{columns}}, false AS agg,
          ST_AsMVTGeom(p.geom_3857, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
-  FROM landcover_landcoverpolygon p CROSS JOIN bounds {_SIGNALEMENTS}
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds {{joins}}
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv
 ) t WHERE geom IS NOT NULL
 """
@@ -124,24 +115,35 @@ small AS (
   ORDER BY cx, cy, a DESC, code_cs, code_us  -- ties broken: the same tile every time
 ), features AS (
   SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
-         NULL::smallint AS model_class, NULL::float AS confidence, NULL::int AS sig_open,
-         NULL::text AS sig_status, true AS agg,
+         NULL::smallint AS model_class, NULL::float AS confidence{{nulls}}, true AS agg,
          ST_AsMVTGeom(ST_MakeEnvelope(cx * %(cell)s, cy * %(cell)s,
                                       (cx + 1) * %(cell)s, (cy + 1) * %(cell)s, 3857),
                       bounds.env, {EXTENT}, {BUFFER}, true) AS geom
   FROM cells, bounds
   UNION ALL
-  SELECT 1, p.id, {_POLYGON_COLUMNS}, false,
+  SELECT 1, p.id, {_POLYGON_COLUMNS}{{columns}}, false,
          ST_AsMVTGeom(ST_Simplify(p.geom_3857, %(tolerance)s, true),
                       bounds.env, {EXTENT}, {BUFFER}, true)
-  FROM landcover_landcoverpolygon p CROSS JOIN bounds {_SIGNALEMENTS}
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds {{joins}}
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
 )
 SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT fid, id, code_cs, code_us, model_class, confidence, sig_open, sig_status, agg, geom
+  SELECT fid, {_POLYGON_NAMES}{{names}}, agg, geom
   FROM features WHERE geom IS NOT NULL ORDER BY layer
 ) t
 """
+
+
+def _with_attributes(template: str, shown) -> str:
+    """The tile statement with the contributed attributes `shown` (TileAttributes, …)."""
+    attributes = [a for a, *_ in shown]
+    return template.format(
+        columns="".join(f", {a.alias}.{name}" for a in attributes for name, _ in a.columns),
+        nulls="".join(f", NULL::{kind} AS {name}" for a in attributes for name, kind in a.columns),
+        names="".join(f", {name}" for a in attributes for name, _ in a.columns),
+        joins="\n".join(a.join for a in attributes),
+    )
+
 
 _CHANGES = f"""
 WITH {_ENVELOPE}
@@ -159,34 +161,16 @@ SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
 """
 
 
-_NO_SIGNALEMENTS = """
-CROSS JOIN (SELECT NULL::int AS sig_open, NULL::text AS sig_status) sig"""
-_GENERALISED_CACHED = _GENERALISED.replace(_SIGNALEMENTS, _NO_SIGNALEMENTS)
-_FULL_BARE = _FULL.replace(_SIGNALEMENTS, _NO_SIGNALEMENTS)
-
-
-def vintage_tile_query(
-    vintage_id: int, z: int, x: int, y: int, signalements: list[int] | None = None
-) -> tuple[str, dict]:
-    """(SQL, params) of a vintage tile: also what the benchmark runs bare. `signalements`:
-    whose open signalements the tile counts (None: all; a list of organisation ids; an
-    empty list: none, and the statement skips them)."""
+def vintage_tile_query(vintage_id: int, z: int, x: int, y: int, shown=()) -> tuple[str, dict]:
+    """(SQL, params) of a vintage tile: also what the benchmark runs bare. `shown`: the
+    contributed attributes the viewer sees (`contributions.tile_attributes`), none at the
+    cached zooms."""
     check_tile(z, x, y)
-    params = {
-        "vintage": vintage_id,
-        "z": z,
-        "x": x,
-        "y": y,
-        "sig_all": signalements is None,
-        "sig_orgs": list(signalements or []),
-    }
+    params = {"vintage": vintage_id, "z": z, "x": x, "y": y}
+    for _attributes, _key, attribute_params in shown:
+        params.update(attribute_params)
     gen = generalisation(z, y)
-    if signalements == []:
-        sql = _FULL_BARE if gen is None else _GENERALISED_CACHED
-    elif gen is None:
-        sql = _FULL
-    else:
-        sql = _GENERALISED_CACHED if z <= CACHE_MAX_ZOOM else _GENERALISED
+    sql = _with_attributes(_FULL if gen is None else _GENERALISED, shown)
     return sql, {**params, **(gen or {})}
 
 
@@ -216,7 +200,7 @@ def vintage_tile(
     x: int,
     y: int,
     revision: int | None = None,
-    signalements: list[int] | None = None,
+    shown=(),
 ) -> bytes:
     """A vintage tile; up to CACHE_MAX_ZOOM read from (or written to) the revision's cache.
 
@@ -224,7 +208,7 @@ def vintage_tile(
     rebuild), and at most TILE_CACHE_MAX_PER_VINTAGE per vintage: what the cache holds is
     bounded by the vintage's extent, whatever is requested."""
     if revision is None or z > CACHE_MAX_ZOOM:
-        return render(*vintage_tile_query(vintage_id, z, x, y, signalements))
+        return render(*vintage_tile_query(vintage_id, z, x, y, shown))
     from django.conf import settings
 
     from apps.ops.timeouts import statement_timeout
@@ -238,7 +222,7 @@ def vintage_tile(
     # Built once per revision: a département-wide tile reads every polygon (seconds on a
     # million), so its statement may run longer than a request's.
     with statement_timeout(settings.FIGURES_STATEMENT_TIMEOUT_MS):
-        data = render(*vintage_tile_query(vintage_id, z, x, y, []))
+        data = render(*vintage_tile_query(vintage_id, z, x, y))
     if not data:
         return data
     TileCache.objects.filter(vintage_id=vintage_id, revision__lt=revision).delete()

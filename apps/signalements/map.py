@@ -6,10 +6,13 @@ changes the ETag of tiles showing them."""
 from django.db import transaction
 from django.db.models import F
 
+from apps.landcover.contributions import TileAttributes
 from apps.landcover.models import Vintage
+from apps.territories.permissions import signalement_scope
 
 from .access import visible_signalements
-from .transitions import STATUS_COLOURS, Status
+from .models import Signalement
+from .transitions import OPEN, STATUS_COLOURS, Status
 
 
 def map_config(config: dict, request, departement):
@@ -47,3 +50,39 @@ def touch_feedback(vintage_id: int):
             feedback_version=F("feedback_version") + 1
         )
     )
+
+
+def _tile_viewer(user, departement_id: int):
+    """Whose open signalements the viewer sees counted on the tiles: all of them (the
+    département's staff; `user` None), their organisations' (others), none (anonymous)."""
+    scope = None if user is None else signalement_scope(user, departement_id)
+    if scope == []:
+        return None
+    key = "all" if scope is None else "o" + ".".join(map(str, scope))
+    return key, {"sig_all": scope is None, "sig_orgs": list(scope or [])}
+
+
+def _most_advanced() -> str:
+    """`sig_status`: the most advanced open status among a polygon's signalements."""
+    order = [Status.IN_REVIEW, Status.AWAITING_INFO, Status.SUBMITTED]
+    assert set(order) == OPEN
+    cases = " ".join(
+        f"WHEN bool_or(s.status = '{status.value}') THEN '{status.value}'" for status in order
+    )
+    return f"CASE {cases} END"
+
+
+# Each polygon's open signalements that the viewer may see: how many, the most advanced
+# status.
+TILE_SIGNALEMENTS = TileAttributes(
+    alias="sig",
+    columns=(("sig_open", "int"), ("sig_status", "text")),
+    join=f"""
+LEFT JOIN LATERAL (
+  SELECT NULLIF(count(*), 0)::int AS sig_open, {_most_advanced()} AS sig_status
+  FROM {Signalement._meta.db_table} s
+  WHERE s.polygon_id = p.id AND s.status IN ({", ".join(f"'{s.value}'" for s in sorted(OPEN))})
+    AND (%(sig_all)s OR s.organisation_id = ANY(%(sig_orgs)s))
+) sig ON true""",
+    viewer=_tile_viewer,
+)
