@@ -261,8 +261,9 @@ def _import_stages(src: Path, outline=None, sample: int = 100_000) -> dict:
     import shapely
     from pyproj import Transformer
 
-    from apps.landcover.gpkg import InnerCells, _ewkb
+    from apps.landcover.gpkg import _ewkb
     from ocsge import ewkb, validity
+    from ocsge.outline import InnerCells
     from ocsge.projection import LambertToWebMercator
 
     meta, table = pyogrio.read_arrow(src, layer="OCCUPATION_SOL", max_features=sample)

@@ -210,7 +210,7 @@ def test_wkb_rewrite_declines_other_encodings():
 
 
 def test_inner_cells_never_claim_a_box_the_outline_does_not_cover():
-    from apps.landcover.gpkg import InnerCells
+    from ocsge.outline import InnerCells
 
     # A concave outline with a bay, a hole and an island.
     main = shapely.Polygon(
