@@ -167,7 +167,7 @@ def test_a_vintage_that_fails_to_write_fails_the_generation(tmp_path, monkeypatc
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(synth, "write_vintage", broken)
+    monkeypatch.setattr(synth.tiling, "write_vintage", broken)
     with pytest.raises(RuntimeError, match="M1, M2 failed"):
         synth.generate(tmp_path, size_km=4, seed=2, tile_km=2, workers=2, log=lambda *_: None)
     assert not (tmp_path / "generation.json").exists()

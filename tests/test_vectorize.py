@@ -6,8 +6,8 @@ import shapely
 from affine import Affine
 from scipy import ndimage
 
-from ocsge import synth
 from ocsge import vectorize as V
+from ocsge.synth import raster, tiling
 
 RES = 2.5
 ORIGIN = Affine(RES, 0, 600_000.0, 0, -RES, 6_600_000.0)
@@ -86,7 +86,7 @@ def _tiles(labels, k):
             "right": index[comp[:, -1]],
         }
         results.append((polys.geoms, polys.values, sides))
-    left, right = synth._facing_across_seams(results, k)
+    left, right = tiling._facing_across_seams(results, k)
     geoms = np.concatenate([r[0] for r in results])
     values = np.concatenate([r[1] for r in results])
     return geoms, values, left, right
@@ -163,7 +163,7 @@ def test_sieve_returns_the_components_of_its_result():
 def test_noise_upsampling_is_bilinear_between_pixel_centres(factor):
     coarse = np.random.default_rng(5).random((12, 9)).astype(np.float32)
     h, w = 12 * factor - 2, 9 * factor - 1
-    out = synth._upsample(coarse, factor, h, w)
+    out = raster.upsample(coarse, factor, h, w)
     rows = np.clip((np.arange(h) + 0.5) / factor - 0.5, 0, 11)
     cols = np.clip((np.arange(w) + 0.5) / factor - 0.5, 0, 8)
     expected = ndimage.map_coordinates(coarse, np.meshgrid(rows, cols, indexing="ij"), order=1)
