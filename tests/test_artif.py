@@ -54,18 +54,67 @@ def test_rule_follows_every_branch_of_the_decree(cs, us, expected):
     assert is_artificialised(cs, us) is expected
 
 
-def test_sql_rule_agrees_with_python_on_every_cs_us_pair():
+# Every (CS, US) pair of the nomenclature, written out: X artificialised, . not (the décret's
+# rule, nomenclature README). Columns: the US codes in this order.
+USES = [
+    "US1.1",
+    "US1.2",
+    "US1.3",
+    "US1.4",
+    "US1.5",
+    "US2",
+    "US3",
+    "US235",
+    "US4.1.1",
+    "US4.1.2",
+    "US4.1.3",
+    "US4.1.4",
+    "US4.1.5",
+    "US4.2",
+    "US4.3",
+    "US5",
+    "US6.1",
+    "US6.2",
+    "US6.3",
+    "US6.6",
+]
+ARTIFICIALISED = {
+    "CS1.1.1.1": "XXXXX XXX XXXXXXX XXX XX",
+    "CS1.1.1.2": "XXXXX XXX XXXXXXX XXX XX",
+    "CS1.1.2.1": "XX.XX XXX XXXXXXX XXX XX",
+    "CS1.1.2.2": "XXXXX XXX XXXXXXX XXX XX",
+    "CS1.2.1": "..... ... ....... ... ..",
+    "CS1.2.2": "..... ... ....... ... ..",
+    "CS1.2.3": "..... ... ....... ... ..",
+    "CS2.1.1.1": "..... ... ....... ... ..",
+    "CS2.1.1.2": "..... ... ....... ... ..",
+    "CS2.1.1.3": "..... ... ....... ... ..",
+    "CS2.1.2": "..... ... ....... ... ..",
+    "CS2.1.3": "..... ... ....... ... ..",
+    "CS2.2.1": "..... XXX XXXXXXX XXX ..",
+    "CS2.2.2": "..... XXX XXXXXXX XXX ..",
+}  # groups: US1.x | US2 US3 US235 | US4.x | US5 US6.1 US6.2 | US6.3 US6.6
+
+
+def test_python_and_sql_rules_give_the_written_table_on_every_cs_us_pair():
     cover = [r["code_cs"] for r in csv.DictReader((NOMENCLATURE / "couverture.csv").open())]
     use = [r["code_us"] for r in csv.DictReader((NOMENCLATURE / "usage.csv").open())]
-    pairs = [(c, u) for c in cover for u in use]
+    assert (sorted(cover), sorted(use)) == (sorted(ARTIFICIALISED), sorted(USES))
+    expected = {
+        (cs, us): flag == "X"
+        for cs, row in ARTIFICIALISED.items()
+        for us, flag in zip(USES, row.replace(" ", ""), strict=True)
+    }
+    pairs = sorted(expected)
     with connection.cursor() as cur:
         cur.execute(
             "SELECT c, u, ocsge_artif(c, u) FROM unnest(%s::text[], %s::text[]) AS t(c, u)",
             [[c for c, _ in pairs], [u for _, u in pairs]],
         )
         sql = {(c, u): a for c, u, a in cur.fetchall()}
-    assert len(sql) == len(cover) * len(use) == 14 * 20
-    assert all(sql[p] == is_artificialised(*p) for p in pairs)
+    python = {p: is_artificialised(*p) for p in pairs}
+    assert sql == python == expected
+    assert sum(expected.values()) == 4 * 20 - 1 + 2 * 13
 
 
 # --- hand-built cases of the threshold rule ---------------------------------------------------

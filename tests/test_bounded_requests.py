@@ -83,6 +83,7 @@ STRIP_ATTACK = _ring(
             "sort du territoire",
         ),
     ],
+    ids=["strip-along-the-territory", "wholly-inside", "2-m-over-the-edge", "20-m-over-the-edge"],
 )
 def test_a_drawn_shape_must_lie_wholly_in_the_contributors_territory(
     client, halves, shape, cs, us, status, message
@@ -255,6 +256,7 @@ class Body(io.RawIOBase):
         (5, 2**20, 400, "4 pièces jointes au plus"),  # the 5th file stops the parsing
         (1, 17 * 2**20, 400, "dépasse 16 Mo"),  # stopped once 16 MB have streamed
     ],
+    ids=["30-files-of-15-MB", "5-files", "one-file-of-17-MB"],
 )
 def test_a_hostile_upload_is_refused_while_streaming_within_a_memory_ceiling(
     client,

@@ -57,10 +57,14 @@ def test_it_uses_only_valid_cs_us_pairs_and_unique_ids(small_departement, rank):
 
 def test_landscape_has_towns_fields_forests_water_and_a_quarry(small_departement):
     out, _ = small_departement
-    counts = Counter(_layer(out / "ocsge_M1.gpkg").code_cs)
-    for code in ("CS1.1.1.1", "CS1.1.1.2", "CS2.2.1", "CS1.2.2"):
-        assert counts[code] > 0, code
-    assert counts["CS2.1.1.1"] + counts["CS2.1.1.2"] + counts["CS2.1.1.3"] > 0
+    m1 = _layer(out / "ocsge_M1.gpkg")
+    pairs = Counter(zip(m1.code_cs, m1.code_us, strict=True))
+    assert pairs["CS1.1.1.1", "US5"] > 0  # houses
+    assert pairs["CS1.1.1.2", "US4.1.1"] > 0  # roads
+    assert pairs["CS2.2.1", "US1.1"] > 0  # fields
+    assert pairs["CS1.2.2", "US6.3"] > 0  # the river
+    assert sum(pairs[cs, "US1.2"] for cs in ("CS2.1.1.1", "CS2.1.1.2", "CS2.1.1.3")) > 0
+    assert pairs["CS1.1.2.1", "US1.3"] + pairs["CS1.2.1", "US1.3"] > 0  # the quarry
 
 
 def test_m2_is_m1_plus_plausible_change(small_departement):

@@ -129,7 +129,7 @@ def test_merge_by_pixels_leaves_different_classes_apart():
     assert len(geoms) == 1 and geoms[0].equals(shapely.box(0, 0, 2, 1)) and list(group) == [0, 0]
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda seed: f"seed-{seed}")
 def test_windowed_nearest_finds_a_nearest_source_pixel_by_city_block_distance(seed):
     rng = np.random.default_rng(seed)
     source = rng.random((700, 650)) < 0.3

@@ -1,7 +1,7 @@
 """The signalement life cycle (DESIGN §4), in one table.
 
 `TRANSITIONS[action] = (statuses it starts from, status it leads to, who may do it)`.
-Every change of status goes through `services.apply_action`, which checks this table.
+Every change of status goes through `decisions.apply_action`, which checks this table.
 """
 
 from django.db import models
@@ -64,9 +64,3 @@ TRANSITIONS = {
 NEEDS_REASON = {Action.REJECT_OUT_OF_SPEC, Action.REJECT_IRRELEVANT}
 # Actions that need a message to the author.
 NEEDS_MESSAGE = {Action.ASK_INFO, Action.ANSWER}
-
-
-def target(action: str, status: str) -> str | None:
-    """The status `action` leads to from `status`, or None when the table forbids it."""
-    sources, to, _who = TRANSITIONS[Action(action)]
-    return to if status in sources else None
