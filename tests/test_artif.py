@@ -281,6 +281,23 @@ def test_flows_split_artificialisation_and_desartificialisation():
     }
 
 
+def test_the_figures_give_each_flow_and_the_net_as_written(client):
+    """M1: one built hectare in fields. M2: it is fields again, and 3 ha elsewhere are
+    built: +3 ha artificialisation, 1 ha désartificialisation, net +2 ha."""
+    dep, _m1 = build(around(GRASS, ((100, 100, 200, 200), BUILT)))
+    build(around(GRASS, ((100, 100, 200, 200), GRASS), ((500, 500, 800, 600), BUILT)), rank="M2")
+    compute_difference(dep)
+    compute_departement(dep)
+    client.force_login(get_user_model().objects.create_superuser("boss"))
+    data = client.get("/api/artificialisation/departement/98/").json()
+    assert {k: round(v, 6) for k, v in data["flows"].items() if k.endswith("_ha")} == {
+        "artificialisation_ha": 3.0,
+        "desartificialisation_ha": 1.0,
+        "net_ha": 2.0,
+    }
+    assert (data["vintages"]["M1"]["artif_ha"], data["vintages"]["M2"]["artif_ha"]) == (1.0, 3.0)
+
+
 def test_threshold_flips_make_flows_without_code_changes():
     # M1: a 1,600 m² garden in a town (filled). M2: the town around it became fields; the
     # garden is the same polygon with the same codes but is no longer enclosed.

@@ -374,3 +374,74 @@ def test_it_stores_every_field_as_read_whatever_its_type(square_departement, tmp
         assert row[12] == (2 if k == 5 else 1)
         assert row[13] == 3857 and row[14] < 1e-6
     assert rows[0][9] == pytest.approx(100 * 100 - 50)
+
+
+def _variant(tmp_path, case):
+    """The square département's M1 written as a user might have it, wrong in one way."""
+    geoms, cols = square_rows()
+    crs = "EPSG:2154"
+    if case == "no-crs":
+        crs = None  # pyogrio warns that the file has no CRS: that is the point
+    elif case == "empty-id":
+        cols["id"] = ["", *cols["id"][1:]]
+    elif case == "points":
+        geoms = [g.centroid for g in geoms]
+    elif case == "lines":
+        geoms = [g.boundary for g in geoms]
+    elif case == "missing-millesime":
+        cols["millesime"] = np.array([None, *cols["millesime"][1:]], dtype=object)
+    elif case == "no-millesime-field":
+        del cols["millesime"]
+    return write_gpkg(tmp_path / f"{case}.gpkg", geoms, crs=crs, **cols)
+
+
+@pytest.mark.parametrize(
+    "case, rank, message",
+    [
+        ("no-crs", "M1", "Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."),
+        ("valid", "M3", "Rang M3 inconnu : M1 ou M2."),
+        ("empty-id", "M1", "identifiant vide"),
+        ("points", "M1", "Géométries de type Point : Polygon ou MultiPolygon attendu."),
+        ("lines", "M1", "Géométries de type LineString : Polygon ou MultiPolygon attendu."),
+        ("missing-millesime", "M1", "millésime"),
+        (
+            "no-millesime-field",
+            "M1",
+            "Champ(s) manquant(s) dans la couche OCCUPATION_SOL : millesime",
+        ),
+    ],
+    ids=[
+        "no-crs",
+        "unknown-rank",
+        "empty-id",
+        "points",
+        "lines",
+        "missing-millesime",
+        "no-millesime-field",
+    ],
+)
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_it_refuses_each_malformed_layer_and_writes_nothing(
+    square_departement, tmp_path, case, rank, message
+):
+    path = _variant(tmp_path, case)
+    before = _counts()
+    with pytest.raises(ImportRefused) as refused:
+        import_ocsge(path, "98", rank)
+    assert message in str(refused.value)
+    assert _counts() == before
+
+
+def test_it_refuses_an_id_repeated_in_another_batch(square_departement, tmp_path, monkeypatch):
+    """Ids are checked across the whole file, not batch by batch (16 rows in batches of 4:
+    rows 2 and 14 share an id)."""
+    import apps.landcover.gpkg as gpkg
+
+    monkeypatch.setattr(gpkg, "BATCH_SIZE", 4)
+    geoms, cols = square_rows()
+    cols["id"][13] = cols["id"][1]
+    path = write_gpkg(tmp_path / "dup.gpkg", geoms, **cols)
+    before = _counts()
+    with pytest.raises(ImportRefused, match=cols["id"][1]):
+        import_ocsge(path, "98", "M1")
+    assert _counts() == before

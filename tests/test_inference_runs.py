@@ -370,3 +370,68 @@ def test_the_demo_has_a_departement_produced_by_the_model(
     again = io.StringIO()
     call_command("load_demo", dir=out, model=checkpoint, stdout=again)
     assert "already loaded" in again.getvalue() and InferenceRun.objects.count() == 1
+
+
+def _run_of_98(cast, state):
+    run = InferenceRun.objects.create(
+        departement=cast["here"],
+        rank="M1",
+        millesime=2024,
+        rgb="rgb.tif",
+        nir="nir.tif",
+        elevation="mnh.tif",
+        checkpoint="model.pt",
+        state=state,
+        blocks_total=2,
+    )
+    for i, block_state in enumerate(["done", "failed" if state == "failed" else "pending"]):
+        InferenceBlock.objects.create(
+            run=run, index=i, col_off=0, row_off=0, width=1, height=1, state=block_state
+        )
+    return run
+
+
+def _states(run):
+    run.refresh_from_db()
+    return run.state, sorted(run.blocks.values_list("state", flat=True))
+
+
+# who -> HTTP status of cancel and re-run on département 98's runs (302: done, back to the page)
+RUN_ACTIONS = {
+    "anonymous": 404,
+    "contributor_in": 403,
+    "reviewer": 403,
+    "operator_out": 404,
+    "operator": 302,
+    "operator2": 302,
+    "platform_admin": 302,
+}
+
+
+@pytest.mark.parametrize("who", list(RUN_ACTIONS))
+def test_only_the_departements_operators_cancel_or_rerun_a_run(
+    client, cast, who, django_capture_on_commit_callbacks
+):
+    if cast["users"][who]:
+        client.force_login(cast["users"][who])
+    running, failed = _run_of_98(cast, "running"), _run_of_98(cast, "failed")
+    base = "/departements/98/inference"
+    assert client.post(f"{base}/{running.pk}/cancel/").status_code == RUN_ACTIONS[who]
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(f"{base}/{failed.pk}/rerun/").status_code == RUN_ACTIONS[who]
+    if RUN_ACTIONS[who] == 302:
+        assert _states(running) == ("cancelled", ["done", "pending"])
+        assert _states(failed) == ("running", ["done", "pending"])
+    else:
+        assert _states(running) == ("running", ["done", "pending"])
+        assert _states(failed) == ("failed", ["done", "failed"])
+
+
+@pytest.mark.parametrize("state", ["cancelled", "done", "running"])
+def test_only_a_failed_run_is_rerun(client, cast, state):
+    run = _run_of_98(cast, state)
+    before = _states(run)
+    client.force_login(cast["users"]["operator"])
+    response = client.post(f"/departements/98/inference/{run.pk}/rerun/", follow=True)
+    assert "Seule une inférence en échec se relance" in response.content.decode()
+    assert _states(run) == before

@@ -66,3 +66,21 @@ def test_anonymous_may_do_nothing_anywhere(cast):
 def test_only_contributors_are_offered_filing(cast):
     offered = {n for n, u in cast["users"].items() if u and files_anywhere(u)}
     assert offered == {"contributor_in", "colleague", "contributor_out"}
+
+
+def test_a_region_s_organisation_acts_in_each_of_its_departements_and_no_other(cast):
+    """Territory above the département: a DREAL's région holds 98 and 97, not 96."""
+    from django.contrib.auth import get_user_model
+
+    from apps.territories.models import Departement, Membership, Organisation, Region
+
+    region = Region.objects.create(code="90", name="Région d'essai")
+    Departement.objects.filter(code__in=["97", "98"]).update(region=region)
+    Departement.objects.create(code="96", name="Hors région")
+    dreal = Organisation.objects.create(name="DREAL", kind="dreal")
+    dreal.regions.add(region)
+    user = get_user_model().objects.create_user("dreal")
+    Membership.objects.create(user=user, organisation=dreal, role="reviewer")
+    codes = sorted(departements_where(user, Right.READ_QUALITY).values_list("code", flat=True))
+    assert codes == ["97", "98"]
+    assert not may(user, Right.DECIDE, cast["here"])

@@ -91,9 +91,10 @@ def test_publication_package_reads_back_equal_to_the_database(
             code_us_proposed="US1.1",
         )
         filing.prepare(campaign["users"]["contributor_in"], proposal)
-    loops.open_now(
-        campaign["plan"], "M2", date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)
-    )
+    with pytest.raises(loops.LoopRefused, match="publié"):  # every path: test_published.py
+        loops.open_now(
+            campaign["plan"], "M2", date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)
+        )
     loops.sync(at(date_of(campaign["plan"], Step.M2_CLOSE) - datetime.timedelta(1)))
     assert not Vintage.objects.get(pk=campaign["m2"].pk).feedback_open
 

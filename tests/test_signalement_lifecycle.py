@@ -273,3 +273,11 @@ def test_neighbouring_corrections_accepted_at_once_leave_the_derived_data_exact(
     concurrent = pieces()
     compute_difference(square_departement)
     assert concurrent == pieces()
+
+
+def test_each_action_of_the_life_cycle_has_its_endpoint():
+    from django.urls import reverse
+
+    paths = {a: reverse(f"signalement-{a}", args=[7]) for a in LIFE_CYCLE}
+    assert paths["reject_out_of_spec"] == "/api/signalements/7/reject_out_of_spec/"
+    assert sorted(paths) == sorted(Action.values)

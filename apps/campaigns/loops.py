@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.signalements.models import Signalement
@@ -247,18 +248,28 @@ def digest(now=None) -> int:
     return queued
 
 
+class LoopRefused(ValueError):
+    """A loop that cannot open: its message says why (shown to the manager)."""
+
+
 def open_now(plan, rank, today=None):
-    """A manager opens a loop today (the opening date becomes today)."""
+    """A manager opens a loop today (the opening date becomes today). Refused when the
+    vintage is published (read-only) or the loop's closing date has passed."""
     today = today or timezone.localdate()
-    opening_step, closing_step, _ = LOOPS[rank]
+    opening_step, closing_step, _results = LOOPS[rank]
+    published = Vintage.State.PUBLISHED
+    if Vintage.objects.filter(departement=plan.departement, rank=rank, state=published).exists():
+        raise LoopRefused(_("Ce millésime est publié : sa boucle ne rouvre plus."))
     closing = plan.milestones.get(step=closing_step).date
     if closing <= today:
-        raise ValueError("closing date passed")
+        raise LoopRefused(
+            _("La date de fin de cette boucle est passée : reportez-la d'abord dans le calendrier.")
+        )
     Milestone.objects.filter(plan=plan, step=opening_step).update(actual_date=today)
 
 
 def close_now(plan, rank, today=None):
     """A manager closes a loop today (the closing date becomes today)."""
     today = today or timezone.localdate()
-    _opening, closing_step, _ = LOOPS[rank]
+    _opening, closing_step, _results = LOOPS[rank]
     Milestone.objects.filter(plan=plan, step=closing_step).update(actual_date=today)

@@ -234,14 +234,8 @@ def loop_action(request, code, rank, action):
         raise PermissionDenied
     try:
         (loops.open_now if action == "open" else loops.close_now)(plan, rank)
-    except ValueError:
-        messages.error(
-            request,
-            _(
-                "La date de fin de cette boucle est passée : "
-                "reportez-la d'abord dans le calendrier."
-            ),
-        )
+    except loops.LoopRefused as exc:
+        messages.error(request, str(exc))
         return redirect("campaigns:plan", code=code)
     loops.sync()
     if action == "open":

@@ -24,6 +24,7 @@ import shapely
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rasterio.windows import Window
 
 from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage
@@ -197,8 +198,16 @@ def block_failed(block_id: int, error: str, final: bool):
 
 
 def rerun_failed(run: InferenceRun) -> int:
-    """Send the failed blocks again; the run goes back to running."""
+    """Send the failed blocks of a failed run again; the run goes back to running. Refused
+    for any other run (a cancelled one stays cancelled; a done one has nothing to redo, and
+    would be left « running » for ever)."""
     with transaction.atomic():
+        run = InferenceRun.objects.select_for_update().get(pk=run.pk)
+        if run.state != InferenceRun.State.FAILED:
+            raise RunRefused(
+                _("Seule une inférence en échec se relance (celle-ci est « %(state)s »).")
+                % {"state": run.get_state_display()}
+            )
         ids = list(
             run.blocks.filter(state=InferenceBlock.State.FAILED).values_list("pk", flat=True)
         )

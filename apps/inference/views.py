@@ -110,8 +110,12 @@ def run_action(request, code, pk, action):
         orchestration.cancel(run)
         messages.success(request, _("Inférence annulée."))
     elif action == "rerun":
-        n = orchestration.rerun_failed(run)
-        messages.success(request, _("%(n)d bloc(s) relancé(s).") % {"n": n})
+        try:
+            n = orchestration.rerun_failed(run)
+        except orchestration.RunRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("%(n)d bloc(s) relancé(s).") % {"n": n})
     else:
         raise PermissionDenied
     return redirect("inference:runs", code=code)

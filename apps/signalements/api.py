@@ -326,6 +326,26 @@ def _uploads(files) -> list[uploads.Upload]:
     return [uploads.Upload(name=f.name, file=f) for f in files]
 
 
+def transition(step: Action):
+    """The endpoint of one transition of the life cycle: `POST /signalements/{id}/<step>/`
+    (its OpenAPI description says what a 409 and a 403 mean)."""
+
+    def decorate(endpoint):
+        endpoint = action(detail=True, methods=["post"], url_path=step.value, url_name=step.value)(
+            endpoint
+        )
+        return extend_schema(
+            request=DecisionSerializer,
+            responses={200: SignalementDetailSerializer},
+            summary=str(step.label),
+            description=f"Transition « {step.label} » of the life cycle; 409 when the "
+            "signalement's status no longer allows it (someone decided first), 403 when the "
+            "caller may not.",
+        )(endpoint)
+
+    return decorate
+
+
 class SignalementViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -472,25 +492,38 @@ class SignalementViewSet(
         )
         return self._detail(pk)
 
+    # One endpoint per transition of `transitions.TRANSITIONS`, each deciding through `_act`.
+    @transition(Action.TAKE)
+    def take(self, request, pk=None):
+        return self._act(request, pk, Action.TAKE)
 
-def _transition_endpoint(name: str, label: str):
-    def endpoint(self, request, pk=None):
-        return self._act(request, pk, name)
+    @transition(Action.ASK_INFO)
+    def ask_info(self, request, pk=None):
+        return self._act(request, pk, Action.ASK_INFO)
 
-    # The name first: @action maps the HTTP method to the function's name.
-    endpoint.__name__ = name
-    endpoint = action(detail=True, methods=["post"], url_path=name, url_name=name)(endpoint)
-    return extend_schema(
-        request=DecisionSerializer,
-        responses={200: SignalementDetailSerializer},
-        summary=str(label),
-        description=f"Transition « {label} » of the life cycle; 409 when the signalement's "
-        "status no longer allows it (someone decided first), 403 when the caller may not.",
-    )(endpoint)
+    @transition(Action.ANSWER)
+    def answer(self, request, pk=None):
+        return self._act(request, pk, Action.ANSWER)
 
+    @transition(Action.ACCEPT)
+    def accept(self, request, pk=None):
+        return self._act(request, pk, Action.ACCEPT)
 
-for _action in Action:
-    setattr(SignalementViewSet, _action.value, _transition_endpoint(_action.value, _action.label))
+    @transition(Action.ALREADY_DONE)
+    def already_done(self, request, pk=None):
+        return self._act(request, pk, Action.ALREADY_DONE)
+
+    @transition(Action.REJECT_OUT_OF_SPEC)
+    def reject_out_of_spec(self, request, pk=None):
+        return self._act(request, pk, Action.REJECT_OUT_OF_SPEC)
+
+    @transition(Action.REJECT_IRRELEVANT)
+    def reject_irrelevant(self, request, pk=None):
+        return self._act(request, pk, Action.REJECT_IRRELEVANT)
+
+    @transition(Action.WITHDRAW)
+    def withdraw(self, request, pk=None):
+        return self._act(request, pk, Action.WITHDRAW)
 
 
 class RejectionReasonViewSet(viewsets.ReadOnlyModelViewSet):
