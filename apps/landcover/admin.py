@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletGeoAdmin
 
+from .delivery import SEVEN_ZIP, SQLITE, ZIP
 from .models import (
     CoverCode,
     CoverUsePair,
@@ -141,14 +142,25 @@ class ImportJobForm(forms.ModelForm):
             )
         head = upload.read(16)
         upload.seek(0)
-        if not upload.name.lower().endswith(".gpkg") or head != b"SQLite format 3\x00":
-            raise forms.ValidationError(_("Le fichier doit être un GeoPackage (.gpkg)."))
+        name = upload.name.lower()
+        # The same inputs as `import_ocsge` (delivery.py), but one file: a GeoPackage, or the
+        # delivery's archive as downloaded (a Shapefile travels in a .zip).
+        kinds = {".gpkg": (SQLITE,), ".7z": (SEVEN_ZIP,), ".zip": (ZIP,)}
+        suffix = next((s for s in kinds if name.endswith(s)), None)
+        if suffix is None or not head.startswith(kinds[suffix]):
+            raise forms.ValidationError(
+                _(
+                    "Le fichier doit être une livraison OCS GE : l'archive telle que "
+                    "téléchargée (.7z, .zip) ou un GeoPackage (.gpkg)."
+                )
+            )
         return upload
 
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    """Upload a GeoPackage here: the import runs as a Celery task; the list shows progress."""
+    """Upload a delivery here (its .7z or .zip as downloaded, or a GeoPackage): the import runs
+    as a Celery task; the list shows progress."""
 
     list_display = ["__str__", "file", "state", "progress_bar", "short_message", "created_at"]
     list_filter = ["state"]

@@ -37,6 +37,7 @@ from ocsge.outline import InnerCells
 from ocsge.projection import LambertToWebMercator
 
 from . import partitions
+from .delivery import Delivery, DeliveryRefused, Layer, opened
 from .models import (
     ChangePiece,
     CoverCode,
@@ -118,29 +119,14 @@ def _labels(rownum: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> list[str]:
     return [f"#{r} ({i or '?'})" for r, i in zip(rownum[mask], ids[mask], strict=True)]
 
 
-def _open_info(path: Path) -> dict:
-    """Check `path` is a GeoPackage with an OCCUPATION_SOL layer; return its layer info."""
-    if not path.exists():
-        raise ImportRefused(_("Fichier introuvable : %s") % path)
-    with open(path, "rb") as f:
-        header = f.read(16)
-    if header != b"SQLite format 3\x00":
-        raise ImportRefused(_("%s n'est pas un GeoPackage (en-tête SQLite absent).") % path.name)
+def _layer_info(layer: Layer) -> dict:
+    """The OCCUPATION_SOL layer's fields, CRS, geometry type and count."""
     try:
-        layers = [str(name) for name, _geom in pyogrio.list_layers(path)]
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise ImportRefused(_("GeoPackage illisible : %s") % exc) from exc
-    if LAYER not in layers:
-        raise ImportRefused(
-            _("Couche %(layer)s absente ; couches trouvées : %(found)s.")
-            % {"layer": LAYER, "found": ", ".join(layers) or "aucune"}
-        )
-    try:
-        info = pyogrio.read_info(path, layer=LAYER)
+        return pyogrio.read_info(layer.path, layer=layer.name)
     except Exception as exc:  # GDAL reports malformed tables in many ways
-        raise ImportRefused(_("Couche %s illisible : %s") % (LAYER, exc)) from exc
-    info["layers"] = layers
-    return info
+        raise ImportRefused(
+            _("Couche %(layer)s illisible : %(why)s") % {"layer": layer, "why": exc}
+        ) from exc
 
 
 def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
@@ -155,21 +141,54 @@ def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
     return {name: by_lower[name] for name in (*REQUIRED, *OPTIONAL) if name in by_lower}
 
 
+# The DROM départements and their official CRS (formats README): not held yet.
+DROM_CODES = ("971", "972", "973", "974", "976")
+DROM_CRS = {
+    5490: "RGAF09 / UTM 20N",
+    2972: "RGFG95 / UTM 22N",
+    2975: "RGR92 / UTM 40S",
+    4471: "RGM04 / UTM 38S",
+}
+
+
+def identified_epsg(crs) -> int | None:
+    """The EPSG code of a CRS as a file declares it — including an ESRI `.prj` that names
+    « RGF93 Lambert 93 » without any code — or None when it is none we know."""
+    src = CRS.from_user_input(crs)
+    code = src.to_epsg() or src.to_epsg(min_confidence=70)
+    if code:
+        return code
+    for known in (SRID_L93, *DROM_CRS):
+        if CRS.from_epsg(known).equals(src, ignore_axis_order=True):
+            return known
+    return None
+
+
 def _transformers(info: dict, reproject: bool):
     """Transformer to Lambert-93, or None when the file is in Lambert-93 already."""
     crs = info.get("crs")
     if not crs:
         raise ImportRefused(_("Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."))
     src = CRS.from_user_input(crs)
-    if src.to_epsg() == SRID_L93:
+    epsg = identified_epsg(src)
+    if epsg == SRID_L93:
         return None
+    if epsg in DROM_CRS:
+        raise ImportRefused(
+            _(
+                "Système de coordonnées EPSG:%(epsg)d (%(name)s), celui d'un département "
+                "d'outre-mer : ces départements ne sont pas encore pris en charge (leurs "
+                "surfaces seraient fausses en Lambert-93)."
+            )
+            % {"epsg": epsg, "name": DROM_CRS[epsg]}
+        )
     if not reproject:
         raise ImportRefused(
             _(
                 "Système de coordonnées %(crs)s : EPSG:2154 (Lambert-93) attendu. "
                 "Utilisez --reproject pour reprojeter."
             )
-            % {"crs": crs}
+            % {"crs": f"EPSG:{epsg}" if epsg else src.name}
         )
     return Transformer.from_crs(src, SRID_L93, always_xy=True)
 
@@ -313,6 +332,21 @@ class _BatchChecker:
             values = _column(batch, name, n, "")
         return Stream.of_items([v.encode() for v in values])
 
+    def _millesime(self, batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(years as floats, NaN where none, absent mask, unreadable mask): the year is an
+        integer in some editions, text in others."""
+        text = pc.utf8_trim_whitespace(
+            pc.fill_null(pc.cast(batch.column(self.fields["millesime"]), pa.string()), "")
+        )
+        absent = np.asarray(pc.equal(text, ""), dtype=bool)
+        year = np.asarray(pc.match_substring_regex(text, r"^[0-9]{4}(\.0+)?$"), dtype=bool)
+        bad = ~absent & ~year
+        mill = np.full(batch.num_rows, np.nan)
+        if year.any():
+            digits = pc.utf8_slice_codeunits(text, 0, 4).to_numpy(zero_copy_only=False)
+            mill[year] = digits[year].astype(float)
+        return mill, absent, bad
+
     def _ossature(self, batch, label) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(values, null mask, offending rows) of the optional integer field OSSATURE."""
         n = batch.num_rows
@@ -383,8 +417,9 @@ class _BatchChecker:
             add(_("géométrie invalide (--repair pour la corriger)"), invalid)
         if self.outline is not None:
             add(_("polygone hors du département"), self._outside(geoms, missing))
-        mill = np.asarray(_column(batch, fields["millesime"], n, 0, dtype=np.int64), dtype=float)
-        add(_("millésime absent"), np.isnan(mill))
+        mill, no_mill, bad_mill = self._millesime(batch)
+        add(_("millésime absent"), no_mill)
+        add(_("millésime illisible (une année attendue)"), bad_mill)
         ossature, no_ossature, bad_ossature = self._ossature(batch, label)
         if bad_ossature:
             found.append((_("ossature non entière"), bad_ossature))
@@ -415,11 +450,49 @@ def import_ocsge(
     replace: bool = False,
     progress: ProgressFn | None = None,
 ) -> Vintage:
-    """Import an OCS GE GeoPackage into a new vintage; refuse it whole on any problem."""
-    path = Path(path)
+    """Import an OCS GE delivery into a new vintage; refuse it whole on any problem.
+
+    `path`: the archive as downloaded (.7z, .zip), its extracted folder, a GeoPackage, or a
+    Shapefile OCCUPATION_SOL.shp (`delivery.opened`)."""
     if rank not in Vintage.Rank.values:
         raise ImportRefused(_("Rang %s inconnu : M1 ou M2.") % rank)
-    info = _open_info(path)
+    if departement_code in DROM_CODES:
+        raise ImportRefused(
+            _(
+                "Le département %s est d'outre-mer : ces départements ne sont pas encore pris "
+                "en charge (leurs surfaces se mesurent dans leur propre projection)."
+            )
+            % departement_code
+        )
+    with contextlib.ExitStack() as stack:
+        try:
+            delivery = stack.enter_context(opened(path))
+        except DeliveryRefused as exc:
+            raise ImportRefused(str(exc)) from exc
+        return _import(
+            delivery,
+            departement_code,
+            rank,
+            name=name,
+            reproject=reproject,
+            repair=repair,
+            replace=replace,
+            progress=progress,
+        )
+
+
+def _import(
+    delivery: Delivery,
+    departement_code: str,
+    rank: str,
+    *,
+    name: str | None,
+    reproject: bool,
+    repair: bool,
+    replace: bool,
+    progress: ProgressFn | None,
+) -> Vintage:
+    info = _layer_info(delivery.occupation)
     fields = _field_map(info, LAYER)
     geom_type = (info.get("geometry_type") or "").replace(" Z", "").replace(" M", "")
     if geom_type not in ("Polygon", "MultiPolygon", "Unknown"):
@@ -430,6 +503,13 @@ def import_ocsge(
     if total <= 0:
         raise ImportRefused(_("La couche %s est vide.") % LAYER)
     to_l93 = _transformers(info, reproject)
+    if delivery.zones is not None:
+        zones_crs = pyogrio.read_info(delivery.zones.path, layer=delivery.zones.name).get("crs")
+        if not zones_crs or identified_epsg(zones_crs) != identified_epsg(info["crs"]):
+            raise ImportRefused(
+                _("%(zones)s n'est pas dans le système de coordonnées de %(occupation)s.")
+                % {"zones": delivery.zones, "occupation": delivery.occupation}
+            )
     started = time.perf_counter()
     known_cs = set(CoverCode.objects.values_list("code", flat=True))
     known_us = set(UseCode.objects.values_list("code", flat=True))
@@ -498,7 +578,11 @@ def import_ocsge(
         with (
             _gc_paused(),
             pyogrio.open_arrow(
-                path, layer=LAYER, columns=columns, batch_size=BATCH_SIZE, use_pyarrow=True
+                delivery.occupation.path,
+                layer=delivery.occupation.name,
+                columns=columns,
+                batch_size=BATCH_SIZE,
+                use_pyarrow=True,
             ) as src,
             raw.copy(copy_sql) as copy,
             ThreadPoolExecutor(max_workers=WORKERS) as pool,
@@ -535,16 +619,19 @@ def import_ocsge(
             if problems:
                 # Leaving the COPY block would send the data: abort it instead.
                 raise ImportRefused(
-                    _("Fichier refusé, rien n'a été importé (%s) :") % path.name,
+                    _("Fichier refusé, rien n'a été importé (%s) :") % delivery.source,
                     problems.lines(),
                 )
             copy.write(copybin.TRAILER)
         count = raw.rowcount  # rows the COPY wrote
         streamed_s = time.perf_counter() - started
-        has_zones = ZC_LAYER in info["layers"]
         with ThreadPoolExecutor(max_workers=1) as side:
             # The built-up zones are read and encoded while the server builds the indexes.
-            zones = side.submit(_zone_rows, path, vintage.id, to_l93) if has_zones else None
+            zones = (
+                side.submit(_zone_rows, delivery.zones, vintage.id, to_l93)
+                if delivery.zones is not None
+                else None
+            )
             partitions.attach(vintage.id)  # builds the partition's indexes
             indexed_s = time.perf_counter() - started - streamed_s
             if zones is not None:
@@ -594,17 +681,12 @@ def _repair_invalid(vintage_id: int):
         )
 
 
-def _zone_rows(path: Path, vintage_id: int, to_l93) -> bytes:
+def _zone_rows(layer: Layer, vintage_id: int, to_l93) -> bytes:
     """The ZONE_CONSTRUITE layer as binary COPY rows: read, made valid where it is not,
     encoded (prepared while the server builds the polygons' indexes)."""
-    info = pyogrio.read_info(path, layer=ZC_LAYER)
-    fields = {name.lower(): name for name in info["fields"]}
-    table = pyogrio.read_arrow(path, layer=ZC_LAYER)[1]
-    geom_col = "wkb_geometry" if "wkb_geometry" in table.column_names else table.column_names[-1]
-    for candidate in ("geom", "geometry", "wkb_geometry"):
-        if candidate in table.column_names:
-            geom_col = candidate
-    column = table.column(geom_col)
+    meta, table = pyogrio.read_arrow(layer.path, layer=layer.name)
+    fields = {name.lower(): name for name in meta["fields"]}
+    column = table.column(meta["geometry_name"] or "wkb_geometry")
     geoms = _as_multi(_apply(to_l93, shapely.from_wkb(column.to_numpy(zero_copy_only=False))))
     n = len(geoms)
     invalid = ~validity.is_valid(geoms)

@@ -314,7 +314,7 @@ class ImportJob(models.Model):
         DONE = "done", _("terminé")
         FAILED = "failed", _("échec")
 
-    file = models.FileField(_("fichier GeoPackage"), upload_to="imports/")
+    file = models.FileField(_("livraison (.7z, .zip ou GeoPackage)"), upload_to="imports/")
     departement_code = models.CharField(_("code du département"), max_length=3)
     departement_name = models.CharField(_("nom (si nouveau)"), max_length=200, blank=True)
     rank = models.CharField(_("rang"), max_length=2, choices=Vintage.Rank.choices)
