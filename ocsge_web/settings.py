@@ -174,7 +174,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 IMPORT_UPLOAD_MAX_BYTES = env_int("IMPORT_UPLOAD_MAX_BYTES", 2 * 1024**3)
-# What a delivery archive may unpack to (its layers only): refused above (apps/landcover/delivery.py).
+# What a delivery archive may unpack to (its layers only), refused above (landcover/delivery.py).
 IMPORT_MAX_EXTRACTED_BYTES = env_int("IMPORT_MAX_EXTRACTED_BYTES", 40 * 1024**3)
 
 # Mail
