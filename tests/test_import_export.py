@@ -192,7 +192,7 @@ def test_it_refuses_a_malformed_geopackage(square_departement, tmp_path):
 def test_it_refuses_a_missing_layer(square_departement, tmp_path):
     geoms, cols = square_rows()
     path = write_gpkg(tmp_path / "x.gpkg", geoms, layer="AUTRE", **cols)
-    message = _refused(path, "Couche OCCUPATION_SOL absente")
+    message = _refused(path, "Aucune couche OCCUPATION_SOL dans x.gpkg")
     assert "AUTRE" in message
 
 

@@ -5,7 +5,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from leaflet.admin import LeafletGeoAdmin
 
-from .delivery import SEVEN_ZIP, SQLITE, ZIP
+from apps.ops.deliveries import SEVEN_ZIP, SQLITE, ZIP
+
 from .models import (
     CoverCode,
     CoverUsePair,
