@@ -291,7 +291,7 @@ def test_load_territories_refuses_codes_too_long_and_missing_layers(tmp_path):
     square = shapely.MultiPolygon([shapely.box(700_000, 6_600_000, 700_100, 6_600_100)])
     path = tmp_path / "t.gpkg"
     write_gpkg(path, [square], layer="REGION", INSEE_REG=["93"], NOM=["R"])
-    with pytest.raises(TerritoryFileError, match="absente.*DEPARTEMENT"):
+    with pytest.raises(TerritoryFileError, match="Aucune couche DEPARTEMENT dans t.gpkg"):
         load_territories(path)
     write_gpkg(
         path,

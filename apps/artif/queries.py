@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.landcover.scoping import visible_vintages
-from apps.territories.models import Commune, Departement, Organisation, Region
+from apps.territories.models import Commune, Departement, Epci, Region
 
 from .models import ArtifFlow, ArtifStat
 
@@ -72,10 +72,9 @@ def territory(user, level: str, code: str) -> Territory | None:
         first = communes.first()
         name = first.name if first else None
     elif level == Level.EPCI:
-        communes = communes.filter(siren_epci=code)
-        org = Organisation.objects.filter(kind=Organisation.Kind.EPCI, communes__siren_epci=code)
-        org = org.first()
-        name = org.name if org else f"EPCI {code}"
+        communes = communes.filter(epcis__siren=code)
+        epci = Epci.objects.filter(siren=code).first()
+        name = epci.name if epci else None
     elif level == Level.DEPARTEMENT:
         communes = communes.filter(departement__code=code)
         dep = Departement.objects.filter(code=code).first()

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from apps.landcover.models import CoverCode
 from apps.ops.timeouts import longer_statements
+from apps.territories.models import Epci
 
 from .queries import Level, per_commune, summary, territory_or_404, write_csv
 
@@ -62,8 +63,8 @@ def territory_page(request, level, code):
     if level == Level.REGION:
         sub = [(d.code, d.name, Level.DEPARTEMENT) for d in found.departements]
     elif level == Level.DEPARTEMENT:
-        epcis = sorted({c["epci"] for c in communes if c["epci"]})
-        sub = [(e, f"EPCI {e}", Level.EPCI) for e in epcis]
+        epcis = Epci.objects.filter(communes__in=found.communes).distinct().order_by("name")
+        sub = [(e.siren, e.name, Level.EPCI) for e in epcis]
     context = {
         "territory": found,
         "data": data,

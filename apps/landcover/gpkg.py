@@ -33,6 +33,8 @@ from pyproj import CRS, Transformer
 from apps.territories.models import SRID_L93, Departement
 from ocsge import copybin, ewkb, validity
 from ocsge.copybin import Stream
+from ocsge.crs import DROM_CRS, identified_epsg
+from ocsge.crs import DROM_DEPARTEMENTS as DROM_CODES
 from ocsge.outline import InnerCells
 from ocsge.projection import LambertToWebMercator
 
@@ -139,29 +141,6 @@ def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
             % {"layer": layer, "missing": ", ".join(missing), "found": ", ".join(info["fields"])}
         )
     return {name: by_lower[name] for name in (*REQUIRED, *OPTIONAL) if name in by_lower}
-
-
-# The DROM départements and their official CRS (formats README): not held yet.
-DROM_CODES = ("971", "972", "973", "974", "976")
-DROM_CRS = {
-    5490: "RGAF09 / UTM 20N",
-    2972: "RGFG95 / UTM 22N",
-    2975: "RGR92 / UTM 40S",
-    4471: "RGM04 / UTM 38S",
-}
-
-
-def identified_epsg(crs) -> int | None:
-    """The EPSG code of a CRS as a file declares it — including an ESRI `.prj` that names
-    « RGF93 Lambert 93 » without any code — or None when it is none we know."""
-    src = CRS.from_user_input(crs)
-    code = src.to_epsg() or src.to_epsg(min_confidence=70)
-    if code:
-        return code
-    for known in (SRID_L93, *DROM_CRS):
-        if CRS.from_epsg(known).equals(src, ignore_axis_order=True):
-            return known
-    return None
 
 
 def _transformers(info: dict, reproject: bool):

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from leaflet.admin import LeafletGeoAdmin
 
-from .models import Commune, Departement, Membership, Organisation, Region
+from .models import Commune, Departement, Epci, Membership, Organisation, Region
 
 
 @admin.register(Region)
@@ -17,11 +17,19 @@ class DepartementAdmin(LeafletGeoAdmin):
     search_fields = ["code", "name"]
 
 
+@admin.register(Epci)
+class EpciAdmin(admin.ModelAdmin):
+    list_display = ["siren", "name", "nature"]
+    list_filter = ["nature"]
+    search_fields = ["siren", "name"]
+
+
 @admin.register(Commune)
 class CommuneAdmin(LeafletGeoAdmin):
     list_display = ["code", "name", "departement", "siren_epci"]
     list_filter = ["departement"]
     search_fields = ["code", "name"]
+    autocomplete_fields = ["epcis"]
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,48 +1,92 @@
-"""Load régions, départements and communes from an ADMIN EXPRESS GeoPackage, idempotently."""
+"""Load régions, départements, EPCI and communes from ADMIN EXPRESS (or ADMIN EXPRESS COG)
+as downloaded, idempotently (formats README « ADMIN EXPRESS »).
 
+The delivery may be the `.7z` with its dated folders, the extracted folder, the Shapefiles
+(REGION.shp, DEPARTEMENT.shp, EPCI.shp, COMMUNE.shp, ESRI `.prj`), a GeoPackage of those
+layers, or the France-wide GeoPackage edition in WGS84, brought into Lambert-93. The DROM
+are left out, and said so: their départements are not held yet (their own projections).
+`departements` restricts the load to some départements (their région, their communes and
+the EPCI these belong to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyogrio
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+from pyproj import Transformer
 
-from .models import SRID_L93, Commune, Departement, Region
+from apps.ops.deliveries import DeliveryRefused, Layer, layers_of
+from ocsge.crs import DROM_DEPARTEMENTS, DROM_REGIONS, LAMBERT_93, identified_epsg
 
+from .models import SRID_L93, Commune, Departement, Epci, Region
+
+# layer -> its fields (matched without regard to case); EPCI is optional (older files).
 LAYERS = {
     "REGION": ("INSEE_REG", "NOM"),
     "DEPARTEMENT": ("INSEE_DEP", "INSEE_REG", "NOM"),
+    "EPCI": ("CODE_SIREN", "NOM", "NATURE"),
     "COMMUNE": ("INSEE_COM", "INSEE_DEP", "NOM", "SIREN_EPCI"),
 }
-
-
-CODE_LENGTHS = {"INSEE_REG": 3, "INSEE_DEP": 3, "INSEE_COM": 5}
+OPTIONAL_FIELDS = {"SIREN_EPCI", "NATURE"}
+CODE_LENGTHS = {"INSEE_REG": 3, "INSEE_DEP": 3, "INSEE_COM": 5, "CODE_SIREN": 9}
+WGS84 = 4326
+NO_EPCI = {"", "NR", "NC"}
 
 
 class TerritoryFileError(Exception):
     pass
 
 
-def _read(path: Path, layer: str):
+@dataclass
+class _Read:
+    cols: dict[str, list[str]]
+    geoms: list
+
+
+@dataclass
+class Report:
+    counts: dict[str, int] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # what was not loaded, and why
+
+
+def _read(layer: Layer, name: str) -> _Read:
     try:
-        info = pyogrio.read_info(path, layer=layer)
+        info = pyogrio.read_info(layer.path, layer=layer.name)
+        meta, table = pyogrio.read_arrow(layer.path, layer=layer.name)
     except Exception as exc:
-        raise TerritoryFileError(f"Couche {layer} illisible dans {path.name} : {exc}") from exc
+        raise TerritoryFileError(
+            _("Couche %(layer)s illisible : %(why)s") % {"layer": layer, "why": exc}
+        ) from exc
     upper = {f.upper(): f for f in info["fields"]}
-    optional = {"SIREN_EPCI"}
-    missing = [f for f in LAYERS[layer] if f not in upper and f not in optional]
+    missing = [f for f in LAYERS[name] if f not in upper and f not in OPTIONAL_FIELDS]
     if missing:
-        raise TerritoryFileError(f"Couche {layer} : champ(s) manquant(s) {', '.join(missing)}")
-    meta, table = pyogrio.read_arrow(path, layer=layer)
+        raise TerritoryFileError(
+            _("Couche %(layer)s : champ(s) manquant(s) %(missing)s")
+            % {"layer": name, "missing": ", ".join(missing)}
+        )
+    crs = info.get("crs")
+    epsg = identified_epsg(crs) if crs else None
+    if epsg not in (LAMBERT_93, WGS84):
+        raise TerritoryFileError(
+            _("Couche %(layer)s : EPSG:2154 (Lambert-93) ou WGS84 attendu, trouvé %(crs)s")
+            % {"layer": name, "crs": f"EPSG:{epsg}" if epsg else (crs or _("aucun"))}
+        )
     geoms = shapely.from_wkb(
         table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     )
-    crs = info.get("crs") or ""
-    if "2154" not in crs:
-        raise TerritoryFileError(f"Couche {layer} : EPSG:2154 attendu, trouvé {crs or 'aucun'}")
+    if epsg == WGS84:
+        to_l93 = Transformer.from_crs(WGS84, LAMBERT_93, always_xy=True)
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_l93.transform(*xy.T)))
     cols = {
-        f: [str(v) if v is not None else "" for v in table.column(upper[f]).to_pylist()]
-        for f in LAYERS[layer]
+        f: [str(v).strip() if v is not None else "" for v in table.column(upper[f]).to_pylist()]
+        for f in LAYERS[name]
         if f in upper
     }
     for f, values in cols.items():
@@ -50,74 +94,169 @@ def _read(path: Path, layer: str):
         bad = [v for v in values if limit and not (1 <= len(v) <= limit)]
         if bad:
             raise TerritoryFileError(
-                f"Couche {layer} : {f} doit compter au plus {limit} caractères "
-                f"({len(bad)} valeur(s) invalide(s), ex. {', '.join(bad[:5])})"
+                _(
+                    "Couche %(layer)s : %(field)s doit compter au plus %(n)d caractères "
+                    "(%(count)d valeur(s) invalide(s), ex. %(ex)s)"
+                )
+                % {
+                    "layer": name,
+                    "field": f,
+                    "n": limit,
+                    "count": len(bad),
+                    "ex": ", ".join(bad[:5]),
+                }
             )
-    multis = [
-        GEOSGeometry(
-            memoryview(
-                shapely.to_wkb(g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]))
-            ),
-            srid=SRID_L93,
-        )
-        for g in geoms
-    ]
-    return cols, multis
+    return _Read(cols, list(geoms))
 
 
-def load_territories(path) -> dict[str, int]:
-    """Upsert every région, département and commune of the file (keyed by INSEE code)."""
-    path = Path(path)
+def _multi(g) -> GEOSGeometry:
+    g = g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+    return GEOSGeometry(memoryview(shapely.to_wkb(g)), srid=SRID_L93)
+
+
+def _keep(read: _Read, mask: list[bool]) -> _Read:
+    return _Read(
+        {f: [v for v, k in zip(vs, mask, strict=True) if k] for f, vs in read.cols.items()},
+        [g for g, k in zip(read.geoms, mask, strict=True) if k],
+    )
+
+
+def sirens(value: str) -> list[str]:
+    """The EPCI of a commune's SIREN_EPCI: none for « NR »/« NC », several joined by « / »."""
+    return [s.strip() for s in value.split("/") if s.strip() not in NO_EPCI]
+
+
+def load_territories(path, departements: list[str] | None = None) -> Report:
+    """Upsert the régions, départements, EPCI and communes of the delivery (keyed by their
+    codes), all of them or those of `departements`."""
+    kinds = _("une archive ADMIN EXPRESS (.7z, .zip), ni un GeoPackage, ni un Shapefile")
     try:
-        layers = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception as exc:
-        raise TerritoryFileError(f"{path.name} n'est pas un GeoPackage lisible : {exc}") from exc
-    absent = [layer for layer in LAYERS if layer not in layers]
-    if absent:
-        raise TerritoryFileError(f"Couche(s) absente(s) : {', '.join(absent)}")
-    counts = {}
+        with layers_of(Path(path), tuple(LAYERS), kinds) as found:
+            layers = {name: found.one(name, required=name != "EPCI") for name in LAYERS}
+            read = {name: _read(layer, name) for name, layer in layers.items() if layer}
+    except DeliveryRefused as exc:
+        raise TerritoryFileError(str(exc)) from exc
+    return _load(read, departements)
+
+
+def _load(read: dict[str, _Read], wanted: list[str] | None) -> Report:
+    report = Report()
+    deps, regions, communes = read["DEPARTEMENT"], read["REGION"], read["COMMUNE"]
+    drom = [d for d in deps.cols["INSEE_DEP"] if d in DROM_DEPARTEMENTS]
+    if drom:
+        report.left_out.append(
+            _("départements d'outre-mer %(codes)s : pas encore pris en charge")
+            % {"codes": ", ".join(sorted(drom))}
+        )
+    known = set(deps.cols["INSEE_DEP"])
+    if wanted:
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise TerritoryFileError(
+                _("Département(s) absent(s) du fichier : %s") % ", ".join(unknown)
+            )
+    keep_dep = [
+        d not in DROM_DEPARTEMENTS and (not wanted or d in wanted) for d in deps.cols["INSEE_DEP"]
+    ]
+    deps = _keep(deps, keep_dep)
+    used_regions = set(deps.cols["INSEE_REG"])
+    regions = _keep(
+        regions,
+        [r in used_regions and r not in DROM_REGIONS for r in regions.cols["INSEE_REG"]],
+    )
+    dep_codes = set(deps.cols["INSEE_DEP"])
+    communes = _keep(communes, [d in dep_codes for d in communes.cols["INSEE_DEP"]])
+    commune_sirens = communes.cols.get("SIREN_EPCI", [""] * len(communes.geoms))
+    referenced = {s for value in commune_sirens for s in sirens(value)}
     with transaction.atomic():
-        cols, geoms = _read(path, "REGION")
         Region.objects.bulk_create(
             [
-                Region(code=c, name=n, geom=g)
-                for c, n, g in zip(cols["INSEE_REG"], cols["NOM"], geoms, strict=True)
+                Region(code=c, name=n, geom=_multi(g))
+                for c, n, g in zip(
+                    regions.cols["INSEE_REG"], regions.cols["NOM"], regions.geoms, strict=True
+                )
             ],
             update_conflicts=True,
             unique_fields=["code"],
             update_fields=["name", "geom"],
         )
-        counts["regions"] = len(geoms)
-        regions = dict(Region.objects.values_list("code", "id"))
-        cols, geoms = _read(path, "DEPARTEMENT")
+        region_ids = dict(Region.objects.values_list("code", "id"))
         Departement.objects.bulk_create(
             [
-                Departement(code=c, name=n, region_id=regions.get(r), geom=g)
+                Departement(code=c, name=n, region_id=region_ids.get(r), geom=_multi(g))
                 for c, r, n, g in zip(
-                    cols["INSEE_DEP"], cols["INSEE_REG"], cols["NOM"], geoms, strict=True
+                    deps.cols["INSEE_DEP"],
+                    deps.cols["INSEE_REG"],
+                    deps.cols["NOM"],
+                    deps.geoms,
+                    strict=True,
                 )
             ],
             update_conflicts=True,
             unique_fields=["code"],
             update_fields=["name", "region", "geom"],
         )
-        counts["departements"] = len(geoms)
-        deps = dict(Departement.objects.values_list("code", "id"))
-        cols, geoms = _read(path, "COMMUNE")
-        unknown = sorted({d for d in cols["INSEE_DEP"] if d not in deps})
-        if unknown:
-            raise TerritoryFileError(f"Communes d'un département inconnu : {', '.join(unknown)}")
-        sirens = cols.get("SIREN_EPCI", [""] * len(geoms))
+        dep_ids = dict(Departement.objects.values_list("code", "id"))
+        epcis = _epcis(read.get("EPCI"), referenced)
+        Epci.objects.bulk_create(
+            [Epci(siren=s, name=n, nature=k) for s, (n, k) in epcis.items()],
+            update_conflicts=True,
+            unique_fields=["siren"],
+            update_fields=["name", "nature"],
+        )
         Commune.objects.bulk_create(
             [
-                Commune(code=c, name=n, departement_id=deps[d], siren_epci=s, geom=g)
+                Commune(code=c, name=n, departement_id=dep_ids[d], siren_epci=s, geom=_multi(g))
                 for c, d, n, s, g in zip(
-                    cols["INSEE_COM"], cols["INSEE_DEP"], cols["NOM"], sirens, geoms, strict=True
+                    communes.cols["INSEE_COM"],
+                    communes.cols["INSEE_DEP"],
+                    communes.cols["NOM"],
+                    commune_sirens,
+                    communes.geoms,
+                    strict=True,
                 )
             ],
             update_conflicts=True,
             unique_fields=["code"],
             update_fields=["name", "departement", "siren_epci", "geom"],
         )
-        counts["communes"] = len(geoms)
-    return counts
+        _link_epcis(communes.cols["INSEE_COM"])
+    report.counts = {
+        "regions": len(regions.geoms),
+        "departements": len(deps.geoms),
+        "epci": len(epcis),
+        "communes": len(communes.geoms),
+    }
+    return report
+
+
+def _epcis(layer: _Read | None, referenced: set[str]) -> dict[str, tuple[str, str]]:
+    """SIREN -> (name, nature) of the EPCI the loaded communes belong to; those the file
+    does not describe are named by their SIREN."""
+    described = {}
+    if layer is not None:
+        natures = layer.cols.get("NATURE", [""] * len(layer.geoms))
+        described = {
+            s: (n, k)
+            for s, n, k in zip(layer.cols["CODE_SIREN"], layer.cols["NOM"], natures, strict=True)
+        }
+    return {s: described.get(s, (f"EPCI {s}", "")) for s in sorted(referenced)}
+
+
+def _link_epcis(codes: list[str]):
+    """The communes' memberships, from their SIREN_EPCI (set-based)."""
+    table = Commune.epcis.through._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            DELETE FROM {table} WHERE commune_id IN
+              (SELECT id FROM territories_commune WHERE code = ANY(%(codes)s));
+            INSERT INTO {table} (commune_id, epci_id)
+            SELECT c.id, e.id FROM territories_commune c
+            CROSS JOIN LATERAL unnest(string_to_array(c.siren_epci, '/')) s
+            JOIN territories_epci e ON e.siren = trim(s)
+            WHERE c.code = ANY(%(codes)s)
+            ON CONFLICT DO NOTHING;
+            """,
+            {"codes": codes},
+        )

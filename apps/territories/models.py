@@ -42,11 +42,30 @@ class Departement(models.Model):
         return f"{self.code} {self.name}"
 
 
+class Epci(models.Model):
+    """An établissement public de coopération intercommunale (ADMIN EXPRESS layer EPCI)."""
+
+    siren = models.CharField(_("SIREN"), max_length=9, unique=True)
+    name = models.CharField(_("nom"), max_length=200)
+    nature = models.CharField(_("nature"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["siren"]
+        verbose_name = _("EPCI")
+        verbose_name_plural = _("EPCI")
+
+    def __str__(self):
+        return self.name
+
+
 class Commune(models.Model):
     code = models.CharField(_("code INSEE"), max_length=5, unique=True)
     name = models.CharField(_("nom"), max_length=200)
     departement = models.ForeignKey(Departement, on_delete=models.CASCADE, related_name="communes")
-    siren_epci = models.CharField(_("SIREN de l'EPCI"), max_length=9, blank=True)
+    # As delivered: a SIREN, « NR »/« NC » (none), or several joined by « / » (an EPT and
+    # its métropole); `epcis` holds the EPCI the commune belongs to.
+    siren_epci = models.CharField(_("SIREN de l'EPCI"), max_length=60, blank=True)
+    epcis = models.ManyToManyField(Epci, related_name="communes", blank=True)
     geom = models.MultiPolygonField(srid=SRID_L93)
 
     class Meta:

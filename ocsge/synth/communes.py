@@ -144,4 +144,31 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         crs="EPSG:2154",
         append=True,
     )
+    # Two communautés de communes (west and east), named after their first commune.
+    epcis = sorted(set(sirens))
+    first = {s: names[sirens.index(s)] for s in epcis}
+    pyogrio.raw.write(
+        str(path),
+        shapely.to_wkb(
+            np.array(
+                [
+                    multi(
+                        shapely.union_all([c for c, e in zip(cells, sirens, strict=True) if e == s])
+                    )
+                    for s in epcis
+                ]
+            )
+        ),
+        [
+            np.array(epcis),
+            np.array([f"Communauté de communes de {first[s]}" for s in epcis]),
+            np.full(len(epcis), "Communauté de communes", dtype=object),
+        ],
+        ["CODE_SIREN", "NOM", "NATURE"],
+        layer="EPCI",
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs="EPSG:2154",
+        append=True,
+    )
     return k
