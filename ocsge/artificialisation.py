@@ -28,8 +28,13 @@ URBAN_USES = (
     "US6.2",
 )
 
-# Threshold rule: patches below this area (m²) enclosed in the other kind of land flip.
+# Threshold rule (décret n° 2023-1096, annex to article R. 101-1 of the code de l'urbanisme):
+# patches below this area (m²) enclosed in the other kind of land flip…
 THRESHOLD_M2 = 2500.0
+# …but built surfaces (« imperméabilisés en raison du bâti ») qualify from 50 m² of footprint:
+# a building of this area or more is never dropped.
+BUILDING = "CS1.1.1.1"
+BUILDING_THRESHOLD_M2 = 50.0
 
 
 def is_artificialised(code_cs: str, code_us: str) -> bool:

@@ -192,8 +192,24 @@ def test_enclosed_park_above_the_threshold_stays_natural():
     assert flips(v) == []
 
 
-def test_isolated_small_building_in_fields_is_not_artificialised():
-    dep, v = build(around(GRASS, ((400, 400, 440, 440), BUILT)))
+def test_an_isolated_building_in_fields_stays_artificialised():
+    """Built surfaces qualify from 50 m² of footprint (décret n° 2023-1096): a 300 m²
+    building alone in fields is not dropped."""
+    dep, v = build(around(GRASS, ((400, 400, 420, 415), BUILT)))
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 300.0
+    assert flips(v) == []
+
+
+def test_a_car_park_alone_in_fields_is_dropped():
+    dep, v = build(around(GRASS, ((400, 400, 450, 440), ("CS1.1.1.2", "US4.1.4"))))  # 2,000 m²
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 0.0
+    assert flips(v) == [("CS1.1.1.2", "drop", False)]
+
+
+def test_a_building_under_50_m2_alone_in_fields_is_dropped():
+    dep, v = build(around(GRASS, ((400, 400, 406, 406), BUILT)))  # 36 m²
     compute_departement(dep)
     assert artif_by_commune(v)["98001"][0] == 0.0
     assert flips(v) == [("CS1.1.1.1", "drop", False)]
@@ -210,12 +226,22 @@ def test_island_counts_its_touching_polygons_together():
 
 
 def test_island_of_two_small_polygons_under_the_threshold_is_dropped_whole():
-    dep, v = build(
-        around(GRASS, ((400, 400, 430, 440), BUILT), ((430, 400, 460, 440), ("CS1.1.1.2", "US5")))
-    )  # 2 × 1,200 m²
-    compute_departement(dep)
+    paved = ("CS1.1.1.2", "US5")
+    dep, v = build(around(GRASS, ((400, 400, 430, 440), paved), ((430, 400, 460, 440), paved)))
+    compute_departement(dep)  # 2 × 1,200 m² of paving
     assert artif_by_commune(v)["98001"][0] == 0.0
     assert [step for _, step, _ in flips(v)] == ["drop", "drop"]
+
+
+def test_a_building_keeps_the_small_island_it_stands_on():
+    """A 1,200 m² building and its 1,200 m² yard alone in fields: the building is not
+    dropped (50 m² threshold), so neither is the patch it belongs to."""
+    dep, v = build(
+        around(GRASS, ((400, 400, 430, 440), BUILT), ((430, 400, 460, 440), ("CS1.1.1.2", "US5")))
+    )
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 2_400.0
+    assert flips(v) == []
 
 
 def test_hole_touching_the_commune_boundary_is_not_enclosed():
@@ -233,16 +259,16 @@ def test_small_hole_touching_a_big_natural_area_is_part_of_it():
     assert flips(v) == []
 
 
-def test_building_with_a_courtyard_in_fields_is_filled_then_dropped():
-    # A 1,600 m² building with a 100 m² grass courtyard, in fields: the courtyard is filled
-    # (enclosed in the building), then the 1,600 m² island is dropped whole.
+def test_building_with_a_courtyard_in_fields_keeps_its_filled_courtyard():
+    # A 1,500 m² building around a 100 m² grass courtyard, in fields: the courtyard is
+    # filled (enclosed in the building), and the building is never dropped.
     pieces = around(GRASS, ((400, 400, 440, 440), BUILT))
     building = pieces[1][0].difference(box(415, 415, 425, 425))
     pieces = [pieces[0], (building, BUILT), (box(415, 415, 425, 425), GRASS)]
     dep, v = build(pieces)
     compute_departement(dep)
-    assert artif_by_commune(v)["98001"][0] == 0.0
-    assert flips(v) == [("CS1.1.1.1", "drop", False)]  # the courtyard ends as it began
+    assert artif_by_commune(v)["98001"][0] == 1_600.0
+    assert flips(v) == [("CS2.2.1", "fill", True)]
 
 
 def test_patch_across_a_commune_boundary_never_flips():
@@ -296,6 +322,26 @@ def test_the_figures_give_each_flow_and_the_net_as_written(client):
         "net_ha": 2.0,
     }
     assert (data["vintages"]["M1"]["artif_ha"], data["vintages"]["M2"]["artif_ha"]) == (1.0, 3.0)
+
+
+def test_a_building_left_alone_when_its_town_goes_is_not_desartificialised():
+    """M1: a 300 m² building on the edge of 4 ha of paving; M2: the paving is fields again,
+    the building still stands, alone: 4 ha désartificialisation, not 4.03."""
+    paved = ("CS1.1.1.2", "US5")
+    town, building = ((300, 300, 500, 500), paved), ((500, 400, 520, 415), BUILT)
+    dep, m1 = build(around(GRASS, town, building))
+    _, m2 = build(around(GRASS, ((300, 300, 500, 500), GRASS), building), rank="M2")
+    compute_difference(dep)
+    compute_departement(dep)
+    assert (artif_by_commune(m1)["98001"][0], artif_by_commune(m2)["98001"][0]) == (
+        40_300.0,
+        300.0,
+    )
+    flows = {
+        kind: round(area, 3)
+        for kind, area in ArtifFlow.objects.values_list("kind").annotate(a=Sum("area"))
+    }
+    assert flows == {"desartif": 40_000.0}
 
 
 def test_threshold_flips_make_flows_without_code_changes():
@@ -406,9 +452,11 @@ def test_impact_is_the_change_accepting_would_make_and_leaves_nothing_behind():
         "+1,00 ha artificialisés",
         "+1.00 ha artificialisés",
     )
-    # A 1,600 m² building in fields would be dropped by the threshold rule: no effect.
+    # A 1,600 m² car park in fields would be dropped by the threshold rule: no effect; a
+    # building there counts whole (built surfaces qualify from 50 m²).
     small = v.polygons.get(ocsge_id="M1-2")
-    assert correction_impact(small, *BUILT)["delta_m2"] == pytest.approx(0.0)
+    assert correction_impact(small, "CS1.1.1.2", "US4.1.4")["delta_m2"] == pytest.approx(0.0)
+    assert correction_impact(small, *BUILT)["delta_m2"] == pytest.approx(1_600.0)
     # A drawn part only: the part inside the shape.
     part = GEOSGeometry(box(100, 100, 150, 200).wkt, srid=2154)
     assert correction_impact(field, *BUILT, part)["delta_m2"] == pytest.approx(5_000.0)

@@ -5,11 +5,13 @@ Per vintage and commune (`compute_vintage`):
 1. Each polygon is cut by the communes it meets (`a_pc`: its area in the commune, computed
    by intersection only for polygons crossing a commune boundary) and given the rule's flag
    (`ocsge_artif(cs, us)`, rule.py).
-2. Threshold rule, as Mon Diagnostic Artificialisation applies it to the union of
-   artificialised land: first, its holes below 2,500 m² are filled (a connected patch of
-   non-artificialised polygons under 2,500 m², enclosed in artificialised land, counts as
-   artificialised); then, its islands below 2,500 m² after filling are dropped (the
-   reverse). A patch only flips when it lies strictly inside one commune (touching no
+2. Threshold rule (décret n° 2023-1096, annex to article R. 101-1 of the code de
+   l'urbanisme), applied to the union of artificialised land: first, its holes below
+   2,500 m² are filled (a connected patch of non-artificialised polygons under 2,500 m²,
+   enclosed in artificialised land, counts as artificialised); then, its islands below
+   2,500 m² after filling are dropped (the reverse) — but a building (CS1.1.1.1) of 50 m²
+   or more, the décret's threshold for built surfaces, is never dropped, nor the patch it
+   belongs to. A patch only flips when it lies strictly inside one commune (touching no
    commune boundary): the land beyond a boundary is another territory's, and this keeps
    each commune's figures a function of its own polygons — the incremental update after a
    correction recomputes the communes the changed polygons meet and nothing else.
@@ -34,7 +36,7 @@ from django.db.models import Exists, OuterRef
 from apps.landcover.difference import lock_derived, vintage_pair
 from apps.landcover.models import Vintage
 from apps.territories.models import Commune
-from ocsge.artificialisation import THRESHOLD_M2
+from ocsge.artificialisation import BUILDING, BUILDING_THRESHOLD_M2, THRESHOLD_M2
 
 from .models import ArtifStat
 
@@ -63,7 +65,7 @@ CREATE TEMP TABLE {table} ON COMMIT DROP AS
 SELECT x.pid, x.cid, x.parea, p.geom AS g,
        ST_ClusterDBSCAN(p.geom, 0, 1) OVER (PARTITION BY x.cid) AS k
 FROM a_pc x JOIN landcover_landcoverpolygon p ON p.id = x.pid AND p.vintage_id = %(v)s
-WHERE x.inside AND x.parea < %(threshold)s AND ({kind})
+WHERE x.inside AND x.parea < %(threshold)s AND ({kind}) AND NOT ({kept})
 """
 
 # The polygons of the same kind outside the candidates whose boxes meet a candidate, with
@@ -95,11 +97,13 @@ JOIN (
 """
 
 
-def _step(cur, params, candidates, out, kind):
+def _step(cur, params, candidates, out, kind, kept="false"):
     """One step of the threshold rule: `kind` is the kind of land whose small enclosed
-    patches flip, an SQL template over {raw} (the rule's flag) and {id} (a polygon id)."""
+    patches flip, an SQL template over {raw} (the rule's flag) and {id} (a polygon id);
+    `kept`, over a_pc's row `x`: polygons of that kind that never flip (they still join
+    their neighbours into a patch, which then never flips either)."""
     mine = kind.format(raw="x.raw", id="x.pid")
-    cur.execute(_CANDIDATES.format(table=candidates, kind=mine), params)
+    cur.execute(_CANDIDATES.format(table=candidates, kind=mine, kept=kept), params)
     cur.execute(f"CREATE INDEX ON {candidates} (pid)")
     cur.execute(f"CREATE INDEX ON {candidates} USING gist (g)")
     cur.execute(f"ANALYZE {candidates}")
@@ -128,7 +132,13 @@ def compute_vintage(vintage: Vintage, communes=None) -> dict:
     département's communes or the given commune ids. Returns counts and seconds."""
     started = time.perf_counter()
     scope = _scope(vintage.departement, communes)
-    params = {"v": vintage.pk, "communes": scope, "threshold": THRESHOLD_M2}
+    params = {
+        "v": vintage.pk,
+        "communes": scope,
+        "threshold": THRESHOLD_M2,
+        "building": BUILDING_THRESHOLD_M2,
+        "building_cs": BUILDING,
+    }
     with transaction.atomic(), connection.cursor() as cur:
         lock_derived(vintage.departement_id)
         cur.execute("DROP TABLE IF EXISTS a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
@@ -144,6 +154,8 @@ def compute_vintage(vintage: Vintage, communes=None) -> dict:
             "a_s2",
             "a_drop",
             kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})",
+            # Built surfaces have their own threshold, 50 m² of footprint (décret).
+            kept="x.code_cs = %(building_cs)s AND x.parea >= %(building)s",
         )
         cur.execute(
             "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s "
