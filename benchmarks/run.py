@@ -479,7 +479,20 @@ def _render_hostile(r):
     return render_hostile(r)
 
 
+def _bench_dalles(args):
+    from benchmarks.dalles import bench_dalles
+
+    return bench_dalles(args)
+
+
+def _render_dalles(r):
+    from benchmarks.dalles import render_dalles
+
+    return render_dalles(r)
+
+
 BENCHES = {
+    "dalles": (_bench_dalles, _render_dalles),
     "hostile": (_bench_hostile, _render_hostile),
     "load": (_bench_load, _render_load),
     "artif": (_bench_artif, _render_artif),

@@ -81,8 +81,30 @@ def check_run(run) -> dict:
     return grid
 
 
+def mosaic_inputs(run: InferenceRun) -> list[str]:
+    """Inputs given as folders of dalles (BD ORTHO, IRC, RGE ALTI) become aligned VRTs in
+    DATA_DIR/inference/; the run then reads those. Returns what was assembled."""
+    from django.conf import settings
+
+    from . import mosaic
+
+    if not any(Path(p).is_dir() for p in (run.rgb, run.nir, run.elevation)):
+        return []
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+    workdir = Path(settings.DATA_DIR) / "inference" / f"{run.departement.code}-{run.rank}-{stamp}"
+    try:
+        prepared = mosaic.prepare(Path(run.rgb), Path(run.nir), Path(run.elevation), workdir)
+    except mosaic.MosaicError as exc:
+        raise RunRefused(str(exc)) from exc
+    run.rgb, run.nir, run.elevation = map(str, (prepared.rgb, prepared.nir, prepared.elevation))
+    return prepared.report
+
+
 def start(run: InferenceRun) -> InferenceRun:
     """Check, split into blocks, enqueue them (after commit). Raises RunRefused."""
+    assembled = mosaic_inputs(run)
+    if assembled:
+        run.message = "; ".join(assembled)
     grid = check_run(run)
     size = run.block_px
     with transaction.atomic():

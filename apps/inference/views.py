@@ -27,19 +27,25 @@ def can_run(user, departement) -> bool:
 class RunForm(forms.Form):
     rank = forms.ChoiceField(label=gettext_lazy("Rang"), choices=Vintage.Rank.choices)
     millesime = forms.IntegerField(label=gettext_lazy("Millésime"), min_value=1950, max_value=2100)
-    rgb = forms.CharField(label=gettext_lazy("Raster RVB"))
-    nir = forms.CharField(label=gettext_lazy("Raster proche infrarouge"))
-    elevation = forms.CharField(label=gettext_lazy("Raster d'élévation"))
+    rgb = forms.CharField(label=gettext_lazy("Raster RVB, ou dossier des dalles BD ORTHO"))
+    nir = forms.CharField(
+        label=gettext_lazy("Raster proche infrarouge, ou dossier des dalles BD ORTHO IRC")
+    )
+    elevation = forms.CharField(
+        label=gettext_lazy("Raster d'élévation, ou dossier des dalles RGE ALTI")
+    )
     checkpoint = forms.CharField(label=gettext_lazy("Modèle (checkpoint)"))
     block_px = forms.IntegerField(
         label=gettext_lazy("Taille des blocs (px)"), initial=8192, min_value=512, max_value=32768
     )
 
-    def _under_data_dir(self, name):
-        """Inputs are files of the server's data folder (DATA_DIR), named relative to it."""
+    def _under_data_dir(self, name, folder_allowed=True):
+        """Inputs are files — or folders of dalles as delivered — of the server's data folder
+        (DATA_DIR), named relative to it."""
         root = Path(settings.DATA_DIR).resolve()
         path = (root / self.cleaned_data[name]).resolve()
-        if root not in path.parents or not path.is_file():
+        found = path.is_file() or (folder_allowed and path.is_dir())
+        if root not in path.parents or not found:
             raise forms.ValidationError(
                 _("Fichier introuvable dans le dossier de données du serveur (%(root)s).")
                 % {"root": root}
@@ -56,7 +62,7 @@ class RunForm(forms.Form):
         return self._under_data_dir("elevation")
 
     def clean_checkpoint(self):
-        return self._under_data_dir("checkpoint")
+        return self._under_data_dir("checkpoint", folder_allowed=False)
 
 
 def _departement(request, code):

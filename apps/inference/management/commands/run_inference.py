@@ -21,9 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--departement", required=True, help="INSEE code (e.g. 99)")
         parser.add_argument("--rank", required=True, choices=Vintage.Rank.values)
         parser.add_argument("--millesime", type=int, required=True, help="year of the photos")
-        parser.add_argument("--rgb", type=Path, required=True)
-        parser.add_argument("--nir", type=Path, required=True)
-        parser.add_argument("--elevation", type=Path, required=True)
+        parser.add_argument(
+            "--rgb", type=Path, required=True, help="raster, or folder of BD ORTHO dalles"
+        )
+        parser.add_argument(
+            "--nir",
+            type=Path,
+            required=True,
+            help="raster, or folder of BD ORTHO IRC dalles (band 1)",
+        )
+        parser.add_argument(
+            "--elevation", type=Path, required=True, help="raster, or folder of RGE ALTI dalles"
+        )
         parser.add_argument("--checkpoint", type=Path, required=True)
         parser.add_argument(
             "--block-px",

@@ -1,0 +1,131 @@
+"""Aerial photos as IGN delivers them (formats README « Aerial inputs »): folders of dalles —
+BD ORTHO RVB and BD ORTHO IRC in JPEG 2000 (IRC: near infrared is band 1), RGE ALTI
+elevation at another resolution — made into the three aligned rasters the model reads:
+virtual mosaics (GDAL VRT, nothing copied), the infrared and the elevation on the photos'
+own grid (the elevation resampled, bilinear).
+
+A photo dalle with no infrared dalle of the same footprint, or a part of the photos no
+elevation dalle covers, refuses the run with the list of what is missing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import rasterio
+import shapely
+
+DALLE_SUFFIXES = (".jp2", ".tif", ".tiff", ".asc")
+MAX_LISTED = 10
+
+
+class MosaicError(ValueError):
+    """The dalles cannot make aligned inputs; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Dalle:
+    path: Path
+    bounds: tuple[float, float, float, float]
+    res: float
+    crs: object
+    count: int
+
+
+def dalles(folder: Path, what: str) -> list[Dalle]:
+    found = sorted(
+        p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in DALLE_SUFFIXES
+    )
+    if not found:
+        raise MosaicError(f"{what}: no dalle (.jp2, .tif, .asc) in {folder}")
+    out = []
+    for path in found:
+        try:
+            with rasterio.open(path) as ds:
+                out.append(Dalle(path, tuple(ds.bounds), abs(ds.transform.a), ds.crs, ds.count))
+        except rasterio.errors.RasterioIOError as exc:
+            raise MosaicError(f"{what}: dalle {path.name} unreadable: {exc}") from exc
+    crs = {d.crs for d in out}
+    if len(crs) > 1:
+        raise MosaicError(f"{what}: dalles in several CRS ({', '.join(map(str, crs))})")
+    return out
+
+
+def _vrt(out: Path, sources: list[Dalle], *options: str) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        "gdalbuildvrt",
+        "-q",
+        "-overwrite",
+        *options,
+        str(out),
+        *(str(d.path) for d in sources),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 or not out.exists():
+        raise MosaicError(f"gdalbuildvrt failed for {out.name}: {done.stderr.strip()}")
+    return out
+
+
+def _listed(names: list[str]) -> str:
+    more = len(names) - MAX_LISTED
+    return ", ".join(names[:MAX_LISTED]) + (f" (+{more})" if more > 0 else "")
+
+
+def _same_footprint(a, b, res: float) -> bool:
+    return all(abs(x - y) <= res / 2 for x, y in zip(a, b, strict=True))
+
+
+@dataclass
+class Prepared:
+    rgb: Path
+    nir: Path
+    elevation: Path
+    report: list[str]
+
+
+def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
+    """The three inputs of a run, each a raster or a folder of dalles: folders become VRTs in
+    `workdir`, on the grid of the photos. Raises MosaicError with what is missing."""
+    rgb, nir, elevation = Path(rgb), Path(nir), Path(elevation)
+    report = []
+    photos = dalles(rgb, "RGB") if rgb.is_dir() else None
+    if photos is not None:
+        rgb = _vrt(workdir / "rgb.vrt", photos, "-b", "1", "-b", "2", "-b", "3")
+        report.append(f"RGB: {len(photos)} dalles")
+    with rasterio.open(rgb) as ds:
+        bounds, res = tuple(ds.bounds), abs(ds.transform.a)
+    grid = ["-te", *map(repr, bounds), "-tr", repr(res), repr(abs(res))]
+    if nir.is_dir():
+        infrared = dalles(nir, "IRC")
+        if photos is not None:
+            missing = [
+                p.path.name
+                for p in photos
+                if not any(_same_footprint(p.bounds, i.bounds, res) for i in infrared)
+            ]
+            if missing:
+                raise MosaicError(
+                    f"IRC: no infrared dalle for {len(missing)} photo dalle(s): {_listed(missing)}"
+                )
+        # BD ORTHO IRC: near infrared is band 1.
+        nir = _vrt(workdir / "nir.vrt", infrared, "-b", "1", *grid, "-r", "bilinear")
+        report.append(f"IRC: {len(infrared)} dalles, band 1")
+    if elevation.is_dir():
+        heights = dalles(elevation, "elevation")
+        covered = shapely.union_all([shapely.box(*d.bounds) for d in heights])
+        needed = photos or [Dalle(rgb, bounds, res, None, 3)]
+        uncovered = [
+            p.path.name for p in needed if not covered.buffer(res).contains(shapely.box(*p.bounds))
+        ]
+        if uncovered:
+            raise MosaicError(
+                f"elevation: {len(uncovered)} photo dalle(s) not covered: {_listed(uncovered)}"
+            )
+        elevation = _vrt(workdir / "elevation.vrt", heights, "-b", "1", *grid, "-r", "bilinear")
+        report.append(
+            f"elevation: {len(heights)} dalles at {heights[0].res:g} m, resampled to {res:g} m"
+        )
+    return Prepared(rgb, nir, elevation, report)
