@@ -491,7 +491,20 @@ def _render_dalles(r):
     return render_dalles(r)
 
 
+def _bench_newdep(args):
+    from benchmarks.newdep import bench_newdep
+
+    return bench_newdep(args, ROOT, pg_dsn(), timed)
+
+
+def _render_newdep(r):
+    from benchmarks.newdep import render_newdep
+
+    return render_newdep(r)
+
+
 BENCHES = {
+    "newdep": (_bench_newdep, _render_newdep),
     "dalles": (_bench_dalles, _render_dalles),
     "hostile": (_bench_hostile, _render_hostile),
     "load": (_bench_load, _render_load),

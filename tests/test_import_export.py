@@ -4,6 +4,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from django.contrib.gis.geos import GEOSGeometry
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -12,7 +13,7 @@ from apps.landcover.gpkg import ImportRefused, export_ocsge, import_ocsge
 from apps.landcover.models import LandCoverPolygon, Vintage, ZoneConstruite
 from apps.territories.models import Commune, Departement, Region
 
-from .conftest import square_rows, write_gpkg
+from .conftest import X0, Y0, square_rows, write_gpkg
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +152,33 @@ def test_it_creates_an_unknown_departement_from_the_union_of_polygons(tmp_path):
     dep = Departement.objects.get(code="977")
     assert dep.name == "Île neuve"
     assert dep.geom.area == pytest.approx(400 * 400)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["tessellation", "overlapping", "several-batches", "with-a-hole"],
+)
+def test_a_new_departements_outline_is_the_union_of_its_polygons(tmp_path, monkeypatch, layout):
+    """Built batch by batch while the polygons stream (GEOS's coverage union, or the general
+    union when the polygons are not a clean coverage): the same outline as the union."""
+    import apps.landcover.gpkg as gpkg
+
+    geoms, cols = square_rows()
+    expected_area = 160_000.0
+    if layout == "overlapping":  # not a coverage: square 0 overlaps its neighbour by 10 m
+        geoms[0] = shapely.box(X0, Y0, X0 + 110, Y0 + 100)
+    if layout == "several-batches":
+        monkeypatch.setattr(gpkg, "BATCH_SIZE", 3)
+    if layout == "with-a-hole":  # the middle square is not mapped
+        keep = [k for k in range(16) if k != 5]
+        geoms = [geoms[k] for k in keep]
+        cols = {name: [v[k] for k in keep] for name, v in cols.items()}
+        expected_area -= 10_000.0
+    path = write_gpkg(tmp_path / "new.gpkg", geoms, **cols)
+    import_ocsge(path, "977", "M1", name="Île neuve")
+    outline = Departement.objects.get(code="977").geom
+    assert outline.valid and outline.area == pytest.approx(expected_area)
+    assert outline.equals(GEOSGeometry(shapely.union_all(geoms).wkt, srid=2154))
 
 
 def test_load_territories_is_idempotent(small_departement):
