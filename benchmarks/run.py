@@ -503,7 +503,20 @@ def _render_newdep(r):
     return render_newdep(r)
 
 
+def _bench_territories(args):
+    from benchmarks.territories import bench_territories
+
+    return bench_territories(args, ROOT, pg_dsn(), timed)
+
+
+def _render_territories(r):
+    from benchmarks.territories import render_territories
+
+    return render_territories(r)
+
+
 BENCHES = {
+    "territories": (_bench_territories, _render_territories),
     "newdep": (_bench_newdep, _render_newdep),
     "dalles": (_bench_dalles, _render_dalles),
     "hostile": (_bench_hostile, _render_hostile),
