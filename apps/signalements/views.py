@@ -77,6 +77,7 @@ def queue(request, code):
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},
                 "closeRelated": _("Clore les %(n)s autres comme « déjà pris en compte »"),
+                "related": _("%(n)s autre(s) au même endroit : n° %(ids)s"),
             },
             "querystring": _without_page(request.GET),
         },

@@ -54,7 +54,7 @@ function decide(action) {
         setStatus(ids[0], d.properties.status);
         const related = d.properties.related || [];
         say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
-          (related.length ? ` — ${related.length} autre(s) au même endroit : n° ${related.join(", ")}` : ""));
+          (related.length ? ` — ${cfg.related.replace("%(n)s", related.length).replace("%(ids)s", related.join(", "))}` : ""));
         if (action === "accept" && related.length) offerClosing(related);
         select(currentIndex + 1);
       });
