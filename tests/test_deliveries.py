@@ -262,6 +262,11 @@ def test_a_folder_without_occupation_sol_is_refused(square_departement, tmp_path
     _refused(tmp_path / "vide", "Aucune couche OCCUPATION_SOL dans vide")
 
 
+def test_text_in_another_encoding_than_the_cpg_says_is_refused(square_departement, tmp_path):
+    folder = _v1_shapefiles(tmp_path / "shp", encoding="cp1252", cpg="UTF-8")  # it lies
+    _refused(folder, "OCCUPATION_SOL.shp : texte illisible dans l'encodage déclaré")
+
+
 def test_a_prj_of_an_unknown_projection_is_refused(square_departement, tmp_path):
     folder = _v1_shapefiles(tmp_path / "shp")
     (folder / "OCCUPATION_SOL.prj").write_text(

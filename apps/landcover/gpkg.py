@@ -315,6 +315,18 @@ class _BatchChecker:
             values = _column(batch, name, n, "")
         return Stream.of_items([v.encode() for v in values])
 
+    def _check_encoding(self, batch, first_row: int):
+        """Text that is not valid in the declared encoding (a Shapefile whose .cpg names
+        another one): refused, naming the field (the server would refuse the bytes)."""
+        for name in self.fields.values():
+            column = batch.column(name)
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                raise UnicodeDecodeError("utf-8", b"", 0, 1, f"{name}: {exc}") from exc
+
     def _millesime(self, batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(years as floats, NaN where none, absent mask, unreadable mask): the year is an
         integer in some editions, text in others."""
@@ -368,6 +380,7 @@ class _BatchChecker:
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
+        self._check_encoding(batch, first_row)
         rownum = np.arange(first_row, first_row + n)
         ids = _column(batch, fields["id"], n, "")
         cs = _column(batch, fields["code_cs"], n, "")
@@ -604,13 +617,23 @@ def _import(
                 if progress:
                     progress(done, total)
 
-            for batch in reader:
-                pending.append(pool.submit(checker.check, batch, first_row))
-                first_row += batch.num_rows
-                if len(pending) > WORKERS:
+            try:
+                for batch in reader:
+                    pending.append(pool.submit(checker.check, batch, first_row))
+                    first_row += batch.num_rows
+                    if len(pending) > WORKERS:
+                        consume(pending.popleft().result())
+                while pending:
                     consume(pending.popleft().result())
-            while pending:
-                consume(pending.popleft().result())
+            except UnicodeDecodeError as exc:
+                # A Shapefile whose .cpg names another encoding than its text is in.
+                raise ImportRefused(
+                    _(
+                        "%(layer)s : texte illisible dans l'encodage déclaré (%(why)s). "
+                        "Vérifiez le fichier .cpg."
+                    )
+                    % {"layer": delivery.occupation, "why": exc.reason}
+                ) from exc
             if problems:
                 # Leaving the COPY block would send the data: abort it instead.
                 raise ImportRefused(
