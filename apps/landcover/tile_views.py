@@ -88,3 +88,126 @@ def change_tile(request, code: str, z: int, x: int, y: int):
     revisions = f"{m1.pk}r{m1.revision}-{m2.pk}r{m2.revision}"
     etag = f'"c{departement.pk}-{revisions}-s{tiles.SCHEMA_VERSION}"'
     return _tile_response(request, etag, lambda: tiles.change_tile(departement.pk, z, x, y))
+
+
+# --- for GIS clients: TileJSON and a MapLibre style per vintage (QGIS, MapLibre) ----------
+
+# The attributes of the `polygons` layer (TileJSON's vector_layers); contributed ones added.
+POLYGON_FIELDS = {
+    "id": "Number",
+    "code_cs": "String",
+    "code_us": "String",
+    "model_class": "Number",
+    "confidence": "Number",
+    "agg": "Boolean",
+}
+SQL_TO_TILEJSON = {"int": "Number", "text": "String"}
+
+
+def _visible_vintage(request, vintage_id):
+    vintage = (
+        visible_vintages(request.user).select_related("departement").filter(pk=vintage_id).first()
+    )
+    if vintage is None:
+        raise Http404
+    return vintage
+
+
+def _bounds_wgs84(vintage) -> list[float]:
+    from django.contrib.gis.db.models import Extent
+
+    from .models import LandCoverPolygon
+
+    geom = vintage.departement.geom
+    if geom is not None:
+        box = geom.transform(4326, clone=True).extent
+    else:
+        extent = LandCoverPolygon.objects.filter(vintage=vintage).aggregate(e=Extent("geom"))["e"]
+        if extent is None:
+            return [-180.0, -85.0511, 180.0, 85.0511]
+        from django.contrib.gis.geos import Polygon
+
+        box = Polygon.from_bbox(extent)
+        box.srid = 2154
+        box = box.transform(4326, clone=True).extent
+    return [round(v, 6) for v in box]
+
+
+@require_GET
+def vintage_tilejson(request, vintage_id: int):
+    """TileJSON 3.0.0 of a vintage's tiles (QGIS's vector-tile connection, MapLibre)."""
+    from django.http import JsonResponse
+
+    from .contributions import TILE_ATTRIBUTES
+
+    vintage = _visible_vintage(request, vintage_id)
+    template = request.build_absolute_uri(tiles.url_template("vintage", vintage.pk))
+    fields = dict(POLYGON_FIELDS)
+    for attributes in TILE_ATTRIBUTES:
+        fields.update(
+            {name: SQL_TO_TILEJSON.get(kind, "String") for name, kind in attributes.columns}
+        )
+    return JsonResponse(
+        {
+            "tilejson": "3.0.0",
+            "name": f"OCS GE {vintage.departement.code} {vintage.rank} {vintage.millesime}",
+            "attribution": "IGN — OCS GE",
+            "scheme": "xyz",
+            "tiles": [template.replace("%7B", "{").replace("%7D", "}")],
+            "minzoom": 0,
+            "maxzoom": tiles.MAX_ZOOM,
+            "bounds": _bounds_wgs84(vintage),
+            "vector_layers": [
+                {"id": "polygons", "fields": fields, "minzoom": 0, "maxzoom": tiles.MAX_ZOOM}
+            ],
+        }
+    )
+
+
+@require_GET
+def vintage_style(request, vintage_id: int):
+    """A MapLibre style (version 8) drawing the vintage in the official colours of its CS
+    codes (`?by=us`: of its US codes), as the site's map does."""
+    from django.http import JsonResponse
+    from django.urls import reverse
+
+    from .models import CoverCode, UseCode
+
+    vintage = _visible_vintage(request, vintage_id)
+    by = "code_us" if request.GET.get("by") == "us" else "code_cs"
+    table = UseCode if by == "code_us" else CoverCode
+    colours = [value for pair in table.objects.values_list("code", "colour") for value in pair]
+    tilejson = request.build_absolute_uri(reverse("tiles:tilejson", args=[vintage.pk]))
+    return JsonResponse(
+        {
+            "version": 8,
+            "name": f"OCS GE {vintage.departement.code} {vintage.rank} {vintage.millesime}",
+            "sources": {"ocsge": {"type": "vector", "url": tilejson}},
+            "layers": [
+                {
+                    "id": "background",
+                    "type": "background",
+                    "paint": {"background-color": "#ffffff"},
+                },
+                {
+                    "id": "polygons",
+                    "type": "fill",
+                    "source": "ocsge",
+                    "source-layer": "polygons",
+                    "paint": {
+                        "fill-color": ["match", ["get", by], *colours, "#888888"],
+                        "fill-opacity": 0.85,
+                    },
+                },
+                {
+                    "id": "outlines",
+                    "type": "line",
+                    "source": "ocsge",
+                    "source-layer": "polygons",
+                    "minzoom": 15,
+                    "filter": ["!=", ["get", "agg"], True],
+                    "paint": {"line-color": "#ffffff", "line-width": 0.5},
+                },
+            ],
+        }
+    )
