@@ -172,3 +172,29 @@ def test_admin_pages_show_geometries_on_an_offline_leaflet_map(client, small_dep
         assert response.status_code == 200, url
     page = client.get(f"/admin/landcover/landcoverpolygon/{poly.pk}/change/").content.decode()
     assert "leaflet/leaflet.js" in page and "cdn." not in page
+
+
+# who -> the links of the département page to pages they may open
+COMMON = {
+    "/departements/98/carte/",
+    "/departements/98/signalements/",
+    "/territoires/departement/98/",
+    "/departements/98/calendrier/",
+}
+DEPARTEMENT_LINKS = {
+    "contributor_in": COMMON,
+    "reviewer": COMMON | {"/departements/98/rapport-qualite/"},
+    "operator": COMMON | {"/departements/98/rapport-qualite/", "/departements/98/inference/"},
+}
+
+
+@pytest.mark.parametrize("who", list(DEPARTEMENT_LINKS))
+def test_the_departement_page_links_only_to_what_the_user_may_open(client, users, who):
+    import re
+
+    client.force_login(users[who])
+    page = client.get("/departements/98/").content.decode()
+    buttons = set(re.findall(r'<a class="button" href="([^"]+)"', page))
+    assert buttons == DEPARTEMENT_LINKS[who]
+    for path in buttons:
+        assert client.get(path).status_code == 200, path

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from apps.territories.permissions import files_anywhere
+from apps.territories.permissions import Right, files_anywhere, may
 
 from . import contributions, tiles
 from .difference import vintage_pair
@@ -65,7 +65,14 @@ def departement_detail(request, code):
     return render(
         request,
         "landcover/departement.html",
-        {"departement": departement, "vintages": vintages, "table": table},
+        {
+            "departement": departement,
+            "vintages": vintages,
+            "table": table,
+            # Only the links to what this user may open (a page they may not is a 403).
+            "can_read_quality": may(request.user, Right.READ_QUALITY, departement),
+            "can_run_inference": may(request.user, Right.RUN_INFERENCE, departement),
+        },
     )
 
 
