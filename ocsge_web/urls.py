@@ -20,3 +20,6 @@ urlpatterns = [
 ]
 if settings.OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
+
+handler404 = "ocsge_web.views.page_not_found"
+handler403 = "ocsge_web.views.permission_denied"

@@ -282,7 +282,7 @@ def test_user_text_is_escaped_in_html_mails(campaign, mailoutbox):
 # --- pages ---------------------------------------------------------------------------------
 
 PAGE_TABLE = {  # role -> (GET plan page, POST calendar, POST loop action)
-    "anonymous": (404, 404, 404),
+    "anonymous": (302, 404, 404),  # the page: to the login page, and back
     "contributor_in": (200, 403, 403),
     "operator": (200, 403, 403),
     "operator2": (200, 302, 302),  # the manager

@@ -240,7 +240,7 @@ def staff(db):
     return users
 
 
-@pytest.mark.parametrize("who, status", [("anonymous", 404), ("reviewer", 403), ("operator", 200)])
+@pytest.mark.parametrize("who, status", [("anonymous", 302), ("reviewer", 403), ("operator", 200)])
 def test_inference_page_is_for_operators(client, staff, who, status):
     if staff[who]:
         client.force_login(staff[who])

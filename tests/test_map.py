@@ -314,7 +314,7 @@ def test_commune_search_by_name_without_accents_or_by_code(client, people, squar
     assert client.get("/api/communes/?q=etrechy").json()["results"] == []
 
 
-@pytest.mark.parametrize("who, status", [("anonymous", 404), ("stranger", 404), ("member", 200)])
+@pytest.mark.parametrize("who, status", [("anonymous", 302), ("stranger", 404), ("member", 200)])
 def test_map_page_is_scoped(client, people, square_vintages, who, status):
     if who != "anonymous":
         client.force_login(people[who])

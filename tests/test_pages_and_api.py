@@ -22,7 +22,7 @@ def users(cast):
 
 # role -> (status of /departements/98/, départements listed by the API)
 TABLE = {
-    "anonymous": (404, []),
+    "anonymous": (302, []),  # the page: to the login page, and back
     "contributor_in": (200, ["98"]),
     "colleague": (200, ["98"]),
     "contributor_out": (404, ["97"]),
@@ -198,3 +198,35 @@ def test_the_departement_page_links_only_to_what_the_user_may_open(client, users
     assert buttons == DEPARTEMENT_LINKS[who]
     for path in buttons:
         assert client.get(path).status_code == 200, path
+
+
+def test_a_link_opened_logged_out_leads_to_the_login_page_and_back(client, users):
+    """A loop mail's « Carte » link, a colleague's bookmark: not a 404."""
+    response = client.get("/departements/98/carte/?v=M1")
+    assert response.status_code == 302
+    assert response["Location"] == "/comptes/login/?next=/departements/98/carte/%3Fv%3DM1"
+    users["contributor_in"].set_password("pw-123456")
+    users["contributor_in"].save()
+    back = client.post(
+        "/comptes/login/",
+        {
+            "username": "contributor_in",
+            "password": "pw-123456",
+            "next": "/departements/98/carte/?v=M1",
+        },
+    )
+    assert back["Location"] == "/departements/98/carte/?v=M1"
+    assert client.get(back["Location"]).status_code == 200
+    # Machines keep their 404s; a page nobody has stays a page not found once logged in.
+    client.logout()
+    assert client.get("/api/departements/98/").status_code == 404
+    client.force_login(users["contributor_out"])
+    page = client.get("/departements/98/")
+    assert page.status_code == 404 and "Page introuvable" in page.content.decode()
+
+
+def test_a_403_is_a_page_of_the_site_saying_what_to_do(client, users):
+    client.force_login(users["contributor_in"])
+    page = client.get("/departements/98/rapport-qualite/")
+    assert page.status_code == 403
+    assert "demandez-le à la personne qui gère les membres" in page.content.decode()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     "role, status, toolbar",
     [
-        ("anonymous", 404, False),
+        ("anonymous", 302, False),  # to the login page, and back
         ("contributor_out", 404, False),
         ("contributor_in", 200, False),
         ("operator", 200, True),
