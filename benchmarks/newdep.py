@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 
 import numpy as np
@@ -54,6 +53,8 @@ def _hexagons(path):
 def bench_newdep(args, root, dsn, timed) -> dict:
     import django
 
+    from benchmarks.run import commit, ogr2ogr_to_postgis
+
     django.setup()
     from django.db import connection, transaction
 
@@ -86,26 +87,7 @@ def bench_newdep(args, root, dsn, timed) -> dict:
     def ogr():
         forget()
         return timed(
-            [
-                "ogr2ogr",
-                "-f",
-                "PostgreSQL",
-                f"PG:{dsn}",
-                str(src),
-                "OCCUPATION_SOL",
-                "-nln",
-                "bench_ogr_newdep",
-                "-nlt",
-                "MULTIPOLYGON",
-                "-lco",
-                "SPATIAL_INDEX=GIST",
-                "-lco",
-                "GEOMETRY_NAME=geom",
-                "-overwrite",
-                "--config",
-                "PG_USE_COPY",
-                "YES",
-            ],
+            ogr2ogr_to_postgis(dsn, src, "bench_ogr_newdep", "OCCUPATION_SOL"),
             env={**os.environ, "PG_USE_COPY": "YES"},
         )
 
@@ -117,9 +99,6 @@ def bench_newdep(args, root, dsn, timed) -> dict:
     outline = Departement.objects.get(code=CODE).geom
     outline_area = outline.area
     forget()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root
-    ).stdout.strip()
     ogr_s, ours_s = statistics.median(ogr_runs), statistics.median(ours_runs)
     return {
         "polygons": n,
@@ -127,7 +106,7 @@ def bench_newdep(args, root, dsn, timed) -> dict:
         "ours_s": round(ours_s, 2),
         "throughput_ratio": round(ogr_s / ours_s, 2),
         "outline_km2": round(outline_area / 1e6, 3),
-        "commit": commit,
+        "commit": commit(),
     }
 
 

@@ -45,6 +45,38 @@ def timed(cmd: list[str], env=None, output: list | None = None) -> float:
     return time.perf_counter() - start
 
 
+def ogr2ogr_to_postgis(dsn: str, src, table: str, layer: str | None = None) -> list[str]:
+    """The best tool's command for the same work: `src` (one layer) into a new PostGIS
+    table with COPY and a GiST index."""
+    return [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        f"PG:{dsn}",
+        str(src),
+        *([layer] if layer else []),
+        "-nln",
+        table,
+        "-nlt",
+        "MULTIPOLYGON",
+        "-lco",
+        "SPATIAL_INDEX=GIST",
+        "-lco",
+        "GEOMETRY_NAME=geom",
+        "-overwrite",
+        "--config",
+        "PG_USE_COPY",
+        "YES",
+    ]
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    )
+    return done.stdout.strip()
+
+
 def pg_dsn() -> str:
     from django.conf import settings
 
@@ -147,26 +179,7 @@ def bench_io(args) -> dict:
 
     def ogr_import_once() -> float:
         seconds = timed(
-            [
-                "ogr2ogr",
-                "-f",
-                "PostgreSQL",
-                f"PG:{pg_dsn()}",
-                str(src),
-                "OCCUPATION_SOL",
-                "-nln",
-                ogr_table,
-                "-nlt",
-                "MULTIPOLYGON",
-                "-lco",
-                "SPATIAL_INDEX=GIST",
-                "-lco",
-                "GEOMETRY_NAME=geom",
-                "-overwrite",
-                "--config",
-                "PG_USE_COPY",
-                "YES",
-            ],
+            ogr2ogr_to_postgis(pg_dsn(), src, ogr_table, "OCCUPATION_SOL"),
             env={**os.environ, "PG_USE_COPY": "YES"},
         )
         print(f"import (ogr2ogr): {seconds:.1f} s", flush=True)

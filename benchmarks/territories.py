@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 
 import numpy as np
@@ -116,6 +115,8 @@ def _france(folder):
 
 
 def bench_territories(args, root, dsn, timed) -> dict:
+    from benchmarks.run import commit, ogr2ogr_to_postgis
+
     folder = root / "var" / "data" / "bench_admin_express_fra"
     if not (folder / "COMMUNE.shp").exists():
         print("writing a France-sized ADMIN EXPRESS …", flush=True)
@@ -129,22 +130,7 @@ def bench_territories(args, root, dsn, timed) -> dict:
         seconds = 0.0
         for layer in LAYERS:
             seconds += timed(
-                [
-                    "ogr2ogr",
-                    "-f",
-                    "PostgreSQL",
-                    f"PG:{dsn}",
-                    str(folder / f"{layer}.shp"),
-                    "-nln",
-                    f"bench_ogr_{layer.lower()}",
-                    "-nlt",
-                    "MULTIPOLYGON",
-                    "-lco",
-                    "SPATIAL_INDEX=GIST",
-                    "-lco",
-                    "GEOMETRY_NAME=geom",
-                    "-overwrite",
-                ],
+                ogr2ogr_to_postgis(dsn, folder / f"{layer}.shp", f"bench_ogr_{layer.lower()}"),
                 env={**os.environ, "PG_USE_COPY": "YES"},
             )
         return seconds
@@ -175,16 +161,13 @@ def bench_territories(args, root, dsn, timed) -> dict:
         pg.execute(f"DELETE FROM territories_commune WHERE departement_id IN ({synthetic})")
         pg.execute(f"DELETE FROM territories_departement WHERE id IN ({synthetic})")
         pg.execute("DELETE FROM territories_region WHERE code LIKE 'R%%'")
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root
-    ).stdout.strip()
     ours_s, ogr_s = statistics.median(ours_runs), statistics.median(ogr_runs)
     return {
         "communes": communes,
         "ours_s": round(ours_s, 1),
         "ogr2ogr_s": round(ogr_s, 1),
         "ratio": round(ours_s / ogr_s, 2),
-        "commit": commit,
+        "commit": commit(),
     }
 
 
