@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("ocsge_web.api_urls")),
     path("tiles/", include("apps.landcover.tile_urls")),
+    path("ogc/", include("apps.landcover.ogc_urls")),  # OGC API – Features
     path("", include("apps.signalements.urls")),
     path("", include("apps.landcover.urls")),
     path("", include("apps.artif.urls")),

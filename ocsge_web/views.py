@@ -5,7 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.views import defaults
 
 # Where an anonymous visitor's 404 is a 404 (data and machine clients), not a login.
-NOT_PAGES = ("/api/", "/tiles/", "/static/", "/media/", "/admin/", "/oidc/", "/donnees/")
+NOT_PAGES = ("/api/", "/tiles/", "/ogc/", "/static/", "/media/", "/admin/", "/oidc/", "/donnees/")
 
 
 def page_not_found(request, exception):

@@ -113,7 +113,7 @@ def _visible_vintage(request, vintage_id):
     return vintage
 
 
-def _bounds_wgs84(vintage) -> list[float]:
+def bounds_wgs84(vintage) -> list[float]:
     from django.contrib.gis.db.models import Extent
 
     from .models import LandCoverPolygon
@@ -156,7 +156,7 @@ def vintage_tilejson(request, vintage_id: int):
             "tiles": [template.replace("%7B", "{").replace("%7D", "}")],
             "minzoom": 0,
             "maxzoom": tiles.MAX_ZOOM,
-            "bounds": _bounds_wgs84(vintage),
+            "bounds": bounds_wgs84(vintage),
             "vector_layers": [
                 {"id": "polygons", "fields": fields, "minzoom": 0, "maxzoom": tiles.MAX_ZOOM}
             ],

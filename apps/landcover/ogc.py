@@ -1,0 +1,236 @@
+"""OGC API – Features (Part 1 Core with GeoJSON; Part 2 for Lambert-93) over the vintages a
+user may see: what QGIS, GDAL and ArcGIS speak. One collection per visible vintage, its
+polygons as items; `bbox` (WGS84, or Lambert-93 with `bbox-crs`), `limit` with `next` links
+(keyset paging: constant time at any depth), property filters `code_cs`, `code_us`, and
+`crs` (WGS84 by default, or EPSG:2154 in which the data is stored).
+
+Permissions as everywhere (`scoping.visible_vintages`): published vintages are open to
+everyone; the others to the members of their territory.
+"""
+
+from __future__ import annotations
+
+from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
+from django.contrib.gis.geos import Polygon
+from django.http import Http404, JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from .models import LandCoverPolygon, Vintage
+from .scoping import visible_vintages
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+SRIDS = {CRS84: 4326, L93: 2154}
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+]
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+GEOJSON = "application/geo+json"
+PROPERTIES = ("ocsge_id", "code_cs", "code_us", "millesime", "area", "revision")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _json(data, status=200, content_type="application/json", crs=None):
+    response = JsonResponse(data, status=status, content_type=content_type)
+    if crs:
+        response["Content-Crs"] = f"<{crs}>"
+    return response
+
+
+def _bad(message):
+    return _json({"code": "InvalidParameterValue", "description": message}, status=400)
+
+
+def _url(request, name, *args, **query):
+    from urllib.parse import urlencode
+
+    base = request.build_absolute_uri(reverse(f"ogc:{name}", args=args))
+    return base + (f"?{urlencode(query)}" if query else "")
+
+
+def collection_id(vintage: Vintage) -> str:
+    return f"ocsge-{vintage.departement.code}-{vintage.rank.lower()}-{vintage.millesime}"
+
+
+def _vintage(request, cid: str) -> Vintage:
+    for vintage in visible_vintages(request.user).select_related("departement"):
+        if collection_id(vintage) == cid:
+            return vintage
+    raise Http404
+
+
+def _collection(request, vintage: Vintage) -> dict:
+    from .tile_views import bounds_wgs84
+
+    cid = collection_id(vintage)
+    return {
+        "id": cid,
+        "title": f"OCS GE {vintage.departement.code} {vintage.departement.name} "
+        f"{vintage.rank} {vintage.millesime}",
+        "description": f"{vintage.get_state_display()} — {vintage.polygon_count} polygones",
+        "itemType": "feature",
+        "extent": {"spatial": {"bbox": [bounds_wgs84(vintage)], "crs": CRS84}},
+        "crs": [CRS84, L93],
+        "storageCrs": L93,
+        "links": [
+            {"href": _url(request, "collection", cid), "rel": "self", "type": "application/json"},
+            {"href": _url(request, "items", cid), "rel": "items", "type": GEOJSON},
+        ],
+    }
+
+
+@require_GET
+def landing(request):
+    return _json(
+        {
+            "title": "OCS GE — revue collaborative",
+            "description": "Occupation du sol à grande échelle : millésimes M1 et M2.",
+            "links": [
+                {"href": _url(request, "landing"), "rel": "self", "type": "application/json"},
+                {"href": _url(request, "conformance"), "rel": "conformance"},
+                {"href": _url(request, "collections"), "rel": "data"},
+                {
+                    "href": request.build_absolute_uri(reverse("schema")),
+                    "rel": "service-desc",
+                    "type": "application/vnd.oai.openapi+json;version=3.0",
+                },
+            ],
+        }
+    )
+
+
+@require_GET
+def conformance(request):
+    return _json({"conformsTo": CONFORMANCE})
+
+
+@require_GET
+def collections(request):
+    vintages = visible_vintages(request.user).select_related("departement")
+    return _json(
+        {
+            "links": [
+                {"href": _url(request, "collections"), "rel": "self", "type": "application/json"}
+            ],
+            "collections": [
+                _collection(request, v) for v in vintages.order_by("departement__code", "rank")
+            ],
+        }
+    )
+
+
+@require_GET
+def collection(request, cid):
+    return _json(_collection(request, _vintage(request, cid)))
+
+
+def _crs(value, default=CRS84) -> int:
+    value = value or default
+    if value not in SRIDS:
+        raise BadRequest(f"crs {value} : {CRS84} ou {L93}")
+    return SRIDS[value]
+
+
+def _bbox(request) -> Polygon | None:
+    raw = request.GET.get("bbox")
+    if not raw:
+        return None
+    try:
+        values = [float(v) for v in raw.split(",")]
+    except ValueError as exc:
+        raise BadRequest("bbox : quatre nombres séparés par des virgules") from exc
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+        raise BadRequest("bbox : xmin,ymin,xmax,ymax")
+    box = Polygon.from_bbox(values)
+    box.srid = _crs(request.GET.get("bbox-crs"))
+    return box.transform(2154, clone=True) if box.srid != 2154 else box
+
+
+def _feature(row, srid) -> dict:
+    import json
+
+    return {
+        "type": "Feature",
+        "id": row["pk"],
+        "geometry": json.loads(row["shape"]),
+        "properties": {k: row[k] for k in PROPERTIES},
+    }
+
+
+def _polygons(vintage, srid):
+    geometry = "geom" if srid == 2154 else Transform("geom", srid)
+    return LandCoverPolygon.objects.filter(vintage=vintage).annotate(
+        shape=AsGeoJSON(geometry, precision=7 if srid == 4326 else 2)
+    )
+
+
+@require_GET
+def items(request, cid):
+    vintage = _vintage(request, cid)
+    try:
+        srid = _crs(request.GET.get("crs"))
+        box = _bbox(request)
+        limit = int(request.GET.get("limit", DEFAULT_LIMIT))
+        after = int(request.GET.get("cursor", 0))
+    except BadRequest as exc:
+        return _bad(str(exc))
+    except ValueError:
+        return _bad("limit et cursor : des entiers")
+    limit = max(1, min(limit, MAX_LIMIT))
+    rows = _polygons(vintage, srid).filter(pk__gt=after)
+    if box is not None:
+        rows = rows.filter(geom__intersects=box)
+    for name in ("code_cs", "code_us"):
+        if request.GET.get(name):
+            rows = rows.filter(**{name: request.GET[name]})
+    page = list(rows.order_by("pk").values("pk", "shape", *PROPERTIES)[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    query = {k: v for k, v in request.GET.items() if k != "cursor"}
+    links = [
+        {"href": _url(request, "items", cid, **request.GET.dict()), "rel": "self", "type": GEOJSON}
+    ]
+    if more:
+        links.append(
+            {
+                "href": _url(request, "items", cid, **query, cursor=page[-1]["pk"]),
+                "rel": "next",
+                "type": GEOJSON,
+            }
+        )
+    crs = L93 if srid == 2154 else CRS84
+    return _json(
+        {
+            "type": "FeatureCollection",
+            "features": [_feature(row, srid) for row in page],
+            "numberReturned": len(page),
+            "links": links,
+        },
+        content_type=GEOJSON,
+        crs=crs,
+    )
+
+
+@require_GET
+def item(request, cid, fid: int):
+    vintage = _vintage(request, cid)
+    try:
+        srid = _crs(request.GET.get("crs"))
+    except BadRequest as exc:
+        return _bad(str(exc))
+    row = _polygons(vintage, srid).filter(pk=fid).values("pk", "shape", *PROPERTIES).first()
+    if row is None:
+        raise Http404
+    feature = _feature(row, srid)
+    feature["links"] = [
+        {"href": _url(request, "item", cid, fid), "rel": "self", "type": GEOJSON},
+        {"href": _url(request, "collection", cid), "rel": "collection"},
+    ]
+    return _json(feature, content_type=GEOJSON, crs=L93 if srid == 2154 else CRS84)

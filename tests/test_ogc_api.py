@@ -1,0 +1,115 @@
+"""OGC API – Features over the vintages (issue 21, item 1): the landing page, conformance,
+one collection per visible vintage, items with bbox, limit and next links, property
+filters, Lambert-93 output — and GDAL's own OGC API client reading it, paging, as QGIS
+does."""
+
+import pytest
+
+from apps.landcover.models import Vintage
+
+from .conftest import X0, Y0
+from .helpers import login, lonlat
+
+M2 = "ocsge-98-m2-2024"
+
+
+def _published(world):
+    Vintage.objects.filter(pk=world["m2"].pk).update(state=Vintage.State.PUBLISHED)
+
+
+@pytest.mark.django_db
+def test_landing_conformance_and_collections(client, world):
+    login(client, world, "contributor_in")
+    landing = client.get("/ogc/").json()
+    rels = {link["rel"]: link["href"] for link in landing["links"]}
+    assert rels["conformance"] == "http://testserver/ogc/conformance"
+    assert rels["data"] == "http://testserver/ogc/collections"
+    conformance = client.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conformance
+    collections = client.get("/ogc/collections").json()["collections"]
+    assert [c["id"] for c in collections] == ["ocsge-98-m1-2021", M2]
+    assert collections[1]["storageCrs"] == "http://www.opengis.net/def/crs/EPSG/0/2154"
+
+
+@pytest.mark.django_db
+def test_items_page_with_next_links_and_filter(client, world):
+    login(client, world, "contributor_in")
+    seen, url = [], f"/ogc/collections/{M2}/items?limit=5"
+    while url:
+        page = client.get(url)
+        assert page["Content-Type"] == "application/geo+json"
+        data = page.json()
+        seen += [f["properties"]["ocsge_id"] for f in data["features"]]
+        url = next((lk["href"] for lk in data["links"] if lk["rel"] == "next"), None)
+    assert len(seen) == len(set(seen)) == 15  # M2: 13 grass squares, the built one, the forest
+    built = client.get(f"/ogc/collections/{M2}/items?code_cs=CS1.1.1.1").json()
+    assert [f["properties"]["code_us"] for f in built["features"]] == ["US5"]
+
+
+@pytest.mark.django_db
+def test_bbox_and_lambert_93_output(client, world):
+    login(client, world, "contributor_in")
+    west, south = lonlat(X0 + 10, Y0 + 10)
+    east, north = lonlat(X0 + 90, Y0 + 90)  # inside square (0, 0) only
+    data = client.get(f"/ogc/collections/{M2}/items?bbox={west},{south},{east},{north}").json()
+    assert [f["properties"]["code_cs"] for f in data["features"]] == ["CS1.1.1.1"]
+    l93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+    response = client.get(
+        f"/ogc/collections/{M2}/items?bbox={X0 + 10},{Y0 + 10},{X0 + 90},{Y0 + 90}"
+        f"&bbox-crs={l93}&crs={l93}"
+    )
+    assert response["Content-Crs"] == f"<{l93}>"
+    ring = response.json()["features"][0]["geometry"]["coordinates"][0][0]
+    assert sorted({round(x) for x, _y in ring}) == [X0, X0 + 100]
+    one = client.get(f"/ogc/collections/{M2}/items/{response.json()['features'][0]['id']}")
+    assert one.json()["properties"]["code_cs"] == "CS1.1.1.1"
+    assert client.get(f"/ogc/collections/{M2}/items?bbox=1,2,3").status_code == 400
+    assert client.get(f"/ogc/collections/{M2}/items?crs=EPSG:3857").status_code == 400
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who, status", [("anonymous", 404), ("contributor_out", 404)])
+def test_an_unpublished_vintage_is_no_collection_for_outsiders(client, world, who, status):
+    login(client, world, who)
+    assert M2 not in [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
+    assert client.get(f"/ogc/collections/{M2}/items").status_code == status
+    _published(world)
+    assert client.get(f"/ogc/collections/{M2}/items").status_code == 200
+
+
+# GDAL runs in a process of its own: pyogrio holds the GIL while GDAL fetches the pages, which
+# would starve the live server's thread in this process.
+GDAL_CLIENT = """
+import json, sys, pyogrio
+source = "OAPIF:" + sys.argv[1] + "/ogc/"
+layers = [str(name) for name, _kind in pyogrio.list_layers(source)]
+frame = pyogrio.read_dataframe(source, layer=layers[0], PAGE_SIZE=4)
+codes = sorted(set(frame.code_cs))
+print(json.dumps({"layers": layers, "ids": list(frame.ocsge_id), "codes": codes,
+                  "epsg": frame.crs.to_epsg(), "area": float(frame.geometry.area.sum())}))
+"""
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_gdals_ogc_api_client_reads_a_published_vintage_paging(live_server, world):
+    """GDAL's OAPIF driver — QGIS's client — lists the collections and reads every item,
+    following our next links with pages of 4, in the storage CRS it finds advertised."""
+    import json
+    import subprocess
+    import sys
+
+    _published(world)
+    done = subprocess.run(
+        [sys.executable, "-c", GDAL_CLIENT, live_server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "GDAL_HTTP_TIMEOUT": "20"},
+    )
+    assert done.returncode == 0, done.stderr
+    read = json.loads(done.stdout)
+    assert read["layers"] == [M2]
+    assert len(read["ids"]) == len(set(read["ids"])) == 15
+    assert read["codes"] == ["CS1.1.1.1", "CS2.1.1.1", "CS2.2.1"]
+    # GDAL asks for the storage CRS (Part 2): the polygons come in Lambert-93, exact.
+    assert read["epsg"] == 2154 and read["area"] == pytest.approx(400 * 400)
