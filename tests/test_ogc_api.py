@@ -27,8 +27,35 @@ def test_landing_conformance_and_collections(client, world):
     conformance = client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conformance
     collections = client.get("/ogc/collections").json()["collections"]
-    assert [c["id"] for c in collections] == ["ocsge-98-m1-2021", M2]
+    assert [c["id"] for c in collections] == [
+        "ocsge-98-m1-2021",
+        M2,
+        "ocsge-98-evolutions-2021-2024",
+        "signalements-98",
+    ]
     assert collections[1]["storageCrs"] == "http://www.opengis.net/def/crs/EPSG/0/2154"
+
+
+@pytest.mark.django_db
+def test_the_change_layer_and_the_signalements_are_collections_too(client, world):
+    from apps.landcover.difference import compute_difference
+
+    from .helpers import file
+
+    compute_difference(world["m2"].departement)
+    login(client, world, "contributor_in")
+    changes = client.get("/ogc/collections/ocsge-98-evolutions-2021-2024/items").json()
+    pairs = {
+        (f["properties"]["cs_avant"], f["properties"]["cs_apres"]) for f in changes["features"]
+    }
+    assert pairs == {("CS2.2.1", "CS1.1.1.1"), ("CS2.2.1", "CS2.1.1.1")}
+    s = file(world)
+    mine = client.get("/ogc/collections/signalements-98/items").json()["features"]
+    assert [(f["id"], f["properties"]["status"], f["geometry"]["type"]) for f in mine] == [
+        (s.pk, "submitted", "Point")
+    ]
+    login(client, world, "contributor_out")
+    assert client.get("/ogc/collections/signalements-98/items").status_code == 404
 
 
 @pytest.mark.django_db

@@ -52,3 +52,7 @@ def tile_attributes(user, departement_id: int) -> list[tuple[TileAttributes, str
         if seen is not None:
             shown.append((attributes, *seen))
     return shown
+
+
+# fn(user) -> list of `ogc.Collection`: what an app adds to the OGC API – Features endpoint.
+OGC_COLLECTIONS: list[Callable] = []

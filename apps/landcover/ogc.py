@@ -1,8 +1,10 @@
-"""OGC API – Features (Part 1 Core with GeoJSON; Part 2 for Lambert-93) over the vintages a
-user may see: what QGIS, GDAL and ArcGIS speak. One collection per visible vintage, its
-polygons as items; `bbox` (WGS84, or Lambert-93 with `bbox-crs`), `limit` with `next` links
-(keyset paging: constant time at any depth), property filters `code_cs`, `code_us`, and
-`crs` (WGS84 by default, or EPSG:2154 in which the data is stored).
+"""OGC API – Features (Part 1 Core with GeoJSON; Part 2 for Lambert-93): what QGIS, GDAL
+and ArcGIS speak. Collections: each vintage a user may see (its polygons), each
+département's M1→M2 change layer when both vintages are visible, and what the apps above
+contribute (`contributions.OGC_COLLECTIONS`: the signalements the user may see, per
+département). Items: `bbox` (WGS84, or Lambert-93 with `bbox-crs`), `limit` with `next`
+links (keyset paging: constant time at any depth), property filters, and `crs` (WGS84 by
+default, or EPSG:2154 in which the data is stored).
 
 Permissions as everywhere (`scoping.visible_vintages`): published vintages are open to
 everyone; the others to the members of their territory.
@@ -10,14 +12,19 @@ everyone; the others to the members of their territory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
 from django.http import Http404, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from .models import LandCoverPolygon, Vintage
-from .scoping import visible_vintages
+from .contributions import OGC_COLLECTIONS
+from .difference import vintage_pair
+from .models import ChangePiece, LandCoverPolygon, Vintage
+from .scoping import visible_departements, visible_vintages
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
@@ -31,6 +38,28 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
 GEOJSON = "application/geo+json"
 PROPERTIES = ("ocsge_id", "code_cs", "code_us", "millesime", "area", "revision")
+CHANGE_PROPERTIES = ("cs_avant", "us_avant", "cs_apres", "us_apres", "area")
+
+
+@dataclass
+class Collection:
+    """A collection: its rows (`rows(srid)`: a queryset with `shape`, the GeoJSON of the
+    geometry in `srid`), the properties of its items, the property filters it takes."""
+
+    id: str
+    title: str
+    description: str
+    bbox: Callable[[], list[float]]
+    rows: Callable[[int], object]
+    properties: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    geometry_field: str = "geom"
+
+
+def shaped(queryset, srid: int, field: str = "geom"):
+    """`queryset` with `shape`: the GeoJSON of `field` in `srid` (stored in Lambert-93)."""
+    geometry = field if srid == 2154 else Transform(field, srid)
+    return queryset.annotate(shape=AsGeoJSON(geometry, precision=7 if srid == 4326 else 2))
 
 
 class BadRequest(Exception):
@@ -59,24 +88,66 @@ def collection_id(vintage: Vintage) -> str:
     return f"ocsge-{vintage.departement.code}-{vintage.rank.lower()}-{vintage.millesime}"
 
 
-def _vintage(request, cid: str) -> Vintage:
-    for vintage in visible_vintages(request.user).select_related("departement"):
-        if collection_id(vintage) == cid:
-            return vintage
+def _vintage_collection(vintage: Vintage) -> Collection:
+    from .tile_views import bounds_wgs84
+
+    return Collection(
+        id=collection_id(vintage),
+        title=f"OCS GE {vintage.departement.code} {vintage.departement.name} "
+        f"{vintage.rank} {vintage.millesime}",
+        description=f"{vintage.get_state_display()} — {vintage.polygon_count} polygones",
+        bbox=lambda: bounds_wgs84(vintage),
+        rows=lambda srid: shaped(LandCoverPolygon.objects.filter(vintage=vintage), srid),
+        properties=PROPERTIES,
+        filters=("code_cs", "code_us"),
+    )
+
+
+def _change_collection(departement, m1, m2) -> Collection:
+    from .tile_views import bounds_wgs84
+
+    return Collection(
+        id=f"ocsge-{departement.code}-evolutions-{m1.millesime}-{m2.millesime}",
+        title=f"OCS GE {departement.code} {departement.name} : évolutions "
+        f"{m1.millesime} → {m2.millesime}",
+        description="Les surfaces dont les codes changent entre M1 et M2.",
+        bbox=lambda: bounds_wgs84(m2),
+        rows=lambda srid: shaped(ChangePiece.objects.filter(departement=departement), srid),
+        properties=CHANGE_PROPERTIES,
+        filters=("cs_avant", "us_avant", "cs_apres", "us_apres"),
+    )
+
+
+def collections_for(user) -> list[Collection]:
+    vintages = list(
+        visible_vintages(user).select_related("departement").order_by("departement__code", "rank")
+    )
+    found = [_vintage_collection(v) for v in vintages]
+    seen = {v.pk for v in vintages}
+    for departement in visible_departements(user).order_by("code"):
+        pair = vintage_pair(departement)
+        if pair is not None and {pair[0].pk, pair[1].pk} <= seen:
+            found.append(_change_collection(departement, *pair))
+    for contribute in OGC_COLLECTIONS:
+        found.extend(contribute(user))
+    return found
+
+
+def _find(request, cid: str) -> Collection:
+    for found in collections_for(request.user):
+        if found.id == cid:
+            return found
     raise Http404
 
 
-def _collection(request, vintage: Vintage) -> dict:
-    from .tile_views import bounds_wgs84
-
-    cid = collection_id(vintage)
+def _collection(request, found: Collection) -> dict:
+    cid = found.id
     return {
         "id": cid,
-        "title": f"OCS GE {vintage.departement.code} {vintage.departement.name} "
-        f"{vintage.rank} {vintage.millesime}",
-        "description": f"{vintage.get_state_display()} — {vintage.polygon_count} polygones",
+        "title": found.title,
+        "description": found.description,
         "itemType": "feature",
-        "extent": {"spatial": {"bbox": [bounds_wgs84(vintage)], "crs": CRS84}},
+        "extent": {"spatial": {"bbox": [found.bbox()], "crs": CRS84}},
         "crs": [CRS84, L93],
         "storageCrs": L93,
         "links": [
@@ -113,22 +184,19 @@ def conformance(request):
 
 @require_GET
 def collections(request):
-    vintages = visible_vintages(request.user).select_related("departement")
     return _json(
         {
             "links": [
                 {"href": _url(request, "collections"), "rel": "self", "type": "application/json"}
             ],
-            "collections": [
-                _collection(request, v) for v in vintages.order_by("departement__code", "rank")
-            ],
+            "collections": [_collection(request, c) for c in collections_for(request.user)],
         }
     )
 
 
 @require_GET
 def collection(request, cid):
-    return _json(_collection(request, _vintage(request, cid)))
+    return _json(_collection(request, _find(request, cid)))
 
 
 def _crs(value, default=CRS84) -> int:
@@ -153,27 +221,24 @@ def _bbox(request) -> Polygon | None:
     return box.transform(2154, clone=True) if box.srid != 2154 else box
 
 
-def _feature(row, srid) -> dict:
+def _feature(row, properties) -> dict:
     import json
 
     return {
         "type": "Feature",
         "id": row["pk"],
         "geometry": json.loads(row["shape"]),
-        "properties": {k: row[k] for k in PROPERTIES},
+        "properties": {k: _plain(row[k]) for k in properties},
     }
 
 
-def _polygons(vintage, srid):
-    geometry = "geom" if srid == 2154 else Transform("geom", srid)
-    return LandCoverPolygon.objects.filter(vintage=vintage).annotate(
-        shape=AsGeoJSON(geometry, precision=7 if srid == 4326 else 2)
-    )
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @require_GET
 def items(request, cid):
-    vintage = _vintage(request, cid)
+    found = _find(request, cid)
     try:
         srid = _crs(request.GET.get("crs"))
         box = _bbox(request)
@@ -184,13 +249,13 @@ def items(request, cid):
     except ValueError:
         return _bad("limit et cursor : des entiers")
     limit = max(1, min(limit, MAX_LIMIT))
-    rows = _polygons(vintage, srid).filter(pk__gt=after)
+    rows = found.rows(srid).filter(pk__gt=after)
     if box is not None:
-        rows = rows.filter(geom__intersects=box)
-    for name in ("code_cs", "code_us"):
+        rows = rows.filter(**{f"{found.geometry_field}__intersects": box})
+    for name in found.filters:
         if request.GET.get(name):
             rows = rows.filter(**{name: request.GET[name]})
-    page = list(rows.order_by("pk").values("pk", "shape", *PROPERTIES)[: limit + 1])
+    page = list(rows.order_by("pk").values("pk", "shape", *found.properties)[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     query = {k: v for k, v in request.GET.items() if k != "cursor"}
@@ -209,7 +274,7 @@ def items(request, cid):
     return _json(
         {
             "type": "FeatureCollection",
-            "features": [_feature(row, srid) for row in page],
+            "features": [_feature(row, found.properties) for row in page],
             "numberReturned": len(page),
             "links": links,
         },
@@ -220,15 +285,15 @@ def items(request, cid):
 
 @require_GET
 def item(request, cid, fid: int):
-    vintage = _vintage(request, cid)
+    found = _find(request, cid)
     try:
         srid = _crs(request.GET.get("crs"))
     except BadRequest as exc:
         return _bad(str(exc))
-    row = _polygons(vintage, srid).filter(pk=fid).values("pk", "shape", *PROPERTIES).first()
+    row = found.rows(srid).filter(pk=fid).values("pk", "shape", *found.properties).first()
     if row is None:
         raise Http404
-    feature = _feature(row, srid)
+    feature = _feature(row, found.properties)
     feature["links"] = [
         {"href": _url(request, "item", cid, fid), "rel": "self", "type": GEOJSON},
         {"href": _url(request, "collection", cid), "rel": "collection"},

@@ -113,6 +113,13 @@ def _visible_vintage(request, vintage_id):
     return vintage
 
 
+def departement_bounds_wgs84(departement) -> list[float]:
+    """The département's outline's box in WGS84 (the whole world when it has none)."""
+    if departement.geom is None:
+        return [-180.0, -85.0511, 180.0, 85.0511]
+    return [round(v, 6) for v in departement.geom.transform(4326, clone=True).extent]
+
+
 def bounds_wgs84(vintage) -> list[float]:
     from django.contrib.gis.db.models import Extent
 

@@ -8,8 +8,9 @@ class SignalementsConfig(AppConfig):
     def ready(self):
         from apps.landcover import contributions
 
-        from .map import TILE_SIGNALEMENTS, map_config, polygon_signalements
+        from .map import TILE_SIGNALEMENTS, map_config, ogc_collections, polygon_signalements
 
         contributions.MAP_CONFIG.append(map_config)
         contributions.PANEL.append(polygon_signalements)
         contributions.TILE_ATTRIBUTES.append(TILE_SIGNALEMENTS)
+        contributions.OGC_COLLECTIONS.append(ogc_collections)

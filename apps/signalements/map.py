@@ -86,3 +86,40 @@ LEFT JOIN LATERAL (
 ) sig ON true""",
     viewer=_tile_viewer,
 )
+
+
+OGC_PROPERTIES = (
+    "status",
+    "code_cs_current",
+    "code_us_current",
+    "code_cs_proposed",
+    "code_us_proposed",
+    "created_at",
+    "vintage_id",
+)
+
+
+def ogc_collections(user) -> list:
+    """The signalements the user may see, one OGC API collection per département they see
+    (points: where each was filed)."""
+    from apps.landcover.ogc import Collection, shaped
+    from apps.landcover.tile_views import departement_bounds_wgs84
+    from apps.territories.permissions import departements_where
+
+    if not user.is_authenticated:
+        return []
+
+    def collection(departement):
+        mine = visible_signalements(user).filter(vintage__departement=departement)
+        return Collection(
+            id=f"signalements-{departement.code}",
+            title=f"Signalements {departement.code} {departement.name}",
+            description="Les signalements que vous pouvez voir, au lieu de leur dépôt.",
+            bbox=lambda: departement_bounds_wgs84(departement),
+            rows=lambda srid: shaped(mine, srid, "location"),
+            properties=OGC_PROPERTIES,
+            filters=("status", "code_cs_proposed", "code_us_proposed"),
+            geometry_field="location",
+        )
+
+    return [collection(d) for d in departements_where(user).order_by("code")]
