@@ -140,3 +140,26 @@ def test_gdals_ogc_api_client_reads_a_published_vintage_paging(live_server, worl
     assert read["codes"] == ["CS1.1.1.1", "CS2.1.1.1", "CS2.2.1"]
     # GDAL asks for the storage CRS (Part 2): the polygons come in Lambert-93, exact.
     assert read["epsg"] == 2154 and read["area"] == pytest.approx(400 * 400)
+
+
+@pytest.mark.django_db
+def test_the_collections_cost_a_constant_number_of_queries(
+    client, world, django_assert_max_num_queries
+):
+    """A platform admin sees every département: no query per département or vintage."""
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+
+    from apps.territories.models import Departement
+
+    for k in range(5):
+        dep = Departement.objects.create(
+            code=f"8{k}",
+            name=f"D{k}",
+            geom=MultiPolygon(Polygon.from_bbox((0, 0, 1, 1)), srid=2154),
+        )
+        for rank, year in (("M1", 2021), ("M2", 2024)):
+            Vintage.objects.create(departement=dep, rank=rank, millesime=year, source="import")
+    login(client, world, "admin")
+    with django_assert_max_num_queries(8):
+        ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
+    assert len([i for i in ids if "evolutions" in i]) == 6

@@ -22,9 +22,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from .contributions import OGC_COLLECTIONS
-from .difference import vintage_pair
 from .models import ChangePiece, LandCoverPolygon, Vintage
-from .scoping import visible_departements, visible_vintages
+from .scoping import visible_vintages
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
@@ -123,11 +122,15 @@ def collections_for(user) -> list[Collection]:
         visible_vintages(user).select_related("departement").order_by("departement__code", "rank")
     )
     found = [_vintage_collection(v) for v in vintages]
-    seen = {v.pk for v in vintages}
-    for departement in visible_departements(user).order_by("code"):
-        pair = vintage_pair(departement)
-        if pair is not None and {pair[0].pk, pair[1].pk} <= seen:
-            found.append(_change_collection(departement, *pair))
+    # A change layer where both of a département's vintages are visible (a vintage is unique
+    # per département and rank: the visible ones tell, with no query per département).
+    by_departement: dict[int, dict[str, Vintage]] = {}
+    for v in vintages:
+        by_departement.setdefault(v.departement_id, {})[v.rank] = v
+    for ranks in by_departement.values():
+        if Vintage.Rank.M1 in ranks and Vintage.Rank.M2 in ranks:
+            m1, m2 = ranks[Vintage.Rank.M1], ranks[Vintage.Rank.M2]
+            found.append(_change_collection(m2.departement, m1, m2))
     for contribute in OGC_COLLECTIONS:
         found.extend(contribute(user))
     return found
