@@ -223,6 +223,10 @@ def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
 
 
+class _Undecodable(Exception):
+    """A batch's text is not valid in its layer's declared encoding (the field, the error)."""
+
+
 @dataclass
 class _Checked:
     """One batch after checking: its problems and the columns ready for COPY."""
@@ -315,7 +319,7 @@ class _BatchChecker:
             values = _column(batch, name, n, "")
         return Stream.of_items([v.encode() for v in values])
 
-    def _check_encoding(self, batch, first_row: int):
+    def _check_encoding(self, batch):
         """Text that is not valid in the declared encoding (a Shapefile whose .cpg names
         another one): refused, naming the field (the server would refuse the bytes)."""
         for name in self.fields.values():
@@ -325,7 +329,7 @@ class _BatchChecker:
             try:
                 column.validate(full=True)
             except pa.ArrowInvalid as exc:
-                raise UnicodeDecodeError("utf-8", b"", 0, 1, f"{name}: {exc}") from exc
+                raise _Undecodable(f"{name}: {exc}") from exc
 
     def _millesime(self, batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(years as floats, NaN where none, absent mask, unreadable mask): the year is an
@@ -380,7 +384,7 @@ class _BatchChecker:
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
-        self._check_encoding(batch, first_row)
+        self._check_encoding(batch)
         rownum = np.arange(first_row, first_row + n)
         ids = _column(batch, fields["id"], n, "")
         cs = _column(batch, fields["code_cs"], n, "")
@@ -625,14 +629,14 @@ def _import(
                         consume(pending.popleft().result())
                 while pending:
                     consume(pending.popleft().result())
-            except UnicodeDecodeError as exc:
+            except _Undecodable as exc:
                 # A Shapefile whose .cpg names another encoding than its text is in.
                 raise ImportRefused(
                     _(
                         "%(layer)s : texte illisible dans l'encodage déclaré (%(why)s). "
                         "Vérifiez le fichier .cpg."
                     )
-                    % {"layer": delivery.occupation, "why": exc.reason}
+                    % {"layer": delivery.occupation, "why": exc}
                 ) from exc
             if problems:
                 # Leaving the COPY block would send the data: abort it instead.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
@@ -22,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from .contributions import OGC_COLLECTIONS
+from .geometry import bounds_wgs84
 from .models import ChangePiece, LandCoverPolygon, Vintage
 from .scoping import visible_vintages
 
@@ -77,8 +79,6 @@ def _bad(message):
 
 
 def _url(request, name, *args, **query):
-    from urllib.parse import urlencode
-
     base = request.build_absolute_uri(reverse(f"ogc:{name}", args=args))
     return base + (f"?{urlencode(query)}" if query else "")
 
@@ -88,8 +88,6 @@ def collection_id(vintage: Vintage) -> str:
 
 
 def _vintage_collection(vintage: Vintage) -> Collection:
-    from .tile_views import bounds_wgs84
-
     return Collection(
         id=collection_id(vintage),
         title=f"OCS GE {vintage.departement.code} {vintage.departement.name} "
@@ -103,8 +101,6 @@ def _vintage_collection(vintage: Vintage) -> Collection:
 
 
 def _change_collection(departement, m1, m2) -> Collection:
-    from .tile_views import bounds_wgs84
-
     return Collection(
         id=f"ocsge-{departement.code}-evolutions-{m1.millesime}-{m2.millesime}",
         title=f"OCS GE {departement.code} {departement.name} : évolutions "

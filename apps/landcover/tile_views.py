@@ -9,14 +9,17 @@ then. Browsers
 revalidate (`no-cache`) and get a 304.
 """
 
-from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from . import tiles
-from .contributions import tile_attributes
+from .contributions import TILE_ATTRIBUTES, tile_attributes
 from .difference import vintage_pair
+from .geometry import bounds_wgs84
+from .models import CoverCode, UseCode
 from .scoping import visible_departements, visible_vintages
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -113,40 +116,9 @@ def _visible_vintage(request, vintage_id):
     return vintage
 
 
-def departement_bounds_wgs84(departement) -> list[float]:
-    """The département's outline's box in WGS84 (the whole world when it has none)."""
-    if departement.geom is None:
-        return [-180.0, -85.0511, 180.0, 85.0511]
-    return [round(v, 6) for v in departement.geom.transform(4326, clone=True).extent]
-
-
-def bounds_wgs84(vintage) -> list[float]:
-    from django.contrib.gis.db.models import Extent
-
-    from .models import LandCoverPolygon
-
-    geom = vintage.departement.geom
-    if geom is not None:
-        box = geom.transform(4326, clone=True).extent
-    else:
-        extent = LandCoverPolygon.objects.filter(vintage=vintage).aggregate(e=Extent("geom"))["e"]
-        if extent is None:
-            return [-180.0, -85.0511, 180.0, 85.0511]
-        from django.contrib.gis.geos import Polygon
-
-        box = Polygon.from_bbox(extent)
-        box.srid = 2154
-        box = box.transform(4326, clone=True).extent
-    return [round(v, 6) for v in box]
-
-
 @require_GET
 def vintage_tilejson(request, vintage_id: int):
     """TileJSON 3.0.0 of a vintage's tiles (QGIS's vector-tile connection, MapLibre)."""
-    from django.http import JsonResponse
-
-    from .contributions import TILE_ATTRIBUTES
-
     vintage = _visible_vintage(request, vintage_id)
     template = request.build_absolute_uri(tiles.url_template("vintage", vintage.pk))
     fields = dict(POLYGON_FIELDS)
@@ -175,11 +147,6 @@ def vintage_tilejson(request, vintage_id: int):
 def vintage_style(request, vintage_id: int):
     """A MapLibre style (version 8) drawing the vintage in the official colours of its CS
     codes (`?by=us`: of its US codes), as the site's map does."""
-    from django.http import JsonResponse
-    from django.urls import reverse
-
-    from .models import CoverCode, UseCode
-
     vintage = _visible_vintage(request, vintage_id)
     by = "code_us" if request.GET.get("by") == "us" else "code_cs"
     table = UseCode if by == "code_us" else CoverCode

@@ -102,8 +102,8 @@ OGC_PROPERTIES = (
 def ogc_collections(user) -> list:
     """The signalements the user may see, one OGC API collection per département they see
     (points: where each was filed)."""
+    from apps.landcover.geometry import departement_bounds_wgs84
     from apps.landcover.ogc import Collection, shaped
-    from apps.landcover.tile_views import departement_bounds_wgs84
     from apps.territories.permissions import departements_where
 
     if not user.is_authenticated:
