@@ -244,11 +244,21 @@ def test_a_building_keeps_the_small_island_it_stands_on():
     assert flips(v) == []
 
 
-def test_hole_touching_the_commune_boundary_is_not_enclosed():
+def test_a_hole_on_the_departements_edge_is_enclosed_by_what_the_departement_holds():
+    """Nothing lies beyond the département's edge (the reference, Mon Diagnostic
+    Artificialisation, and IGN's flags work on the whole département): a 1,600 m² field on
+    the edge, surrounded by the town on its other sides, is filled."""
     dep, v = build(around(BUILT, ((0, 400, 40, 440), GRASS)))
     compute_departement(dep)
-    assert artif_by_commune(v)["98001"][0] == 1_000_000.0 - 1_600.0
-    assert flips(v) == []
+    assert artif_by_commune(v)["98001"][0] == 1_000_000.0
+    assert flips(v) == [("CS2.2.1", "fill", True)]
+
+
+def test_a_car_park_on_the_departements_edge_alone_in_fields_is_dropped():
+    dep, v = build(around(GRASS, ((960, 400, 1000, 440), ("CS1.1.1.2", "US4.1.4"))))
+    compute_departement(dep)
+    assert artif_by_commune(v)["98001"][0] == 0.0
+    assert flips(v) == [("CS1.1.1.2", "drop", False)]
 
 
 def test_small_hole_touching_a_big_natural_area_is_part_of_it():
@@ -271,16 +281,63 @@ def test_building_with_a_courtyard_in_fields_keeps_its_filled_courtyard():
     assert flips(v) == [("CS2.2.1", "fill", True)]
 
 
-def test_patch_across_a_commune_boundary_never_flips():
+def test_a_patch_across_a_commune_boundary_flips_and_counts_in_each_commune():
+    """Patches are found over the whole département, then cut by commune: a 1,600 m² field
+    straddling two communes, in the town, is filled — 800 m² in each."""
     dep, v = build(
         around(BUILT, ((480, 400, 520, 440), GRASS)),
         communes=((0, 0, 500, 1000), (500, 0, 1000, 1000)),
     )
     compute_departement(dep)
     assert artif_by_commune(v) == {
-        "98001": (500_000.0 - 800.0, 500_000.0),
-        "98002": (500_000.0 - 800.0, 500_000.0),
+        "98001": (500_000.0, 500_000.0),
+        "98002": (500_000.0, 500_000.0),
     }
+    assert flips(v) == [("CS2.2.1", "fill", True)]
+
+
+def test_a_patch_of_polygons_in_two_communes_is_one_patch():
+    """Two 1,500 m² fields side by side, one in each commune, in the town: one 3,000 m²
+    patch, not filled (each alone would be)."""
+    dep, v = build(
+        around(BUILT, ((470, 400, 500, 450), GRASS), ((500, 400, 530, 450), GRASS)),
+        communes=((0, 0, 500, 1000), (500, 0, 1000, 1000)),
+    )
+    compute_departement(dep)
+    assert artif_by_commune(v) == {
+        "98001": (500_000.0 - 1_500.0, 500_000.0),
+        "98002": (500_000.0 - 1_500.0, 500_000.0),
+    }
+    assert flips(v) == []
+
+
+def test_a_correction_in_one_commune_updates_the_patch_it_extends_into_another():
+    """The same two fields; the one in the first commune is built over: the other, now a
+    1,500 m² enclosed field in the second commune only, is filled — the incremental update
+    reaches the commune the corrected polygon does not meet, and equals a full
+    recomputation."""
+    dep, v = build(
+        around(BUILT, ((470, 400, 500, 450), GRASS), ((500, 400, 530, 450), GRASS)),
+        communes=((0, 0, 500, 1000), (500, 0, 1000, 1000)),
+    )
+    compute_departement(dep)
+    west = v.polygons.get(ocsge_id="M1-1")
+    v.polygons.filter(pk=west.pk).update(code_cs=BUILT[0], code_us=BUILT[1])
+    result = update_after_correction(dep, [west.pk])
+    assert sorted(
+        Commune.objects.filter(pk__in=result["communes"]).values_list("code", flat=True)
+    ) == [
+        "98001",
+        "98002",
+    ]
+    assert artif_by_commune(v) == {
+        "98001": (500_000.0, 500_000.0),
+        "98002": (500_000.0, 500_000.0),
+    }
+    assert flips(v) == [("CS2.2.1", "fill", True)]
+    incremental = _snapshot(dep)
+    compute_departement(dep)
+    assert _snapshot(dep) == incremental
 
 
 def test_figures_are_broken_down_by_cs_and_us():
@@ -378,10 +435,7 @@ def test_flow_identity_holds_in_every_commune_of_the_generated_departement(gener
 
 def _snapshot(dep):
     return (
-        sorted(
-            (f.vintage_id, f.polygon_id, f.commune_id, f.step, f.artif)
-            for f in ThresholdFlip.objects.all()
-        ),
+        sorted((f.vintage_id, f.polygon_id, f.step, f.artif) for f in ThresholdFlip.objects.all()),
         sorted(
             (s.vintage_id, s.commune_id, s.code_cs, s.code_us, s.artif, round(s.area, 2))
             for s in ArtifStat.objects.all()

@@ -1,31 +1,36 @@
 """Artificialisation indicators, set-based in PostGIS: no Python loop over polygons.
 
-Per vintage and commune (`compute_vintage`):
+Per vintage (`compute_vintage`):
 
-1. Each polygon is cut by the communes it meets (`a_pc`: its area in the commune, computed
-   by intersection only for polygons crossing a commune boundary) and given the rule's flag
-   (`ocsge_artif(cs, us)`, rule.py).
-2. Threshold rule (décret n° 2023-1096, annex to article R. 101-1 of the code de
-   l'urbanisme), applied to the union of artificialised land: first, its holes below
-   2,500 m² are filled (a connected patch of non-artificialised polygons under 2,500 m²,
-   enclosed in artificialised land, counts as artificialised); then, its islands below
-   2,500 m² after filling are dropped (the reverse) — but a building (CS1.1.1.1) of 50 m²
-   or more, the décret's threshold for built surfaces, is never dropped, nor the patch it
-   belongs to. A patch only flips when it lies strictly inside one commune (touching no
-   commune boundary): the land beyond a boundary is another territory's, and this keeps
-   each commune's figures a function of its own polygons — the incremental update after a
-   correction recomputes the communes the changed polygons meet and nothing else.
+1. Threshold rule (décret n° 2023-1096, annex to article R. 101-1 of the code de
+   l'urbanisme), applied to the union of artificialised land of the whole département,
+   whatever the commune boundaries (as IGN's own flags and Mon Diagnostic
+   Artificialisation do): first, its holes below 2,500 m² are filled (a connected patch of
+   non-artificialised polygons under 2,500 m², enclosed in artificialised land, counts as
+   artificialised); then, its islands below 2,500 m² after filling are dropped (the
+   reverse) — but a building (CS1.1.1.1) of 50 m² or more, the décret's threshold for built
+   surfaces, is never dropped, nor the patch it belongs to. Nothing lies beyond the
+   département's edge: a patch there is enclosed by what the département holds.
    Patches are found by clustering (`ST_ClusterDBSCAN`, distance 0) the small polygons
    only: a cluster that touches a same-kind polygon outside the candidates belongs to a
-   bigger patch and never flips.
-3. `ArtifStat` rows: area per (commune, CS, US, artificialised or not). EPCI, département
-   and région figures are sums of these rows (queries.py).
+   bigger patch and never flips. The flips are stored per polygon (`ThresholdFlip`).
+2. `ArtifStat` rows: each polygon cut by the communes it meets (its area in the commune,
+   computed by intersection only for polygons crossing a commune boundary), then area per
+   (commune, CS, US, artificialised or not). EPCI, département and région figures are sums
+   of these rows (queries.py).
+
+After a correction (`polygon_ids` given) only the patches the changed polygons can touch
+are recomputed, wherever they extend: every patch of either step is made of polygons under
+2,500 m², so the connected sets of such polygons meeting the changed ones (`a_region`,
+grown by a recursive query) hold every cluster whose flip can change; the clusters outside
+it keep theirs. The figures of the communes this region and the changed polygons meet are
+then recomputed. A test compares this with a full recomputation.
 
 Flows M1→M2 (`compute_flows`): the pieces of the overlay of both vintages where the
 artificialisation differs: the difference product's pieces (`ChangePiece`, codes differ)
-plus the overlaps of a flipped polygon with the other vintage's polygons of the same codes.
-artificialised(M2) = artificialised(M1) + artificialisation − désartificialisation holds
-up to the difference product's discarded slivers (< 1 m² each).
+plus the overlaps of a flipped polygon with the other vintage's polygons of the same codes,
+each cut by commune. artificialised(M2) = artificialised(M1) + artificialisation −
+désartificialisation holds up to the difference product's discarded slivers (< 1 m² each).
 """
 
 import time
@@ -40,32 +45,33 @@ from ocsge.artificialisation import BUILDING, BUILDING_THRESHOLD_M2, THRESHOLD_M
 
 from .models import ArtifStat
 
-_POLYGON_COMMUNE = """
-CREATE TEMP TABLE a_pc ON COMMIT DROP AS
-SELECT pid, cid, code_cs, code_us, raw, parea, inside,
-       CASE WHEN within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
-FROM (
-  SELECT p.id AS pid, c.id AS cid, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us) AS raw,
-         p.area AS parea, p.geom AS g, c.geom AS cg,
-         -- only small polygons can flip: the others need not be tested
-         p.area < %(threshold)s AND ST_ContainsProperly(c.geom, p.geom) AS inside,
-         ST_Within(p.geom, c.geom) AS within
-  FROM territories_commune c
-  JOIN landcover_landcoverpolygon p
-    ON p.vintage_id = %(v)s AND p.geom && c.geom AND ST_Intersects(p.geom, c.geom)
-  WHERE c.id = ANY(%(communes)s)
-) cut
+# The polygons under the threshold connected to the changed ones through polygons under the
+# threshold: the only place where a patch can change. Each step of the recursion starts
+# from the polygons found by the previous one.
+_REGION = """
+CREATE TEMP TABLE a_region ON COMMIT DROP AS
+WITH RECURSIVE r(id) AS (
+  SELECT n.id FROM landcover_landcoverpolygon s
+  JOIN landcover_landcoverpolygon n ON n.vintage_id = %(v)s AND n.area < %(threshold)s
+   AND n.geom && s.geom AND ST_Intersects(n.geom, s.geom)
+  WHERE s.vintage_id = %(v)s AND s.id = ANY(%(changed)s)
+  UNION
+  SELECT n.id FROM r
+  JOIN landcover_landcoverpolygon p ON p.vintage_id = %(v)s AND p.id = r.id
+  JOIN landcover_landcoverpolygon n ON n.vintage_id = %(v)s AND n.area < %(threshold)s
+   AND n.geom && p.geom AND ST_Intersects(n.geom, p.geom)
+)
+SELECT id FROM r
 """
 
-# Candidates of one step (small polygons strictly inside a commune, of the kind `{kind}`),
-# with their geometry (indexed below), clustered per commune. {kind} is an SQL expression
-# over a_pc's row `x`.
+# Candidates of one step (small polygons of the kind `{kind}`, in the region recomputed),
+# with their geometry (indexed below), clustered. {kind} is an SQL expression over the
+# polygon `p`.
 _CANDIDATES = """
 CREATE TEMP TABLE {table} ON COMMIT DROP AS
-SELECT x.pid, x.cid, x.parea, p.geom AS g,
-       ST_ClusterDBSCAN(p.geom, 0, 1) OVER (PARTITION BY x.cid) AS k
-FROM a_pc x JOIN landcover_landcoverpolygon p ON p.id = x.pid AND p.vintage_id = %(v)s
-WHERE x.inside AND x.parea < %(threshold)s AND ({kind}) AND NOT ({kept})
+SELECT p.id AS pid, p.area AS parea, p.geom AS g, ST_ClusterDBSCAN(p.geom, 0, 1) OVER () AS k
+FROM landcover_landcoverpolygon p
+WHERE p.vintage_id = %(v)s AND p.area < %(threshold)s AND ({kind}) AND NOT ({kept}) {region}
 """
 
 # The polygons of the same kind outside the candidates whose boxes meet a candidate, with
@@ -84,26 +90,51 @@ ORDER BY n.id
 # then tested against each candidate its box meets.
 _FLIPPING = """
 CREATE TEMP TABLE {out} ON COMMIT DROP AS
-SELECT s.pid, s.cid FROM {table} s
+SELECT s.pid FROM {table} s
 JOIN (
-  SELECT cid, k FROM {table} GROUP BY cid, k HAVING sum(parea) < %(threshold)s
+  SELECT k FROM {table} GROUP BY k HAVING sum(parea) < %(threshold)s
   EXCEPT
-  SELECT DISTINCT hit.cid, hit.k
+  SELECT DISTINCT hit.k
   FROM {nb} o
   CROSS JOIN LATERAL (
-    SELECT s.cid, s.k FROM {table} s WHERE s.g && o.geom AND ST_Intersects(o.geom, s.g)
+    SELECT s.k FROM {table} s WHERE s.g && o.geom AND ST_Intersects(o.geom, s.g)
   ) hit
-) flipping ON flipping.cid = s.cid AND flipping.k = s.k
+) flipping ON flipping.k = s.k
+"""
+
+# The communes whose figures are recomputed: all the département's, or those the changed
+# polygons and the region meet.
+_SCOPE = """
+SELECT DISTINCT c.id FROM landcover_landcoverpolygon p
+JOIN territories_commune c ON c.departement_id = %(dept)s
+ AND c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
+WHERE p.vintage_id = %(v)s
+  AND (p.id = ANY(%(changed)s) OR p.id IN (SELECT id FROM a_region))
+ORDER BY c.id
+"""
+
+_POLYGON_COMMUNE = """
+CREATE TEMP TABLE a_pc ON COMMIT DROP AS
+SELECT pid, cid, code_cs, code_us, raw,
+       CASE WHEN within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
+FROM (
+  SELECT p.id AS pid, c.id AS cid, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us) AS raw,
+         p.area AS parea, p.geom AS g, c.geom AS cg, ST_Within(p.geom, c.geom) AS within
+  FROM territories_commune c
+  JOIN landcover_landcoverpolygon p
+    ON p.vintage_id = %(v)s AND p.geom && c.geom AND ST_Intersects(p.geom, c.geom)
+  WHERE c.id = ANY(%(communes)s)
+) cut
 """
 
 
-def _step(cur, params, candidates, out, kind, kept="false"):
+def _step(cur, params, candidates, out, kind, region, kept="false"):
     """One step of the threshold rule: `kind` is the kind of land whose small enclosed
     patches flip, an SQL template over {raw} (the rule's flag) and {id} (a polygon id);
-    `kept`, over a_pc's row `x`: polygons of that kind that never flip (they still join
+    `kept`, over the polygon `p`: polygons of that kind that never flip (they still join
     their neighbours into a patch, which then never flips either)."""
-    mine = kind.format(raw="x.raw", id="x.pid")
-    cur.execute(_CANDIDATES.format(table=candidates, kind=mine, kept=kept), params)
+    mine = kind.format(raw="ocsge_artif(p.code_cs, p.code_us)", id="p.id")
+    cur.execute(_CANDIDATES.format(table=candidates, kind=mine, kept=kept, region=region), params)
     cur.execute(f"CREATE INDEX ON {candidates} (pid)")
     cur.execute(f"CREATE INDEX ON {candidates} USING gist (g)")
     cur.execute(f"ANALYZE {candidates}")
@@ -121,60 +152,88 @@ def _run(cur, sql, params):
     return cur.rowcount
 
 
+def _flips(cur, params, incremental: bool) -> int:
+    """The threshold rule over the whole vintage, or over the region of the changed
+    polygons: replaces the vintage's flips there. Returns the number of flips written."""
+    region = ""
+    if incremental:
+        cur.execute(_REGION, params)
+        cur.execute("CREATE INDEX ON a_region (id)")
+        cur.execute("ANALYZE a_region")
+        region = "AND p.id IN (SELECT id FROM a_region)"
+    # Step 1: enclosed non-artificialised patches under the threshold are filled.
+    _step(cur, params, "a_s1", "a_fill", kind="NOT {raw}", region=region)
+    # Step 2: after filling, artificialised islands under the threshold are dropped.
+    _step(
+        cur,
+        params,
+        "a_s2",
+        "a_drop",
+        kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})",
+        region=region,
+        # Built surfaces have their own threshold, 50 m² of footprint (décret).
+        kept="p.code_cs = %(building_cs)s AND p.area >= %(building)s",
+    )
+    if incremental:
+        cur.execute(
+            "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s AND "
+            "(polygon_id = ANY(%(changed)s) OR polygon_id IN (SELECT id FROM a_region))",
+            params,
+        )
+    else:
+        cur.execute("DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s", params)
+    # Filled and not dropped: artificialised; dropped and artificialised by the rule: not.
+    flips = _run(
+        cur,
+        """
+        INSERT INTO artif_thresholdflip (vintage_id, polygon_id, step, artif)
+        SELECT %(v)s, f.pid, 'fill', true FROM a_fill f
+        WHERE NOT EXISTS (SELECT 1 FROM a_drop d WHERE d.pid = f.pid)
+        UNION ALL
+        SELECT %(v)s, d.pid, 'drop', false FROM a_drop d
+        JOIN landcover_landcoverpolygon p ON p.id = d.pid AND p.vintage_id = %(v)s
+        WHERE ocsge_artif(p.code_cs, p.code_us)
+        """,
+        params,
+    )
+    cur.execute("DROP TABLE a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
+    return flips
+
+
 def _scope(departement, communes):
     if communes is None:
         return list(Commune.objects.filter(departement=departement).values_list("id", flat=True))
     return list(communes)
 
 
-def compute_vintage(vintage: Vintage, communes=None) -> dict:
-    """(Re)compute the threshold flips and the per-commune areas of a vintage, for all its
-    département's communes or the given commune ids. Returns counts and seconds."""
+def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
+    """(Re)compute the threshold flips and the per-commune areas of a vintage: all of them,
+    or, after a correction, what the changed polygons `polygon_ids` (those written; ids no
+    longer in the vintage are allowed) can change. Returns counts, the communes recomputed
+    and seconds."""
     started = time.perf_counter()
-    scope = _scope(vintage.departement, communes)
+    incremental = polygon_ids is not None
     params = {
         "v": vintage.pk,
-        "communes": scope,
+        "dept": vintage.departement_id,
+        "changed": list(polygon_ids or ()),
         "threshold": THRESHOLD_M2,
         "building": BUILDING_THRESHOLD_M2,
         "building_cs": BUILDING,
     }
     with transaction.atomic(), connection.cursor() as cur:
         lock_derived(vintage.departement_id)
-        cur.execute("DROP TABLE IF EXISTS a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
-        pieces = _run(cur, _POLYGON_COMMUNE, params)
-        cur.execute("CREATE INDEX ON a_pc (pid)")
-        cur.execute("ANALYZE a_pc")
-        # Step 1: enclosed non-artificialised patches under the threshold are filled.
-        _step(cur, params, "a_s1", "a_fill", kind="NOT {raw}")
-        # Step 2: after filling, artificialised islands under the threshold are dropped.
-        _step(
-            cur,
-            params,
-            "a_s2",
-            "a_drop",
-            kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})",
-            # Built surfaces have their own threshold, 50 m² of footprint (décret).
-            kept="x.code_cs = %(building_cs)s AND x.parea >= %(building)s",
-        )
         cur.execute(
-            "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s "
-            "AND commune_id = ANY(%(communes)s)",
-            params,
+            "DROP TABLE IF EXISTS a_region, a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop"
         )
-        # Filled and not dropped: artificialised; dropped and artificialised by the rule: not.
-        flips = _run(
-            cur,
-            """
-            INSERT INTO artif_thresholdflip (vintage_id, polygon_id, commune_id, step, artif)
-            SELECT %(v)s, f.pid, f.cid, 'fill', true FROM a_fill f
-            WHERE NOT EXISTS (SELECT 1 FROM a_drop d WHERE d.pid = f.pid)
-            UNION ALL
-            SELECT %(v)s, d.pid, d.cid, 'drop', false FROM a_drop d
-            JOIN a_pc x ON x.pid = d.pid AND x.cid = d.cid WHERE x.raw
-            """,
-            params,
-        )
+        flips = _flips(cur, params, incremental)
+        if incremental:
+            cur.execute(_SCOPE, params)
+            params["communes"] = [r[0] for r in cur.fetchall()]
+            cur.execute("DROP TABLE a_region")
+        else:
+            params["communes"] = _scope(vintage.departement, None)
+        pieces = _run(cur, _POLYGON_COMMUNE, params)
         cur.execute(
             "DELETE FROM artif_artifstat WHERE vintage_id = %(v)s "
             "AND commune_id = ANY(%(communes)s)",
@@ -192,11 +251,12 @@ def compute_vintage(vintage: Vintage, communes=None) -> dict:
             """,
             params,
         )
-        cur.execute("DROP TABLE a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
+        cur.execute("DROP TABLE a_pc")
     return {
         "pieces": pieces,
         "flips": flips,
         "rows": stats,
+        "communes": params["communes"],
         "seconds": time.perf_counter() - started,
     }
 
@@ -211,7 +271,7 @@ _FLOW_PIECES = f"""
 CREATE TEMP TABLE a_flow ON COMMIT DROP AS
 -- the difference product's pieces whose artificialisation differs
 SELECT cp.cs_avant, cp.us_avant, cp.cs_apres, cp.us_apres, cp.geom AS g, cp.area,
-       NULL::integer AS cid, b.artif_b AS artif
+       b.artif_b AS artif
 FROM landcover_changepiece cp
 JOIN LATERAL (
   SELECT {_EFFECTIVE.format(v="m1", p="a")} AS artif_a FROM landcover_landcoverpolygon a
@@ -221,30 +281,28 @@ JOIN LATERAL (
   SELECT {_EFFECTIVE.format(v="m2", p="b")} AS artif_b FROM landcover_landcoverpolygon b
   WHERE b.id = cp.polygon_after_id AND b.vintage_id = %(m2)s
 ) b ON true
-WHERE cp.departement_id = %(dept)s AND a.artif_a <> b.artif_b
-  AND cp.geom && (SELECT ST_Extent(geom) FROM territories_commune WHERE id = ANY(%(communes)s))
+WHERE cp.departement_id = %(dept)s AND a.artif_a <> b.artif_b AND cp.geom && (SELECT box FROM a_box)
 UNION ALL
--- overlaps of a flipped polygon with the other vintage's polygons of the same codes: they
--- lie inside the flipped polygon's commune
-SELECT a.code_cs, a.code_us, b.code_cs, b.code_us, g, ST_Area(g), cid, artif_b
+-- overlaps of a flipped polygon with the other vintage's polygons of the same codes
+SELECT a.code_cs, a.code_us, b.code_cs, b.code_us, g, ST_Area(g), artif_b
 FROM (
-  SELECT pairs.aid, pairs.bid, pairs.cid,
+  SELECT pairs.aid, pairs.bid,
          ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS g,
          {_EFFECTIVE.format(v="m2", p="b")} AS artif_b,
          {_EFFECTIVE.format(v="m1", p="a")} AS artif_a
   FROM (
-    SELECT a.id AS aid, b.id AS bid, f.commune_id AS cid
+    SELECT a.id AS aid, b.id AS bid
     FROM artif_thresholdflip f
     JOIN landcover_landcoverpolygon a ON a.id = f.polygon_id AND a.vintage_id = %(m1)s
     JOIN landcover_landcoverpolygon b ON b.vintage_id = %(m2)s AND b.geom && a.geom
-    WHERE f.vintage_id = %(m1)s AND f.commune_id = ANY(%(communes)s)
+    WHERE f.vintage_id = %(m1)s AND a.geom && (SELECT box FROM a_box)
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
     UNION
-    SELECT a.id, b.id, f.commune_id
+    SELECT a.id, b.id
     FROM artif_thresholdflip f
     JOIN landcover_landcoverpolygon b ON b.id = f.polygon_id AND b.vintage_id = %(m2)s
     JOIN landcover_landcoverpolygon a ON a.vintage_id = %(m1)s AND a.geom && b.geom
-    WHERE f.vintage_id = %(m2)s AND f.commune_id = ANY(%(communes)s)
+    WHERE f.vintage_id = %(m2)s AND b.geom && (SELECT box FROM a_box)
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
   ) pairs
   JOIN landcover_landcoverpolygon a ON a.id = pairs.aid AND a.vintage_id = %(m1)s
@@ -256,6 +314,7 @@ JOIN landcover_landcoverpolygon b ON b.id = o.bid AND b.vintage_id = %(m2)s
 WHERE o.artif_a <> o.artif_b AND NOT ST_IsEmpty(o.g)
 """
 
+# Each piece cut by the communes recomputed.
 _FLOWS_BY_COMMUNE = """
 INSERT INTO artif_artifflow
   (departement_id, commune_id, kind, cs_avant, us_avant, cs_apres, us_apres, area)
@@ -268,10 +327,6 @@ FROM (
   FROM a_flow f
   JOIN territories_commune c
     ON c.id = ANY(%(communes)s) AND f.g && c.geom AND ST_Intersects(f.g, c.geom)
-  WHERE f.cid IS NULL
-  UNION ALL
-  SELECT cid, artif, cs_avant, us_avant, cs_apres, us_apres, area FROM a_flow
-  WHERE cid IS NOT NULL
 ) per_commune
 WHERE area > 0
 GROUP BY cid, artif, cs_avant, us_avant, cs_apres, us_apres
@@ -292,10 +347,16 @@ def compute_flows(departement, communes=None) -> int:
         if pair is None:
             return 0
         params = {"dept": departement.pk, "m1": pair[0].pk, "m2": pair[1].pk, "communes": scope}
-        cur.execute("DROP TABLE IF EXISTS a_flow")
+        cur.execute("DROP TABLE IF EXISTS a_box, a_flow")
+        # The box of the communes recomputed (one row).
+        cur.execute(
+            "CREATE TEMP TABLE a_box ON COMMIT DROP AS "
+            "SELECT ST_Extent(geom)::geometry AS box FROM territories_commune WHERE id = ANY(%s)",
+            [scope],
+        )
         cur.execute(_FLOW_PIECES, params)
         written = _run(cur, _FLOWS_BY_COMMUNE, params)
-        cur.execute("DROP TABLE a_flow")
+        cur.execute("DROP TABLE a_box, a_flow")
     return written
 
 
@@ -316,33 +377,18 @@ def compute_departement(departement, log=None) -> dict:
 
 
 def update_after_correction(departement, polygon_ids) -> dict:
-    """Keep the figures current after a correction: the communes the changed polygons meet,
-    for the vintages they belong to, then those communes' flows."""
+    """Keep the figures current after a correction: for the vintages the changed polygons
+    belong to, the patches they can change and the communes those meet; then those
+    communes' flows."""
     started = time.perf_counter()
-    communes = affected_communes(polygon_ids)
     computed = Vintage.objects.filter(departement=departement).filter(
         Exists(ArtifStat.objects.filter(vintage=OuterRef("pk")))
     )  # a département never computed in full is left to compute_departement
     changed = computed.filter(polygons__in=list(polygon_ids)).distinct()
+    communes = set()
     for vintage in changed:
-        compute_vintage(vintage, communes)
+        communes.update(compute_vintage(vintage, polygon_ids)["communes"])
+    communes = sorted(communes)
     if computed.count() == 2:
         compute_flows(departement, communes)
     return {"communes": communes, "seconds": time.perf_counter() - started}
-
-
-def affected_communes(polygon_ids) -> list[int]:
-    """Communes of their département the given polygons meet: the only ones whose figures
-    they can change."""
-    with connection.cursor() as cur:
-        cur.execute(
-            """
-            SELECT DISTINCT c.id FROM landcover_landcoverpolygon p
-            JOIN landcover_vintage v ON v.id = p.vintage_id
-            JOIN territories_commune c ON c.departement_id = v.departement_id
-              AND c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
-            WHERE p.id = ANY(%s)
-            """,
-            [list(polygon_ids)],
-        )
-        return [r[0] for r in cur.fetchall()]

@@ -1,8 +1,9 @@
 """What a correction would change in the artificialisation figures, before it is made.
 
 The correction is made by `landcover.corrections.apply` — the code accepting runs — inside a
-savepoint, the figures of the communes it meets are recomputed by the same code as after a
-real correction (threshold rule included), read, and everything is rolled back: the
+savepoint, what it can change is recomputed by the same code as after a real correction
+(threshold rule included, patches wherever they extend), read, and everything is rolled
+back (the figures before are read after the rollback): the
 estimate can never disagree with what accepting does (a correction accepting would refuse
 has no estimate).
 """
@@ -11,7 +12,7 @@ from apps.landcover import corrections
 from apps.landcover.models import LandCoverPolygon
 from apps.territories.models import Commune
 
-from .compute import affected_communes, compute_vintage
+from .compute import compute_vintage
 from .models import ArtifStat
 from .queries import commune_artif
 
@@ -24,17 +25,17 @@ def correction_impact(polygon: LandCoverPolygon, code_cs: str, code_us: str, geo
     vintage_id = polygon.vintage_id
     if not ArtifStat.objects.filter(vintage_id=vintage_id).exists():
         return None
-    communes = affected_communes([polygon.pk])
-    before = commune_artif(vintage_id, communes)
     with corrections.simulated():
         try:
             # A fresh copy: `apply` updates the instance it is given, the caller's stays.
             fresh = LandCoverPolygon.objects.get(pk=polygon.pk)
-            corrections.apply(fresh, code_cs, code_us, geom, origin="simulation")
+            touched = corrections.apply(fresh, code_cs, code_us, geom, origin="simulation")
         except corrections.CorrectionConflict:
             return None  # accepting would be refused as well
-        compute_vintage(polygon.vintage, communes)
+        # The communes the correction's patches meet, wherever they extend.
+        communes = compute_vintage(polygon.vintage, touched)["communes"]
         after = commune_artif(vintage_id, communes)
+    before = commune_artif(vintage_id, communes)  # rolled back: as they are
     rows = [
         {
             "code": code,

@@ -1,9 +1,9 @@
 """Artificialisation indicators, derived from the polygons (compute.py) and kept current.
 
-All three tables are derived data, rebuilt set-based per vintage and commune; none is
-edited by hand. Territories above the commune (EPCI, département, région) are sums of
-communes: the threshold rule never flips a patch that crosses a commune boundary, so each
-commune's figures depend on its own polygons only.
+All three tables are derived data, rebuilt set-based; none is edited by hand. The
+threshold rule is applied per polygon over the whole département (patches cross commune
+boundaries); the areas are then cut by commune, and territories above the commune (EPCI,
+département, région) are sums of communes.
 """
 
 from django.contrib.gis.db import models
@@ -15,7 +15,8 @@ from apps.territories.models import Commune, Departement
 
 class ThresholdFlip(models.Model):
     """A polygon whose artificialisation differs from its (CS, US) rule by the threshold
-    rule: a fill (enclosed non-artificialised patch < 2,500 m²) or a drop (the reverse)."""
+    rule: a fill (enclosed non-artificialised patch < 2,500 m²) or a drop (the reverse).
+    Patches are found over the whole département, whatever the commune boundaries."""
 
     class Step(models.TextChoices):
         FILL = "fill", _("enclave non artificialisée < 2 500 m² comptée artificialisée")
@@ -25,7 +26,6 @@ class ThresholdFlip(models.Model):
     polygon = models.ForeignKey(
         LandCoverPolygon, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="+")
     step = models.CharField(max_length=4, choices=Step.choices)
     artif = models.BooleanField()
 
@@ -35,7 +35,6 @@ class ThresholdFlip(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["vintage", "polygon"], name="uniq_flip_polygon")
         ]
-        indexes = [models.Index(fields=["vintage", "commune"], name="flip_vintage_commune")]
 
 
 class ArtifStat(models.Model):

@@ -2,14 +2,14 @@
 
 Every table is one grouped query; the artificialised area before corrections is computed
 exactly by restoring the corrected polygons inside a savepoint
-(`landcover.corrections.restore_original`), recomputing the communes they meet with the
+(`landcover.corrections.restore_original`), recomputing what they can change with the
 same code as the indicators, reading, and rolling back.
 """
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
-from apps.artif.compute import affected_communes, compute_vintage
+from apps.artif.compute import compute_vintage
 from apps.artif.models import ArtifStat
 from apps.landcover import corrections
 from apps.landcover.models import CoverCode, Vintage
@@ -34,10 +34,9 @@ def artif_before_corrections(vintage) -> float | None:
     ids = corrections.corrected_polygons(vintage)
     if not ids:
         return _artif(vintage)
-    communes = affected_communes(ids)
     with corrections.simulated():
         corrections.restore_original(ids)
-        compute_vintage(vintage, communes)
+        compute_vintage(vintage, ids)
         before = _artif(vintage)
     return before
 
