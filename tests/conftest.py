@@ -18,9 +18,10 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(scope="session")
 def small_departement(tmp_path_factory):
-    """A generated département (M1, M2, territories), shared by the whole session."""
+    """A generated département (M1, M2, territories), shared by the whole session; its
+    vintages carry IGN-style artificialisation flags, as recent deliveries do."""
     out = tmp_path_factory.mktemp("dep99")
-    result = synth.generate(out, code="99", size_km=4, seed=7, log=lambda *_: None)
+    result = synth.generate(out, code="99", size_km=4, seed=7, log=lambda *_: None, ign_artif=True)
     return out, result
 
 

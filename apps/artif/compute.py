@@ -115,10 +115,11 @@ ORDER BY c.id
 
 _POLYGON_COMMUNE = """
 CREATE TEMP TABLE a_pc ON COMMIT DROP AS
-SELECT pid, cid, code_cs, code_us, raw,
+SELECT pid, cid, code_cs, code_us, raw, ign, ign_seuil,
        CASE WHEN within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
 FROM (
   SELECT p.id AS pid, c.id AS cid, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us) AS raw,
+         p.ign_artif AS ign, p.ign_crit_seuil AS ign_seuil,
          p.area AS parea, p.geom AS g, c.geom AS cg, ST_Within(p.geom, c.geom) AS within
   FROM territories_commune c
   JOIN landcover_landcoverpolygon p
@@ -206,6 +207,39 @@ def _scope(departement, communes):
     return list(communes)
 
 
+# Where the delivery carries IGN's own artificialisation: the area per commune where ours
+# agrees with it or not, and why not — the polygon was corrected since the delivery (an
+# operator's or a signalement's revision), one side applied the threshold rule to it (IGN's
+# `crit_seuil`, or a flip of ours), or else the (CS, US) rule itself differs.
+_IGN_COMPARISON = """
+INSERT INTO artif_igncomparison (vintage_id, commune_id, ours, ign, reason, area)
+SELECT %(v)s, cid, ours, ign,
+       CASE WHEN ours = ign THEN ''
+            WHEN EXISTS (SELECT 1 FROM landcover_polygonrevision r
+                         WHERE r.polygon_id = pid AND r.cause <> 'inference') THEN 'corrected'
+            WHEN ign_seuil OR flipped THEN 'threshold'
+            ELSE 'rule' END,
+       sum(area)
+FROM (
+  SELECT x.pid, x.cid, coalesce(f.artif, x.raw) AS ours, x.ign, coalesce(x.ign_seuil, false)
+         AS ign_seuil, f.polygon_id IS NOT NULL AS flipped, x.area
+  FROM a_pc x
+  LEFT JOIN artif_thresholdflip f ON f.vintage_id = %(v)s AND f.polygon_id = x.pid
+  WHERE x.ign IS NOT NULL AND x.area > 0
+) compared
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+def _compare_with_ign(cur, params) -> int:
+    cur.execute(
+        "DELETE FROM artif_igncomparison WHERE vintage_id = %(v)s "
+        "AND commune_id = ANY(%(communes)s)",
+        params,
+    )
+    return _run(cur, _IGN_COMPARISON, params)
+
+
 def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
     """(Re)compute the threshold flips and the per-commune areas of a vintage: all of them,
     or, after a correction, what the changed polygons `polygon_ids` (those written; ids no
@@ -251,11 +285,13 @@ def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
             """,
             params,
         )
+        compared = _compare_with_ign(cur, params)
         cur.execute("DROP TABLE a_pc")
     return {
         "pieces": pieces,
         "flips": flips,
         "rows": stats,
+        "ign_rows": compared,
         "communes": params["communes"],
         "seconds": time.perf_counter() - started,
     }

@@ -74,3 +74,26 @@ class ArtifFlow(models.Model):
         verbose_name = _("flux d'artificialisation")
         verbose_name_plural = _("flux d'artificialisation")
         indexes = [models.Index(fields=["departement", "commune"], name="flow_dept_commune")]
+
+
+class IgnComparison(models.Model):
+    """Area of a commune where our artificialisation and IGN's own (the delivery's `artif`
+    flags) agree or not, in a vintage, with the reason of each disagreement."""
+
+    class Reason(models.TextChoices):
+        AGREE = "", _("accord")
+        CORRECTED = "corrected", _("polygone corrigé depuis la livraison")
+        THRESHOLD = "threshold", _("seuil appliqué différemment")
+        RULE = "rule", _("règle CS × US différente")
+
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
+    commune = models.ForeignKey(Commune, on_delete=models.CASCADE, related_name="+")
+    ours = models.BooleanField(_("artificialisé (plateforme)"))
+    ign = models.BooleanField(_("artificialisé (IGN)"))
+    reason = models.CharField(max_length=9, choices=Reason.choices, blank=True)
+    area = models.FloatField(_("surface (m²)"))
+
+    class Meta:
+        verbose_name = _("comparaison avec l'artificialisation de l'IGN")
+        verbose_name_plural = _("comparaisons avec l'artificialisation de l'IGN")
+        indexes = [models.Index(fields=["vintage", "commune"], name="ign_vintage_commune")]

@@ -15,7 +15,7 @@ from apps.landcover.models import CoverCode, UseCode, Vintage
 from apps.landcover.scoping import visible_vintages
 from apps.territories.models import Commune, Departement, Epci, Region
 
-from .models import ArtifFlow, ArtifStat
+from .models import ArtifFlow, ArtifStat, IgnComparison
 
 HA = 10_000.0
 
@@ -112,7 +112,8 @@ def _share(artif, total):
 
 
 def summary(user, territory: Territory) -> dict:
-    """Areas (ha) and shares per vintage rank, by CS and by US, and the M1→M2 flows."""
+    """Areas (ha) and shares per vintage rank, by CS and by US, the M1→M2 flows, and the
+    comparison with IGN's own artificialisation where delivered."""
     vintages = _vintages(user, territory)
     stats = ArtifStat.objects.filter(commune__in=territory.communes, vintage__in=vintages)
     artif = Sum("area", filter=Q(artif=True))
@@ -181,7 +182,60 @@ def summary(user, territory: Territory) -> dict:
             "net_ha": totals[ArtifFlow.Kind.ARTIF] - totals[ArtifFlow.Kind.DESARTIF],
             "main_transitions": transitions,
         },
+        "ign": ign_comparison(user, territory),
     }
+
+
+def ign_comparison(user, territory: Territory) -> dict:
+    """Per vintage rank where the delivery carried IGN's own artificialisation: the area
+    compared, where ours and IGN's agree, where only one side counts it artificialised,
+    and the disagreements by reason (ha). Empty when no delivery had the flags. One
+    query."""
+    rows = (
+        IgnComparison.objects.filter(
+            commune__in=territory.communes, vintage__in=_vintages(user, territory)
+        )
+        .values("vintage__rank", "ours", "ign", "reason")
+        .annotate(a=Sum("area"))
+        .order_by("vintage__rank", "reason", "ours")
+    )
+    labels = dict(IgnComparison.Reason.choices)
+    result = {}
+    for row in rows:
+        entry = result.setdefault(
+            row["vintage__rank"],
+            {
+                "compared_ha": 0.0,
+                "agree_ha": 0.0,
+                "ours_only_ha": 0.0,
+                "ign_only_ha": 0.0,
+                "ign_artif_ha": 0.0,
+                "ours_artif_ha": 0.0,
+                "reasons": {},
+            },
+        )
+        ha = row["a"] / HA
+        entry["compared_ha"] += ha
+        entry["ign_artif_ha"] += ha if row["ign"] else 0.0
+        entry["ours_artif_ha"] += ha if row["ours"] else 0.0
+        if row["ours"] == row["ign"]:
+            entry["agree_ha"] += ha
+            continue
+        entry["ours_only_ha" if row["ours"] else "ign_only_ha"] += ha
+        reason = entry["reasons"].setdefault(
+            row["reason"],
+            {
+                "reason": row["reason"],
+                "label": labels[row["reason"]],
+                "ours_only_ha": 0.0,
+                "ign_only_ha": 0.0,
+            },
+        )
+        reason["ours_only_ha" if row["ours"] else "ign_only_ha"] += ha
+    for entry in result.values():
+        entry["agree_share"] = _share(entry["agree_ha"], entry["compared_ha"])
+        entry["reasons"] = sorted(entry["reasons"].values(), key=lambda r: r["reason"])
+    return result
 
 
 def per_commune(user, territory: Territory) -> list[dict]:
@@ -202,6 +256,8 @@ def per_commune(user, territory: Territory) -> list[dict]:
             "artificialisation_ha": None,
             "desartificialisation_ha": None,
             "net_ha": None,
+            "M1_ign_agree": None,
+            "M2_ign_agree": None,
         }
         for c in territory.communes.order_by("code").values(
             "id", "code", "name", "siren_epci", "departement__code"
@@ -237,6 +293,16 @@ def per_commune(user, territory: Territory) -> list[dict]:
     for row in rows.values():
         if row["artificialisation_ha"] is not None:
             row["net_ha"] = row["artificialisation_ha"] - row["desartificialisation_ha"]
+    # Agreement with IGN's own artificialisation, where the delivery carried it (%).
+    compared = (
+        IgnComparison.objects.filter(commune__in=territory.communes, vintage__in=vintages)
+        .values("commune_id", "vintage__rank")
+        .annotate(total=Sum("area"), agree=Sum("area", filter=Q(reason="")))
+    )
+    for c in compared:
+        rows[c["commune_id"]][f"{c['vintage__rank']}_ign_agree"] = _share(
+            c["agree"] or 0.0, c["total"]
+        )
     return list(rows.values())
 
 
@@ -265,6 +331,8 @@ CSV_COLUMNS = [
     ("artificialisation_ha", "artificialisation_ha"),
     ("desartificialisation_ha", "desartificialisation_ha"),
     ("net_ha", "artificialisation_nette_ha"),
+    ("M1_ign_agree", "accord_ign_m1_pct"),
+    ("M2_ign_agree", "accord_ign_m2_pct"),
 ]
 
 

@@ -11,6 +11,7 @@ from django.db.models import Count, Q, Sum
 
 from apps.artif.compute import compute_vintage
 from apps.artif.models import ArtifStat
+from apps.artif.queries import Level, ign_comparison, per_commune, territory
 from apps.landcover import corrections
 from apps.landcover.models import CoverCode, Vintage
 from apps.signalements.models import Signalement
@@ -134,7 +135,10 @@ def report(departement) -> dict:
                 "delta": after - before if after is not None and before is not None else None,
             }
         )
+    ign, ign_communes = _ign(departement)
     return {
+        "ign": ign,
+        "ign_communes": ign_communes,
         "totals": totals,
         "by_status": by_status,
         "by_organisation": by_organisation,
@@ -144,6 +148,27 @@ def report(departement) -> dict:
         "area_by_class": area_by_class,
         "artif": artif,
     }
+
+
+def _ign(departement, worst=10):
+    """The comparison with IGN's own artificialisation (where delivered), and the communes
+    where the agreement is lowest."""
+    found = territory(None, Level.DEPARTEMENT, departement.code)
+    if found is None:
+        return {}, []
+    ign = ign_comparison(None, found)
+    if not ign:
+        return {}, []
+    rows = [
+        r
+        for r in per_commune(None, found)
+        if r["M1_ign_agree"] is not None or r["M2_ign_agree"] is not None
+    ]
+
+    def lowest(row):
+        return min(v for v in (row["M1_ign_agree"], row["M2_ign_agree"]) if v is not None)
+
+    return ign, sorted(rows, key=lambda r: (lowest(r), r["code"]))[:worst]
 
 
 def _by_commune(departement) -> list[dict]:
@@ -191,6 +216,12 @@ def csv_rows(data) -> list[list]:
                 )
     for r in data["area_by_class"]:
         rows.append(["surface_par_classe", r["code"], "net", "", round(r["net"], 1)])
+    for rank, c in data["ign"].items():
+        for key in ("compared_ha", "agree_ha", "ours_only_ha", "ign_only_ha"):
+            rows.append(["accord_ign", rank, key, "", round(c[key] * 10_000, 1)])
+        for r in c["reasons"]:
+            for key in ("ours_only_ha", "ign_only_ha"):
+                rows.append([f"ecart_ign_{r['reason']}", rank, key, "", round(r[key] * 10_000, 1)])
     for r in data["artif"]:
         for key in ("before", "after"):
             value = r[key]

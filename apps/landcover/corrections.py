@@ -99,6 +99,9 @@ def apply(
             millesime=polygon.millesime,
             source=origin[:64],
             geom=as_multipolygon(inside),
+            # IGN's flags describe the delivered polygon, this piece included.
+            ign_artif=polygon.ign_artif,
+            ign_crit_seuil=polygon.ign_crit_seuil,
         )
         PolygonRevision.objects.create(
             polygon=piece,

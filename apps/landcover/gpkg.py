@@ -55,7 +55,21 @@ from .models import (
 LAYER = "OCCUPATION_SOL"
 ZC_LAYER = "ZONE_CONSTRUITE"
 REQUIRED = ("id", "code_cs", "code_us", "millesime")
-OPTIONAL = ("source", "ossature", "id_origine", "code_or")
+OPTIONAL = ("source", "ossature", "id_origine", "code_or", "artif", "crit_seuil")
+# IGN's artificialisation flags (recent editions), read as booleans from the spellings seen:
+# `artif` is « artif » / « non artif »; `crit_seuil` a GeoPackage boolean, or text.
+_TRUE = ("artif", "artificialisé", "artificialise", "true", "t", "1", "oui", "o", "yes", "y")
+_FALSE = (
+    "non artif",
+    "non artificialisé",
+    "non artificialise",
+    "false",
+    "f",
+    "0",
+    "non",
+    "n",
+    "no",
+)
 # Rows per batch: small enough that a batch's arrays (a few MB) are reused by the allocator
 # rather than mapped fresh from the kernel each time (32,768 rows spent twice the system
 # time, page faults, for no gain elsewhere).
@@ -73,6 +87,8 @@ COPY_COLUMNS = (
     "source",
     "id_origine",
     "code_or",
+    "ign_artif",
+    "ign_crit_seuil",
     "geom",
     "geom_3857",
 )
@@ -361,7 +377,23 @@ class _BatchChecker:
         values = pc.cast(pc.if_else(pa.array(empty), pa.scalar("0"), text), pa.int16())
         return np.asarray(values, dtype=np.int16), empty, []
 
-    def _block(self, batch, ids, mill, ossature, no_ossature, geoms) -> bytes:
+    def _flag(self, batch, name, label) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(values, null mask, offending rows) of an optional yes/no field (IGN's `artif`,
+        `crit_seuil`)."""
+        n = batch.num_rows
+        column = self.fields.get(name)
+        if column is None:
+            return np.zeros(n, dtype=np.uint8), np.ones(n, dtype=bool), []
+        text = pc.utf8_lower(
+            pc.utf8_trim_whitespace(pc.fill_null(pc.cast(batch.column(column), pa.string()), ""))
+        )
+        yes = np.asarray(pc.is_in(text, pa.array(_TRUE)), dtype=bool)
+        no = np.asarray(pc.is_in(text, pa.array(_FALSE)), dtype=bool)
+        empty = np.asarray(pc.equal(text, ""), dtype=bool)
+        bad = ~(yes | no | empty)
+        return yes.astype(np.uint8), empty, label(bad) if bad.any() else []
+
+    def _block(self, batch, ids, mill, ossature, no_ossature, flags, geoms) -> bytes:
         """The batch's rows in COPY's binary format (columns as in `COPY_COLUMNS`)."""
         n, fields = batch.num_rows, self.fields
         l93, mercator = self._encoded(batch.column(self.geom_col), geoms)
@@ -378,6 +410,11 @@ class _BatchChecker:
             *self._text(batch, fields.get("source")).with_length(),
             *self._text(batch, fields.get("id_origine")).with_length(),
             *self._text(batch, fields.get("code_or")).with_length(),
+            *[
+                part
+                for values, null in flags
+                for part in Stream.fixed(values, "u1", null=null).with_length(null=null)
+            ],
             Stream.fixed(l93.lengths, ">i4"),
         ]
         return copybin.rows(head, [l93, *mercator.with_length()])
@@ -423,6 +460,12 @@ class _BatchChecker:
         ossature, no_ossature, bad_ossature = self._ossature(batch, label)
         if bad_ossature:
             found.append((_("ossature non entière"), bad_ossature))
+        flags = []
+        for name in ("artif", "crit_seuil"):
+            values, null, bad = self._flag(batch, name, label)
+            if bad:
+                found.append((_("%(field)s illisible (oui/non attendu)") % {"field": name}, bad))
+            flags.append((values, null))
         years, counts = np.unique(mill[~np.isnan(mill)], return_counts=True)
         checked = _Checked(
             n,
@@ -435,7 +478,9 @@ class _BatchChecker:
         )
         if found:
             return checked  # the file is refused: no need to encode anything
-        checked.block = self._block(batch, ids, mill.astype(np.int16), ossature, no_ossature, geoms)
+        checked.block = self._block(
+            batch, ids, mill.astype(np.int16), ossature, no_ossature, flags, geoms
+        )
         if self.build_outline:
             checked.outline = _union(geoms[~invalid])
         return checked

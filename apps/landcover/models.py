@@ -177,6 +177,13 @@ class LandCoverPolygon(models.Model):
     model_class = models.PositiveSmallIntegerField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     revision = models.PositiveIntegerField(default=1)
+    # IGN's own artificialisation of the polygon as delivered (fields `artif` and
+    # `crit_seuil` of recent OCS GE editions); null when the delivery has none. Kept as
+    # delivered through corrections: the artificialisation app compares it with ours.
+    ign_artif = models.BooleanField(_("artificialisé selon l'IGN"), null=True, editable=False)
+    ign_crit_seuil = models.BooleanField(
+        _("critère de seuil appliqué par l'IGN"), null=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("polygone")

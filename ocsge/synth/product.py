@@ -11,6 +11,7 @@ import pyogrio
 import shapely
 from affine import Affine
 
+from ocsge import artif_union
 from ocsge.nomenclature import MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
 from ocsge.vectorize import min_pixels, polygonize, sieve_components, simplify_coverage
 
@@ -64,7 +65,12 @@ def ocsge_ids(prefix_number: int, count: int) -> np.ndarray:
     return np.array([f"OCSGE{prefix_number * 10**12 + i + 1:016d}" for i in range(count)])
 
 
-def write_vintage(path: Path, geoms, values, millesime: int, id_prefix: int, built_geoms):
+def write_vintage(
+    path: Path, geoms, values, millesime: int, id_prefix: int, built_geoms, ign_artif=False
+):
+    """The vintage's GeoPackage in the official layout; with `ign_artif`, the fields `artif`
+    and `crit_seuil` of recent editions, from an independent reading of the threshold rule
+    (`ocsge.artif_union`)."""
     cs = np.array([THEMES[int(v)][0] for v in values])
     us = np.array([THEMES[int(v)][1] for v in values])
     columns = {
@@ -77,6 +83,10 @@ def write_vintage(path: Path, geoms, values, millesime: int, id_prefix: int, bui
         "id_origine": np.full(len(values), "", dtype=object),
         "code_or": np.full(len(values), "", dtype=object),
     }
+    if ign_artif:
+        artif, crit_seuil = artif_union.flags(geoms, cs, us)
+        columns["artif"] = np.where(artif, "artif", "non artif").astype(object)
+        columns["crit_seuil"] = crit_seuil
     if path.exists():
         path.unlink()
     # GDAL writes each Polygon as a one-part MultiPolygon (the official layout's type).

@@ -40,7 +40,7 @@ def _within(zones: np.ndarray, outline) -> np.ndarray:
     return parts
 
 
-def _finish_vintage(results, k, rank, millesime, prefix, path, zones) -> int:
+def _finish_vintage(results, k, rank, millesime, prefix, path, zones, ign_artif=False) -> int:
     """Join one vintage's tiles across their seams and write its GeoPackage; returns the
     number of polygons."""
     geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
@@ -48,7 +48,7 @@ def _finish_vintage(results, k, rank, millesime, prefix, path, zones) -> int:
     if k > 1:
         left, right = _facing_across_seams([r[rank] for r in results], k)
         geoms, values, _ = merge_by_pixels(geoms, values, left, right)
-    cs, us = write_vintage(path, geoms, values, millesime, prefix, list(zones))
+    cs, us = write_vintage(path, geoms, values, millesime, prefix, list(zones), ign_artif)
     pairs = valid_pairs()
     bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
     assert not bad, f"generator produced invalid pairs {bad}"
@@ -122,8 +122,10 @@ def generate(
     log: Callable[[str], None] = print,
     tile_km: float = TILE_KM,
     workers: int | None = None,
+    ign_artif: bool = False,
 ) -> dict:
-    """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir`.
+    """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir` (with
+    `ign_artif`, the vintages carry IGN-style `artif`/`crit_seuil` fields).
 
     A département wider than `tile_km` is drawn as tiles in parallel processes, whose
     polygons are joined across the seams.
@@ -165,7 +167,7 @@ def generate(
     zones = _within(zones, dept_geom)
     settlements = [s for r in results for s in r["settlements"]]
     vintages = [
-        (rank, millesime, prefix, outdir / f"ocsge_{rank}.gpkg", zones)
+        (rank, millesime, prefix, outdir / f"ocsge_{rank}.gpkg", zones, ign_artif)
         for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2))
     ]
     processes = []
@@ -194,7 +196,7 @@ def generate(
     failed = [v[0] for v, p in zip(vintages, processes, strict=False) if p.exitcode != 0]
     if failed:
         raise RuntimeError(f"joining and writing {', '.join(failed)} failed (see above)")
-    for rank, _, _, path, _ in vintages:
+    for rank, _, _, path, *_ in vintages:
         if rank not in counts:
             counts[rank] = pyogrio.read_info(path, layer="OCCUPATION_SOL")["features"]
         log(f"  {rank}: {counts[rank]} polygons")

@@ -91,6 +91,7 @@ class Command(BaseCommand):
                 seed=seed,
                 name="Val-de-Démonstration",
                 log=self.stdout.write,
+                ign_artif=True,  # as recent deliveries: the territory pages compare
             )
         call_command("load_territories", str(files[2]), stdout=self.stdout)
         for rank, path in (("M1", files[0]), ("M2", files[1])):

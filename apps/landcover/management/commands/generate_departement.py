@@ -18,8 +18,14 @@ class Command(BaseCommand):
         parser.add_argument("--size-km", type=float, default=12.0, help="width in km")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--resolution", type=float, default=2.5, help="raster step (m)")
+        parser.add_argument(
+            "--ign-artif",
+            action="store_true",
+            help="add IGN's artificialisation fields (artif, crit_seuil) as recent editions "
+            "carry them, from an independent reading of the threshold rule",
+        )
 
-    def handle(self, *args, outdir, code, name, size_km, seed, resolution, **opts):
+    def handle(self, *args, outdir, code, name, size_km, seed, resolution, ign_artif, **opts):
         if resolution <= 0 or (resolution * 8) % 1:
             raise CommandError(
                 "--resolution must be a multiple of 0.125 m (exact in binary, so that polygons "
@@ -38,6 +44,7 @@ class Command(BaseCommand):
             res=resolution,
             name=name,
             log=self.stdout.write,
+            ign_artif=ign_artif,
         )
         self.stdout.write(
             self.style.SUCCESS(
