@@ -76,6 +76,24 @@ class Stream:
         return [Stream.fixed(lengths, ">i4"), self]
 
 
+@dataclass
+class Slices:
+    """Row i's bytes are data[begins[i]:ends[i]]: a part of each item of a Stream, sent
+    without copying (a `rows` tail field)."""
+
+    data: np.ndarray  # uint8
+    begins: np.ndarray  # int64
+    ends: np.ndarray  # int64
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.ends - self.begins
+
+    def segments(self) -> list[memoryview]:
+        view = memoryview(self.data)
+        return [view[a:b] for a, b in zip(self.begins.tolist(), self.ends.tolist(), strict=True)]
+
+
 def interleave(streams: list[Stream]) -> Stream:
     """Row i of the result is row i of each stream, in order (one gather)."""
     n = len(streams[0].starts) - 1

@@ -272,10 +272,17 @@ def test_a_prj_of_an_unknown_projection_is_refused(square_departement, tmp_path)
     (folder / "OCCUPATION_SOL.prj").write_text(
         ESRI_LAMBERT_93.replace("700000.0", "1700000.0").replace("RGF93_Lambert_93", "Inconnue")
     )
-    _refused(folder, "EPSG:2154 (Lambert-93) attendu")
+    _refused(
+        folder,
+        "Système de coordonnées Inconnue : le département 98 est en EPSG:2154 "
+        "(RGF93 v1 / Lambert-93), son système officiel",
+    )
 
 
-def test_the_crs_of_an_overseas_territory_is_refused_not_reprojected(square_departement, tmp_path):
+def test_a_file_in_the_crs_of_another_territory_is_refused_not_reprojected(
+    square_departement, tmp_path
+):
+    """A Martinique file (RGAF09 / UTM 20N) given for a metropolitan département."""
     from pyproj import Transformer
 
     tree = _v2_folder(tmp_path / "tree")
@@ -295,7 +302,11 @@ def test_the_crs_of_an_overseas_territory_is_refused_not_reprojected(square_depa
         "OCCUPATION_SOL",
         crs="EPSG:5490",
     )
-    _refused(tree, "EPSG:5490 (RGAF09 / UTM 20N)")
+    _refused(
+        tree,
+        "Système de coordonnées EPSG:5490 (RGAF09 / UTM 20N) : le département 98 est en "
+        "EPSG:2154 (RGF93 v1 / Lambert-93)",
+    )
 
 
 def test_zones_in_another_crs_than_the_polygons_are_refused(square_departement, tmp_path):

@@ -426,7 +426,12 @@ def _variant(tmp_path, case):
 @pytest.mark.parametrize(
     "case, rank, message",
     [
-        ("no-crs", "M1", "Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."),
+        (
+            "no-crs",
+            "M1",
+            "Système de coordonnées absent : EPSG:2154 (RGF93 v1 / Lambert-93) attendu pour le "
+            "département 98.",
+        ),
         ("valid", "M3", "Rang M3 inconnu : M1 ou M2."),
         ("empty-id", "M1", "identifiant vide"),
         ("points", "M1", "Géométries de type Point : Polygon ou MultiPolygon attendu."),

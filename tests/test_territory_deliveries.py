@@ -157,18 +157,33 @@ def test_loading_again_updates_in_place(tmp_path):
     assert _memberships() == MEMBERSHIPS
 
 
-def test_the_france_wide_wgs84_edition_is_brought_into_lambert_93_without_the_drom(
-    tmp_path, capsys
-):
+def test_the_france_wide_wgs84_edition_brings_each_territory_into_its_official_crs(tmp_path):
     call_command("load_territories", str(_france_wgs84(tmp_path)))
-    out = capsys.readouterr().out
-    assert "départements d'outre-mer 972 : pas encore pris en charge" in out
-    assert sorted(Departement.objects.values_list("code", flat=True)) == ["98", "99"]
-    assert sorted(Region.objects.values_list("code", flat=True)) == ["93"]
+    assert sorted(Departement.objects.values_list("code", flat=True)) == ["972", "98", "99"]
+    assert sorted(Region.objects.values_list("code", flat=True)) == ["02", "93"]
     commune = Commune.objects.get(code="98001")
     assert commune.geom.srid == 2154
     assert commune.geom.area == pytest.approx(1_000_000.0, rel=1e-4)  # 1 km² back in L93
-    assert _memberships() == MEMBERSHIPS
+    # Martinique in RGAF09 / UTM 20N, its area as PROJ and GEOS measure it there.
+    to_utm = Transformer.from_crs(4326, 5490, always_xy=True)
+    box = shapely.box(-61.2, 14.4, -60.8, 14.9)  # vertices moved, edges straight there
+    utm_area = shapely.transform(box, lambda xy: np.column_stack(to_utm.transform(*xy.T))).area
+    fort_de_france = Commune.objects.get(code="97209")
+    assert fort_de_france.geom.srid == 5490
+    assert fort_de_france.geom.area == pytest.approx(utm_area, rel=1e-6)
+    assert Departement.objects.get(code="972").geom.srid == 5490
+    assert Region.objects.get(code="02").geom.srid == 5490
+    assert _memberships() == [("97209", ("249720061",)), *MEMBERSHIPS]
+
+
+def test_a_file_in_lambert_93_holding_a_drom_is_refused(tmp_path):
+    """A DROM measured in Lambert-93 would be wrong by a third: never reprojected."""
+    path = tmp_path / "t.gpkg"
+    for k, (name, (fields, rows, geoms)) in enumerate(_layers(with_drom=True).items()):
+        _write(path, name, fields, rows, geoms, "GPKG", crs="EPSG:2154", append=k > 0)
+    with pytest.raises(TerritoryFileError, match="en EPSG:2154, mais .* EPSG:5490"):
+        load_territories(path)
+    assert not Region.objects.exists() and not Commune.objects.exists()
 
 
 def test_a_subset_of_departements_loads_their_region_communes_and_epci_only(tmp_path):
@@ -184,7 +199,7 @@ def test_another_projection_is_refused(tmp_path):
     path = tmp_path / "t.gpkg"
     for k, (name, (fields, rows, geoms)) in enumerate(_layers().items()):
         _write(path, name, fields, rows, geoms, "GPKG", crs="EPSG:3857", append=k > 0)
-    with pytest.raises(TerritoryFileError, match="EPSG:2154 \\(Lambert-93\\) ou WGS84 attendu"):
+    with pytest.raises(TerritoryFileError, match="ou WGS84 attendu, trouvé EPSG:3857"):
         load_territories(path)
     assert not Region.objects.exists()
 

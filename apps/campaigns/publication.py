@@ -148,7 +148,7 @@ def build(publication_id: int) -> str:
                 }
                 for v in (m1, m2)
             ],
-            "crs": "EPSG:2154",
+            "crs": f"EPSG:{dep.srid}",
             "licence": LICENCE,
             "licence_url": LICENCE_URL,
             "producer": "IGN",

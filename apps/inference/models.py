@@ -6,7 +6,8 @@ from django.contrib.gis.db import models
 from django.utils.translation import gettext_lazy as _
 
 from apps.landcover.models import Vintage
-from apps.territories.models import SRID_L93, Departement
+from apps.ops.geofields import AnyCRSPolygonField
+from apps.territories.models import Departement
 
 
 class InferenceRun(models.Model):
@@ -92,4 +93,4 @@ class BlockPolygon(models.Model):
     block = models.ForeignKey(InferenceBlock, on_delete=models.CASCADE, related_name="+")
     model_class = models.PositiveSmallIntegerField()
     confidence = models.FloatField()
-    geom = models.PolygonField(srid=SRID_L93, spatial_index=False)
+    geom = AnyCRSPolygonField(spatial_index=False)

@@ -61,8 +61,9 @@ def _model(run):
 
 
 def check_run(run) -> dict:
-    """Inputs readable and aligned, in Lambert-93, checkpoint for the nomenclature's classes,
-    no vintage of that rank in the way. Returns the raster grid."""
+    """Inputs readable and aligned, in the département's official CRS (Lambert-93, or the
+    DROM's own), checkpoint for the nomenclature's classes, no vintage of that rank in the
+    way. Returns the raster grid."""
     from .ml.checkpoint import CheckpointError
     from .ml.predict import InputError, check_sources
 
@@ -71,8 +72,12 @@ def check_run(run) -> dict:
         _model(run)
     except (InputError, CheckpointError) as exc:
         raise RunRefused(str(exc)) from exc
-    if grid["crs"].to_epsg() != 2154:
-        raise RunRefused(f"the rasters are in {grid['crs']}, EPSG:2154 (Lambert-93) needed")
+    srid = run.departement.srid
+    if grid["crs"].to_epsg() != srid:
+        raise RunRefused(
+            f"the rasters are in {grid['crs']}, EPSG:{srid} needed (the official CRS of "
+            f"département {run.departement.code})"
+        )
     if Vintage.objects.filter(departement=run.departement, rank=run.rank).exists():
         raise RunRefused(
             f"the département {run.departement.code} has a {run.rank} vintage already: "
@@ -181,7 +186,12 @@ def run_block(block_id: int) -> str:
     classes, confidence, transform = classify_block(block)
     polygons = vectorize_classes(classes, confidence, transform)
     rows = [
-        BlockPolygon(block=block, model_class=int(v), confidence=float(c), geom=_geos(g))
+        BlockPolygon(
+            block=block,
+            model_class=int(v),
+            confidence=float(c),
+            geom=_geos(g, block.run.departement.srid),
+        )
         for g, v, c in zip(polygons.geoms, polygons.values, polygons.confidence, strict=True)
         for g in _parts(g)
     ]
@@ -255,10 +265,10 @@ def _assemble_later(run_id):
     dispatch(assemble_run, run_id)
 
 
-def _geos(geom):
+def _geos(geom, srid: int):
     from django.contrib.gis.geos import GEOSGeometry
 
-    return GEOSGeometry(memoryview(shapely.to_wkb(geom)), srid=2154)
+    return GEOSGeometry(memoryview(shapely.to_wkb(geom)), srid=srid)
 
 
 def _parts(geom):
@@ -336,7 +346,9 @@ def _copy_into_vintage(run, geoms, values, confidence) -> Vintage:
         )
         parts, index = shapely.get_parts(geoms, return_index=True)
         multi = shapely.multipolygons(parts, indices=index)
-        hexes = shapely.to_wkb(shapely.set_srid(multi, 2154), hex=True, include_srid=True)
+        hexes = shapely.to_wkb(
+            shapely.set_srid(multi, run.departement.srid), hex=True, include_srid=True
+        )
         buffer = io.StringIO()
         for i, (wkb, value, conf) in enumerate(zip(hexes, values, confidence, strict=True)):
             buffer.write(

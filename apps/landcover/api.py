@@ -18,7 +18,7 @@ from apps.territories.permissions import signalement_scope
 
 from . import contributions, tiles
 from .geofuncs import SimplifyPreserveTopology
-from .geometry import to_lambert93
+from .geometry import to_crs
 from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
 
@@ -104,12 +104,13 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         params.is_valid(raise_exception=True)
         lat = params.validated_data["lat"]
         try:
-            point = to_lambert93(Point(params.validated_data["lon"], lat, srid=4326))
+            point = to_crs(Point(params.validated_data["lon"], lat, srid=4326), vintage.srid)
         except ValueError as exc:
-            raise ValidationError({"lon": "Point hors de la projection Lambert-93."}) from exc
+            raise ValidationError({"lon": "Point hors de la projection du département."}) from exc
         geom = F("geom")
         if (z := params.validated_data.get("z")) is not None:
-            # Half a screen pixel at that zoom, in Lambert-93 metres (the highlight only).
+            # Half a screen pixel at that zoom, in metres of the département's CRS (the
+            # highlight only).
             tolerance = tiles.tile_width(z) / 512 * math.cos(math.radians(lat))
             geom = SimplifyPreserveTopology(geom, tolerance)
         polygon = (

@@ -22,12 +22,13 @@ def as_multipolygon(geom) -> MultiPolygon:
     return MultiPolygon(*[g for g in geom if g.geom_type == "Polygon"], srid=geom.srid)
 
 
-def to_lambert93(geom):
-    """`geom` (any SRID) transformed to Lambert-93, in place; ValueError when the projection
-    has no finite answer there (a point at the pole, 1e308): a bad input, never a 500."""
+def to_crs(geom, srid: int):
+    """`geom` (any SRID) transformed to `srid` — a département's official CRS —, in place;
+    ValueError when the projection has no finite answer there (a point at the pole, 1e308):
+    a bad input, never a 500."""
     try:
-        if geom.srid != 2154:
-            geom.transform(2154)
+        if geom.srid != srid:
+            geom.transform(srid)
         finite = geom.empty or all(math.isfinite(v) for v in geom.extent)
     except (GDALException, GEOSException, ValueError) as exc:
         raise ValueError(str(exc)) from exc
@@ -53,5 +54,5 @@ def bounds_wgs84(vintage) -> list[float]:
     if extent is None:
         return list(WORLD_WGS84)
     box = Polygon.from_bbox(extent)
-    box.srid = 2154
+    box.srid = vintage.departement.srid
     return _box_wgs84(box)

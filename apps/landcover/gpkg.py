@@ -35,8 +35,7 @@ from pyproj import CRS, Transformer
 from apps.territories.models import SRID_L93, Departement
 from ocsge import copybin, ewkb, validity
 from ocsge.copybin import Stream
-from ocsge.crs import DROM_CRS, identified_epsg
-from ocsge.crs import DROM_DEPARTEMENTS as DROM_CODES
+from ocsge.crs import OFFICIAL_CRS, identified_epsg, official_epsg
 from ocsge.outline import InnerCells
 from ocsge.projection import LambertToWebMercator
 
@@ -161,33 +160,35 @@ def _field_map(info: dict, layer: str, required=REQUIRED) -> dict[str, str]:
     return {name: by_lower[name] for name in (*REQUIRED, *OPTIONAL) if name in by_lower}
 
 
-def _transformers(info: dict, reproject: bool):
-    """Transformer to Lambert-93, or None when the file is in Lambert-93 already."""
+def _crs_name(epsg: int | None, src) -> str:
+    if epsg in OFFICIAL_CRS:
+        return f"EPSG:{epsg} ({OFFICIAL_CRS[epsg]})"
+    return f"EPSG:{epsg}" if epsg else src.name
+
+
+def _transformers(info: dict, reproject: bool, srid: int, departement_code: str):
+    """Transformer to the département's official CRS `srid`, or None when the file is in it
+    already. Never implied: a file in another CRS is refused unless --reproject."""
+    expected = f"EPSG:{srid} ({OFFICIAL_CRS[srid]})"
     crs = info.get("crs")
     if not crs:
-        raise ImportRefused(_("Système de coordonnées absent : EPSG:2154 (Lambert-93) attendu."))
+        raise ImportRefused(
+            _("Système de coordonnées absent : %(expected)s attendu pour le département %(code)s.")
+            % {"expected": expected, "code": departement_code}
+        )
     src = CRS.from_user_input(crs)
     epsg = identified_epsg(src)
-    if epsg == SRID_L93:
+    if epsg == srid:
         return None
-    if epsg in DROM_CRS:
-        raise ImportRefused(
-            _(
-                "Système de coordonnées EPSG:%(epsg)d (%(name)s), celui d'un département "
-                "d'outre-mer : ces départements ne sont pas encore pris en charge (leurs "
-                "surfaces seraient fausses en Lambert-93)."
-            )
-            % {"epsg": epsg, "name": DROM_CRS[epsg]}
-        )
     if not reproject:
         raise ImportRefused(
             _(
-                "Système de coordonnées %(crs)s : EPSG:2154 (Lambert-93) attendu. "
-                "Utilisez --reproject pour reprojeter."
+                "Système de coordonnées %(crs)s : le département %(code)s est en %(expected)s, "
+                "son système officiel. Utilisez --reproject pour reprojeter."
             )
-            % {"crs": f"EPSG:{epsg}" if epsg else src.name}
+            % {"crs": _crs_name(epsg, src), "code": departement_code, "expected": expected}
         )
-    return Transformer.from_crs(src, SRID_L93, always_xy=True)
+    return Transformer.from_crs(src, srid, always_xy=True)
 
 
 def _apply(transformer: Transformer | None, geoms: np.ndarray) -> np.ndarray:
@@ -262,9 +263,10 @@ class _BatchChecker:
     fields: dict[str, str]
     known_cs: set[str]
     known_us: set[str]
-    to_l93: Transformer | None
+    to_local: Transformer | None  # into the département's CRS; None: the file is in it
     outline: object
     repair: bool
+    srid: int = SRID_L93  # the département's official CRS
     vintage_id: int = 0
     geom_col: str = "geom"
     inner_cells: InnerCells | None = None
@@ -272,20 +274,24 @@ class _BatchChecker:
     _local: threading.local = field(default_factory=threading.local)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _transformer(self, target: str = "l93") -> Transformer | None:
-        """This thread's own transformer to Lambert-93 (None when the file is in it) or to
-        Web Mercator (pyproj transformers are not thread-safe)."""
-        if target == "l93" and self.to_l93 is None:
+    def _transformer(self, target: str = "local"):
+        """This thread's own transformer into the département's CRS (None when the file is
+        in it) or to Web Mercator (pyproj transformers are not thread-safe). From Lambert-93,
+        Web Mercator is computed by our checked fast projection (`ocsge.projection`); from
+        the DROM's CRS, by PROJ."""
+        if target == "local" and self.to_local is None:
             return None
         key = f"to_{target}"
         if getattr(self._local, key, None) is None:
-            if target == "l93":
-                src, dst = self.to_l93.source_crs, self.to_l93.target_crs
-            elif target == "3857_fast":
-                setattr(self._local, key, LambertToWebMercator())
+            if target == "local":
+                src, dst = self.to_local.source_crs, self.to_local.target_crs
+            elif target == "3857_fast":  # a function of (x, y) arrays
+                fast = LambertToWebMercator() if self.srid == SRID_L93 else None
+                proj = Transformer.from_crs(self.srid, 3857, always_xy=True)
+                setattr(self._local, key, fast or proj.transform)
                 return getattr(self._local, key)
             else:
-                src, dst = SRID_L93, 3857
+                src, dst = self.srid, 3857
             setattr(self._local, key, Transformer.from_crs(src, dst, always_xy=True))
         return getattr(self._local, key)
 
@@ -311,16 +317,20 @@ class _BatchChecker:
         out[idx] = ~shapely.covers(self._outline(), geoms[idx])
         return out
 
-    def _encoded(self, column, geoms: np.ndarray) -> tuple[Stream, Stream]:
-        """The Lambert-93 and Web Mercator WKB of a batch (MultiPolygons)."""
-        buf = ewkb.multipolygons(column) if self.to_l93 is None else None
+    def _encoded(self, column, geoms: np.ndarray):
+        """The EWKB of a batch (MultiPolygons) in the département's CRS with its SRID — as
+        (length, head streams, tail) for COPY: the file's own bytes after a shared 9-byte
+        header, not copied, when they can be — and the WKB in Web Mercator."""
+        buf = ewkb.multipolygons(column) if self.to_local is None else None
         found = ewkb.rings(buf) if buf is not None else None
         if found is None:  # reprojected file, or WKB other than 2D little-endian
-            return (
-                Stream.of_items(_ewkb(geoms, SRID_L93)),
-                Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857)),
-            )
-        return buf, ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
+            local = Stream.of_items(_ewkb(geoms, self.srid))
+            mercator = Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857))
+            return (local.lengths, [], local), mercator
+        mercator = ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
+        body = ewkb.bodies(buf)
+        header = ewkb.srid_header(len(body.begins), self.srid)
+        return (body.lengths + 9, [header], body), mercator
 
     def _text(self, batch, name: str | None, values: np.ndarray | None = None) -> Stream:
         """A text column as COPY sends it: Arrow's own UTF-8 buffers for string columns;
@@ -396,7 +406,7 @@ class _BatchChecker:
     def _block(self, batch, ids, mill, ossature, no_ossature, flags, geoms) -> bytes:
         """The batch's rows in COPY's binary format (columns as in `COPY_COLUMNS`)."""
         n, fields = batch.num_rows, self.fields
-        l93, mercator = self._encoded(batch.column(self.geom_col), geoms)
+        (length, prefix, local), mercator = self._encoded(batch.column(self.geom_col), geoms)
         head = [
             copybin.field_count(n, len(COPY_COLUMNS)),
             *Stream.fixed(np.full(n, self.vintage_id), ">i8").with_length(),
@@ -415,9 +425,10 @@ class _BatchChecker:
                 for values, null in flags
                 for part in Stream.fixed(values, "u1", null=null).with_length(null=null)
             ],
-            Stream.fixed(l93.lengths, ">i4"),
+            Stream.fixed(length, ">i4"),
+            *prefix,
         ]
-        return copybin.rows(head, [l93, *mercator.with_length()])
+        return copybin.rows(head, [local, *mercator.with_length()])
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
@@ -503,14 +514,6 @@ def import_ocsge(
     Shapefile OCCUPATION_SOL.shp (`delivery.opened`)."""
     if rank not in Vintage.Rank.values:
         raise ImportRefused(_("Rang %s inconnu : M1 ou M2.") % rank)
-    if departement_code in DROM_CODES:
-        raise ImportRefused(
-            _(
-                "Le département %s est d'outre-mer : ces départements ne sont pas encore pris "
-                "en charge (leurs surfaces se mesurent dans leur propre projection)."
-            )
-            % departement_code
-        )
     with contextlib.ExitStack() as stack:
         try:
             delivery = stack.enter_context(opened(path))
@@ -549,7 +552,8 @@ def _import(
     total = int(info.get("features") or 0)
     if total <= 0:
         raise ImportRefused(_("La couche %s est vide.") % LAYER)
-    to_l93 = _transformers(info, reproject)
+    srid = official_epsg(departement_code)
+    to_local = _transformers(info, reproject, srid, departement_code)
     if delivery.zones is not None:
         zones_crs = pyogrio.read_info(delivery.zones.path, layer=delivery.zones.name).get("crs")
         if not zones_crs or identified_epsg(zones_crs) != identified_epsg(info["crs"]):
@@ -622,9 +626,10 @@ def _import(
             fields,
             known_cs,
             known_us,
-            to_l93,
+            to_local,
             outline,
             repair,
+            srid=srid,
             vintage_id=vintage.id,
             build_outline=created_departement,
         )
@@ -696,7 +701,7 @@ def _import(
             # The built-up zones are read and encoded, and a new département's outline is
             # joined from the batches' unions, while the server builds the indexes.
             zones = (
-                side.submit(_zone_rows, delivery.zones, vintage.id, to_l93)
+                side.submit(_zone_rows, delivery.zones, vintage.id, to_local, srid)
                 if delivery.zones is not None
                 else None
             )
@@ -757,19 +762,21 @@ def _repair_invalid(vintage_id: int):
         )
 
 
-def _zone_rows(layer: Layer, vintage_id: int, to_l93) -> bytes:
+def _zone_rows(layer: Layer, vintage_id: int, to_local, srid: int) -> bytes:
     """The ZONE_CONSTRUITE layer as binary COPY rows: read, made valid where it is not,
     encoded (prepared while the server builds the polygons' indexes)."""
     meta, table = pyogrio.read_arrow(layer.path, layer=layer.name)
     fields = {name.lower(): name for name in meta["fields"]}
     column = table.column(meta["geometry_name"] or "wkb_geometry")
-    geoms = _as_multi(_apply(to_l93, shapely.from_wkb(column.to_numpy(zero_copy_only=False))))
+    geoms = _as_multi(_apply(to_local, shapely.from_wkb(column.to_numpy(zero_copy_only=False))))
     n = len(geoms)
     invalid = ~validity.is_valid(geoms)
-    wkb = ewkb.multipolygons(column) if to_l93 is None and not invalid.any() else None
+    wkb = ewkb.multipolygons(column) if to_local is None and not invalid.any() else None
     if wkb is None:
         geoms[invalid] = shapely.make_valid(geoms[invalid])
-        wkb = Stream.of_items(_ewkb(geoms, SRID_L93))
+        wkb = Stream.of_items(_ewkb(geoms, srid))
+    else:
+        wkb = ewkb.with_srid(wkb, srid)
     ids = _column(table, fields.get("id"), n, "")
     mill = _column(table, fields.get("millesime"), n, None, dtype=object)
     no_mill = np.array([m is None for m in mill], dtype=bool)
@@ -819,7 +826,7 @@ def _set_outline(departement: Departement, outline):
     outline = shapely.get_parts(outline)
     outline = shapely.multipolygons(outline[shapely.get_type_id(outline) == 3])
     Departement.objects.filter(pk=departement.pk).update(
-        geom=GEOSGeometry(memoryview(shapely.to_wkb(outline)), srid=SRID_L93)
+        geom=GEOSGeometry(memoryview(shapely.to_wkb(outline)), srid=departement.srid)
     )
 
 
@@ -894,7 +901,7 @@ def export_ocsge(
                 layer=LAYER,
                 driver="GPKG",
                 geometry_type="MultiPolygon",
-                crs="EPSG:2154",
+                crs=f"EPSG:{vintage.departement.srid}",
                 append=written > 0,
             )
             written += len(rows)
@@ -922,7 +929,7 @@ def export_ocsge(
             layer=ZC_LAYER,
             driver="GPKG",
             geometry_type="MultiPolygon",
-            crs="EPSG:2154",
+            crs=f"EPSG:{vintage.departement.srid}",
             append=True,
         )
     tmp.replace(out_path)
@@ -955,7 +962,7 @@ def export_difference(departement, out_path) -> int:
         layer=DIFF_LAYER,
         driver="GPKG",
         geometry_type="MultiPolygon",
-        crs="EPSG:2154",
+        crs=f"EPSG:{departement.srid}",
     )
     tmp.replace(out_path)
     return len(rows)

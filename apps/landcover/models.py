@@ -6,7 +6,8 @@ from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from apps.territories.models import SRID_L93, Departement
+from apps.ops.geofields import AnyCRSMultiPolygonField
+from apps.territories.models import Departement
 
 
 class CoverCode(models.Model):
@@ -138,6 +139,11 @@ class Vintage(models.Model):
     def __str__(self):
         return f"{self.departement.code} {self.rank} ({self.millesime})"
 
+    @property
+    def srid(self) -> int:
+        """Its département's official CRS, in which its polygons are stored and measured."""
+        return self.departement.srid
+
     def can_transition(self, new_state) -> bool:
         return new_state in self.TRANSITIONS[self.State(self.state)]
 
@@ -168,7 +174,7 @@ class LandCoverPolygon(models.Model):
     ossature = models.SmallIntegerField(null=True, blank=True)
     id_origine = models.CharField(max_length=32, blank=True, default="")
     code_or = models.CharField(max_length=32, blank=True, default="")
-    geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom = AnyCRSMultiPolygonField(spatial_index=False)
     # Derived from geom. Bulk imports send them computed (in parallel worker threads); for
     # every other insert or update of geom a database trigger computes them, so they never
     # drift from geom (migration 0003).
@@ -222,7 +228,7 @@ class ChangePiece(models.Model):
     us_avant = models.CharField(max_length=12)
     cs_apres = models.CharField(max_length=12)
     us_apres = models.CharField(max_length=12)
-    geom = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom = AnyCRSMultiPolygonField(spatial_index=False)
     geom_3857 = models.MultiPolygonField(srid=3857, spatial_index=False)
     area = models.FloatField(_("surface (m²)"))
 
@@ -261,7 +267,7 @@ class ZoneConstruite(models.Model):
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="zones_construites")
     ocsge_id = models.CharField(max_length=32)
     millesime = models.PositiveSmallIntegerField(null=True, blank=True)
-    geom = models.MultiPolygonField(srid=SRID_L93)
+    geom = AnyCRSMultiPolygonField()
 
     class Meta:
         verbose_name = _("zone construite")
@@ -289,8 +295,8 @@ class PolygonRevision(models.Model):
     code_us_before = models.CharField(max_length=12)
     code_cs_after = models.CharField(max_length=12)
     code_us_after = models.CharField(max_length=12)
-    geom_before = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
-    geom_after = models.MultiPolygonField(srid=SRID_L93, spatial_index=False)
+    geom_before = AnyCRSMultiPolygonField(spatial_index=False)
+    geom_after = AnyCRSMultiPolygonField(spatial_index=False)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
     )
@@ -325,7 +331,9 @@ class ImportJob(models.Model):
     departement_code = models.CharField(_("code du département"), max_length=3)
     departement_name = models.CharField(_("nom (si nouveau)"), max_length=200, blank=True)
     rank = models.CharField(_("rang"), max_length=2, choices=Vintage.Rank.choices)
-    reproject = models.BooleanField(_("reprojeter vers EPSG:2154"), default=False)
+    reproject = models.BooleanField(
+        _("reprojeter vers le système officiel du département"), default=False
+    )
     repair = models.BooleanField(_("réparer les géométries invalides"), default=False)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     progress = models.FloatField(default=0.0)

@@ -1,10 +1,11 @@
-"""OGC API – Features (Part 1 Core with GeoJSON; Part 2 for Lambert-93): what QGIS, GDAL
-and ArcGIS speak. Collections: each vintage a user may see (its polygons), each
-département's M1→M2 change layer when both vintages are visible, and what the apps above
-contribute (`contributions.OGC_COLLECTIONS`: the signalements the user may see, per
-département). Items: `bbox` (WGS84, or Lambert-93 with `bbox-crs`), `limit` with `next`
-links (keyset paging: constant time at any depth), property filters, and `crs` (WGS84 by
-default, or EPSG:2154 in which the data is stored).
+"""OGC API – Features (Part 1 Core with GeoJSON; Part 2 for each département's official
+CRS — Lambert-93, or the DROM's UTM projection): what QGIS, GDAL and ArcGIS speak.
+Collections: each vintage a user may see (its polygons), each département's M1→M2 change
+layer when both vintages are visible, and what the apps above contribute
+(`contributions.OGC_COLLECTIONS`: the signalements the user may see, per département).
+Items: `bbox` (WGS84, or the storage CRS with `bbox-crs`), `limit` with `next` links
+(keyset paging: constant time at any depth), property filters, and `crs` (WGS84 by
+default, or the storage CRS: the département's, in which the data is stored).
 
 Permissions as everywhere (`scoping.visible_vintages`): published vintages are open to
 everyone; the others to the members of their territory.
@@ -28,8 +29,7 @@ from .models import ChangePiece, LandCoverPolygon, Vintage
 from .scoping import visible_vintages
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
-SRIDS = {CRS84: 4326, L93: 2154}
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -55,11 +55,26 @@ class Collection:
     properties: tuple[str, ...]
     filters: tuple[str, ...] = ()
     geometry_field: str = "geom"
+    storage_srid: int = 2154  # the département's official CRS, in which rows are stored
+
+    @property
+    def storage_crs(self) -> str:
+        return f"{EPSG}{self.storage_srid}"
+
+    def srid_of(self, uri: str | None) -> int:
+        """The SRID of a `crs`/`bbox-crs` parameter: CRS84 (the default) or the storage
+        CRS (OGC API – Features Part 2)."""
+        uri = uri or CRS84
+        if uri == CRS84:
+            return 4326
+        if uri == self.storage_crs:
+            return self.storage_srid
+        raise BadRequest(f"crs {uri} : {CRS84} ou {self.storage_crs}")
 
 
-def shaped(queryset, srid: int, field: str = "geom"):
-    """`queryset` with `shape`: the GeoJSON of `field` in `srid` (stored in Lambert-93)."""
-    geometry = field if srid == 2154 else Transform(field, srid)
+def shaped(queryset, srid: int, field: str = "geom", storage: int = 2154):
+    """`queryset` with `shape`: the GeoJSON of `field` (stored in `storage`) in `srid`."""
+    geometry = field if srid == storage else Transform(field, srid)
     return queryset.annotate(shape=AsGeoJSON(geometry, precision=7 if srid == 4326 else 2))
 
 
@@ -94,9 +109,12 @@ def _vintage_collection(vintage: Vintage) -> Collection:
         f"{vintage.rank} {vintage.millesime}",
         description=f"{vintage.get_state_display()} — {vintage.polygon_count} polygones",
         bbox=lambda: bounds_wgs84(vintage),
-        rows=lambda srid: shaped(LandCoverPolygon.objects.filter(vintage=vintage), srid),
+        rows=lambda srid: shaped(
+            LandCoverPolygon.objects.filter(vintage=vintage), srid, storage=vintage.srid
+        ),
         properties=PROPERTIES,
         filters=("code_cs", "code_us"),
+        storage_srid=vintage.srid,
     )
 
 
@@ -107,9 +125,12 @@ def _change_collection(departement, m1, m2) -> Collection:
         f"{m1.millesime} → {m2.millesime}",
         description="Les surfaces dont les codes changent entre M1 et M2.",
         bbox=lambda: bounds_wgs84(m2),
-        rows=lambda srid: shaped(ChangePiece.objects.filter(departement=departement), srid),
+        rows=lambda srid: shaped(
+            ChangePiece.objects.filter(departement=departement), srid, storage=departement.srid
+        ),
         properties=CHANGE_PROPERTIES,
         filters=("cs_avant", "us_avant", "cs_apres", "us_apres"),
+        storage_srid=departement.srid,
     )
 
 
@@ -147,8 +168,8 @@ def _collection(request, found: Collection) -> dict:
         "description": found.description,
         "itemType": "feature",
         "extent": {"spatial": {"bbox": [found.bbox()], "crs": CRS84}},
-        "crs": [CRS84, L93],
-        "storageCrs": L93,
+        "crs": [CRS84, found.storage_crs],
+        "storageCrs": found.storage_crs,
         "links": [
             {"href": _url(request, "collection", cid), "rel": "self", "type": "application/json"},
             {"href": _url(request, "items", cid), "rel": "items", "type": GEOJSON},
@@ -198,14 +219,7 @@ def collection(request, cid):
     return _json(_collection(request, _find(request, cid)))
 
 
-def _crs(value, default=CRS84) -> int:
-    value = value or default
-    if value not in SRIDS:
-        raise BadRequest(f"crs {value} : {CRS84} ou {L93}")
-    return SRIDS[value]
-
-
-def _bbox(request) -> Polygon | None:
+def _bbox(request, found: Collection) -> Polygon | None:
     raw = request.GET.get("bbox")
     if not raw:
         return None
@@ -216,8 +230,10 @@ def _bbox(request) -> Polygon | None:
     if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
         raise BadRequest("bbox : xmin,ymin,xmax,ymax")
     box = Polygon.from_bbox(values)
-    box.srid = _crs(request.GET.get("bbox-crs"))
-    return box.transform(2154, clone=True) if box.srid != 2154 else box
+    box.srid = found.srid_of(request.GET.get("bbox-crs"))
+    if box.srid != found.storage_srid:
+        box.transform(found.storage_srid)
+    return box
 
 
 def _feature(row, properties) -> dict:
@@ -239,8 +255,8 @@ def _plain(value):
 def items(request, cid):
     found = _find(request, cid)
     try:
-        srid = _crs(request.GET.get("crs"))
-        box = _bbox(request)
+        srid = found.srid_of(request.GET.get("crs"))
+        box = _bbox(request, found)
         limit = int(request.GET.get("limit", DEFAULT_LIMIT))
         after = int(request.GET.get("cursor", 0))
     except BadRequest as exc:
@@ -269,7 +285,7 @@ def items(request, cid):
                 "type": GEOJSON,
             }
         )
-    crs = L93 if srid == 2154 else CRS84
+    crs = found.storage_crs if srid == found.storage_srid else CRS84
     return _json(
         {
             "type": "FeatureCollection",
@@ -286,7 +302,7 @@ def items(request, cid):
 def item(request, cid, fid: int):
     found = _find(request, cid)
     try:
-        srid = _crs(request.GET.get("crs"))
+        srid = found.srid_of(request.GET.get("crs"))
     except BadRequest as exc:
         return _bad(str(exc))
     row = found.rows(srid).filter(pk=fid).values("pk", "shape", *found.properties).first()
@@ -297,4 +313,5 @@ def item(request, cid, fid: int):
         {"href": _url(request, "item", cid, fid), "rel": "self", "type": GEOJSON},
         {"href": _url(request, "collection", cid), "rel": "collection"},
     ]
-    return _json(feature, content_type=GEOJSON, crs=L93 if srid == 2154 else CRS84)
+    crs = found.storage_crs if srid == found.storage_srid else CRS84
+    return _json(feature, content_type=GEOJSON, crs=crs)

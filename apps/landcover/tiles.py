@@ -74,7 +74,8 @@ def generalisation(z: int, y: int) -> dict | None:
     ground_pixel = pixel * ground_scale(z, y)
     return {
         "tolerance": pixel * SIMPLIFY_PIXELS,
-        # `area` is stored in EPSG:2154 square metres, close to ground area.
+        # `area` is stored in square metres of the département's official CRS (Lambert-93
+        # or a DROM's UTM projection), close to ground area.
         "min_area": MIN_PIXELS * ground_pixel**2,
         "cell": pixel * CELL_PIXELS,
     }

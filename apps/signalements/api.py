@@ -2,6 +2,7 @@
 one action endpoint per transition (`/signalements/{id}/accept/` …) and bulk decisions."""
 
 import datetime
+import functools
 
 import django_filters
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
@@ -143,19 +144,21 @@ def page_rows(ranked_page) -> list:
     return out
 
 
-_TO_WGS84 = CoordTransform(SpatialReference(2154), SpatialReference(4326))
+@functools.cache
+def _to_wgs84(srid: int) -> CoordTransform:
+    return CoordTransform(SpatialReference(srid), SpatialReference(4326))
 
 
 def wgs84(geom):
-    """A Lambert-93 geometry in WGS84, through one transformation object built once (building
-    it per row costs more than the rest of the row)."""
-    if geom is not None and geom.srid == 2154:
-        return geom.transform(_TO_WGS84, clone=True)
+    """A geometry of a département's CRS in WGS84, through one transformation object per CRS
+    built once (building it per row costs more than the rest of the row)."""
+    if geom is not None and geom.srid not in (None, 4326):
+        return geom.transform(_to_wgs84(geom.srid), clone=True)
     return geom
 
 
 class WGS84(GeometryField):
-    """A Lambert-93 geometry written as WGS84 GeoJSON."""
+    """A geometry of a département's CRS written as WGS84 GeoJSON."""
 
     def to_representation(self, value):
         return super().to_representation(wgs84(value))
@@ -280,7 +283,8 @@ class FilingSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="Forme dessinée : GeoJSON Polygon en WGS84 (ou EWKT en EPSG:2154).",
+        help_text="Forme dessinée : GeoJSON Polygon en WGS84 (ou EWKT dans le système du "
+        "département, EPSG:2154 en métropole).",
     )
     attachments = serializers.ListField(
         child=serializers.FileField(),

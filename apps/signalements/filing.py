@@ -15,7 +15,7 @@ from django.db.models import Value
 from django.utils.translation import gettext as _
 
 from apps.artif.impact import correction_impact
-from apps.landcover.geometry import to_lambert93
+from apps.landcover.geometry import to_crs
 from apps.landcover.models import (
     CoverCode,
     CoverUsePair,
@@ -48,8 +48,9 @@ ESTIMATE_BUDGET_MS = 800
 ESTIMATE_MAX_VERTICES = 20_000
 
 
-def parse_geometry(value) -> GEOSGeometry:
-    """A drawn shape: GeoJSON (WGS84 unless it names its CRS) or WKT/EWKT, to Lambert-93."""
+def parse_geometry(value, srid: int) -> GEOSGeometry:
+    """A drawn shape: GeoJSON (WGS84 unless it names its CRS) or WKT/EWKT, into the
+    département's CRS `srid`."""
     try:
         text = json.dumps(value) if isinstance(value, dict) else str(value)
         geom = GEOSGeometry(text)
@@ -57,10 +58,13 @@ def parse_geometry(value) -> GEOSGeometry:
         raise Refused(_("Géométrie illisible."), "geom") from exc
     if geom.srid is None:
         geom.srid = 4326
-    if geom.srid not in (4326, 2154):
+    if geom.srid not in (4326, srid):
         raise Refused(
-            _("Système de coordonnées EPSG:%(srid)s refusé : WGS84 (4326) ou Lambert-93 (2154).")
-            % {"srid": geom.srid},
+            _(
+                "Système de coordonnées EPSG:%(srid)s refusé : WGS84 (4326) ou celui du "
+                "département (%(local)s)."
+            )
+            % {"srid": geom.srid, "local": srid},
             "geom",
         )
     if geom.geom_type == "MultiPolygon" and len(geom) == 1:
@@ -76,9 +80,9 @@ def parse_geometry(value) -> GEOSGeometry:
     if not geom.valid:
         raise Refused(_("Géométrie invalide : %(why)s.") % {"why": geom.valid_reason}, "geom")
     try:
-        to_lambert93(geom)
+        to_crs(geom, srid)
     except ValueError as exc:
-        raise Refused(_("Forme hors de la projection Lambert-93."), "geom") from exc
+        raise Refused(_("Forme hors de la projection du département."), "geom") from exc
     if geom.area <= 0:
         raise Refused(_("La forme dessinée est vide."), "geom")
     return geom
@@ -135,7 +139,8 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         raise Refused(_("Ce millésime est publié : il ne change plus."), "vintage")
     if not vintage.feedback_open:
         raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
-    geom = parse_geometry(filing.geom) if filing.geom not in (None, "") else None
+    srid = vintage.departement.srid
+    geom = parse_geometry(filing.geom, srid) if filing.geom not in (None, "") else None
     polygons = LandCoverPolygon.objects.filter(vintage=vintage)
     if geom is not None:
         _bound(geom, polygons)
@@ -153,9 +158,9 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         location = polygon.geom.point_on_surface
     elif filing.lon is not None and filing.lat is not None:
         try:
-            location = to_lambert93(Point(filing.lon, filing.lat, srid=4326))
+            location = to_crs(Point(filing.lon, filing.lat, srid=4326), srid)
         except ValueError as exc:
-            raise Refused(_("Point hors de la projection Lambert-93."), "lon") from exc
+            raise Refused(_("Point hors de la projection du département."), "lon") from exc
         polygon = polygons.filter(geom__intersects=location).first()
     else:
         raise Refused(_("Indiquez un polygone, un point ou une forme dessinée."), "polygon")
@@ -166,11 +171,11 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     # What the filing would change lies wholly in the territory: the drawn shape (the
     # polygon is split along it), or the whole polygon.
     changed = geom if geom is not None else polygon.geom
-    organisation = contributing_organisation(user, location, within=changed)
+    organisation = contributing_organisation(user, location, vintage.departement, within=changed)
     if organisation is None:
         if not files_anywhere(user):
             raise Forbidden(_("Seuls les contributeurs déposent des signalements."))
-        if contributing_organisation(user, location) is None:
+        if contributing_organisation(user, location, vintage.departement) is None:
             raise Refused(_("Cet endroit est hors du territoire de votre organisation."), "polygon")
         if geom is not None:
             raise Refused(_("La forme dessinée sort du territoire de votre organisation."), "geom")
@@ -252,7 +257,7 @@ def _area_outside(departement_id: int, geom) -> float:
     row = (
         Departement.objects.filter(pk=departement_id, geom__isnull=False)
         .annotate(
-            outside=Area(Difference(Value(geom, output_field=PolygonField(srid=2154)), "geom"))
+            outside=Area(Difference(Value(geom, output_field=PolygonField(srid=geom.srid)), "geom"))
         )
         .values_list("outside", flat=True)
         .first()

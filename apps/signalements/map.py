@@ -116,10 +116,11 @@ def ogc_collections(user) -> list:
             title=f"Signalements {departement.code} {departement.name}",
             description="Les signalements que vous pouvez voir, au lieu de leur dépôt.",
             bbox=lambda: departement_bounds_wgs84(departement),
-            rows=lambda srid: shaped(mine, srid, "location"),
+            rows=lambda srid: shaped(mine, srid, "location", storage=departement.srid),
             properties=OGC_PROPERTIES,
             filters=("status", "code_cs_proposed", "code_us_proposed"),
             geometry_field="location",
+            storage_srid=departement.srid,
         )
 
     return [collection(d) for d in departements_where(user).order_by("code")]

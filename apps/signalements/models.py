@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from apps.landcover.models import LandCoverPolygon, Vintage
-from apps.territories.models import SRID_L93, Organisation
+from apps.ops.geofields import AnyCRSPointField, AnyCRSPolygonField
+from apps.territories.models import Organisation
 
 from .transitions import Action, Status
 
@@ -45,9 +46,9 @@ class Signalement(models.Model):
         db_constraint=False,
     )
     # Where it is (the clicked point, or a point on the drawn shape): markers, territory.
-    location = models.PointField(srid=SRID_L93)
+    location = AnyCRSPointField()
     # A drawn shape, where the boundary is wrong (the polygon must be split).
-    geom = models.PolygonField(srid=SRID_L93, null=True, blank=True)
+    geom = AnyCRSPolygonField(null=True, blank=True)
     code_cs_current = models.CharField(_("CS actuelle"), max_length=12)
     code_us_current = models.CharField(_("US actuel"), max_length=12)
     code_cs_proposed = models.CharField(_("CS proposée"), max_length=12)

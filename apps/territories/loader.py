@@ -3,8 +3,10 @@ as downloaded, idempotently (formats README « ADMIN EXPRESS »).
 
 The delivery may be the `.7z` with its dated folders, the extracted folder, the Shapefiles
 (REGION.shp, DEPARTEMENT.shp, EPCI.shp, COMMUNE.shp, ESRI `.prj`), a GeoPackage of those
-layers, or the France-wide GeoPackage edition in WGS84, brought into Lambert-93. The DROM
-are left out, and said so: their départements are not held yet (their own projections).
+layers, or the France-wide GeoPackage edition in WGS84. Each territory is stored in its
+official CRS (`ocsge.crs`): Lambert-93 in metropolitan France, its own UTM projection in
+each DROM (the DROM editions are delivered in it; the WGS84 edition is brought into it). A
+file in a projected CRS other than the territory's is refused, never reprojected.
 `departements` restricts the load to some départements (their région, their communes and
 the EPCI these belong to).
 """
@@ -23,9 +25,9 @@ from django.utils.translation import gettext as _
 from pyproj import Transformer
 
 from apps.ops.deliveries import DeliveryRefused, Layer, layers_of
-from ocsge.crs import DROM_DEPARTEMENTS, DROM_REGIONS, LAMBERT_93, identified_epsg
+from ocsge.crs import OFFICIAL_CRS, identified_epsg, official_epsg, region_epsg
 
-from .models import SRID_L93, Commune, Departement, Epci, Region
+from .models import Commune, Departement, Epci, Region
 
 # layer -> its fields (matched without regard to case); EPCI is optional (older files).
 LAYERS = {
@@ -48,6 +50,8 @@ class TerritoryFileError(Exception):
 class _Read:
     cols: dict[str, list[str]]
     geoms: list
+    epsg: int = WGS84  # the file's CRS
+    layer: str = ""
 
 
 @dataclass
@@ -73,17 +77,17 @@ def _read(layer: Layer, name: str) -> _Read:
         )
     crs = info.get("crs")
     epsg = identified_epsg(crs) if crs else None
-    if epsg not in (LAMBERT_93, WGS84):
+    if epsg not in OFFICIAL_CRS and epsg != WGS84:
         raise TerritoryFileError(
-            _("Couche %(layer)s : EPSG:2154 (Lambert-93) ou WGS84 attendu, trouvé %(crs)s")
+            _(
+                "Couche %(layer)s : le système officiel d'un territoire (EPSG:2154 Lambert-93, "
+                "ou celui d'un DROM) ou WGS84 attendu, trouvé %(crs)s"
+            )
             % {"layer": name, "crs": f"EPSG:{epsg}" if epsg else (crs or _("aucun"))}
         )
     geoms = shapely.from_wkb(
         table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False)
     )
-    if epsg == WGS84:
-        to_l93 = Transformer.from_crs(WGS84, LAMBERT_93, always_xy=True)
-        geoms = shapely.transform(geoms, lambda xy: np.column_stack(to_l93.transform(*xy.T)))
     cols = {
         f: [str(v).strip() if v is not None else "" for v in table.column(upper[f]).to_pylist()]
         for f in LAYERS[name]
@@ -106,18 +110,48 @@ def _read(layer: Layer, name: str) -> _Read:
                     "ex": ", ".join(bad[:5]),
                 }
             )
-    return _Read(cols, list(geoms))
+    return _Read(cols, list(geoms), epsg, name)
 
 
-def _multi(g) -> GEOSGeometry:
-    g = g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
-    return GEOSGeometry(memoryview(shapely.to_wkb(g)), srid=SRID_L93)
+def _in_crs(read: _Read, targets: list[int]) -> list[GEOSGeometry]:
+    """Each geometry as a MultiPolygon in its territory's official CRS `targets[i]`: as read
+    when the file is in it, brought from WGS84 otherwise; another projected CRS is
+    refused."""
+    wrong = sorted({t for t in targets if t != read.epsg} if read.epsg != WGS84 else set())
+    if wrong:
+        raise TerritoryFileError(
+            _(
+                "Couche %(layer)s en EPSG:%(found)d, mais des territoires s'y mesurent en "
+                "%(expected)s (leur système officiel) : prenez l'édition de ces territoires, "
+                "ou l'édition France entière en WGS84."
+            )
+            % {
+                "layer": read.layer,
+                "found": read.epsg,
+                "expected": ", ".join(f"EPSG:{t}" for t in wrong),
+            }
+        )
+    out: list = [None] * len(read.geoms)
+    geoms = np.asarray(read.geoms, dtype=object)
+    targets_arr = np.asarray(targets)
+    for target in set(targets):
+        idx = np.flatnonzero(targets_arr == target)
+        part = geoms[idx]
+        if read.epsg != target:
+            to = Transformer.from_crs(read.epsg, target, always_xy=True)
+            part = shapely.transform(part, lambda xy, to=to: np.column_stack(to.transform(*xy.T)))
+        for i, g in zip(idx, part, strict=True):
+            g = g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+            out[i] = GEOSGeometry(memoryview(shapely.to_wkb(g)), srid=target)
+    return out
 
 
 def _keep(read: _Read, mask: list[bool]) -> _Read:
     return _Read(
         {f: [v for v, k in zip(vs, mask, strict=True) if k] for f, vs in read.cols.items()},
         [g for g, k in zip(read.geoms, mask, strict=True) if k],
+        read.epsg,
+        read.layer,
     )
 
 
@@ -142,12 +176,6 @@ def load_territories(path, departements: list[str] | None = None) -> Report:
 def _load(read: dict[str, _Read], wanted: list[str] | None) -> Report:
     report = Report()
     deps, regions, communes = read["DEPARTEMENT"], read["REGION"], read["COMMUNE"]
-    drom = [d for d in deps.cols["INSEE_DEP"] if d in DROM_DEPARTEMENTS]
-    if drom:
-        report.left_out.append(
-            _("départements d'outre-mer %(codes)s : pas encore pris en charge")
-            % {"codes": ", ".join(sorted(drom))}
-        )
     known = set(deps.cols["INSEE_DEP"])
     if wanted:
         unknown = sorted(set(wanted) - known)
@@ -155,25 +183,22 @@ def _load(read: dict[str, _Read], wanted: list[str] | None) -> Report:
             raise TerritoryFileError(
                 _("Département(s) absent(s) du fichier : %s") % ", ".join(unknown)
             )
-    keep_dep = [
-        d not in DROM_DEPARTEMENTS and (not wanted or d in wanted) for d in deps.cols["INSEE_DEP"]
-    ]
-    deps = _keep(deps, keep_dep)
+    deps = _keep(deps, [not wanted or d in wanted for d in deps.cols["INSEE_DEP"]])
     used_regions = set(deps.cols["INSEE_REG"])
-    regions = _keep(
-        regions,
-        [r in used_regions and r not in DROM_REGIONS for r in regions.cols["INSEE_REG"]],
-    )
+    regions = _keep(regions, [r in used_regions for r in regions.cols["INSEE_REG"]])
     dep_codes = set(deps.cols["INSEE_DEP"])
     communes = _keep(communes, [d in dep_codes for d in communes.cols["INSEE_DEP"]])
     commune_sirens = communes.cols.get("SIREN_EPCI", [""] * len(communes.geoms))
     referenced = {s for value in commune_sirens for s in sirens(value)}
+    region_geoms = _in_crs(regions, [region_epsg(r) for r in regions.cols["INSEE_REG"]])
+    dep_geoms = _in_crs(deps, [official_epsg(d) for d in deps.cols["INSEE_DEP"]])
+    commune_geoms = _in_crs(communes, [official_epsg(d) for d in communes.cols["INSEE_DEP"]])
     with transaction.atomic():
         Region.objects.bulk_create(
             [
-                Region(code=c, name=n, geom=_multi(g))
+                Region(code=c, name=n, geom=g)
                 for c, n, g in zip(
-                    regions.cols["INSEE_REG"], regions.cols["NOM"], regions.geoms, strict=True
+                    regions.cols["INSEE_REG"], regions.cols["NOM"], region_geoms, strict=True
                 )
             ],
             update_conflicts=True,
@@ -183,12 +208,12 @@ def _load(read: dict[str, _Read], wanted: list[str] | None) -> Report:
         region_ids = dict(Region.objects.values_list("code", "id"))
         Departement.objects.bulk_create(
             [
-                Departement(code=c, name=n, region_id=region_ids.get(r), geom=_multi(g))
+                Departement(code=c, name=n, region_id=region_ids.get(r), geom=g)
                 for c, r, n, g in zip(
                     deps.cols["INSEE_DEP"],
                     deps.cols["INSEE_REG"],
                     deps.cols["NOM"],
-                    deps.geoms,
+                    dep_geoms,
                     strict=True,
                 )
             ],
@@ -206,13 +231,13 @@ def _load(read: dict[str, _Read], wanted: list[str] | None) -> Report:
         )
         Commune.objects.bulk_create(
             [
-                Commune(code=c, name=n, departement_id=dep_ids[d], siren_epci=s, geom=_multi(g))
+                Commune(code=c, name=n, departement_id=dep_ids[d], siren_epci=s, geom=g)
                 for c, d, n, s, g in zip(
                     communes.cols["INSEE_COM"],
                     communes.cols["INSEE_DEP"],
                     communes.cols["NOM"],
                     commune_sirens,
-                    communes.geoms,
+                    commune_geoms,
                     strict=True,
                 )
             ],

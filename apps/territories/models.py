@@ -8,13 +8,16 @@ from django.contrib.gis.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.ops.geofields import AnyCRSMultiPolygonField
+from ocsge.crs import official_epsg
+
 SRID_L93 = 2154
 
 
 class Region(models.Model):
     code = models.CharField(_("code INSEE"), max_length=3, unique=True)
     name = models.CharField(_("nom"), max_length=200)
-    geom = models.MultiPolygonField(srid=SRID_L93, null=True, blank=True)
+    geom = AnyCRSMultiPolygonField(null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -31,7 +34,8 @@ class Departement(models.Model):
     region = models.ForeignKey(
         Region, on_delete=models.PROTECT, null=True, blank=True, related_name="departements"
     )
-    geom = models.MultiPolygonField(srid=SRID_L93, null=True, blank=True)
+    # In the département's official CRS (`srid`), as its communes and polygons.
+    geom = AnyCRSMultiPolygonField(null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -40,6 +44,12 @@ class Departement(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    @property
+    def srid(self) -> int:
+        """EPSG code of the official CRS, in which its geometries are stored and measured:
+        Lambert-93, or the DROM's own UTM projection (`ocsge.crs`)."""
+        return official_epsg(self.code)
 
 
 class Epci(models.Model):
@@ -66,7 +76,7 @@ class Commune(models.Model):
     # its métropole); `epcis` holds the EPCI the commune belongs to.
     siren_epci = models.CharField(_("SIREN de l'EPCI"), max_length=60, blank=True)
     epcis = models.ManyToManyField(Epci, related_name="communes", blank=True)
-    geom = models.MultiPolygonField(srid=SRID_L93)
+    geom = AnyCRSMultiPolygonField()
 
     class Meta:
         ordering = ["code"]

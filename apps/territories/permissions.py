@@ -108,33 +108,36 @@ def signalement_scope(user, departement_id: int) -> list[int] | None:
 # --- filing: the place must lie in the contributor's territory ---------------------------
 
 
-def contributing_organisation(user, location, within=None) -> Organisation | None:
-    """The user's contributing organisation whose territory holds `location` — and, when
-    `within` is given (what the filing would change: the drawn shape, or the whole polygon),
-    holds all of it, but for strips thinner than 2 × TERRITORY_TOLERANCE_M along the edge.
+def contributing_organisation(user, location, departement, within=None) -> Organisation | None:
+    """The user's contributing organisation whose territory in `departement` holds
+    `location` — and, when `within` is given (what the filing would change: the drawn shape,
+    or the whole polygon), holds all of it, but for strips thinner than
+    2 × TERRITORY_TOLERANCE_M along the edge. Only the département's own geometries are
+    compared (they share its CRS; another département's may be in another).
 
     One EXISTS per kind of territory (each on a GiST index), not one OR over joined
     geometries (that joined every commune of the département: 120 ms a filing)."""
     if not user.is_authenticated:
         return None
-    at = {"geom__intersects": location}
+    communes = Commune.objects.filter(departement=departement, geom__intersects=location)
+    departements = Departement.objects.filter(pk=departement.pk, geom__intersects=location)
     orgs = Organisation.objects.filter(
         memberships__user=user, memberships__role__in=RULES[Right.FILE]
     ).filter(
-        Exists(Commune.objects.filter(organisations=OuterRef("pk"), **at))
-        | Exists(Departement.objects.filter(organisations=OuterRef("pk"), **at))
-        | Exists(Commune.objects.filter(departement__organisations=OuterRef("pk"), **at))
-        | Exists(Departement.objects.filter(region__organisations=OuterRef("pk"), **at))
+        Exists(communes.filter(organisations=OuterRef("pk")))
+        | Exists(departements.filter(organisations=OuterRef("pk")))
+        | Exists(communes.filter(departement__organisations=OuterRef("pk")))
+        | Exists(departements.filter(region__organisations=OuterRef("pk")))
     )
     for organisation in orgs.order_by("pk").distinct():
-        if within is None or holds(organisation.pk, within):
+        if within is None or holds(organisation.pk, within, departement):
             return organisation
     return None
 
 
-def holds(organisation_id: int, geom) -> bool:
-    """Whether the organisation's territory holds `geom` (up to the tolerance): one
-    statement, on the territory pieces that meet `geom` only."""
+def holds(organisation_id: int, geom, departement) -> bool:
+    """Whether the organisation's territory in `departement` holds `geom` (up to the
+    tolerance): one statement, on the territory pieces that meet `geom` only."""
     links = {
         name: getattr(Organisation, name).through._meta.db_table
         for name in ("communes", "departements", "regions")
@@ -143,14 +146,14 @@ def holds(organisation_id: int, geom) -> bool:
         WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g),
         territory AS (
             SELECT c.geom FROM {Commune._meta.db_table} c, shape
-            WHERE c.geom && shape.g AND (
+            WHERE c.departement_id = %(dep)s AND c.geom && shape.g AND (
                 c.id IN (SELECT commune_id FROM {links["communes"]}
                          WHERE organisation_id = %(org)s)
                 OR c.departement_id IN (SELECT departement_id FROM {links["departements"]}
                                         WHERE organisation_id = %(org)s))
             UNION ALL
             SELECT d.geom FROM {Departement._meta.db_table} d, shape
-            WHERE d.geom && shape.g AND (
+            WHERE d.id = %(dep)s AND d.geom && shape.g AND (
                 d.id IN (SELECT departement_id FROM {links["departements"]}
                          WHERE organisation_id = %(org)s)
                 OR d.region_id IN (SELECT region_id FROM {links["regions"]}
@@ -158,13 +161,20 @@ def holds(organisation_id: int, geom) -> bool:
         )
         SELECT ST_IsEmpty(ST_Buffer(
             ST_Difference(shape.g, coalesce((SELECT ST_Union(geom) FROM territory),
-                                            'SRID=2154;POLYGON EMPTY'::geometry)),
+                                            ST_SetSRID('POLYGON EMPTY'::geometry,
+                                                       ST_SRID(shape.g)))),
             -%(tol)s))
         FROM shape
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, {"g": bytes(geom.ewkb), "org": organisation_id, "tol": TERRITORY_TOLERANCE_M}
+            sql,
+            {
+                "g": bytes(geom.ewkb),
+                "org": organisation_id,
+                "dep": departement.pk,
+                "tol": TERRITORY_TOLERANCE_M,
+            },
         )
         return bool(cursor.fetchone()[0])
 

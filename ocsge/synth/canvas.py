@@ -11,7 +11,20 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
+from ocsge.crs import LAMBERT_93
+
 from .raster import burn, noise_field
+
+# Lower-left corner of a generated département in each official CRS: in metropolitan
+# France, and in each DROM's own projection (Martinique and Guadeloupe share RGAF09 / UTM
+# 20N; La Réunion and Mayotte are in the southern hemisphere, false northing 10,000 km).
+ORIGINS = {
+    LAMBERT_93: (600_000.0, 6_500_000.0),
+    5490: (700_000.0, 1_600_000.0),
+    2972: (300_000.0, 450_000.0),
+    2975: (330_000.0, 7_650_000.0),
+    4471: (500_000.0, 8_570_000.0),
+}
 
 
 @dataclass
@@ -29,12 +42,22 @@ class Canvas:
     cover: np.ndarray | None = None  # the M1 class raster (themes.THEMES values)
 
     @classmethod
-    def for_tile(cls, size_km, seed, res, offset_px=(0, 0), global_px=None, outline_seed=None):
+    def for_tile(
+        cls,
+        size_km,
+        seed,
+        res,
+        offset_px=(0, 0),
+        global_px=None,
+        outline_seed=None,
+        epsg=LAMBERT_93,
+    ):
         n = int(round(size_km * 1000 / res))
         big_n = global_px or n
         gx0, gy0 = offset_px
-        # Lambert-93, upper-left corner of this tile.
-        x0, y0 = 600_000.0 + gx0 * res, 6_500_000.0 + (big_n - gy0) * res
+        # Upper-left corner of this tile, in the département's CRS.
+        left, bottom = ORIGINS[epsg]
+        x0, y0 = left + gx0 * res, bottom + (big_n - gy0) * res
         return cls(
             size_km=size_km,
             res=res,

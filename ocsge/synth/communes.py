@@ -11,6 +11,8 @@ import numpy as np
 import pyogrio
 import shapely
 
+from ocsge.crs import DROM_REGION, official_epsg
+
 _SYLL = [
     "mar",
     "bel",
@@ -69,8 +71,11 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
     seeds = [(x, y) for x, y, _, _ in settlements]
     area_km2 = dept_geom.area / 1e6
     # INSEE commune codes have three digits after the département's: at most 999 communes.
-    seeds = seeds[:900]
-    target = min(990, max(len(seeds) + 1, int(area_km2 / 9)))
+    # (two digits in a DROM, whose département codes have three).
+    digits = 5 - len(code)
+    most = 10**digits - 1
+    seeds = seeds[: most * 9 // 10]
+    target = min(most, max(len(seeds) + 1, int(area_km2 / 9)))
     while len(seeds) < target:
         p = (rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if dept_geom.contains(shapely.Point(p)) and all(
@@ -87,7 +92,8 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
     used: set[str] = set()
     names = [commune_name(rng, used) for _ in cells]
     # The town's commune carries the département's name's prefecture role: first one.
-    region_code = "9" + code[-1] if len(code) == 2 else "99"
+    region_code = DROM_REGION.get(code) or ("9" + code[-1] if len(code) == 2 else "99")
+    crs = f"EPSG:{official_epsg(code)}"
     epci_split = np.median([c.centroid.x for c in cells])
     sirens = [
         "2" + code.zfill(3) + ("00001" if c.centroid.x < epci_split else "00002") for c in cells
@@ -113,7 +119,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         layer="REGION",
         driver="GPKG",
         geometry_type="MultiPolygon",
-        crs="EPSG:2154",
+        crs=crs,
     )
     pyogrio.raw.write(
         str(path),
@@ -123,7 +129,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         layer="DEPARTEMENT",
         driver="GPKG",
         geometry_type="MultiPolygon",
-        crs="EPSG:2154",
+        crs=crs,
         append=True,
     )
     k = len(cells)
@@ -131,7 +137,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         str(path),
         shapely.to_wkb(np.array([multi(c) for c in cells])),
         [
-            np.array([f"{code}{i + 1:03d}" for i in range(k)]),
+            np.array([f"{code}{i + 1:0{digits}d}" for i in range(k)]),
             np.full(k, code, dtype=object),
             np.full(k, region_code, dtype=object),
             np.array(sirens),
@@ -141,7 +147,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         layer="COMMUNE",
         driver="GPKG",
         geometry_type="MultiPolygon",
-        crs="EPSG:2154",
+        crs=crs,
         append=True,
     )
     # Two communautés de communes (west and east), named after their first commune.
@@ -168,7 +174,7 @@ def write_territories(path: Path, code: str, name: str, dept_geom, settlements, 
         layer="EPCI",
         driver="GPKG",
         geometry_type="MultiPolygon",
-        crs="EPSG:2154",
+        crs=crs,
         append=True,
     )
     return k

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from affine import Affine
 
+from ocsge.crs import official_epsg
+
 from .canvas import Canvas, draw_outline
 from .changes import draw_m2
 from .farmland import draw_fields, draw_quarry, place_farms
@@ -49,7 +51,9 @@ def draw_landscape(
     A large département is drawn as tiles: `offset_px` is this tile's (column, row) in the
     département's grid of `global_px` pixels a side, whose outline comes from `outline_seed`.
     """
-    canvas = Canvas.for_tile(size_km, seed, res, offset_px, global_px, outline_seed)
+    canvas = Canvas.for_tile(
+        size_km, seed, res, offset_px, global_px, outline_seed, epsg=official_epsg(code)
+    )
     canvas.inside = draw_outline(canvas)
     canvas.cover = np.zeros(canvas.shape, dtype=np.uint8)
     draw_fields(canvas)

@@ -66,7 +66,14 @@ def ocsge_ids(prefix_number: int, count: int) -> np.ndarray:
 
 
 def write_vintage(
-    path: Path, geoms, values, millesime: int, id_prefix: int, built_geoms, ign_artif=False
+    path: Path,
+    geoms,
+    values,
+    millesime: int,
+    id_prefix: int,
+    built_geoms,
+    ign_artif=False,
+    epsg: int = 2154,
 ):
     """The vintage's GeoPackage in the official layout; with `ign_artif`, the fields `artif`
     and `crit_seuil` of recent editions, from an independent reading of the threshold rule
@@ -99,7 +106,7 @@ def write_vintage(
         driver="GPKG",
         geometry_type="MultiPolygon",
         promote_to_multi=True,
-        crs="EPSG:2154",
+        crs=f"EPSG:{epsg}",
     )
     pyogrio.raw.write(
         str(path),
@@ -113,7 +120,7 @@ def write_vintage(
         driver="GPKG",
         geometry_type="MultiPolygon",
         promote_to_multi=True,
-        crs="EPSG:2154",
+        crs=f"EPSG:{epsg}",
         append=True,
     )
     return cs, us

@@ -15,6 +15,7 @@ import numpy as np
 import pyogrio
 import shapely
 
+from ocsge.crs import official_epsg
 from ocsge.nomenclature import valid_pairs
 from ocsge.vectorize import coverage_union, merge_by_pixels
 
@@ -40,7 +41,9 @@ def _within(zones: np.ndarray, outline) -> np.ndarray:
     return parts
 
 
-def _finish_vintage(results, k, rank, millesime, prefix, path, zones, ign_artif=False) -> int:
+def _finish_vintage(
+    results, k, rank, millesime, prefix, path, zones, ign_artif=False, epsg=2154
+) -> int:
     """Join one vintage's tiles across their seams and write its GeoPackage; returns the
     number of polygons."""
     geoms = shapely.from_wkb(np.concatenate([r[rank][0] for r in results]))
@@ -48,7 +51,7 @@ def _finish_vintage(results, k, rank, millesime, prefix, path, zones, ign_artif=
     if k > 1:
         left, right = _facing_across_seams([r[rank] for r in results], k)
         geoms, values, _ = merge_by_pixels(geoms, values, left, right)
-    cs, us = write_vintage(path, geoms, values, millesime, prefix, list(zones), ign_artif)
+    cs, us = write_vintage(path, geoms, values, millesime, prefix, list(zones), ign_artif, epsg)
     pairs = valid_pairs()
     bad = {p for p in zip(cs, us, strict=True) if p not in pairs}
     assert not bad, f"generator produced invalid pairs {bad}"
@@ -132,6 +135,7 @@ def generate(
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    epsg = official_epsg(code)  # a DROM département is drawn in its own projection
     t0 = time.perf_counter()
     k = max(1, math.ceil(size_km / tile_km - 1e-9))
     tile_px = int(round(size_km / k * 1000 / res))
@@ -167,7 +171,7 @@ def generate(
     zones = _within(zones, dept_geom)
     settlements = [s for r in results for s in r["settlements"]]
     vintages = [
-        (rank, millesime, prefix, outdir / f"ocsge_{rank}.gpkg", zones, ign_artif)
+        (rank, millesime, prefix, outdir / f"ocsge_{rank}.gpkg", zones, ign_artif, epsg)
         for rank, millesime, prefix in (("M1", millesimes[0], 1), ("M2", millesimes[1], 2))
     ]
     processes = []

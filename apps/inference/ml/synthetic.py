@@ -193,6 +193,7 @@ def render_geopackage(
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     df = pyogrio.read_dataframe(gpkg, layer="OCCUPATION_SOL")
+    crs = df.crs or "EPSG:2154"  # the photos in the polygons' CRS (a DROM's own, or L93)
     values = classes_from_codes(df.code_cs.values, df.code_us.values)
     geoms = df.geometry.values
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
@@ -203,7 +204,7 @@ def render_geopackage(
         "driver": "GTiff",
         "width": width,
         "height": height,
-        "crs": "EPSG:2154",
+        "crs": crs,
         "transform": transform,
         "tiled": True,
         "blockxsize": 512,

@@ -18,7 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--rank", required=True, choices=Vintage.Rank.values)
         parser.add_argument("--name", help="name of the département if it is not known yet")
         parser.add_argument(
-            "--reproject", action="store_true", help="reproject from the file's CRS to EPSG:2154"
+            "--reproject",
+            action="store_true",
+            help="reproject from the file's CRS into the département's official one "
+            "(EPSG:2154, or the DROM's UTM projection)",
         )
         parser.add_argument(
             "--repair", action="store_true", help="repair invalid geometries with ST_MakeValid"
