@@ -91,28 +91,28 @@ def test_dalles_make_aligned_mosaics_on_the_photos_grid(delivered, tmp_path):
     assert resampled.shape == original.shape
     assert np.abs(resampled - original).mean() < 0.5 * original.std()
     assert prepared.report == [
-        "RGB: 4 dalles",
-        "IRC: 4 dalles, band 1",
-        "elevation: 4 dalles at 20 m, resampled to 10 m",
+        "RVB : 4 dalles",
+        "IRC : 4 dalles, bande 1",
+        "altitude : 4 dalles à 20 m, rééchantillonnées à 10 m",
     ]
 
 
 def test_a_photo_dalle_without_its_infrared_dalle_is_named(delivered, tmp_path):
     (delivered["nir"] / "IRC_1-0.jp2").unlink()
-    with pytest.raises(mosaic.MosaicError, match="no infrared dalle for 1 photo dalle.*RVB_1-0"):
+    with pytest.raises(mosaic.MosaicError, match="aucune dalle infrarouge pour 1 dalle.*RVB_1-0"):
         mosaic.prepare(delivered["rgb"], delivered["nir"], delivered["elevation"], tmp_path / "w")
 
 
 def test_photos_not_covered_by_elevation_are_named(delivered, tmp_path):
     (delivered["elevation"] / "MNT_0-1.tif").unlink()
-    with pytest.raises(mosaic.MosaicError, match="elevation: 1 photo dalle.*not covered: RVB_0-1"):
+    with pytest.raises(mosaic.MosaicError, match="altitude : 1 dalle.*non couverte.*: RVB_0-1"):
         mosaic.prepare(delivered["rgb"], delivered["nir"], delivered["elevation"], tmp_path / "w")
 
 
 def test_an_empty_folder_is_refused(delivered, tmp_path):
     empty = tmp_path / "vide"
     empty.mkdir()
-    with pytest.raises(mosaic.MosaicError, match="RGB: no dalle"):
+    with pytest.raises(mosaic.MosaicError, match="RVB : aucune dalle"):
         mosaic.prepare(empty, delivered["nir"], delivered["elevation"], tmp_path / "w")
 
 

@@ -169,7 +169,7 @@ def test_bad_inputs_are_refused_before_anything_runs(imagery, checkpoint, tmp_pa
     # A vintage of that rank in the way.
     dep = Departement.objects.get(code="99")
     Vintage.objects.create(departement=dep, rank="M1", millesime=2021, source="import")
-    with pytest.raises(orchestration.RunRefused, match="has a M1 vintage"):
+    with pytest.raises(orchestration.RunRefused, match="a déjà un millésime M1"):
         orchestration.start(inference_run(imagery, checkpoint))
     assert not InferenceRun.objects.exists() and not InferenceBlock.objects.exists()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import rasterio
 import shapely
+from django.utils.translation import gettext as _
 
 DALLE_SUFFIXES = (".jp2", ".tif", ".tiff", ".asc")
 MAX_LISTED = 10
@@ -39,17 +40,26 @@ def dalles(folder: Path, what: str) -> list[Dalle]:
         p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in DALLE_SUFFIXES
     )
     if not found:
-        raise MosaicError(f"{what}: no dalle (.jp2, .tif, .asc) in {folder}")
+        raise MosaicError(
+            _("%(what)s : aucune dalle (.jp2, .tif, .asc) dans %(folder)s")
+            % {"what": what, "folder": folder}
+        )
     out = []
     for path in found:
         try:
             with rasterio.open(path) as ds:
                 out.append(Dalle(path, tuple(ds.bounds), abs(ds.transform.a), ds.crs, ds.count))
         except rasterio.errors.RasterioIOError as exc:
-            raise MosaicError(f"{what}: dalle {path.name} unreadable: {exc}") from exc
+            raise MosaicError(
+                _("%(what)s : dalle %(name)s illisible : %(why)s")
+                % {"what": what, "name": path.name, "why": exc}
+            ) from exc
     crs = {d.crs for d in out}
     if len(crs) > 1:
-        raise MosaicError(f"{what}: dalles in several CRS ({', '.join(map(str, crs))})")
+        raise MosaicError(
+            _("%(what)s : dalles dans plusieurs systèmes de coordonnées (%(crs)s)")
+            % {"what": what, "crs": ", ".join(map(str, crs))}
+        )
     return out
 
 
@@ -65,7 +75,10 @@ def _vrt(out: Path, sources: list[Dalle], *options: str) -> Path:
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0 or not out.exists():
-        raise MosaicError(f"gdalbuildvrt failed for {out.name}: {done.stderr.strip()}")
+        raise MosaicError(
+            _("gdalbuildvrt a échoué pour %(name)s : %(why)s")
+            % {"name": out.name, "why": done.stderr.strip()}
+        )
     return out
 
 
@@ -91,10 +104,10 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
     `workdir`, on the grid of the photos. Raises MosaicError with what is missing."""
     rgb, nir, elevation = Path(rgb), Path(nir), Path(elevation)
     report = []
-    photos = dalles(rgb, "RGB") if rgb.is_dir() else None
+    photos = dalles(rgb, "RVB") if rgb.is_dir() else None
     if photos is not None:
         rgb = _vrt(workdir / "rgb.vrt", photos, "-b", "1", "-b", "2", "-b", "3")
-        report.append(f"RGB: {len(photos)} dalles")
+        report.append(_("RVB : %(n)d dalles") % {"n": len(photos)})
     with rasterio.open(rgb) as ds:
         bounds, res = tuple(ds.bounds), abs(ds.transform.a)
     grid = ["-te", *map(repr, bounds), "-tr", repr(res), repr(abs(res))]
@@ -108,13 +121,14 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
             ]
             if missing:
                 raise MosaicError(
-                    f"IRC: no infrared dalle for {len(missing)} photo dalle(s): {_listed(missing)}"
+                    _("IRC : aucune dalle infrarouge pour %(n)d dalle(s) photo : %(list)s")
+                    % {"n": len(missing), "list": _listed(missing)}
                 )
         # BD ORTHO IRC: near infrared is band 1.
         nir = _vrt(workdir / "nir.vrt", infrared, "-b", "1", *grid, "-r", "bilinear")
-        report.append(f"IRC: {len(infrared)} dalles, band 1")
+        report.append(_("IRC : %(n)d dalles, bande 1") % {"n": len(infrared)})
     if elevation.is_dir():
-        heights = dalles(elevation, "elevation")
+        heights = dalles(elevation, _("altitude"))
         covered = shapely.union_all([shapely.box(*d.bounds) for d in heights])
         needed = photos or [Dalle(rgb, bounds, res, None, 3)]
         uncovered = [
@@ -122,10 +136,12 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
         ]
         if uncovered:
             raise MosaicError(
-                f"elevation: {len(uncovered)} photo dalle(s) not covered: {_listed(uncovered)}"
+                _("altitude : %(n)d dalle(s) photo non couverte(s) : %(list)s")
+                % {"n": len(uncovered), "list": _listed(uncovered)}
             )
         elevation = _vrt(workdir / "elevation.vrt", heights, "-b", "1", *grid, "-r", "bilinear")
         report.append(
-            f"elevation: {len(heights)} dalles at {heights[0].res:g} m, resampled to {res:g} m"
+            _("altitude : %(n)d dalles à %(src)s m, rééchantillonnées à %(res)s m")
+            % {"n": len(heights), "src": f"{heights[0].res:g}", "res": f"{res:g}"}
         )
     return Prepared(rgb, nir, elevation, report)

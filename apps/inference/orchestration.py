@@ -75,13 +75,19 @@ def check_run(run) -> dict:
     srid = run.departement.srid
     if grid["crs"].to_epsg() != srid:
         raise RunRefused(
-            f"the rasters are in {grid['crs']}, EPSG:{srid} needed (the official CRS of "
-            f"département {run.departement.code})"
+            _(
+                "Les rasters sont en %(crs)s ; EPSG:%(srid)d attendu (le système officiel du "
+                "département %(code)s)."
+            )
+            % {"crs": grid["crs"], "srid": srid, "code": run.departement.code}
         )
     if Vintage.objects.filter(departement=run.departement, rank=run.rank).exists():
         raise RunRefused(
-            f"the département {run.departement.code} has a {run.rank} vintage already: "
-            "delete it first (or import into the other rank)"
+            _(
+                "Le département %(code)s a déjà un millésime %(rank)s : supprimez-le d'abord "
+                "(ou produisez l'autre rang)."
+            )
+            % {"code": run.departement.code, "rank": run.rank}
         )
     return grid
 
@@ -336,7 +342,9 @@ def _copy_into_vintage(run, geoms, values, confidence) -> Vintage:
     cover = dict(ModelClass.objects.values_list("id", "cover_id"))
     with transaction.atomic():
         if Vintage.objects.filter(departement=run.departement, rank=run.rank).exists():
-            raise RunRefused(f"a {run.rank} vintage appeared meanwhile")
+            raise RunRefused(
+                _("Un millésime %(rank)s est apparu entre-temps.") % {"rank": run.rank}
+            )
         vintage = Vintage.objects.create(
             departement=run.departement,
             rank=run.rank,
