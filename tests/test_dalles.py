@@ -83,7 +83,8 @@ def test_dalles_make_aligned_mosaics_on_the_photos_grid(delivered, tmp_path):
         expected = (whole.width, whole.height, 2154)
     assert (grid["width"], grid["height"], grid["crs"].to_epsg()) == expected
     with rasterio.open(prepared.rgb) as a, rasterio.open(source["rgb"]) as b:
-        assert (a.read() == b.read()).all()  # lossless dalles, mosaicked back whole
+        assert (a.read([1, 2, 3]) == b.read()).all()  # lossless dalles, mosaicked back whole
+        assert (a.dataset_mask() == 255).all()  # photos everywhere
     with rasterio.open(prepared.nir) as a, rasterio.open(source["nir"]) as b:
         assert a.count == 1 and (a.read(1) == b.read(1)).all()  # band 1 of the IRC dalles
     with rasterio.open(prepared.elevation) as a, rasterio.open(source["elevation"]) as b:
@@ -107,6 +108,30 @@ def test_photos_not_covered_by_elevation_are_named(delivered, tmp_path):
     (delivered["elevation"] / "MNT_0-1.tif").unlink()
     with pytest.raises(mosaic.MosaicError, match="altitude : 1 dalle.*non couverte.*: RVB_0-1"):
         mosaic.prepare(delivered["rgb"], delivered["nir"], delivered["elevation"], tmp_path / "w")
+
+
+def test_where_no_dalle_lies_nothing_is_classified_and_the_report_says_so(
+    delivered, checkpoint, tmp_path
+):
+    """A photo dalle missing (or the edge of the territory): its pixels are masked in the
+    mosaic, get no class (0, the class raster's nodata) and so no polygon; the report gives
+    the share of the mosaic's box without photos."""
+    from apps.inference.ml.checkpoint import load_checkpoint
+    from apps.inference.ml.predict import CLASS_NODATA, predict_to_cog
+
+    (delivered["rgb"] / "RVB_1-1.jp2").unlink()  # the lower-right dalle, 187 × 192 px
+    prepared = mosaic.prepare(
+        delivered["rgb"], delivered["nir"], delivered["elevation"], tmp_path / "work"
+    )
+    assert "RVB : 23,7 % de l'emprise sans dalle" in " ".join(prepared.report)  # of 387 × 392 px
+    model, meta = load_checkpoint(checkpoint)
+    sources = Sources(prepared.rgb, prepared.nir, prepared.elevation)
+    predict_to_cog(model, meta, sources, tmp_path / "c.tif", tmp_path / "f.tif", device="cpu")
+    with rasterio.open(tmp_path / "c.tif") as classes:
+        c = classes.read(1)
+    assert c.shape == (392, 387)  # rows, columns
+    assert (c[DALLE_PX:, DALLE_PX:] == CLASS_NODATA).all()  # the missing dalle
+    assert (c[:DALLE_PX, :] != CLASS_NODATA).all() and (c[:, :DALLE_PX] != CLASS_NODATA).all()
 
 
 def test_an_empty_folder_is_refused(delivered, tmp_path):

@@ -63,6 +63,22 @@ def dalles(folder: Path, what: str) -> list[Dalle]:
     return out
 
 
+def _gaps(photos: list[Dalle]) -> list[str]:
+    """What the report says of the mosaic's holes: its box's share no dalle covers."""
+    footprints = [shapely.box(*d.bounds) for d in photos]
+    box = shapely.box(*shapely.total_bounds(footprints))
+    share = 1 - shapely.union_all(footprints).area / box.area
+    if share < 1e-6:
+        return []
+    return [
+        _(
+            "RVB : %(share)s %% de l'emprise sans dalle (dalle absente ou hors du territoire) : "
+            "non classé"
+        )
+        % {"share": f"{100 * share:.1f}".replace(".", ",")}
+    ]
+
+
 def _vrt(out: Path, sources: list[Dalle], *options: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [
@@ -106,8 +122,11 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
     report = []
     photos = dalles(rgb, "RVB") if rgb.is_dir() else None
     if photos is not None:
-        rgb = _vrt(workdir / "rgb.vrt", photos, "-b", "1", "-b", "2", "-b", "3")
+        # The alpha band marks where no dalle lies (a dalle missing, the edge of the
+        # territory): those pixels are not classified.
+        rgb = _vrt(workdir / "rgb.vrt", photos, "-b", "1", "-b", "2", "-b", "3", "-addalpha")
         report.append(_("RVB : %(n)d dalles") % {"n": len(photos)})
+        report.extend(_gaps(photos))
     with rasterio.open(rgb) as ds:
         bounds, res = tuple(ds.bounds), abs(ds.transform.a)
     grid = ["-te", *map(repr, bounds), "-tr", repr(res), repr(abs(res))]

@@ -94,8 +94,10 @@ def check_sources(sources: Sources) -> dict:
     return {"crs": crs, "transform": transform, "width": width, "height": height}
 
 
-def _read(datasets, window: Window, full_w: int, full_h: int, size: int) -> np.ndarray:
-    """Read the 5-band stack for `window` (may overrun the raster), mirrored to `size`."""
+def _read(datasets, window: Window, full_w: int, full_h: int, size: int):
+    """Read the 5-band stack for `window` (may overrun the raster), mirrored to `size`, and
+    where the photos have data (their mask: nodata, or no dalle there — a mosaic's alpha);
+    False outside the raster."""
     c0, r0 = int(window.col_off), int(window.row_off)
     c1, r1 = c0 + int(window.width), r0 + int(window.height)
     rc0, rr0, rc1, rr1 = max(c0, 0), max(r0, 0), min(c1, full_w), min(r1, full_h)
@@ -108,6 +110,7 @@ def _read(datasets, window: Window, full_w: int, full_h: int, size: int) -> np.n
             dem.read([1], window=win),
         ]
     ).astype(np.float32)
+    valid = rgb.dataset_mask(window=win) > 0
     pad = (
         (0, 0),
         (rr0 - r0, size - (rr0 - r0) - stack.shape[1]),
@@ -116,7 +119,8 @@ def _read(datasets, window: Window, full_w: int, full_h: int, size: int) -> np.n
     if any(p for p in pad[1] + pad[2]):
         mode = "reflect" if min(stack.shape[1:]) > max(max(pad[1]), max(pad[2])) else "edge"
         stack = np.pad(stack, pad, mode=mode)
-    return stack
+        valid = np.pad(valid, pad[1:], mode="constant", constant_values=False)
+    return stack, valid
 
 
 def tile_windows(width: int, height: int, core: int, area: Window | None = None):
@@ -191,7 +195,7 @@ def predict_to_cog(
                 ds = [stack.enter_context(rasterio.open(p)) for p in sources.paths().values()]
                 for batch in batches:
                     t = time.perf_counter()
-                    arrays = [
+                    read = [
                         _read(
                             ds,
                             Window(w.col_off - margin, w.row_off - margin, tile, tile),
@@ -202,7 +206,8 @@ def predict_to_cog(
                         for w in batch
                     ]
                     times.read += time.perf_counter() - t
-                    read_q.put((batch, np.stack(arrays)))
+                    arrays, valid = zip(*read, strict=True)
+                    read_q.put((batch, np.stack(arrays), np.stack(valid)))
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
         finally:
@@ -245,7 +250,7 @@ def predict_to_cog(
                 times.wait_read += time.perf_counter() - t
                 if item is None or errors:
                     break
-                batch, arrays = item
+                batch, arrays, valid = item
                 t = time.perf_counter()
                 x = torch.from_numpy(arrays).to(dev, non_blocking=True)
                 x = (x - mean) / std
@@ -259,6 +264,9 @@ def predict_to_cog(
                 conf, idx = prob.max(dim=1)
                 classes = class_ids[idx].cpu().numpy()
                 confs = (conf * 100).round().to(torch.uint8).cpu().numpy()
+                # No photo there (nodata, a missing dalle): not classified, never a polygon.
+                classes[~valid] = CLASS_NODATA
+                confs[~valid] = CONF_NODATA
                 times.compute += time.perf_counter() - t
                 write_q.put((batch, classes, confs))
                 done += len(batch)
