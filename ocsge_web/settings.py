@@ -4,6 +4,7 @@ Every value has a development default except SECRET_KEY, which is required when 
 off. See README.md for the list of variables.
 """
 
+import datetime
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "leaflet",
     "csp",
     "axes",
+    "knox",
     "apps.territories",
     "apps.landcover",
     "apps.signalements",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A personal API token on the pages GIS clients read (OGC API, tiles): GET only.
+    "apps.accounts.tokens.TokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -226,6 +230,17 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60)
 
+# Personal API tokens (apps/accounts/tokens.py): a recognisable prefix (a leaked token is
+# found by secret scanners), 90 days unless chosen otherwise on the tokens page.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+REST_KNOX = {
+    "TOKEN_PREFIX": "ocsge_",
+    "TOKEN_TTL": datetime.timedelta(days=90),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+API_TOKEN_DAYS = (30, 90, 365)  # validities offered
+API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per user (per address when anonymous); filing has its own, lower rate
@@ -246,6 +261,10 @@ REST_FRAMEWORK = {
     # The browser's session only; HTTP Basic (a password in every request) when configured.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # Personal API tokens (django-rest-knox): `Authorization: Token …`, or as the
+        # password of Basic authentication (QGIS); locked out like passwords.
+        "apps.accounts.tokens.TokenAuthentication",
+        "apps.accounts.tokens.TokenBasicAuthentication",
         *(
             ["rest_framework.authentication.BasicAuthentication"]
             if env_bool("API_BASIC_AUTH", False)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
 
 from apps.territories.models import Organisation, Role
 
@@ -57,3 +58,20 @@ class MembershipEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} {self.user} — {self.organisation}"
+
+
+class ApiToken(AbstractAuthToken):
+    """A personal API token (django-rest-knox: only its digest is stored; the token is shown
+    once, when created). It carries exactly its owner's rights, expires, and is revoked by
+    deleting it. QGIS and scripts send it as `Authorization: Token …`, or as the password of
+    HTTP Basic authentication (`apps/accounts/tokens.py`)."""
+
+    name = models.CharField(_("nom"), max_length=100)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = _("jeton d'API")
+        verbose_name_plural = _("jetons d'API")
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"

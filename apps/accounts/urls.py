@@ -11,4 +11,6 @@ urlpatterns = [
     path("comptes/membres/", views.members, name="members"),
     path("comptes/membres/<int:pk>/role/", views.member_role, name="member-role"),
     path("comptes/membres/<int:pk>/retirer/", views.member_remove, name="member-remove"),
+    path("comptes/jetons/", views.tokens, name="tokens"),
+    path("comptes/jetons/<str:key>/revoquer/", views.token_revoke, name="token-revoke"),
 ]

@@ -1,3 +1,4 @@
+import datetime
 import logging
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -18,7 +20,7 @@ from apps.territories.permissions import is_platform_admin
 
 from . import services
 from .forms import InvitationForm
-from .models import Invitation, MembershipEvent
+from .models import ApiToken, Invitation, MembershipEvent
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +144,51 @@ class PasswordResetView(auth_views.PasswordResetView):
             log.warning("password reset over its rate (%s), no mail sent", client_ip(self.request))
             return HttpResponseRedirect(self.get_success_url())
         return super().form_valid(form)
+
+
+@login_required
+def tokens(request):
+    """The user's personal API tokens: create one (shown once), see and revoke them."""
+    mine = ApiToken.objects.filter(user=request.user)
+    created = None
+    if request.method == "POST":
+        name = (request.POST.get("name") or "").strip()[:100]
+        try:
+            days = int(request.POST.get("days", ""))
+        except ValueError:
+            days = 0
+        if not name:
+            messages.error(request, _("Donnez un nom au jeton (l'usage : « QGIS bureau »)."))
+        elif days not in settings.API_TOKEN_DAYS:
+            messages.error(request, _("Durée de validité inconnue."))
+        elif mine.count() >= settings.API_TOKENS_PER_USER:
+            messages.error(
+                request,
+                _("Vous avez déjà %(n)d jetons : révoquez-en un d'abord.")
+                % {"n": settings.API_TOKENS_PER_USER},
+            )
+        else:
+            _token, created = ApiToken.objects.create(
+                user=request.user, expiry=datetime.timedelta(days=days), name=name
+            )
+            log.info("API token %r created for %s", name, request.user.get_username())
+    return render(
+        request,
+        "accounts/tokens.html",
+        {
+            "tokens": mine.order_by("-created"),
+            "created": created,
+            "days": settings.API_TOKEN_DAYS,
+            "now": timezone.now(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, key: str):
+    """Revoke one of the user's tokens (another's is not found: nothing happens)."""
+    deleted, _rows = ApiToken.objects.filter(user=request.user, digest=key).delete()
+    if deleted:
+        messages.success(request, _("Jeton révoqué : il ne donne plus accès à rien."))
+    return redirect("accounts:tokens")
