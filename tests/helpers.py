@@ -17,6 +17,16 @@ from .conftest import X0, Y0
 TO_WGS84 = Transformer.from_crs(2154, 4326, always_xy=True)
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime.date(2026, 1, 15)  # the production plan of the `campaign` fixture
+# Lambert-93 as an ESRI `.prj` names it (OCS GE 1.x, ADMIN EXPRESS Shapefiles): no EPSG code.
+ESRI_LAMBERT_93 = (
+    'PROJCS["RGF93_Lambert_93",GEOGCS["GCS_RGF_1993",DATUM["D_RGF_1993",'
+    'SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],'
+    'PARAMETER["False_Easting",700000.0],PARAMETER["False_Northing",6600000.0],'
+    'PARAMETER["Central_Meridian",3.0],PARAMETER["Standard_Parallel_1",49.0],'
+    'PARAMETER["Standard_Parallel_2",44.0],PARAMETER["Latitude_Of_Origin",46.5],'
+    'UNIT["Meter",1.0]]'
+)
 
 
 def lonlat(x, y):

@@ -18,21 +18,13 @@ from apps.landcover.gpkg import ImportRefused, export_ocsge, import_ocsge
 from apps.landcover.models import LandCoverPolygon, Vintage, ZoneConstruite
 
 from .conftest import X0, Y0, square_rows
+from .helpers import ESRI_LAMBERT_93
 
 pytestmark = pytest.mark.django_db
 
 ARCHIVE = "OCS-GE_2-0__GPKG_LAMB93_D098_2021-01-01"
 DATA = f"{ARCHIVE}/OCS-GE/1_DONNEES_LIVRAISON_2023-05-00119/OCSGE_2-0_GPKG_LAMB93_D98-2021"
 SUPPLEMENTS = f"{ARCHIVE}/OCS-GE/3_SUPPLEMENTS_LIVRAISON_2023-05-00119"
-ESRI_LAMBERT_93 = (
-    'PROJCS["RGF93_Lambert_93",GEOGCS["GCS_RGF_1993",DATUM["D_RGF_1993",'
-    'SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],'
-    'UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],'
-    'PARAMETER["False_Easting",700000.0],PARAMETER["False_Northing",6600000.0],'
-    'PARAMETER["Central_Meridian",3.0],PARAMETER["Standard_Parallel_1",49.0],'
-    'PARAMETER["Standard_Parallel_2",44.0],PARAMETER["Latitude_Of_Origin",46.5],'
-    'UNIT["Meter",1.0]]'
-)
 SOURCE = "Photo-interprétation"  # not ASCII: the encoding must be honoured
 
 

@@ -14,7 +14,7 @@ from pyproj import Transformer
 from apps.territories.loader import TerritoryFileError, load_territories
 from apps.territories.models import Commune, Departement, Epci, Region
 
-from .test_deliveries import ESRI_LAMBERT_93
+from .helpers import ESRI_LAMBERT_93
 
 pytestmark = pytest.mark.django_db
 
