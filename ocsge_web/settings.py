@@ -239,6 +239,9 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Token",
 }
 API_TOKEN_DAYS = (30, 90, 365)  # validities offered
+# Filing from a file (apps/signalements/batch.py): its size and its rows, at most.
+BATCH_FILING_MAX_BYTES = env_int("BATCH_FILING_MAX_BYTES", 10 * 2**20)
+BATCH_FILING_MAX_ROWS = env_int("BATCH_FILING_MAX_ROWS", 500)
 API_TOKENS_PER_USER = env_int("API_TOKENS_PER_USER", 10)
 
 REST_FRAMEWORK = {

@@ -182,7 +182,7 @@ COMMON = {
     "/departements/98/calendrier/",
 }
 DEPARTEMENT_LINKS = {
-    "contributor_in": COMMON,
+    "contributor_in": COMMON | {"/departements/98/signalements/depot-fichier/"},
     "reviewer": COMMON | {"/departements/98/rapport-qualite/"},
     "operator": COMMON | {"/departements/98/rapport-qualite/", "/departements/98/inference/"},
 }

@@ -71,6 +71,7 @@ def departement_detail(request, code):
             "table": table,
             # Only the links to what this user may open (a page they may not is a 403).
             "can_read_quality": may(request.user, Right.READ_QUALITY, departement),
+            "can_file": may(request.user, Right.FILE, departement),
             "can_run_inference": may(request.user, Right.RUN_INFERENCE, departement),
         },
     )

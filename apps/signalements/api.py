@@ -1,6 +1,7 @@
 """REST API of signalements: list (GeoJSON, filters), detail, filing, comments, attachments,
 one action endpoint per transition (`/signalements/{id}/accept/` …) and bulk decisions."""
 
+import dataclasses
 import datetime
 import functools
 
@@ -26,7 +27,7 @@ from apps.artif.impact import format_delta
 from apps.ops.parsers import JSONParser
 from apps.territories.models import Commune
 
-from . import access, conversation, decisions, filing, uploads
+from . import access, batch, conversation, decisions, filing, uploads
 from .models import RejectionReason, Signalement
 from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
@@ -267,6 +268,16 @@ class SignalementDetailSerializer(SignalementSerializer):
         return decisions.related_open(obj, self.context["request"].user)
 
 
+class BatchSerializer(serializers.Serializer):
+    vintage = serializers.IntegerField()
+    file = serializers.FileField(
+        help_text="GeoPackage, GeoJSON, Shapefile zippé ou CSV (lon, lat) des propositions."
+    )
+    mode = serializers.ChoiceField(
+        choices=[("all", "tout ou rien"), ("valid", "les lignes valides")], default="all"
+    )
+
+
 class FilingSerializer(serializers.Serializer):
     vintage = serializers.IntegerField()
     code_cs_proposed = serializers.CharField(required=False, allow_blank=True, default="")
@@ -388,7 +399,7 @@ class SignalementViewSet(
 
     def get_throttles(self):
         throttles = super().get_throttles()
-        if self.action == "create":
+        if self.action in ("create", "batch"):
             throttles.append(FilingRateThrottle())
         return throttles
 
@@ -421,6 +432,26 @@ class SignalementViewSet(
         uploads = _uploads(serializer.validated_data["attachments"])
         signalement = filing.file_signalement(request.user, serializer.filing(), uploads)
         return self._detail(signalement.pk, status.HTTP_201_CREATED, hint=signalement.hint)
+
+    @extend_schema(request=BatchSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    def batch(self, request):
+        """File from a file (GeoPackage, GeoJSON, zipped Shapefile, CSV of lon/lat): every
+        row checked as a filing from the map; `mode` « all » files nothing when one row is
+        refused, « valid » files the valid ones. The answer reports each row."""
+        serializer = BatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        d = serializer.validated_data
+        try:
+            outcomes = batch.file_upload(request.user, d["vintage"], d["file"], d["mode"] == "all")
+        except batch.BatchRefused as exc:
+            return Response({"detail": str(exc), "field": "file"}, status=400)
+        rows = [dataclasses.asdict(o) for o in outcomes]
+        filed = sum(o.filed for o in outcomes)
+        return Response(
+            {"filed": filed, "refused": len(rows) - filed, "rows": rows},
+            status=status.HTTP_201_CREATED if filed else status.HTTP_200_OK,
+        )
 
     @extend_schema(request=FilingSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"])

@@ -265,11 +265,16 @@ def _area_outside(departement_id: int, geom) -> float:
     return row.sq_m if row is not None else 0.0
 
 
-def file_signalement(user, filing: Filing, uploads: list[Upload] = ()) -> Signalement:
+def file_signalement(
+    user, filing: Filing, uploads: list[Upload] = (), plan: dict | None = None
+) -> Signalement:
+    """Write a filing; `plan`: what `prepare` answered for it just before (a file's rows are
+    all checked first), else checked here."""
     checked = check_uploads(list(uploads))
     # The impact on artificialisation (a simulation, ~0.5 s on a million-polygon
     # département) is estimated after the commit, by a task: filing does not wait for it.
-    plan = prepare(user, filing, with_impact=False)
+    if plan is None:
+        plan = prepare(user, filing, with_impact=False)
     with transaction.atomic():
         signalement = Signalement.objects.create(
             vintage=plan["vintage"],

@@ -5,6 +5,16 @@ from . import views
 app_name = "signalements"
 urlpatterns = [
     path("departements/<str:code>/signalements/", views.queue, name="queue"),
+    path(
+        "departements/<str:code>/signalements/depot-fichier/",
+        views.batch_filing,
+        name="batch",
+    ),
+    path(
+        "departements/<str:code>/signalements/depot-fichier/rapport.csv",
+        views.batch_report,
+        name="batch-report",
+    ),
     path("signalements/<int:pk>/", views.detail, name="detail"),
     path(
         "signalements/<int:pk>/pieces/<int:attachment_id>/",

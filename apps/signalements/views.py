@@ -2,9 +2,11 @@
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -15,7 +17,7 @@ from apps.landcover.scoping import visible_departements, visible_vintages
 from apps.territories.models import Organisation
 from apps.territories.permissions import Right, files_anywhere, may
 
-from . import conversation, decisions, errors
+from . import batch, conversation, decisions, errors
 from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
 from .models import Attachment, RejectionReason
@@ -150,3 +152,69 @@ def attachment(request, pk, attachment_id):
     # are accepted, and X-Content-Type-Options forbids sniffing another type).
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
     return response
+
+
+REPORT_SESSION_KEY = "batch_filing_report"
+
+
+def batch_filing(request, code):
+    """File from a file (contributors of the département): the form, then each row's fate
+    and the report to download (`batch.py`)."""
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not may(request.user, Right.FILE, departement):
+        raise PermissionDenied(
+            _("Seuls les contributeurs du territoire déposent des signalements.")
+        )
+    vintages = list(
+        visible_vintages(request.user)
+        .filter(departement=departement, feedback_open=True)
+        .exclude(state="published")
+        .order_by("rank")
+    )
+    outcomes, refused = None, None
+    if request.method == "POST":
+        vintage_id = _int(request.POST.get("vintage"))
+        upload = request.FILES.get("file")
+        if vintage_id not in {v.pk for v in vintages}:
+            refused = _("Choisissez un millésime dont la boucle de retours est ouverte.")
+        elif upload is None:
+            refused = _("Choisissez un fichier.")
+        else:
+            all_or_nothing = request.POST.get("mode", "all") != "valid"
+            try:
+                outcomes = batch.file_upload(request.user, vintage_id, upload, all_or_nothing)
+            except batch.BatchRefused as exc:
+                refused = str(exc)
+        if outcomes is not None:
+            request.session[REPORT_SESSION_KEY] = batch.report_csv(outcomes)
+    return render(
+        request,
+        "signalements/batch.html",
+        {
+            "departement": departement,
+            "vintages": vintages,
+            "outcomes": outcomes,
+            "filed": sum(o.filed for o in outcomes) if outcomes else 0,
+            "refused": refused,
+            "max_rows": settings.BATCH_FILING_MAX_ROWS,
+            "max_mb": settings.BATCH_FILING_MAX_BYTES // 2**20,
+        },
+    )
+
+
+def batch_report(request, code):
+    """The last file's report (CSV), kept in the session of whoever sent it."""
+    get_object_or_404(visible_departements(request.user), code=code)
+    report = request.session.get(REPORT_SESSION_KEY)
+    if report is None:
+        raise Http404
+    response = HttpResponse(report, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="rapport-depot.csv"'
+    return response
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
