@@ -74,6 +74,57 @@ def test_items_page_with_next_links_and_filter(client, world):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "when, m2_items, changes",
+    [
+        (None, 15, True),
+        ("2024-06-01T12:00:00Z", 15, True),  # an instant in M2's year
+        ("2024-01-01/2024-12-31", 15, True),
+        ("../2022-12-31T23:59:59Z", 0, True),  # before M2, within the M1→M2 span
+        ("2025-01-01T00:00:00+01:00/..", 0, False),  # after both
+        ("2010-01-01/2015-12-31", 0, False),
+    ],
+)
+def test_the_datetime_parameter_selects_by_millesime(client, world, when, m2_items, changes):
+    """OGC API – Features `datetime`: an instant or an interval (open ends `..`, dates or
+    RFC 3339 date-times); a vintage's polygons are in their millésime's year, the change
+    layer between both millésimes (2021 → 2024)."""
+    from apps.landcover.difference import compute_difference
+
+    compute_difference(world["m2"].departement)
+    login(client, world, "contributor_in")
+    query = {"datetime": when, "limit": 100} if when else {"limit": 100}
+    items = client.get(f"/ogc/collections/{M2}/items", query).json()
+    assert items["numberReturned"] == m2_items
+    collection = client.get(f"/ogc/collections/{M2}").json()
+    assert collection["extent"]["temporal"]["interval"] == [
+        ["2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z"]
+    ]
+    change = client.get("/ogc/collections/ocsge-98-evolutions-2021-2024/items", query).json()
+    assert (change["numberReturned"] > 0) == changes
+
+
+@pytest.mark.django_db
+def test_signalements_are_selected_by_when_they_were_filed(client, world):
+    from .helpers import file
+
+    file(world)
+    login(client, world, "contributor_in")
+    url = "/ogc/collections/signalements-98/items"
+    assert client.get(url, {"datetime": "../2000-01-01"}).json()["numberReturned"] == 0
+    assert client.get(url, {"datetime": "2000-01-01/.."}).json()["numberReturned"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("when", ["hier", "2024-13-01", "2024-06-01/2024-01-01"])
+def test_a_bad_datetime_is_a_400(client, world, when):
+    login(client, world, "contributor_in")
+    answer = client.get(f"/ogc/collections/{M2}/items", {"datetime": when})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "InvalidParameterValue"
+
+
+@pytest.mark.django_db
 def test_bbox_and_lambert_93_output(client, world):
     login(client, world, "contributor_in")
     west, south = lonlat(X0 + 10, Y0 + 10)

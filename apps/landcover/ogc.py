@@ -13,6 +13,7 @@ everyone; the others to the members of their territory.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
 from django.http import Http404, JsonResponse
 from django.urls import reverse
+from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
 
 from .contributions import OGC_COLLECTIONS
@@ -56,6 +58,10 @@ class Collection:
     filters: tuple[str, ...] = ()
     geometry_field: str = "geom"
     storage_srid: int = 2154  # the département's official CRS, in which rows are stored
+    # Time: the collection's interval ([start, end], datetimes or None), and the rows within
+    # an interval (`datetime`): a filter of the queryset by (start, end), either may be None.
+    interval: Callable[[], list] | None = None
+    during: Callable[[object, object, object], object] | None = None
 
     @property
     def storage_crs(self) -> str:
@@ -70,6 +76,29 @@ class Collection:
         if uri == self.storage_crs:
             return self.storage_srid
         raise BadRequest(f"crs {uri} : {CRS84} ou {self.storage_crs}")
+
+
+def year_interval(first: int, last: int | None = None) -> list:
+    """[1 January of `first`, 31 December of `last`] in UTC: a millésime's time."""
+    last = first if last is None else last
+    return [
+        datetime.datetime(first, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(last, 12, 31, 23, 59, 59, tzinfo=datetime.UTC),
+    ]
+
+
+def years_within(field: str):
+    """The `during` of rows carrying a year (`millesime`): those whose year meets the
+    interval."""
+
+    def during(queryset, start, end):
+        if start is not None:
+            queryset = queryset.filter(**{f"{field}__gte": start.year})
+        if end is not None:
+            queryset = queryset.filter(**{f"{field}__lte": end.year})
+        return queryset
+
+    return during
 
 
 def shaped(queryset, srid: int, field: str = "geom", storage: int = 2154):
@@ -115,6 +144,8 @@ def _vintage_collection(vintage: Vintage) -> Collection:
         properties=PROPERTIES,
         filters=("code_cs", "code_us"),
         storage_srid=vintage.srid,
+        interval=lambda: year_interval(vintage.millesime),
+        during=years_within("millesime"),
     )
 
 
@@ -131,6 +162,14 @@ def _change_collection(departement, m1, m2) -> Collection:
         properties=CHANGE_PROPERTIES,
         filters=("cs_avant", "us_avant", "cs_apres", "us_apres"),
         storage_srid=departement.srid,
+        # A change lies between the two millésimes: in an interval meeting that span.
+        interval=lambda: year_interval(m1.millesime, m2.millesime),
+        during=lambda qs, start, end: (
+            qs
+            if (start is None or start.year <= m2.millesime)
+            and (end is None or end.year >= m1.millesime)
+            else qs.none()
+        ),
     )
 
 
@@ -167,7 +206,14 @@ def _collection(request, found: Collection) -> dict:
         "title": found.title,
         "description": found.description,
         "itemType": "feature",
-        "extent": {"spatial": {"bbox": [found.bbox()], "crs": CRS84}},
+        "extent": {
+            "spatial": {"bbox": [found.bbox()], "crs": CRS84},
+            **(
+                {"temporal": {"interval": [[_instant(t) for t in found.interval()]]}}
+                if found.interval
+                else {}
+            ),
+        },
         "crs": [CRS84, found.storage_crs],
         "storageCrs": found.storage_crs,
         "links": [
@@ -219,6 +265,37 @@ def collection(request, cid):
     return _json(_collection(request, _find(request, cid)))
 
 
+def _instant(value) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _moment(text: str, end: bool):
+    """An RFC 3339 date-time, or a date (its first or last second), or None for « .. »."""
+    if text in ("", ".."):
+        return None
+    moment = parse_datetime(text)
+    if moment is None and (day := parse_date(text)) is not None:
+        moment = datetime.datetime.combine(day, datetime.time.max if end else datetime.time.min)
+    if moment is None:
+        raise BadRequest(f"datetime : {text!r} n'est pas une date RFC 3339")
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _datetime(value) -> tuple | None:
+    """`datetime` (OGC API – Features): an instant, or an interval `start/end` whose ends
+    may be open (`..`). None when absent."""
+    if not value:
+        return None
+    start, sep, end = value.partition("/")
+    if not sep:
+        moment = _moment(start, end=False)
+        return moment, moment
+    interval = _moment(start, end=False), _moment(end, end=True)
+    if interval[0] and interval[1] and interval[0] > interval[1]:
+        raise BadRequest("datetime : le début suit la fin")
+    return interval
+
+
 def _bbox(request, found: Collection) -> Polygon | None:
     raw = request.GET.get("bbox")
     if not raw:
@@ -257,6 +334,7 @@ def items(request, cid):
     try:
         srid = found.srid_of(request.GET.get("crs"))
         box = _bbox(request, found)
+        when = _datetime(request.GET.get("datetime"))
         limit = int(request.GET.get("limit", DEFAULT_LIMIT))
         after = int(request.GET.get("cursor", 0))
     except BadRequest as exc:
@@ -267,6 +345,8 @@ def items(request, cid):
     rows = found.rows(srid).filter(pk__gt=after)
     if box is not None:
         rows = rows.filter(**{f"{found.geometry_field}__intersects": box})
+    if when is not None and found.during is not None:
+        rows = found.during(rows, *when)
     for name in found.filters:
         if request.GET.get(name):
             rows = rows.filter(**{name: request.GET[name]})

@@ -99,6 +99,14 @@ OGC_PROPERTIES = (
 )
 
 
+def _filed_within(queryset, start, end):
+    if start is not None:
+        queryset = queryset.filter(created_at__gte=start)
+    if end is not None:
+        queryset = queryset.filter(created_at__lte=end)
+    return queryset
+
+
 def ogc_collections(user) -> list:
     """The signalements the user may see, one OGC API collection per département they see
     (points: where each was filed)."""
@@ -121,6 +129,9 @@ def ogc_collections(user) -> list:
             filters=("status", "code_cs_proposed", "code_us_proposed"),
             geometry_field="location",
             storage_srid=departement.srid,
+            # Filed at `created_at`; an open interval (no query to describe it).
+            interval=lambda: [None, None],
+            during=_filed_within,
         )
 
     return [collection(d) for d in departements_where(user).order_by("code")]
