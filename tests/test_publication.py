@@ -56,6 +56,8 @@ def test_publication_package_reads_back_equal_to_the_database(
     assert names == {
         "OCSGE_98_M1_2021.gpkg",
         "OCSGE_98_M2_2024.gpkg",
+        "OCSGE_98_M1_2021.parquet",
+        "OCSGE_98_M2_2024.parquet",
         "OCSGE_98_DIFFERENCE_2021_2024.gpkg",
         "OCSGE_98_ARTIFICIALISATION_COMMUNES.csv",
         "metadata.json",
@@ -67,6 +69,14 @@ def test_publication_package_reads_back_equal_to_the_database(
         for p in LandCoverPolygon.objects.filter(vintage=campaign["m2"])
     }
     assert {r.id: (r.code_cs, r.code_us, round(r.geometry.area, 3)) for r in m2.itertuples()} == db
+    # The GeoParquet copy: the same rows, read by geopandas with its CRS.
+    import geopandas
+
+    parquet = geopandas.read_parquet(directory / "OCSGE_98_M2_2024.parquet")
+    assert parquet.crs.to_epsg() == 2154
+    assert {
+        r.id: (r.code_cs, r.code_us, round(r.geometry.area, 3)) for r in parquet.itertuples()
+    } == db
     diff = pyogrio.read_dataframe(directory / "OCSGE_98_DIFFERENCE_2021_2024.gpkg")
     assert list(diff.columns) == ["cs_avant", "us_avant", "cs_apres", "us_apres", "geometry"]
     assert len(diff) == ChangePiece.objects.filter(departement=dep).count()

@@ -21,6 +21,7 @@ from apps.artif.queries import Level, per_commune, territory, write_csv
 from apps.landcover.difference import vintage_pair
 from apps.landcover.gpkg import export_difference, export_ocsge
 from apps.landcover.models import Vintage
+from apps.landcover.parquet import export_geoparquet
 from apps.signalements.transitions import OPEN
 
 from .models import Publication
@@ -116,6 +117,15 @@ def build(publication_id: int) -> str:
                         "OCS GE %(rank)s %(year)s corrigée (couches "
                         "OCCUPATION_SOL et ZONE_CONSTRUITE)"
                     )
+                    % {"rank": vintage.rank, "year": vintage.millesime},
+                )
+            )
+            name = f"OCSGE_{dep.code}_{vintage.rank}_{vintage.millesime}.parquet"
+            export_geoparquet(vintage, directory / name)
+            described.append(
+                (
+                    name,
+                    _("OCS GE %(rank)s %(year)s corrigée, en GeoParquet (OCCUPATION_SOL)")
                     % {"rank": vintage.rank, "year": vintage.millesime},
                 )
             )

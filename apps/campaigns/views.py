@@ -310,6 +310,7 @@ def open_data_file(request, code, name):
         ".gpkg": "application/geopackage+sqlite3",
         ".csv": "text/csv",
         ".json": "application/json",
+        ".parquet": "application/vnd.apache.parquet",
     }.get(path.suffix, "application/octet-stream")
     return FileResponse(
         path.open("rb"), as_attachment=True, filename=name, content_type=content_type
