@@ -128,6 +128,51 @@ def test_published_files_are_open_to_everyone(
     assert client.get("/donnees/98/autre.gpkg").status_code == 404
 
 
+def test_the_dcat_catalogue_describes_each_published_file_for_harvesting(
+    client, campaign, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """`/donnees/catalogue.jsonld` parsed as RDF (rdflib, JSON-LD): the catalogue, the
+    département's dataset with its licence, period and place, one distribution per file
+    whose download URL serves it and whose checksum is the file's."""
+    import hashlib
+
+    import rdflib
+    from rdflib.namespace import DCAT, DCTERMS, RDF
+
+    from apps.campaigns import publication
+    from apps.campaigns.models import Publication
+
+    settings.MEDIA_ROOT = tmp_path
+    decide_some(campaign, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        publication.publish(campaign["plan"].departement, campaign["users"]["operator2"])
+    answer = client.get("/donnees/catalogue.jsonld")
+    assert answer["Content-Type"] == "application/ld+json"
+    graph = rdflib.Graph().parse(data=answer.content.decode(), format="json-ld")
+    catalogues = list(graph.subjects(RDF.type, DCAT.Catalog))
+    datasets = list(graph.objects(catalogues[0], DCAT.dataset))
+    assert len(catalogues) == 1 and len(datasets) == 1
+    dataset = datasets[0]
+    assert graph.value(dataset, DCTERMS.identifier).toPython() == "ocsge-98-2021-2024"
+    licence = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+    assert graph.value(dataset, DCTERMS.license) == rdflib.URIRef(licence)
+    period = graph.value(dataset, DCTERMS.temporal)
+    assert str(graph.value(period, DCAT.startDate)) == "2021-01-01"
+    assert str(graph.value(period, DCAT.endDate)) == "2024-12-31"
+    assert "POLYGON" in str(graph.value(graph.value(dataset, DCTERMS.spatial), DCAT.bbox))
+    spdx = rdflib.Namespace("http://spdx.org/rdf/terms#")
+    files = {f["name"]: f for f in Publication.objects.get().files}
+    distributions = list(graph.objects(dataset, DCAT.distribution))
+    assert len(distributions) == len(files)
+    for distribution in distributions:
+        url = str(graph.value(distribution, DCAT.downloadURL))
+        served = b"".join(client.get(url.replace("http://testserver", "")).streaming_content)
+        checksum = graph.value(graph.value(distribution, spdx.checksum), spdx.checksumValue)
+        assert hashlib.sha256(served).hexdigest() == str(checksum)
+        name = str(graph.value(distribution, DCTERMS.title))
+        assert int(graph.value(distribution, DCAT.byteSize)) == files[name]["size"]
+
+
 PUBLISH_TABLE = {
     "anonymous": 404,
     "contributor_in": 403,

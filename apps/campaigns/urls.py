@@ -18,6 +18,7 @@ urlpatterns = [
     path("departements/<str:code>/rapport-qualite/", views.quality_page, name="quality"),
     path("departements/<str:code>/publier/", views.publish_view, name="publish"),
     path("donnees/", views.open_data, name="open-data"),
+    path("donnees/catalogue.jsonld", views.open_data_catalogue, name="open-data-catalogue"),
     path("donnees/<str:code>/<str:name>", views.open_data_file, name="open-data-file"),
     path("nomenclature/", views.nomenclature, name="nomenclature"),
     path("tableau-de-bord/", dashboard.dashboard, name="dashboard"),

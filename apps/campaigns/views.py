@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -298,6 +298,17 @@ def open_data(request):
             "licence": publication.LICENCE,
             "licence_url": publication.LICENCE_URL,
         },
+    )
+
+
+def open_data_catalogue(request):
+    """The catalogue in DCAT-AP, JSON-LD (harvested by data.gouv.fr): public."""
+    from .catalogue import catalogue
+
+    return JsonResponse(
+        catalogue(request),
+        content_type="application/ld+json",
+        json_dumps_params={"ensure_ascii": False, "indent": 1},
     )
 
 
