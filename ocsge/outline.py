@@ -5,7 +5,6 @@ département »)."""
 
 import numpy as np
 import shapely
-from scipy import ndimage
 
 
 class InnerCells:
@@ -31,6 +30,8 @@ class InnerCells:
         edge[
             np.clip(along[:, 1], 0, ny - 1).astype(int), np.clip(along[:, 0], 0, nx - 1).astype(int)
         ] = True
+        from scipy import ndimage  # here: scipy's import is a tenth of a second
+
         near = ndimage.binary_dilation(edge, structure=np.ones((3, 3), dtype=bool))
         groups, n_groups = ndimage.label(~near)
         labels, first = np.unique(groups.ravel(), return_index=True)

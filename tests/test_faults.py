@@ -306,9 +306,7 @@ def test_a_worker_killed_mid_block_leaves_the_run_complete_and_not_duplicated(
     _redis_or_skip()
     redis.Redis.from_url(REDIS).flushdb()
     connection_ = None
-    first, log1, mark = _start_worker(
-        tmp_path, "first", slow="apps.inference.orchestration:vectorize_classes"
-    )
+    first, log1, mark = _start_worker(tmp_path, "first", slow="ocsge.vectorize:vectorize_classes")
     second = None
     try:
         from apps.inference import tasks

@@ -68,7 +68,9 @@ def test_a_retried_or_duplicated_block_never_duplicates_polygons(imagery, checkp
 
     run = orchestration.start(inference_run(imagery, checkpoint, rank="M2"))  # blocks not delivered
     block = run.blocks.order_by("index").first()
-    real, calls = orchestration.vectorize_classes, {"n": 0}
+    from ocsge import vectorize
+
+    real, calls = vectorize.vectorize_classes, {"n": 0}
 
     def crash_once(*args, **kwargs):
         calls["n"] += 1
@@ -76,7 +78,7 @@ def test_a_retried_or_duplicated_block_never_duplicates_polygons(imagery, checkp
             raise MemoryError("worker out of memory")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(orchestration, "vectorize_classes", crash_once)
+    monkeypatch.setattr(vectorize, "vectorize_classes", crash_once)  # run_block's import
     with pytest.raises(MemoryError):
         orchestration.run_block(block.pk)
     orchestration.block_failed(block.pk, "MemoryError", final=False)  # what the task does

@@ -108,7 +108,9 @@ def test_a_publication_failing_half_way_publishes_nothing(
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(publication, "export_difference", disk_full)
+    from apps.landcover import gpkg
+
+    monkeypatch.setattr(gpkg, "export_difference", disk_full)  # what build() imports
     with pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
         publication.publish(dep, campaign["users"]["operator2"])
     done = Publication.objects.get(departement=dep)

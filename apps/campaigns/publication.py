@@ -19,9 +19,7 @@ from django.utils.translation import gettext as _
 
 from apps.artif.queries import Level, per_commune, territory, write_csv
 from apps.landcover.difference import vintage_pair
-from apps.landcover.gpkg import export_difference, export_ocsge
 from apps.landcover.models import Vintage
-from apps.landcover.parquet import export_geoparquet
 from apps.signalements.transitions import OPEN
 
 from .models import Publication
@@ -97,6 +95,10 @@ def _sha256(path: Path) -> str:
 
 def build(publication_id: int) -> str:
     """Write the package, then publish (vintages read-only). Safe to run twice."""
+    # The writers (GDAL, Arrow) are the worker's: page starts do not import them.
+    from apps.landcover.gpkg import export_difference, export_ocsge
+    from apps.landcover.parquet import export_geoparquet
+
     publication = Publication.objects.select_related("departement").get(pk=publication_id)
     if publication.state != Publication.State.BUILDING:
         return publication.state

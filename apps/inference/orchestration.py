@@ -19,16 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import shapely
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from rasterio.windows import Window
 
 from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage
-from ocsge.vectorize import merge_across_seams, vectorize_classes
 
 from .models import BlockPolygon, InferenceBlock, InferenceRun
 
@@ -155,6 +152,9 @@ def _enqueue(block_ids):
 
 def classify_block(block: InferenceBlock) -> tuple[np.ndarray, np.ndarray, object]:
     """Class and confidence arrays of a block, and its affine transform."""
+    import rasterio  # here: rasterio and GDAL are the workers' (page starts stay light)
+    from rasterio.windows import Window
+
     from .ml.predict import pick_device, predict_to_cog
 
     run = block.run
@@ -177,6 +177,8 @@ def classify_block(block: InferenceBlock) -> tuple[np.ndarray, np.ndarray, objec
 
 def run_block(block_id: int) -> str:
     """Classify and vectorise one block; stage its polygons (replacing any earlier try)."""
+    from ocsge.vectorize import vectorize_classes
+
     with transaction.atomic():
         block = (
             InferenceBlock.objects.select_for_update()
@@ -283,6 +285,8 @@ def _parts(geom):
 
 def _seams(run):
     """The lines where blocks meet, in Lambert-93, as one multi-line."""
+    import rasterio
+
     first = run.blocks.order_by("index").first()
     with rasterio.open(run.rgb) as ds:
         t = ds.transform
@@ -298,6 +302,8 @@ def _seams(run):
 
 def assemble(run_id: int) -> str:
     """Merge the blocks' polygons across the seams and copy them into a draft vintage."""
+    from ocsge.vectorize import merge_across_seams
+
     with transaction.atomic():
         run = InferenceRun.objects.select_for_update().select_related("departement").get(pk=run_id)
         if run.state != InferenceRun.State.RUNNING or run.blocks_done < run.blocks_total:

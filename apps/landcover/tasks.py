@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from apps.ops.dispatch import dispatch
 
-from .gpkg import ImportRefused, import_ocsge
 from .models import ImportJob
 
 
@@ -31,6 +30,8 @@ def run_import_job(self, job_id: int):
         return job.state  # idempotent: a duplicate delivery does nothing
     # A job left RUNNING by a dead worker is simply run again: its transaction was rolled back.
     ImportJob.objects.filter(pk=job_id).update(state=ImportJob.State.RUNNING, progress=0.0)
+    from .gpkg import ImportRefused, import_ocsge  # heavy (GDAL, scipy): the worker's, here
+
     try:
         vintage = import_ocsge(
             job.file.path,

@@ -11,15 +11,21 @@ deleting its row) does no harm.
 import logging
 
 from django.db import transaction
-from kombu.exceptions import OperationalError as BrokerError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .models import DeferredTask
 from .timeouts import statement_timeout
 
 log = logging.getLogger(__name__)
-BROKER_DOWN = (BrokerError, RedisConnectionError, RedisTimeoutError)
+
+
+def _broker_down() -> tuple[type[Exception], ...]:
+    """The errors of an unreachable broker (imported when sending: the redis client's
+    import is a twentieth of a second every page and command start would pay)."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (BrokerError, RedisConnectionError, RedisTimeoutError)
 
 
 def dispatch(task, *args, keep: bool = True):
@@ -29,9 +35,10 @@ def dispatch(task, *args, keep: bool = True):
         # No broker: run here, errors propagate, without the request's statement timeout.
         with statement_timeout(0):
             return task.apply_async(args=args)
+    broker_down = _broker_down()
     try:
         return task.apply_async(args=args, retry=False)
-    except BROKER_DOWN as exc:
+    except broker_down as exc:
         log.warning(
             "broker unreachable, %s%s %s: %s",
             task.name,
@@ -49,6 +56,7 @@ def redispatch(limit: int = 1000) -> int:
     down. Two callers at once never send the same row (SKIP LOCKED)."""
     from celery import current_app
 
+    broker_down = _broker_down()
     sent = 0
     while sent < limit:
         with transaction.atomic():
@@ -57,7 +65,7 @@ def redispatch(limit: int = 1000) -> int:
                 break
             try:
                 current_app.tasks[row.name].apply_async(args=row.args, retry=False)
-            except BROKER_DOWN as exc:
+            except broker_down as exc:
                 log.warning(
                     "broker still unreachable, %d task(s) kept: %s",
                     DeferredTask.objects.count(),

@@ -17,7 +17,6 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyogrio
 import shapely
 from django.conf import settings
 from django.db import transaction
@@ -127,6 +126,8 @@ def _too_many():
 
 
 def _vector_rows(path: Path, srid: int) -> list[Row]:
+    import pyogrio  # here: its import (pandas) is 0.2 s no page start should pay
+
     source = f"/vsizip/{path}" if path.suffix.lower() == ".zip" else str(path)
     try:
         info = pyogrio.read_info(source)

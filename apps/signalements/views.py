@@ -183,8 +183,8 @@ def batch_filing(request, code):
             all_or_nothing = request.POST.get("mode", "all") != "valid"
             try:
                 outcomes = batch.file_upload(request.user, vintage_id, upload, all_or_nothing)
-            except batch.BatchRefused as exc:
-                refused = str(exc)
+            except (batch.BatchRefused, errors.Refused) as exc:
+                refused = str(exc)  # the file, or a filing refused as it was written
         if outcomes is not None:
             request.session[REPORT_SESSION_KEY] = batch.report_csv(outcomes)
     return render(
