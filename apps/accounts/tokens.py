@@ -1,7 +1,7 @@
 """Personal API tokens (django-rest-knox, model `ApiToken`): how a request presents one, and
 the lockout that guards them as it guards passwords.
 
-A token is accepted in two forms, both over HTTPS only in production:
+A token is accepted in two forms (production serves HTTPS only):
 - `Authorization: Token ocsge_…` (scripts, QGIS's « API header » authentication);
 - HTTP Basic with the username and the token as password (QGIS's « Basic » authentication,
   GDAL's `GDAL_HTTP_USERPWD`).
@@ -26,7 +26,7 @@ from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
-from knox.settings import CONSTANTS
+from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -118,8 +118,6 @@ class TokenBasicAuthentication(BaseAuthentication):
 
 
 def _prefix() -> str:
-    from knox.settings import knox_settings
-
     return knox_settings.TOKEN_PREFIX
 
 
