@@ -10,10 +10,10 @@ Both are written here as one contiguous buffer per batch, with GEOS out of the l
 - `reprojected`: a copy of the buffer with every coordinate passed through a transform,
   laid out identically (a polygon's size does not change).
 
-- `with_srid`: the same geometries as EWKB with an SRID, for a column whose rows carry
-  their own (the département's CRS: Lambert-93 or a DROM's UTM projection); for COPY
-  without a copy, `srid_header` + `bodies`: the 9-byte EWKB header all these MultiPolygons
-  share, and each geometry after its own 5-byte header.
+- `srid_header` + `bodies`: the same geometries as EWKB with an SRID, for a column whose
+  rows carry their own (the département's CRS: Lambert-93 or a DROM's UTM projection),
+  without a copy: the 9-byte EWKB header all these MultiPolygons share, and each geometry
+  after its own 5-byte header.
 
 A WKB without SRID takes the SRID of its column (geometry(MultiPolygon, 3857)).
 """
@@ -157,24 +157,6 @@ def reprojected(
 
 
 _EWKB_SRID_FLAG = 0x20  # high byte of the little-endian type
-
-
-def with_srid(buf: Buffer, srid: int) -> Buffer:
-    """The geometries as EWKB with `srid`: 4 bytes inserted after each geometry's type, whose
-    SRID flag is set (one gather, no re-encoding)."""
-    data, starts = buf.data, buf.starts
-    n = len(starts) - 1
-    sizes = np.diff(starts)
-    item = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    offset = np.arange(len(data), dtype=np.int64) - starts[:-1][item]
-    position = np.arange(len(data), dtype=np.int64) + 4 * item + np.where(offset >= 5, 4, 0)
-    out = np.empty(len(data) + 4 * n, dtype=np.uint8)
-    out[position] = data
-    new_starts = starts + 4 * np.arange(n + 1, dtype=np.int64)
-    heads = new_starts[:-1]
-    out[heads + 4] |= _EWKB_SRID_FLAG
-    out[heads[:, None] + 5 + np.arange(4)] = np.frombuffer(struct.pack("<I", srid), np.uint8)
-    return Buffer(out, new_starts)
 
 
 def srid_header(n: int, srid: int) -> Stream:

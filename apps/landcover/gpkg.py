@@ -240,6 +240,18 @@ def _ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
     return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True, flavor="extended")
 
 
+def _local_geometry(buf, geoms: np.ndarray, srid: int):
+    """A geometry field of COPY rows in the département's CRS `srid`, as (its lengths, the
+    head streams after the length, the tail): with `buf` (the file's WKB from
+    `ewkb.multipolygons`), the file's own bytes after a shared 9-byte EWKB header, not
+    copied; without, GEOS's EWKB of `geoms`."""
+    if buf is None:
+        local = Stream.of_items(_ewkb(geoms, srid))
+        return local.lengths, [], local
+    body = ewkb.bodies(buf)
+    return body.lengths + 9, [ewkb.srid_header(len(body.begins), srid)], body
+
+
 class _Undecodable(Exception):
     """A batch's text is not valid in its layer's declared encoding (the field, the error)."""
 
@@ -324,13 +336,10 @@ class _BatchChecker:
         buf = ewkb.multipolygons(column) if self.to_local is None else None
         found = ewkb.rings(buf) if buf is not None else None
         if found is None:  # reprojected file, or WKB other than 2D little-endian
-            local = Stream.of_items(_ewkb(geoms, self.srid))
             mercator = Stream.of_items(_ewkb(_apply(self._transformer("3857"), geoms), 3857))
-            return (local.lengths, [], local), mercator
+            return _local_geometry(None, geoms, self.srid), mercator
         mercator = ewkb.reprojected(buf, *found, self._transformer("3857_fast"))
-        body = ewkb.bodies(buf)
-        header = ewkb.srid_header(len(body.begins), self.srid)
-        return (body.lengths + 9, [header], body), mercator
+        return _local_geometry(buf, geoms, self.srid), mercator
 
     def _text(self, batch, name: str | None, values: np.ndarray | None = None) -> Stream:
         """A text column as COPY sends it: Arrow's own UTF-8 buffers for string columns;
@@ -771,12 +780,10 @@ def _zone_rows(layer: Layer, vintage_id: int, to_local, srid: int) -> bytes:
     geoms = _as_multi(_apply(to_local, shapely.from_wkb(column.to_numpy(zero_copy_only=False))))
     n = len(geoms)
     invalid = ~validity.is_valid(geoms)
-    wkb = ewkb.multipolygons(column) if to_local is None and not invalid.any() else None
-    if wkb is None:
+    buf = ewkb.multipolygons(column) if to_local is None and not invalid.any() else None
+    if buf is None:
         geoms[invalid] = shapely.make_valid(geoms[invalid])
-        wkb = Stream.of_items(_ewkb(geoms, srid))
-    else:
-        wkb = ewkb.with_srid(wkb, srid)
+    length, prefix, local = _local_geometry(buf, geoms, srid)
     ids = _column(table, fields.get("id"), n, "")
     mill = _column(table, fields.get("millesime"), n, None, dtype=object)
     no_mill = np.array([m is None for m in mill], dtype=bool)
@@ -787,8 +794,10 @@ def _zone_rows(layer: Layer, vintage_id: int, to_local, srid: int) -> bytes:
         *Stream.fixed([0 if m is None else int(m) for m in mill], ">i2", null=no_mill).with_length(
             null=no_mill
         ),
+        Stream.fixed(length, ">i4"),
+        *prefix,
     ]
-    return copybin.SIGNATURE + copybin.rows(head, wkb.with_length()) + copybin.TRAILER
+    return copybin.SIGNATURE + copybin.rows(head, [local]) + copybin.TRAILER
 
 
 def _write_zones(rows: bytes):
@@ -843,6 +852,25 @@ def _outline_from_polygons(departement: Departement, vintage: Vintage):
         )
 
 
+def polygon_chunks(cur, vintage: Vintage, chunk: int):
+    """A vintage's polygons as the exports write them — the official layout's fields, then
+    the geometry as WKB —, by chunks of rows from a server-side cursor (inside the caller's
+    transaction): memory stays bounded on a million polygons."""
+    rows = cur.connection.cursor(name=f"export_{vintage.pk}")
+    rows.itersize = chunk
+    try:
+        rows.execute(
+            f"SELECT ocsge_id, code_cs, code_us, millesime, source, ossature, id_origine, "
+            f"code_or, ST_AsBinary(geom) FROM {LandCoverPolygon._meta.db_table} "
+            "WHERE vintage_id = %s ORDER BY id",
+            [vintage.pk],
+        )
+        while batch := rows.fetchmany(chunk):
+            yield batch
+    finally:
+        rows.close()
+
+
 def export_ocsge(
     departement_code: str,
     rank: str,
@@ -865,22 +893,12 @@ def export_ocsge(
     tmp = out_path.with_name(out_path.stem + ".part.gpkg")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
-    table = LandCoverPolygon._meta.db_table
     names = ["id", "code_cs", "code_us", "millesime", "source", "ossature", "id_origine", "code_or"]
     total = vintage.polygon_count
     written = 0
     with transaction.atomic(), connection.cursor() as cur:
-        raw = cur.connection.cursor(name=f"export_{vintage.id}")
-        raw.itersize = chunk
-        raw.execute(
-            f"SELECT ocsge_id, code_cs, code_us, millesime, source, ossature, id_origine, "
-            f"code_or, ST_AsBinary(geom) FROM {table} WHERE vintage_id = %s ORDER BY id",
-            [vintage.id],
-        )
-        while True:
-            rows = raw.fetchmany(chunk)
-            if not rows and written:
-                break
+        # The layer is created empty, then each chunk appended (a vintage may have none).
+        for rows in [[], *polygon_chunks(cur, vintage, chunk)]:
             cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(9)]
             arrays = [
                 np.array(cols[0], dtype=object),
@@ -902,14 +920,11 @@ def export_ocsge(
                 driver="GPKG",
                 geometry_type="MultiPolygon",
                 crs=f"EPSG:{vintage.departement.srid}",
-                append=written > 0,
+                append=bool(rows),
             )
             written += len(rows)
-            if progress:
+            if progress and rows:
                 progress(written, total)
-            if not rows:
-                break
-        raw.close()
         cur.execute(
             f"SELECT ocsge_id, millesime, ST_AsBinary(geom) FROM "
             f"{ZoneConstruite._meta.db_table} WHERE vintage_id = %s ORDER BY id",

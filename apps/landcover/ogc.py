@@ -87,15 +87,15 @@ def year_interval(first: int, last: int | None = None) -> list:
     ]
 
 
-def years_within(field: str):
-    """The `during` of rows carrying a year (`millesime`): those whose year meets the
-    interval."""
+def within(field: str, years: bool = False):
+    """The `during` of rows carrying a moment in `field` — a year (`millesime`) with
+    `years` —: those within the interval."""
 
     def during(queryset, start, end):
         if start is not None:
-            queryset = queryset.filter(**{f"{field}__gte": start.year})
+            queryset = queryset.filter(**{f"{field}__gte": start.year if years else start})
         if end is not None:
-            queryset = queryset.filter(**{f"{field}__lte": end.year})
+            queryset = queryset.filter(**{f"{field}__lte": end.year if years else end})
         return queryset
 
     return during
@@ -145,7 +145,7 @@ def _vintage_collection(vintage: Vintage) -> Collection:
         filters=("code_cs", "code_us"),
         storage_srid=vintage.srid,
         interval=lambda: year_interval(vintage.millesime),
-        during=years_within("millesime"),
+        during=within("millesime", years=True),
     )
 
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from django.db import connection, transaction
 from pyproj import CRS
 
+from .gpkg import polygon_chunks
 from .models import LandCoverPolygon, Vintage
 
 SCHEMA = [
@@ -60,27 +61,23 @@ def export_geoparquet(vintage: Vintage, out_path, chunk: int = 50_000) -> int:
         bbox = [float(v) if v is not None else 0.0 for v in cur.fetchone()]
     schema = pa.schema(SCHEMA).with_metadata({"geo": _geo_metadata(vintage.srid, bbox)})
     written = 0
-    with transaction.atomic(), connection.cursor() as cur:
-        rows = cur.connection.cursor(name=f"parquet_{vintage.pk}")
-        rows.itersize = chunk
-        rows.execute(
-            f"SELECT ocsge_id, code_cs, code_us, millesime, source, ossature, id_origine, "
-            f"code_or, ST_AsBinary(geom) FROM {table} WHERE vintage_id = %s ORDER BY id",
-            [vintage.pk],
-        )
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            while batch := rows.fetchmany(chunk):
-                columns = list(zip(*batch, strict=True))
-                columns[8] = [bytes(g) for g in columns[8]]
-                writer.write_table(
-                    pa.Table.from_arrays(
-                        [
-                            pa.array(values, type=kind)
-                            for values, (_name, kind) in zip(columns, SCHEMA, strict=True)
-                        ],
-                        schema=schema,
-                    )
+    with (
+        transaction.atomic(),
+        connection.cursor() as cur,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+    ):
+        for batch in polygon_chunks(cur, vintage, chunk):
+            columns = list(zip(*batch, strict=True))
+            columns[8] = [bytes(g) for g in columns[8]]
+            writer.write_table(
+                pa.Table.from_arrays(
+                    [
+                        pa.array(values, type=kind)
+                        for values, (_name, kind) in zip(columns, SCHEMA, strict=True)
+                    ],
+                    schema=schema,
                 )
-                written += len(batch)
+            )
+            written += len(batch)
     tmp.replace(out_path)
     return written

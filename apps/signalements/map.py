@@ -99,19 +99,11 @@ OGC_PROPERTIES = (
 )
 
 
-def _filed_within(queryset, start, end):
-    if start is not None:
-        queryset = queryset.filter(created_at__gte=start)
-    if end is not None:
-        queryset = queryset.filter(created_at__lte=end)
-    return queryset
-
-
 def ogc_collections(user) -> list:
     """The signalements the user may see, one OGC API collection per département they see
     (points: where each was filed)."""
     from apps.landcover.geometry import departement_bounds_wgs84
-    from apps.landcover.ogc import Collection, shaped
+    from apps.landcover.ogc import Collection, shaped, within
     from apps.territories.permissions import departements_where
 
     if not user.is_authenticated:
@@ -131,7 +123,7 @@ def ogc_collections(user) -> list:
             storage_srid=departement.srid,
             # Filed at `created_at`; an open interval (no query to describe it).
             interval=lambda: [None, None],
-            during=_filed_within,
+            during=within("created_at"),
         )
 
     return [collection(d) for d in departements_where(user).order_by("code")]
