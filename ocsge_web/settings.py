@@ -81,6 +81,8 @@ FIGURES_STATEMENT_TIMEOUT_MS = env_int("FIGURES_STATEMENT_TIMEOUT_MS", 60000)
 
 # Cached vector tiles (z ≤ 11, non-empty only) kept per vintage at most.
 TILE_CACHE_MAX_PER_VINTAGE = env_int("TILE_CACHE_MAX_PER_VINTAGE", 5000)
+# A cached tile a revision behind is rebuilt by a worker, asked at most this often per tile.
+TILE_REFRESH_SECONDS = env_int("TILE_REFRESH_SECONDS", 60)
 
 ROOT_URLCONF = "ocsge_web.urls"
 WSGI_APPLICATION = "ocsge_web.wsgi.application"

@@ -10,6 +10,7 @@ import shapely.geometry
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 from pyproj import Transformer
 
 from apps.landcover import tiles
@@ -342,22 +343,76 @@ def test_geometry_3857_copy_is_what_tiles_read(square_vintages):
         assert cur.fetchone()[0] == 0
 
 
-def test_low_zoom_tiles_are_built_once_per_revision(
-    client, square_vintages, django_assert_max_num_queries
+def test_low_zoom_tiles_are_served_as_built_and_rebuilt_by_a_worker_after_a_change(
+    client,
+    square_vintages,
+    django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
+    settings,
 ):
+    """Up to z11 a request never waits for a tile to be built (a département-wide tile of a
+    million polygons took 5.7 s): after a correction the tile built before is served, with
+    its own revision in the ETag, and a worker (inline here) rebuilds it; asked once per
+    TILE_REFRESH_SECONDS."""
     from apps.landcover.models import TileCache
 
     m1, _ = square_vintages
     _publish(m1)
     x, y = tile_of(X0 + 200, Y0 + 200, 10)
     url = f"/tiles/{m1.pk}/10/{x}/{y}.pbf"
-    first = client.get(url).content
-    assert TileCache.objects.filter(vintage=m1, revision=1, z=10).count() == 1
+    first = client.get(url)
+    assert first["ETag"] == f'"v{m1.pk}-r1-s{tiles.SCHEMA_VERSION}"'
+    assert list(TileCache.objects.filter(vintage=m1, z=10).values_list("revision", flat=True)) == [
+        1
+    ]
     with django_assert_max_num_queries(2):  # scoping + the cache row, no tile statement
-        assert client.get(url).content == first
+        assert client.get(url).content == first.content
+    # Every polygon becomes water: revision 2.
+    LandCoverPolygon.objects.filter(vintage=m1).update(code_cs="CS1.2.2", code_us="US6.3")
     Vintage.objects.filter(pk=m1.pk).update(revision=2)
-    client.get(url)
+    settings.TILE_REFRESH_SECONDS = 3600
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        stale = client.get(url)
+    assert len(sent) == 1
+    assert stale.content == first.content  # what was built, at once…
+    assert stale["ETag"] == f'"v{m1.pk}-r1-s{tiles.SCHEMA_VERSION}"'
+    # …and the worker rebuilt it at revision 2 (eager here).
+    fresh = client.get(url)
+    assert fresh["ETag"] == f'"v{m1.pk}-r2-s{tiles.SCHEMA_VERSION}"'
+    decoded = mapbox_vector_tile.decode(fresh.content)["polygons"]["features"]
+    codes = {f["properties"]["code_cs"] for f in decoded}
+    assert codes == {"CS1.2.2"}
     assert list(TileCache.objects.filter(vintage=m1).values_list("revision", flat=True)) == [2]
+    # A tile a revision behind whose rebuild was asked within TILE_REFRESH_SECONDS: not again.
+    Vintage.objects.filter(pk=m1.pk).update(revision=3)
+    TileCache.objects.filter(vintage=m1).update(refresh_asked=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        assert client.get(url)["ETag"] == f'"v{m1.pk}-r2-s{tiles.SCHEMA_VERSION}"'
+    assert sent == []
+    first = fresh.content
     # No signalement attributes at this scale (markers show them).
     features = mapbox_vector_tile.decode(first)["polygons"]["features"]
     assert all("sig_open" not in f["properties"] for f in features)
+
+
+def test_an_import_builds_every_low_zoom_tile_ahead(
+    square_departement, tmp_path, django_capture_on_commit_callbacks
+):
+    """After an import a worker builds the tiles up to z11 over the vintage (inline here):
+    no request waits for one. The fixture's 400 m square lies in one tile per zoom."""
+    from apps.landcover.models import TileCache
+
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "m1.gpkg", geoms, **cols)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "import_ocsge", str(path), "--departement", "98", "--rank", "M1", stdout=StringIO()
+        )
+    m1 = Vintage.objects.get(departement__code="98", rank="M1")
+    built = sorted(TileCache.objects.filter(vintage=m1).values_list("z", "x", "y", "revision"))
+    expected = []
+    for z in range(12):
+        (x1, y1), (x2, y2) = tile_of(X0, Y0 + 400, z), tile_of(X0 + 400, Y0, z)
+        expected += [(z, x, y, 1) for x in range(x1, x2 + 1) for y in range(y1, y2 + 1)]
+    assert built == sorted(expected)
+    assert len(built) == 12

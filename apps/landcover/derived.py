@@ -3,13 +3,17 @@ undo: everything derived from them follows from here.
 
 * the M1→M2 change layer (this app): rebuilt after an import, its pieces touching the
   changed polygons replaced after a correction;
-* the vector-tile cache needs nothing: tiles are cached per vintage revision, and every
-  change bumps the revision;
+* the low-zoom vector tiles (this app): all built ahead by a worker after an import; after a
+  correction, each is rebuilt when next requested (`tiles.low_zoom_tile`: every change
+  bumps the vintage's revision);
 * what other apps derive subscribe to `polygons_changed` (the artificialisation indicators:
   `apps.artif.apps`), so that this app imports none of them.
 """
 
+from django.db import transaction
 from django.dispatch import Signal
+
+from apps.ops.dispatch import dispatch
 
 from .difference import compute_difference
 
@@ -23,6 +27,11 @@ def after_change(departement, polygon_ids=None) -> dict:
     them when `polygon_ids` is None). Returns what each part reported."""
     pieces = compute_difference(departement, None if polygon_ids is None else list(polygon_ids))
     report = {"pieces": pieces}
+    if polygon_ids is None:
+        from .tasks import warm_tiles_task
+
+        departement_id = departement.pk
+        transaction.on_commit(lambda: dispatch(warm_tiles_task, departement_id))
     for _receiver, answer in polygons_changed.send(
         sender=after_change, departement=departement, polygon_ids=polygon_ids
     ):

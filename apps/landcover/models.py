@@ -245,8 +245,9 @@ class ChangePiece(models.Model):
 
 
 class TileCache(models.Model):
-    """Rendered low-zoom tiles of a vintage revision (tiles.CACHE_MAX_ZOOM and below): they
-    read every polygon under a département-wide tile, so they are built once per revision."""
+    """Rendered low-zoom tiles of a vintage (tiles.CACHE_MAX_ZOOM and below): they read every
+    polygon under a département-wide tile, so they are built ahead by workers, one row per
+    tile, with the vintage revision each was built at."""
 
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
     revision = models.PositiveIntegerField()
@@ -254,12 +255,12 @@ class TileCache(models.Model):
     x = models.PositiveIntegerField()
     y = models.PositiveIntegerField()
     data = models.BinaryField()
+    # When a request last asked a worker to rebuild it (it was a revision behind).
+    refresh_asked = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["vintage", "revision", "z", "x", "y"], name="uniq_tile_cache"
-            )
+            models.UniqueConstraint(fields=["vintage", "z", "x", "y"], name="uniq_tile_cache_xyz")
         ]
 
 

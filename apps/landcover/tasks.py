@@ -82,3 +82,24 @@ def derived_products_task(departement_id: int) -> dict:
 def enqueue_import(job: ImportJob):
     """Start the import once the job row is committed (eager when there is no broker)."""
     transaction.on_commit(lambda: dispatch(run_import_job, job.pk))
+
+
+@shared_task(acks_late=True, max_retries=0)
+def refresh_tile(vintage_id: int, z: int, x: int, y: int) -> int:
+    """Rebuild one low-zoom tile at its vintage's current revision (asked by a request that
+    served it a revision behind). Returns its size in bytes."""
+    from . import tiles
+
+    return len(tiles.store_tile(vintage_id, z, x, y))
+
+
+@shared_task(acks_late=True, max_retries=0)
+def warm_tiles_task(departement_id: int) -> dict:
+    """After an import: every low-zoom tile of the département's vintages, built ahead."""
+    from . import tiles
+    from .models import Vintage
+
+    return {
+        vintage.rank: tiles.warm_tiles(vintage.pk)
+        for vintage in Vintage.objects.filter(departement_id=departement_id)
+    }

@@ -5,8 +5,8 @@ one. ETag = vintage id + revision + feedback version + what the viewer is shown 
 contributed attributes (`contributions.tile_attributes`: whose signalements) + tile schema
 version: a tile changes when a correction is applied to the vintage or a signalement on it
 is filed or changes status (tiles carry the open signalements of each polygon), and only
-then. Browsers
-revalidate (`no-cache`) and get a 304.
+then. Up to z11 (no contributed attributes, built ahead by workers) the ETag names the
+revision the served tile was built at. Browsers revalidate (`no-cache`) and get a 304.
 """
 
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -64,15 +64,18 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     )
     if row is None:
         raise Http404
+    if z <= tiles.CACHE_MAX_ZOOM:
+        # Built ahead, served as built (perhaps a revision behind while a worker rebuilds it):
+        # the ETag names the revision it was built at.
+        built, data = tiles.low_zoom_tile(vintage_id, z, x, y, row["revision"])
+        etag = f'"v{vintage_id}-r{built}-s{tiles.SCHEMA_VERSION}"'
+        return _tile_response(request, etag, lambda: data)
     # Tiles of z ≥ 12 carry what the apps above add (open signalements), as the viewer sees it.
-    shown = tile_attributes(request.user, row["departement_id"]) if z > tiles.CACHE_MAX_ZOOM else []
+    shown = tile_attributes(request.user, row["departement_id"])
     seen = "-".join(f"{attributes.alias}{key}" for attributes, key, _ in shown) or "none"
     version = f"r{row['revision']}-f{row['feedback_version']}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
-
-    return _tile_response(
-        request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, row["revision"], shown)
-    )
+    return _tile_response(request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, shown))
 
 
 @require_GET

@@ -15,9 +15,10 @@ One SQL statement per tile on the stored EPSG:3857 geometry (GiST index):
 
 Above z11 (CACHE_MAX_ZOOM), the apps above the land cover add their attributes to each
 polygon (`contributions.TILE_ATTRIBUTES`: the signalements, their open count and status).
-Tiles up to z11 carry none (markers show them at that scale) and are kept in TileCache per
-vintage revision: a département-wide tile reads every
-polygon (2.3 s for a million), so it is built once per revision, then read back.
+Tiles up to z11 carry none (markers show them at that scale) and are kept in TileCache: a
+département-wide tile reads every polygon (seconds for a million), so they are built after an
+import (`warm_tiles`) and rebuilt by a worker after corrections (`low_zoom_tile`), never
+while a request waits.
 
 Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from django.db import connection
+from django.db import connection, transaction
 
 EXTENT = 4096
 BUFFER = 64
@@ -195,42 +196,130 @@ def render(sql: str, params: dict) -> bytes:
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
-def vintage_tile(
-    vintage_id: int,
-    z: int,
-    x: int,
-    y: int,
-    revision: int | None = None,
-    shown=(),
-) -> bytes:
-    """A vintage tile; up to CACHE_MAX_ZOOM read from (or written to) the revision's cache.
+def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
+    """A vintage tile above CACHE_MAX_ZOOM, built now (an index probe and the polygons of a
+    small box). Tiles up to CACHE_MAX_ZOOM: `low_zoom_tile`."""
+    return render(*vintage_tile_query(vintage_id, z, x, y, shown))
 
-    Only tiles with something drawn are cached (an empty tile costs an index probe to
-    rebuild), and at most TILE_CACHE_MAX_PER_VINTAGE per vintage: what the cache holds is
-    bounded by the vintage's extent, whatever is requested."""
-    if revision is None or z > CACHE_MAX_ZOOM:
-        return render(*vintage_tile_query(vintage_id, z, x, y, shown))
+
+def low_zoom_tile(vintage_id: int, z: int, x: int, y: int, revision: int) -> tuple[int, bytes]:
+    """(the revision it was built at, the tile) of a tile up to CACHE_MAX_ZOOM.
+
+    Such a tile reads every polygon under it (seconds for a département-wide tile of a
+    million polygons), so a request never waits for it once it has been built: the cached
+    tile is served whatever revision it was built at, and a tile older than the vintage's
+    `revision` is rebuilt by a worker (`refresh_tile`, asked at most once per
+    TILE_REFRESH_SECONDS); at these scales (a screen pixel ≥ 76 m) a correction is at most a
+    pixel or two, shown once the worker is done. A tile is built in the request only if it
+    never was: `warm_tiles` builds them all after an import."""
+    from .models import TileCache
+
+    row = (
+        TileCache.objects.filter(vintage_id=vintage_id, z=z, x=x, y=y)
+        .values_list("revision", "data")
+        .first()
+    )
+    if row is None:
+        return revision, store_tile(vintage_id, z, x, y)
+    built, data = row
+    if built < revision:
+        _ask_refresh(vintage_id, z, x, y, revision)
+    return built, bytes(data)
+
+
+def _ask_refresh(vintage_id: int, z: int, x: int, y: int, revision: int) -> None:
+    """Send `refresh_tile` unless it was asked for less than TILE_REFRESH_SECONDS ago (one
+    conditional UPDATE: two requests at once send it once)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from apps.ops.dispatch import dispatch
+
+    from .models import TileCache
+    from .tasks import refresh_tile
+
+    now = timezone.now()
+    asked = (
+        TileCache.objects.filter(vintage_id=vintage_id, z=z, x=x, y=y, revision__lt=revision)
+        .filter(
+            Q(refresh_asked__isnull=True)
+            | Q(refresh_asked__lt=now - timedelta(seconds=settings.TILE_REFRESH_SECONDS))
+        )
+        .update(refresh_asked=now)
+    )
+    if asked:
+        transaction.on_commit(lambda: dispatch(refresh_tile, vintage_id, z, x, y, keep=False))
+
+
+def store_tile(vintage_id: int, z: int, x: int, y: int) -> bytes:
+    """Build a tile up to CACHE_MAX_ZOOM at the vintage's current revision and keep it.
+
+    Only tiles with something drawn are kept (an empty tile costs an index probe to build),
+    and at most TILE_CACHE_MAX_PER_VINTAGE per vintage: what the cache holds is bounded by
+    the vintage's extent, whatever is requested."""
     from django.conf import settings
 
     from apps.ops.timeouts import statement_timeout
 
-    from .models import TileCache
+    from .models import TileCache, Vintage
 
-    key = {"vintage_id": vintage_id, "revision": revision, "z": z, "x": x, "y": y}
-    cached = TileCache.objects.filter(**key).values_list("data", flat=True).first()
-    if cached is not None:
-        return bytes(cached)
-    # Built once per revision: a département-wide tile reads every polygon (seconds on a
-    # million), so its statement may run longer than a request's.
+    revision = Vintage.objects.filter(pk=vintage_id).values_list("revision", flat=True).first()
+    if revision is None:
+        return b""
+    key = {"vintage_id": vintage_id, "z": z, "x": x, "y": y}
+    # Seconds on a million polygons: longer than a request's statements may run.
     with statement_timeout(settings.FIGURES_STATEMENT_TIMEOUT_MS):
         data = render(*vintage_tile_query(vintage_id, z, x, y))
     if not data:
+        TileCache.objects.filter(**key).delete()
         return data
-    TileCache.objects.filter(vintage_id=vintage_id, revision__lt=revision).delete()
+    fields = {"revision": revision, "data": data, "refresh_asked": None}
+    if TileCache.objects.filter(**key).update(**fields):
+        return data
     held = TileCache.objects.filter(vintage_id=vintage_id).values("pk")
     if held[: settings.TILE_CACHE_MAX_PER_VINTAGE].count() < settings.TILE_CACHE_MAX_PER_VINTAGE:
-        TileCache.objects.bulk_create([TileCache(**key, data=data)], ignore_conflicts=True)
+        TileCache.objects.bulk_create([TileCache(**key, **fields)], ignore_conflicts=True)
     return data
+
+
+def tiles_over(bounds: tuple[float, float, float, float], z: int):
+    """(x, y) of the tiles of zoom `z` meeting an EPSG:3857 box."""
+    n = 1 << z
+    width = tile_width(z)
+    half = WORLD / 2
+
+    def column(v):
+        return min(max(int((v + half) // width), 0), n - 1)
+
+    def row(v):
+        return min(max(int((half - v) // width), 0), n - 1)
+
+    xmin, ymin, xmax, ymax = bounds
+    for x in range(column(xmin), column(xmax) + 1):
+        for y in range(row(ymax), row(ymin) + 1):
+            yield x, y
+
+
+def warm_tiles(vintage_id: int) -> int:
+    """Build every tile up to CACHE_MAX_ZOOM over the vintage's extent (after an import: a
+    request then never builds one). Returns the number of tiles kept."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
+            "ST_Extent(geom_3857) AS e FROM landcover_landcoverpolygon WHERE vintage_id = %s) b",
+            [vintage_id],
+        )
+        bounds = cur.fetchone()
+    if bounds is None or bounds[0] is None:
+        return 0
+    kept = 0
+    for z in range(CACHE_MAX_ZOOM + 1):
+        for x, y in tiles_over(bounds, z):
+            kept += bool(store_tile(vintage_id, z, x, y))
+    return kept
 
 
 def change_tile(departement_id: int, z: int, x: int, y: int) -> bytes:
