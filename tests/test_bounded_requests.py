@@ -8,6 +8,8 @@ import time
 import tracemalloc
 
 import pytest
+import shapely.geometry
+import shapely.ops
 from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.db import connection, transaction
 from django.db.utils import OperationalError
@@ -425,6 +427,41 @@ def test_revision_authors_are_shown_to_the_departements_staff_only(client, world
         "reviewer": ["Ana Opé"],
         "operator": ["Ana Opé"],
     }
+
+
+def test_the_panel_sends_a_long_polygon_around_the_point_only(client, world):
+    """The panel of a 255,000-vertex road network took 4.6 s: the whole outline was sent.
+    Now only a window around the clicked point: 2,048 screen pixels each side at the map's
+    zoom, 5 km each side without one."""
+    from pyproj import Transformer
+
+    from apps.landcover.models import LandCoverPolygon
+
+    strip = Polygon.from_bbox((X0 - 10_000, Y0 + 1_000, X0 + 10_000, Y0 + 1_010))
+    polygon = LandCoverPolygon.objects.filter(vintage=world["m2"]).first()
+    LandCoverPolygon.objects.filter(pk=polygon.pk).update(geom=MultiPolygon(strip, srid=2154))
+    login(client, world, "operator")
+    lon, lat = lonlat(X0 + 9_000, Y0 + 1_005)
+    url = f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lon}&lat={lat}"
+    to_local = Transformer.from_crs(4326, 2154, always_xy=True)
+
+    def span(data):
+        shape = shapely.ops.transform(to_local.transform, shapely.geometry.shape(data["geometry"]))
+        west, _south, east, _north = shape.bounds
+        return round(west - X0), round(east - X0)
+
+    whole = client.get(url).json()
+    assert whole["id"] == polygon.pk and whole["geometry_clipped"] is True
+    assert span(whole) == (4_000, 10_000)  # 5 km west of the point; the east end is nearer
+    # At z16 here a screen pixel is 2.389 m × cos(latitude) ≈ 1.65 m: 2,048 px ≈ 3.4 km.
+    zoomed = client.get(url + "&z=16").json()
+    west, east = span(zoomed)
+    assert 5_550 <= west <= 5_650 and east == 10_000
+    small = client.get(
+        f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lonlat(X0 + 150, Y0 + 150)[0]}"
+        f"&lat={lonlat(X0 + 150, Y0 + 150)[1]}&z=16"
+    ).json()
+    assert small["geometry_clipped"] is False
 
 
 # --- finding 9: hostile input is a 400/404, never a 500 -----------------------------------
