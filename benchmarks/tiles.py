@@ -231,8 +231,8 @@ def render_tiles(r: dict) -> str:
         "session, scoping and ETag included, gzip) and through the bare `ST_AsMVT` statement "
         "of the same tile with psycopg, in turns, after a warm-up render; each tile's time is "
         "the median of 3 runs through each path. Up to z11 our "
-        "endpoint serves the tile built once per vintage revision (TileCache; the first "
-        "request pays the bare time).",
+        "endpoint serves the tile a worker built ahead (TileCache: after the import, then "
+        "after corrections); the build costs the bare time.",
         "",
         "| zoom | tiles | ours p50 | ours p95 | bare SQL p50 | bare SQL p95 | p95 ratio | "
         "MVT p50 | MVT max | gzip max |",
