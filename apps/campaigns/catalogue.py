@@ -66,6 +66,7 @@ def catalogue(request) -> dict:
     published = list(
         Publication.objects.filter(state=Publication.State.DONE)
         .select_related("departement")
+        .defer("departement__geom")
         .order_by("departement__code")
     )
     years: dict[int, list[int]] = {}

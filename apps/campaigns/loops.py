@@ -180,7 +180,11 @@ def sync(now=None) -> dict:
     now = now or timezone.now()
     today = timezone.localdate(now)
     done = {"opened": 0, "closed": 0}
-    plans = ProductionPlan.objects.select_related("departement").prefetch_related("milestones")
+    plans = (
+        ProductionPlan.objects.select_related("departement")
+        .defer("departement__geom")
+        .prefetch_related("milestones")
+    )
     for plan in plans:
         with transaction.atomic():
             vintages = {

@@ -99,7 +99,11 @@ def build(publication_id: int) -> str:
     from apps.landcover.gpkg import export_difference, export_ocsge
     from apps.landcover.parquet import export_geoparquet
 
-    publication = Publication.objects.select_related("departement").get(pk=publication_id)
+    publication = (
+        Publication.objects.select_related("departement")
+        .defer("departement__geom")
+        .get(pk=publication_id)
+    )
     if publication.state != Publication.State.BUILDING:
         return publication.state
     dep = publication.departement

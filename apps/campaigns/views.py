@@ -288,6 +288,7 @@ def open_data(request):
     published = (
         Publication.objects.filter(state=Publication.State.DONE)
         .select_related("departement")
+        .defer("departement__geom")
         .order_by("departement__code")
     )
     return render(

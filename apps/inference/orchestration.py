@@ -183,6 +183,7 @@ def run_block(block_id: int) -> str:
         block = (
             InferenceBlock.objects.select_for_update()
             .select_related("run", "run__departement")
+            .defer("run__departement__geom")
             .get(pk=block_id)
         )
         if block.run.state != InferenceRun.State.RUNNING or block.state == block.State.DONE:
@@ -305,7 +306,12 @@ def assemble(run_id: int) -> str:
     from ocsge.vectorize import merge_across_seams
 
     with transaction.atomic():
-        run = InferenceRun.objects.select_for_update().select_related("departement").get(pk=run_id)
+        run = (
+            InferenceRun.objects.select_for_update()
+            .select_related("departement")
+            .defer("departement__geom")
+            .get(pk=run_id)
+        )
         if run.state != InferenceRun.State.RUNNING or run.blocks_done < run.blocks_total:
             return run.state
         InferenceRun.objects.filter(pk=run.pk).update(state=InferenceRun.State.ASSEMBLING)

@@ -2,7 +2,7 @@ import json
 import math
 
 import django_filters
-from django.contrib.gis.db.models.functions import AsGeoJSON, Envelope, Transform
+from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Point
 from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +17,7 @@ from apps.territories.models import Commune, Departement
 from apps.territories.permissions import signalement_scope
 
 from . import contributions, tiles
-from .geofuncs import Beyond, ClipToWindow, SimplifyPreserveTopology
+from .geofuncs import Beyond, ClipToWindow, HeaderBox, SimplifyPreserveTopology
 from .geometry import to_crs
 from .models import CoverCode, LandCoverPolygon, PolygonRevision, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
@@ -87,6 +87,7 @@ class VintageViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             visible_vintages(self.request.user)
             .select_related("departement")
+            .defer("departement__geom")
             .order_by("departement__code", "rank")
         )
 
@@ -244,8 +245,10 @@ class CommuneViewSet(viewsets.ReadOnlyModelViewSet):
         qs = (
             Commune.objects.filter(departement__in=visible_departements(self.request.user))
             .select_related("departement")
-            .annotate(bbox_4326=Transform(Envelope("geom"), 4326))
-            .defer("geom")
+            # Boxes from the geometries' headers: neither the communes' outlines nor the
+            # département's (megabytes) are read.
+            .annotate(bbox_4326=Transform(HeaderBox("geom"), 4326))
+            .defer("geom", "departement__geom")
             .order_by("name", "code")
         )
         params = self.request.query_params

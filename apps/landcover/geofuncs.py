@@ -42,3 +42,13 @@ class Beyond(Func):
 
     def __init__(self, expression, point, half_side: float):
         super().__init__(_window(point, half_side), expression, output_field=BooleanField())
+
+
+class HeaderBox(Func):
+    """The box of a geometry as a polygon of its CRS, read from the stored geometry's header
+    (PostGIS reads a slice of the value, not its vertices)."""
+
+    template = "ST_SetSRID(Box2D(%(expressions)s)::geometry, ST_SRID(%(expressions)s))"
+
+    def __init__(self, expression):
+        super().__init__(expression, output_field=AnyCRSMultiPolygonField())

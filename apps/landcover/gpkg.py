@@ -881,6 +881,7 @@ def export_ocsge(
     """Write the current revision of a vintage in the official layout; return its size."""
     vintage = (
         Vintage.objects.select_related("departement")
+        .defer("departement__geom")
         .filter(departement__code=departement_code, rank=rank)
         .first()
     )

@@ -112,7 +112,11 @@ SQL_TO_TILEJSON = {"int": "Number", "text": "String"}
 
 def _visible_vintage(request, vintage_id):
     vintage = (
-        visible_vintages(request.user).select_related("departement").filter(pk=vintage_id).first()
+        visible_vintages(request.user)
+        .select_related("departement")
+        .defer("departement__geom")
+        .filter(pk=vintage_id)
+        .first()
     )
     if vintage is None:
         raise Http404

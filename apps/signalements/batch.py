@@ -267,7 +267,12 @@ def file_upload(user, vintage_id: int, upload, all_or_nothing: bool) -> list[Out
 
     if not files_anywhere(user):
         raise Forbidden(_("Seuls les contributeurs déposent des signalements."))
-    vintage = Vintage.objects.select_related("departement").filter(pk=vintage_id).first()
+    vintage = (
+        Vintage.objects.select_related("departement")
+        .defer("departement__geom")
+        .filter(pk=vintage_id)
+        .first()
+    )
     srid = vintage.srid if vintage is not None else WGS84
     suffix = Path(upload.name).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="depot-") as folder:

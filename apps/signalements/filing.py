@@ -131,7 +131,11 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     Also answers the map's "check before sending" (`hint`: below the minimum mapping unit).
     """
     vintage = (
-        visible_vintages(user).filter(pk=filing.vintage_id).select_related("departement").first()
+        visible_vintages(user)
+        .filter(pk=filing.vintage_id)
+        .select_related("departement")
+        .defer("departement__geom")
+        .first()
     )
     if vintage is None:
         raise Refused(_("Millésime inconnu."), "vintage")

@@ -28,6 +28,15 @@ class Region(models.Model):
         return f"{self.code} {self.name}"
 
 
+class DepartementManager(models.Manager):
+    """Départements without their outline unless it is used: the outline (the union of the
+    département's polygons) is megabytes for a real one, and most uses need the code, name
+    and CRS only. Reading `departement.geom` loads it."""
+
+    def get_queryset(self):
+        return super().get_queryset().defer("geom")
+
+
 class Departement(models.Model):
     code = models.CharField(_("code INSEE"), max_length=3, unique=True)
     name = models.CharField(_("nom"), max_length=200)
@@ -37,8 +46,11 @@ class Departement(models.Model):
     # In the département's official CRS (`srid`), as its communes and polygons.
     geom = AnyCRSMultiPolygonField(null=True, blank=True)
 
+    objects = DepartementManager()
+
     class Meta:
         ordering = ["code"]
+        base_manager_name = "objects"  # `vintage.departement` too
         verbose_name = _("département")
         verbose_name_plural = _("départements")
 
