@@ -8,10 +8,16 @@ import json
 from dataclasses import dataclass
 
 from django.contrib.gis.db.models import PolygonField
-from django.contrib.gis.db.models.functions import Area, Difference, Intersection
+from django.contrib.gis.db.models.functions import (
+    Area,
+    Difference,
+    Intersection,
+    NumPoints,
+    PointOnSurface,
+)
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.db import OperationalError, transaction
-from django.db.models import Value
+from django.db.models import Exists, OuterRef, Value
 from django.utils.translation import gettext as _
 
 from apps.artif.impact import correction_impact
@@ -88,11 +94,18 @@ def parse_geometry(value, srid: int) -> GEOSGeometry:
     return geom
 
 
-def minimum_mapping_unit(vintage: Vintage, code_cs: str, where: GEOSGeometry) -> float:
+def minimum_mapping_unit(vintage: Vintage, code_cs: str, shape, polygon) -> float:
+    """The minimum mapping unit of the proposal: in a built-up zone or not, where the drawn
+    `shape` is (else where the `polygon` is, compared in the database)."""
     if code_cs == BUILDING:
         return mmu_for(code_cs, in_built_up_zone=False)
-    built_up = ZoneConstruite.objects.filter(vintage=vintage, geom__intersects=where).exists()
-    return mmu_for(code_cs, in_built_up_zone=built_up)
+    zones = ZoneConstruite.objects.filter(vintage=vintage)
+    if shape is not None:
+        zones = zones.filter(geom__intersects=shape)
+    else:
+        met = LandCoverPolygon.objects.filter(pk=polygon.pk, geom__intersects=OuterRef("geom"))
+        zones = zones.filter(Exists(met))
+    return mmu_for(code_cs, in_built_up_zone=zones.exists())
 
 
 def check_proposal(current: tuple[str, str], cs: str, us: str) -> tuple[str, str]:
@@ -145,7 +158,13 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         raise Refused(_("La boucle de retours de ce millésime est fermée."), "vintage")
     srid = vintage.departement.srid
     geom = parse_geometry(filing.geom, srid) if filing.geom not in (None, "") else None
-    polygons = LandCoverPolygon.objects.filter(vintage=vintage)
+    # The target's outline stays in the database (a road network is 255,000 vertices): what
+    # is needed of it is computed there.
+    polygons = (
+        LandCoverPolygon.objects.filter(vintage=vintage)
+        .defer("geom", "geom_3857")
+        .annotate(vertices=NumPoints("geom"))
+    )
     if geom is not None:
         _bound(geom, polygons)
         location = geom.point_on_surface
@@ -156,10 +175,12 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
             .first()
         )
     elif filing.polygon_id is not None:
-        polygon = polygons.filter(pk=filing.polygon_id).first()
+        polygon = (
+            polygons.filter(pk=filing.polygon_id).annotate(inner=PointOnSurface("geom")).first()
+        )
         if polygon is None:
             raise Refused(_("Ce polygone n'appartient pas à ce millésime."), "polygon")
-        location = polygon.geom.point_on_surface
+        location = polygon.inner
     elif filing.lon is not None and filing.lat is not None:
         try:
             location = to_crs(Point(filing.lon, filing.lat, srid=4326), srid)
@@ -173,8 +194,8 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     if geom is not None and _area_outside(vintage.departement_id, geom) > 1.0:
         raise Refused(_("La forme dessinée sort du département."), "geom")
     # What the filing would change lies wholly in the territory: the drawn shape (the
-    # polygon is split along it), or the whole polygon.
-    changed = geom if geom is not None else polygon.geom
+    # polygon is split along it), or the whole polygon (read only if needed).
+    changed = geom if geom is not None else (lambda: polygon.geom)
     organisation = contributing_organisation(user, location, vintage.departement, within=changed)
     if organisation is None:
         if not files_anywhere(user):
@@ -192,8 +213,8 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         )
     current = (polygon.code_cs, polygon.code_us)
     cs, us = check_proposal(current, filing.code_cs_proposed, filing.code_us_proposed)
-    area = geom.intersection(polygon.geom).area if geom is not None else polygon.area or 0.0
-    mmu = minimum_mapping_unit(vintage, cs, geom or polygon.geom)
+    area = polygon.overlap.sq_m if geom is not None else polygon.area or 0.0
+    mmu = minimum_mapping_unit(vintage, cs, geom, polygon)
     hint = None
     if area < mmu:
         hint = _(
@@ -221,7 +242,7 @@ def quick_impact(polygon, cs, us, geom):
     statement, on a polygon of at most ESTIMATE_MAX_VERTICES. Otherwise None: the filing's
     own estimate is computed after it is filed, by a task (a 255,000-vertex road network
     spanning 12 communes of the million-polygon benchmark took 70 s to estimate)."""
-    if polygon.geom.num_points > ESTIMATE_MAX_VERTICES:
+    if polygon.vertices > ESTIMATE_MAX_VERTICES:
         return None
     try:
         with statement_timeout(ESTIMATE_BUDGET_MS):
