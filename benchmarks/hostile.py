@@ -60,6 +60,7 @@ def bench_hostile(args) -> dict:
 
     from apps.landcover import tiles
     from apps.landcover.models import ChangePiece, LandCoverPolygon, Vintage
+    from apps.landcover.ogc import collection_id
     from apps.signalements import filing
     from apps.territories.models import Membership, Organisation, Role
 
@@ -169,6 +170,33 @@ def bench_hostile(args) -> dict:
                     operator.get(
                         f"/api/vintages/{vintage.pk}/polygons/at/?lon={point.x}&lat={point.y}"
                     ).status_code
+                )
+            ),
+        )
+        # A point on the largest polygon, filed by a contributor of the whole département.
+        add(
+            "check, a point on the largest polygon",
+            *_time(
+                post(
+                    contrib,
+                    "/api/signalements/check/",
+                    {**body, "lon": point.x, "lat": point.y},
+                )
+            ),
+        )
+        # OGC API: the largest page, and the largest polygon alone.
+        collection = collection_id(vintage)
+        add(
+            "OGC API items, limit=10000",
+            *_time(
+                lambda: operator.get(f"/ogc/collections/{collection}/items?limit=10000").status_code
+            ),
+        )
+        add(
+            "OGC API item, the largest polygon",
+            *_time(
+                lambda: (
+                    operator.get(f"/ogc/collections/{collection}/items/{largest.pk}").status_code
                 )
             ),
         )

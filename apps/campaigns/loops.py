@@ -226,9 +226,8 @@ def digest(now=None) -> int:
     queued = 0
     new = Signalement.objects.filter(created_at__gte=since, created_at__lt=now)
     departement_ids = new.values_list("vintage__departement", flat=True).distinct()
-    for plan in ProductionPlan.objects.filter(departement__in=departement_ids).select_related(
-        "departement"
-    ):
+    plans = ProductionPlan.objects.filter(departement__in=departement_ids)
+    for plan in plans.select_related("departement").defer("departement__geom"):
         dep = plan.departement
         rows = list(
             new.filter(vintage__departement=dep)

@@ -100,12 +100,21 @@ class LandCoverPolygonAdmin(LeafletGeoAdmin):
     inlines = [RevisionInline]
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        # The list shows no outline: neither the polygons' nor their département's.
+        return (
+            super().get_queryset(request).defer("geom", "geom_3857", "vintage__departement__geom")
+        )
+
 
 @admin.register(ZoneConstruite)
 class ZoneConstruiteAdmin(LeafletGeoAdmin):
     list_display = ["ocsge_id", "vintage", "millesime"]
     list_filter = ["vintage"]
     list_select_related = ["vintage__departement"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("geom", "vintage__departement__geom")
 
 
 @admin.register(PolygonRevision)

@@ -175,7 +175,10 @@ def _change_collection(departement, m1, m2) -> Collection:
 
 def collections_for(user) -> list[Collection]:
     vintages = list(
-        visible_vintages(user).select_related("departement").order_by("departement__code", "rank")
+        visible_vintages(user)
+        .select_related("departement")
+        .defer("departement__geom")
+        .order_by("departement__code", "rank")
     )
     found = [_vintage_collection(v) for v in vintages]
     # A change layer where both of a département's vintages are visible (a vintage is unique

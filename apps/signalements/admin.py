@@ -58,5 +58,9 @@ class SignalementAdmin(LeafletGeoAdmin):
     search_fields = ["id", "comment", "author__username"]
     list_select_related = ["vintage__departement", "organisation"]
     raw_id_fields = ["polygon", "author", "assignee", "decided_by"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("vintage__departement__geom")
+
     readonly_fields = ["status", "decided_by", "decided_at", "reason", "created_at", "updated_at"]
     inlines = [EventInline, CommentInline, AttachmentInline]
