@@ -431,8 +431,8 @@ def test_revision_authors_are_shown_to_the_departements_staff_only(client, world
 
 def test_the_panel_sends_a_long_polygon_around_the_point_only(client, world):
     """The panel of a 255,000-vertex road network took 4.6 s: the whole outline was sent.
-    Now only a window around the clicked point: 2,048 screen pixels each side at the map's
-    zoom, 5 km each side without one."""
+    Now only a window around the clicked point: 1,024 screen pixels each side at the map's
+    zoom, 2 km each side without one."""
     from pyproj import Transformer
 
     from apps.landcover.models import LandCoverPolygon
@@ -452,11 +452,11 @@ def test_the_panel_sends_a_long_polygon_around_the_point_only(client, world):
 
     whole = client.get(url).json()
     assert whole["id"] == polygon.pk and whole["geometry_clipped"] is True
-    assert span(whole) == (4_000, 10_000)  # 5 km west of the point; the east end is nearer
-    # At z16 here a screen pixel is 2.389 m × cos(latitude) ≈ 1.65 m: 2,048 px ≈ 3.4 km.
+    assert span(whole) == (7_000, 10_000)  # 2 km west of the point; the east end is nearer
+    # At z16 here a screen pixel is 2.389 m × cos(latitude) ≈ 1.65 m: 1,024 px ≈ 1.7 km.
     zoomed = client.get(url + "&z=16").json()
     west, east = span(zoomed)
-    assert 5_550 <= west <= 5_650 and east == 10_000
+    assert 7_250 <= west <= 7_350 and east == 10_000
     small = client.get(
         f"/api/vintages/{world['m2'].pk}/polygons/at/?lon={lonlat(X0 + 150, Y0 + 150)[0]}"
         f"&lat={lonlat(X0 + 150, Y0 + 150)[1]}&z=16"
