@@ -2,11 +2,12 @@
 before sending."""
 
 import pytest
+from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.landcover.models import Vintage
+from apps.landcover.models import LandCoverPolygon, Vintage
 from apps.signalements.models import Attachment, Signalement
 from apps.territories.models import Departement
 
@@ -163,6 +164,41 @@ def test_check_warns_below_the_minimum_mapping_unit(client, world):
     assert data["minimum_mapping_unit"] == 2500 and round(data["area"]) == 400
     assert "hors spécifications" in data["hint"]
     assert not Signalement.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "polygon_box, zone_box, unit, warned",
+    [
+        # A 1,600 m² polygon (under 2,500): its whole outline is compared with the zones.
+        ((110, 110, 150, 150), (145, 145, 160, 160), 500, False),  # a zone at its corner
+        ((110, 110, 150, 150), (300, 300, 320, 320), 2500, True),  # no zone on it
+        # A 1 ha polygon, above both units: compared at its point only (no hint either way).
+        ((100, 100, 200, 200), (195, 195, 210, 210), 2500, False),  # a zone at its corner
+        ((100, 100, 200, 200), (100, 100, 200, 200), 500, False),  # a zone over it
+    ],
+)
+def test_check_of_a_whole_polygon_uses_the_built_up_zone_where_it_matters(
+    client, world, polygon_box, zone_box, unit, warned
+):
+    from apps.landcover.models import ZoneConstruite
+
+    polygon = grass_polygon(world)
+    x1, y1, x2, y2 = polygon_box
+    LandCoverPolygon.objects.filter(pk=polygon.pk).update(
+        geom=MultiPolygon(Polygon.from_bbox((X0 + x1, Y0 + y1, X0 + x2, Y0 + y2)), srid=2154),
+        area=(x2 - x1) * (y2 - y1),
+    )
+    x1, y1, x2, y2 = zone_box
+    ZoneConstruite.objects.create(
+        vintage=world["m2"],
+        ocsge_id="ZC-TEST",
+        geom=MultiPolygon(Polygon.from_bbox((X0 + x1, Y0 + y1, X0 + x2, Y0 + y2)), srid=2154),
+    )
+    login(client, world, "contributor_in")
+    body = {"vintage": world["m2"].pk, "polygon": polygon.pk, "code_cs_proposed": "CS2.1.1.1"}
+    data = client.post("/api/signalements/check/", body, content_type="application/json").json()
+    assert data["minimum_mapping_unit"] == unit
+    assert (data["hint"] is not None) == warned
 
 
 def test_list_uses_a_constant_number_of_queries(client, world):
