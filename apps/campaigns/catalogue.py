@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from apps.landcover.geofuncs import HeaderBox
 from apps.landcover.geometry import departement_bounds_wgs84
 from apps.landcover.models import Vintage
 
@@ -67,8 +68,11 @@ def catalogue(request) -> dict:
         Publication.objects.filter(state=Publication.State.DONE)
         .select_related("departement")
         .defer("departement__geom")
+        .annotate(outline_box=HeaderBox("departement__geom"))
         .order_by("departement__code")
     )
+    for publication in published:
+        publication.departement.outline_box = publication.outline_box
     years: dict[int, list[int]] = {}
     for dep_id, year in Vintage.objects.filter(
         departement__in=[p.departement_id for p in published]

@@ -14,18 +14,20 @@ everyone; the others to the members of their territory.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib.gis.db.models.functions import AsGeoJSON, Transform
 from django.contrib.gis.geos import Polygon
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
 
 from .contributions import OGC_COLLECTIONS
+from .geofuncs import HeaderBox
 from .geometry import bounds_wgs84
 from .models import ChangePiece, LandCoverPolygon, Vintage
 from .scoping import visible_vintages
@@ -178,6 +180,7 @@ def collections_for(user) -> list[Collection]:
         visible_vintages(user)
         .select_related("departement")
         .defer("departement__geom")
+        .annotate(departement_box=HeaderBox("departement__geom"))
         .order_by("departement__code", "rank")
     )
     found = [_vintage_collection(v) for v in vintages]
@@ -316,15 +319,23 @@ def _bbox(request, found: Collection) -> Polygon | None:
     return box
 
 
-def _feature(row, properties) -> dict:
-    import json
-
-    return {
+def _feature(row, properties, **members) -> str:
+    """A GeoJSON Feature as text, its geometry as PostGIS wrote it: never parsed and written
+    again (10,000 features took 7 s that way, the SQL 0.5 s)."""
+    head = {
         "type": "Feature",
         "id": row["pk"],
-        "geometry": json.loads(row["shape"]),
         "properties": {k: _plain(row[k]) for k in properties},
+        **members,
     }
+    text = json.dumps(head, ensure_ascii=False)
+    return f'{text[:-1]}, "geometry": {row["shape"] or "null"}}}'
+
+
+def _geojson(body: str, crs: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=GEOJSON)
+    response["Content-Crs"] = f"<{crs}>"
+    return response
 
 
 def _plain(value):
@@ -369,16 +380,9 @@ def items(request, cid):
             }
         )
     crs = found.storage_crs if srid == found.storage_srid else CRS84
-    return _json(
-        {
-            "type": "FeatureCollection",
-            "features": [_feature(row, found.properties) for row in page],
-            "numberReturned": len(page),
-            "links": links,
-        },
-        content_type=GEOJSON,
-        crs=crs,
-    )
+    features = ",".join(_feature(row, found.properties) for row in page)
+    rest = json.dumps({"numberReturned": len(page), "links": links}, ensure_ascii=False)
+    return _geojson(f'{{"type": "FeatureCollection", "features": [{features}], {rest[1:]}', crs)
 
 
 @require_GET
@@ -391,10 +395,9 @@ def item(request, cid, fid: int):
     row = found.rows(srid).filter(pk=fid).values("pk", "shape", *found.properties).first()
     if row is None:
         raise Http404
-    feature = _feature(row, found.properties)
-    feature["links"] = [
+    links = [
         {"href": _url(request, "item", cid, fid), "rel": "self", "type": GEOJSON},
         {"href": _url(request, "collection", cid), "rel": "collection"},
     ]
     crs = found.storage_crs if srid == found.storage_srid else CRS84
-    return _json(feature, content_type=GEOJSON, crs=crs)
+    return _geojson(_feature(row, found.properties, links=links), crs)

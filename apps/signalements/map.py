@@ -102,6 +102,7 @@ OGC_PROPERTIES = (
 def ogc_collections(user) -> list:
     """The signalements the user may see, one OGC API collection per département they see
     (points: where each was filed)."""
+    from apps.landcover.geofuncs import HeaderBox
     from apps.landcover.geometry import departement_bounds_wgs84
     from apps.landcover.ogc import Collection, shaped, within
     from apps.territories.permissions import departements_where
@@ -126,4 +127,5 @@ def ogc_collections(user) -> list:
             during=within("created_at"),
         )
 
-    return [collection(d) for d in departements_where(user).order_by("code")]
+    seen = departements_where(user).annotate(outline_box=HeaderBox("geom")).order_by("code")
+    return [collection(d) for d in seen]
