@@ -11,12 +11,11 @@ from django.contrib.gis.db.models import PolygonField
 from django.contrib.gis.db.models.functions import (
     Area,
     Difference,
-    Intersection,
     NumPoints,
     PointOnSurface,
 )
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Value
 from django.utils.translation import gettext as _
 
@@ -171,12 +170,8 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     if geom is not None:
         _bound(geom, polygons)
         location = geom.point_on_surface
-        polygon = (
-            polygons.filter(geom__intersects=geom)
-            .annotate(overlap=Area(Intersection("geom", geom)))
-            .order_by("-overlap")
-            .first()
-        )
+        target, overlap = _most_overlapped(vintage.pk, geom)
+        polygon = polygons.filter(pk=target).first() if target is not None else None
     elif filing.polygon_id is not None:
         polygon = (
             polygons.filter(pk=filing.polygon_id).annotate(inner=PointOnSurface("geom")).first()
@@ -216,7 +211,7 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         )
     current = (polygon.code_cs, polygon.code_us)
     cs, us = check_proposal(current, filing.code_cs_proposed, filing.code_us_proposed)
-    area = polygon.overlap.sq_m if geom is not None else polygon.area or 0.0
+    area = overlap if geom is not None else polygon.area or 0.0
 
     def where(large):
         # The zone test for a whole polygon: at its point when it is large, else on its
@@ -284,6 +279,29 @@ def _bound(geom, polygons):
             % {"n": MAX_SHAPE_POLYGONS},
             "geom",
         )
+
+
+def _most_overlapped(vintage_id: int, shape) -> tuple[int | None, float]:
+    """(id, m²) of the vintage's polygon the shape overlaps most (ties: the lowest id).
+
+    Each polygon is first cut to the shape's box: testing a shape against a polygon of
+    787,000 vertices (a road network) took 4 s whatever the shape, and 0.1 s once cut — a
+    box is the one shape GEOS tests fast."""
+    sql = f"""
+        WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g),
+        near AS MATERIALIZED (
+            SELECT p.id, ST_Intersection(p.geom, ST_Envelope(shape.g)) AS part
+            FROM {LandCoverPolygon._meta.db_table} p, shape
+            WHERE p.vintage_id = %(v)s AND p.geom && shape.g
+        )
+        SELECT near.id, ST_Area(ST_Intersection(near.part, shape.g)) AS overlap
+        FROM near, shape WHERE ST_Intersects(near.part, shape.g)
+        ORDER BY overlap DESC, near.id LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"g": bytes(shape.ewkb), "v": vintage_id})
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (None, 0.0)
 
 
 def _area_outside(departement_id: int, geom) -> float:
