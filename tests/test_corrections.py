@@ -132,3 +132,37 @@ def test_an_estimate_of_a_correction_accepting_would_refuse_is_none(crew):
     assert correction_impact(polygon, "CS1.1.1.1", "US5", beside) is None
     with pytest.raises(corrections.CorrectionConflict):
         corrections.apply(polygon, "CS1.1.1.1", "US5", beside)
+
+
+# --- cutting a drawn shape out of a polygon, ring by ring ---------------------------------
+
+WITH_HOLES = (
+    "POLYGON((0 0,100 0,100 100,0 100,0 0),(10 10,20 10,20 20,10 20,10 10),"
+    "(70 70,80 70,80 80,70 80,70 70),(10 70,20 70,20 80,10 80,10 70))"
+)
+
+
+@pytest.mark.parametrize(
+    "shape, parts",
+    [
+        # A strip across the whole shell: two pieces, each keeping the holes it holds.
+        ("POLYGON((40 -10,60 -10,60 110,40 110,40 -10))", [(3800, 2), (3900, 1)]),
+        # Over part of a hole: one piece, the hole and the shape one hole of 300 m².
+        ("POLYGON((15 15,30 15,30 30,15 30,15 15))", [(9500, 3)]),
+        # Away from every hole: a new hole, the three others kept.
+        ("POLYGON((40 40,50 40,50 50,40 50,40 40))", [(9600, 4)]),
+    ],
+)
+def test_cutting_a_shape_out_keeps_the_holes_it_does_not_meet(shape, parts, monkeypatch):
+    import shapely
+
+    def no_fallback(*args):
+        raise AssertionError("the ring-by-ring cut fell back to the whole overlay")
+
+    monkeypatch.setattr(corrections, "whole_difference", no_fallback)
+    polygon, drawn = shapely.from_wkt(WITH_HOLES), shapely.from_wkt(shape)
+    inside = shapely.intersection(polygon, drawn)
+    outside = corrections.cut_out(polygon, drawn, inside.area)
+    found = sorted((round(p.area), len(p.interiors)) for p in shapely.get_parts(outside))
+    assert found == sorted(parts)
+    assert outside.is_valid

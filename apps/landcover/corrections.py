@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
@@ -47,13 +48,63 @@ def split(polygon_geom, shape):
     polygon takes the codes (no shape, or a shape covering all but < MIN_PART_M2 of it)."""
     if shape is None:
         return None, None
-    inside = polygon_geom.intersection(shape)
-    if inside.empty or inside.area < MIN_PART_M2:
+    import shapely
+
+    polygon, drawn = (shapely.from_wkb(bytes(g.wkb)) for g in (polygon_geom, shape))
+    inside = shapely.intersection(polygon, drawn)
+    if inside.is_empty or inside.area < MIN_PART_M2:
         raise CorrectionConflict(_("La forme dessinée ne recouvre plus le polygone."))
-    outside = polygon_geom.difference(shape)
-    if outside.empty or outside.area < MIN_PART_M2:
+    outside = cut_out(polygon, drawn, inside.area)
+    if outside.is_empty or outside.area < MIN_PART_M2:
         return None, None
-    return inside, outside
+    return tuple(
+        GEOSGeometry(memoryview(shapely.to_wkb(g)), srid=polygon_geom.srid)
+        for g in (inside, outside)
+    )
+
+
+def cut_out(polygon, shape, inside_area: float):
+    """`polygon` − `shape` (shapely geometries), ring by ring: holes the shape does not
+    meet are kept as they are, the rest (each part's shell less the shape and the holes it
+    meets) goes through GEOS's overlay. The difference of a 793,000-vertex road network with
+    6,000 holes and a 1 km square took 6.7 s whole; its shell alone, 0.3 s. Checked by
+    area (polygon = inside + outside), else the whole overlay."""
+    import shapely
+
+    pieces = []
+    for part in shapely.get_parts(polygon):
+        holes = [shapely.Polygon(ring) for ring in part.interiors]
+        met = set()
+        if holes:
+            met = set(shapely.STRtree(holes).query(shape, predicate="intersects").tolist())
+        cut = shapely.union_all([shape, *(holes[k] for k in met)])
+        kept = [hole for k, hole in enumerate(holes) if k not in met]
+        rest = shapely.get_parts(shapely.difference(shapely.Polygon(part.exterior), cut))
+        rest = [r for r in rest if r.geom_type == "Polygon"]
+        # Each kept hole goes back into the piece of the shell that holds it.
+        extra: list[list] = [[] for _ in rest]
+        if len(rest) == 1:
+            extra[0] = [hole.exterior for hole in kept]
+        elif rest:
+            owners = shapely.STRtree(rest)
+            for hole in kept:
+                found = owners.query(shapely.point_on_surface(hole), predicate="within")
+                if len(found):
+                    extra[int(found[0])].append(hole.exterior)
+        pieces += [
+            shapely.Polygon(r.exterior, [*r.interiors, *extra[k]]) for k, r in enumerate(rest)
+        ]
+    outside = shapely.MultiPolygon(pieces) if pieces else shapely.MultiPolygon()
+    if abs(polygon.area - inside_area - outside.area) > 1e-8 * polygon.area + 0.01:
+        return whole_difference(polygon, shape)
+    return outside
+
+
+def whole_difference(polygon, shape):
+    """The plain overlay (what `cut_out` falls back to)."""
+    import shapely
+
+    return shapely.difference(polygon, shape)
 
 
 def apply(
@@ -137,9 +188,14 @@ def _revise(polygon, code_cs, code_us, geom, author, cause, origin):
         cause=cause,
         comment=origin,
     )
-    polygon.code_cs, polygon.code_us, polygon.geom = code_cs, code_us, geom
+    fields = ["code_cs", "code_us", "revision"]
+    if geom is not polygon.geom:
+        # Only then are its Web Mercator copy and area recomputed (the table's trigger).
+        polygon.geom = geom
+        fields.append("geom")
+    polygon.code_cs, polygon.code_us = code_cs, code_us
     polygon.revision += 1
-    polygon.save(update_fields=["code_cs", "code_us", "geom", "revision"])
+    polygon.save(update_fields=fields)
 
 
 def corrected_polygons(vintage) -> list[int]:

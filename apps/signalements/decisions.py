@@ -99,7 +99,11 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
     drawn shape) on the locked polygon. Returns the ids of the polygons written."""
     if signalement.polygon_id is None:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
-    polygon = LandCoverPolygon.objects.select_for_update().get(pk=signalement.polygon_id)
+    polygon = (
+        LandCoverPolygon.objects.select_for_update()
+        .defer("geom_3857")
+        .get(pk=signalement.polygon_id)
+    )
     try:
         return corrections.apply(
             polygon,
