@@ -103,11 +103,18 @@ def test_rejection_needs_a_reason_of_the_right_kind(world):
     assert done.reason == irrelevant and done.decided_by == operator
 
 
-def test_accept_writes_a_revision_bumps_the_vintage_and_updates_the_change_layer(world):
+def test_accept_writes_a_revision_bumps_the_vintage_and_updates_the_change_layer(
+    world, django_capture_on_commit_callbacks
+):
     s = file(world)
     polygon = grass_polygon(world)
     before = world["m2"].revision
-    decisions.apply_action(world["users"]["operator"], s.pk, Action.ACCEPT)
+    with django_capture_on_commit_callbacks() as after_commit:
+        decisions.apply_action(world["users"]["operator"], s.pk, Action.ACCEPT)
+    # The change layer follows once the decision is committed (a task; inline here).
+    assert not ChangePiece.objects.filter(polygon_after=polygon, cs_apres="CS2.1.1.1").exists()
+    for callback in after_commit:
+        callback()
     polygon.refresh_from_db()
     assert (polygon.code_cs, polygon.code_us, polygon.revision) == ("CS2.1.1.1", "US1.2", 2)
     rev = PolygonRevision.objects.get(polygon=polygon)

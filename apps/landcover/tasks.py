@@ -79,6 +79,17 @@ def derived_products_task(departement_id: int) -> dict:
     return after_change(Departement.objects.get(pk=departement_id))
 
 
+@shared_task(acks_late=True, max_retries=0)
+def derived_after_correction(departement_id: int, polygon_ids: list[int]) -> dict:
+    """After corrections are committed: the derived data of the polygons they wrote (the
+    change layer's pieces touching them, then the indicators of the communes they meet)."""
+    from apps.territories.models import Departement
+
+    from .derived import after_change
+
+    return after_change(Departement.objects.get(pk=departement_id), polygon_ids)
+
+
 def enqueue_import(job: ImportJob):
     """Start the import once the job row is committed (eager when there is no broker)."""
     transaction.on_commit(lambda: dispatch(run_import_job, job.pk))
