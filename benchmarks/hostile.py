@@ -253,6 +253,23 @@ def bench_hostile(args) -> dict:
             "territory page of the département",
             *_time(lambda: contrib.get(f"/territoires/departement/{dep.code}/").status_code),
         )
+        for what, client, url in [
+            (
+                "territory CSV of the département",
+                contrib,
+                "/territoires/departement/{}/artificialisation.csv",
+            ),
+            (
+                "communes of the département (choropleth GeoJSON)",
+                contrib,
+                "/api/artificialisation/departement/{}/communes/",
+            ),
+            ("département page", contrib, "/departements/{}/"),
+            ("operator's queue page", operator, "/departements/{}/signalements/"),
+            ("quality report", operator, "/departements/{}/rapport-qualite/"),
+            ("dashboard", operator, "/tableau-de-bord/"),
+        ]:
+            add(what, *_time(lambda c=client, u=url: c.get(u.format(dep.code)).status_code))
         transaction.set_rollback(True)
     worst = max(rows, key=lambda r: r["worst_ms"])
     import subprocess

@@ -166,3 +166,28 @@ def test_cutting_a_shape_out_keeps_the_holes_it_does_not_meet(shape, parts, monk
     found = sorted((round(p.area), len(p.interiors)) for p in shapely.get_parts(outside))
     assert found == sorted(parts)
     assert outside.is_valid
+
+
+def test_a_split_keeps_the_web_mercator_copy_and_the_area_in_step_with_the_outline(world):
+    """The split's outside part comes with its Web Mercator copy computed by the fast
+    projection (not by the table's trigger): it must match PROJ's within a centimetre, and
+    the stored area the outline's."""
+    from django.db import connection
+
+    from .conftest import X0, Y0
+
+    polygon = LandCoverPolygon.objects.filter(vintage=world["m2"], code_cs="CS2.2.1").first()
+    x, y = polygon.geom.point_on_surface.coords
+    shape = Polygon.from_bbox((x - 10, y - 10, x + 10, y + 10))
+    shape.srid = 2154
+    written = corrections.apply(polygon, "CS2.1.1.1", "US1.2", shape)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, ST_HausdorffDistance(geom_3857, ST_Transform(geom, 3857)), "
+            "abs(area - ST_Area(geom)) FROM landcover_landcoverpolygon WHERE id = ANY(%s)",
+            [written],
+        )
+        rows = cur.fetchall()
+    assert len(rows) == 2
+    assert all(distance < 0.01 and gap < 1e-6 for _, distance, gap in rows)
+    assert X0 < x < X0 + 400 and Y0 < y < Y0 + 400

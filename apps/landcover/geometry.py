@@ -1,25 +1,16 @@
-"""Geometry helpers shared by corrections and their simulations, and by the endpoints that
-describe a vintage's extent to GIS clients (TileJSON, OGC API)."""
+"""Geometry helpers: points into a département's CRS, and the boxes the endpoints that
+describe an extent to GIS clients give (TileJSON, OGC API, catalogue)."""
 
 import math
 
 from django.contrib.gis.db.models import Extent
 from django.contrib.gis.gdal import GDALException
-from django.contrib.gis.geos import GEOSException, MultiPolygon, Polygon
+from django.contrib.gis.geos import GEOSException, Polygon
 
 from .models import LandCoverPolygon
 
 # The Web Mercator world, for a territory with no geometry yet.
 WORLD_WGS84 = (-180.0, -85.0511, 180.0, 85.0511)
-
-
-def as_multipolygon(geom) -> MultiPolygon:
-    """The polygonal part of a GEOS geometry as a MultiPolygon (the polygons' column type)."""
-    if geom.geom_type == "MultiPolygon":
-        return geom
-    if geom.geom_type == "Polygon":
-        return MultiPolygon(geom, srid=geom.srid)
-    return MultiPolygon(*[g for g in geom if g.geom_type == "Polygon"], srid=geom.srid)
 
 
 def to_crs(geom, srid: int):

@@ -101,7 +101,7 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
     polygon = (
         LandCoverPolygon.objects.select_for_update()
-        .defer("geom_3857")
+        .defer("geom", "geom_3857")
         .get(pk=signalement.polygon_id)
     )
     try:
