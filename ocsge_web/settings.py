@@ -83,6 +83,8 @@ FIGURES_STATEMENT_TIMEOUT_MS = env_int("FIGURES_STATEMENT_TIMEOUT_MS", 60000)
 TILE_CACHE_MAX_PER_VINTAGE = env_int("TILE_CACHE_MAX_PER_VINTAGE", 5000)
 # A cached tile a revision behind is rebuilt by a worker, asked at most this often per tile.
 TILE_REFRESH_SECONDS = env_int("TILE_REFRESH_SECONDS", 60)
+# The quality report's « before corrections » is computed by a worker, asked this often at most.
+BASELINE_ASK_SECONDS = env_int("BASELINE_ASK_SECONDS", 60)
 
 ROOT_URLCONF = "ocsge_web.urls"
 WSGI_APPLICATION = "ocsge_web.wsgi.application"

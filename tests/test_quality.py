@@ -77,6 +77,38 @@ def test_artificialised_area_before_corrections_undoes_a_split(
     assert polygon.pk
 
 
+def test_the_report_shows_the_figure_before_corrections_a_worker_computed(
+    campaign, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    """The simulation behind « avant corrections » took 10 s on a million polygons (a 503):
+    no request runs it. The report shows the figure kept for an earlier revision, marked
+    so, and asks a worker once per BASELINE_ASK_SECONDS for the current one."""
+    from apps.artif.compute import compute_departement
+    from apps.artif.models import ArtifBaseline
+    from apps.campaigns import quality
+    from apps.ops import dispatch as dispatch_module
+
+    decide_some(campaign, django_capture_on_commit_callbacks)
+    compute_departement(campaign["plan"].departement)
+    m2 = Vintage.objects.get(pk=campaign["m2"].pk)
+    sent = []
+    monkeypatch.setattr(dispatch_module, "dispatch", lambda task, *args, **kw: sent.append(args))
+    settings.BASELINE_ASK_SECONDS = 3600
+    ArtifBaseline.objects.create(vintage=m2, revision=m2.revision - 1, area=123_456.0)
+    row = next(r for r in quality.report(m2.departement)["artif"] if r["rank"] == "M2")
+    assert (row["before"], row["before_current"]) == (123_456.0, False)
+    m1 = campaign["m1"]
+    assert sent == [(m1.pk,), (m2.pk,)]  # M1 had none yet
+    quality.report(m2.departement)
+    assert sent == [(m1.pk,), (m2.pk,)]  # asked once
+    # The worker's answer: the area as delivered, at the current revision.
+    quality.store_baseline(m2.pk)
+    row = next(r for r in quality.report(m2.departement)["artif"] if r["rank"] == "M2")
+    assert row["before_current"] is True
+    assert row["after"] - row["before"] == pytest.approx(10_000.0)  # one grass square built
+    assert sent == [(m1.pk,), (m2.pk,)]
+
+
 QUALITY_TABLE = {
     "anonymous": 302,  # to the login page, and back
     "contributor_in": 403,

@@ -97,3 +97,16 @@ class IgnComparison(models.Model):
         verbose_name = _("comparaison avec l'artificialisation de l'IGN")
         verbose_name_plural = _("comparaisons avec l'artificialisation de l'IGN")
         indexes = [models.Index(fields=["vintage", "commune"], name="ign_vintage_commune")]
+
+
+class ArtifBaseline(models.Model):
+    """The artificialised area of a vintage as delivered, before any correction (the quality
+    report's « avant corrections »), computed by a worker for a revision of the vintage: the
+    simulation restores every corrected polygon and recomputes what it can change (seconds
+    on a million polygons), so no request computes it."""
+
+    vintage = models.OneToOneField(Vintage, on_delete=models.CASCADE, related_name="+")
+    revision = models.PositiveIntegerField()
+    area = models.FloatField(_("surface (m²)"), null=True)
+    # When a request last asked a worker for the vintage's current revision.
+    asked_at = models.DateTimeField(null=True, blank=True)

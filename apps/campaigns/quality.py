@@ -3,14 +3,15 @@
 Every table is one grouped query; the artificialised area before corrections is computed
 exactly by restoring the corrected polygons inside a savepoint
 (`landcover.corrections.restore_original`), recomputing what they can change with the
-same code as the indicators, reading, and rolling back.
+same code as the indicators, reading, and rolling back — by a worker, per revision of the
+vintage (`baseline`): the page shows the last figure computed.
 """
 
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from apps.artif.compute import compute_vintage
-from apps.artif.models import ArtifStat
+from apps.artif.models import ArtifBaseline, ArtifStat
 from apps.artif.queries import Level, ign_comparison, per_commune, territory
 from apps.landcover import corrections
 from apps.landcover.models import CoverCode, Vintage
@@ -40,6 +41,52 @@ def artif_before_corrections(vintage) -> float | None:
         compute_vintage(vintage, ids)
         before = _artif(vintage)
     return before
+
+
+def store_baseline(vintage_id: int) -> float | None:
+    """Compute and keep the area before corrections at the vintage's current revision
+    (`artif.tasks.compute_baseline`)."""
+    vintage = Vintage.objects.get(pk=vintage_id)
+    area = artif_before_corrections(vintage)
+    ArtifBaseline.objects.update_or_create(
+        vintage=vintage, defaults={"revision": vintage.revision, "area": area, "asked_at": None}
+    )
+    return area
+
+
+def baseline(vintage) -> tuple[float | None, bool]:
+    """(m² before corrections, whether it is the vintage's current revision's), as a worker
+    computed it: when it is behind (or was never computed), the figure kept is shown and a
+    worker is asked for the current one, at most once per BASELINE_ASK_SECONDS."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from apps.ops.dispatch import dispatch
+
+    from .tasks import compute_baseline
+
+    row = ArtifBaseline.objects.filter(vintage=vintage).first()
+    if row is not None and row.revision == vintage.revision:
+        return row.area, True
+    now = timezone.now()
+    if row is None:
+        row, asked = ArtifBaseline.objects.get_or_create(
+            vintage=vintage, defaults={"revision": 0, "area": None, "asked_at": now}
+        )
+    else:
+        recent = now - timedelta(seconds=settings.BASELINE_ASK_SECONDS)
+        asked = (
+            ArtifBaseline.objects.filter(pk=row.pk)
+            .filter(Q(asked_at__isnull=True) | Q(asked_at__lt=recent))
+            .update(asked_at=now)
+        )
+    if asked:
+        dispatch(compute_baseline, vintage.pk, keep=False)
+        row.refresh_from_db()  # computed already when tasks run inline
+    return row.area, row.revision == vintage.revision
 
 
 def report(departement) -> dict:
@@ -125,12 +172,13 @@ def report(departement) -> dict:
     artif = []
     for v in vintages:
         after = _artif(v)
-        before = artif_before_corrections(v) if after is not None else None
+        before, current = baseline(v) if after is not None else (None, True)
         artif.append(
             {
                 "rank": v.rank,
                 "millesime": v.millesime,
                 "before": before,
+                "before_current": current,
                 "after": after,
                 "delta": after - before if after is not None and before is not None else None,
             }

@@ -27,3 +27,12 @@ def build_publication(publication_id: int) -> str:
     from .publication import build
 
     return build(publication_id)
+
+
+@shared_task(acks_late=True, max_retries=0)
+def compute_baseline(vintage_id: int) -> float | None:
+    """The quality report's artificialised area before corrections, at the vintage's
+    current revision."""
+    from .quality import store_baseline
+
+    return store_baseline(vintage_id)
