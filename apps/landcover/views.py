@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib.gis.db.models import Extent
 from django.contrib.gis.db.models.functions import Transform
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, F, Prefetch
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -9,8 +9,9 @@ from django.utils.translation import gettext as _
 from apps.territories.permissions import Right, files_anywhere, may
 
 from . import contributions, tiles
+from .derived import summarise
 from .difference import vintage_pair
-from .models import CoverCode, LandCoverPolygon, UseCode
+from .models import CoverCode, CoverSummary, UseCode
 from .scoping import visible_departements, visible_vintages
 
 
@@ -38,14 +39,18 @@ def departement_detail(request, code):
         code: (label, colour)
         for code, label, colour in CoverCode.objects.values_list("code", "label", "colour")
     }
-    rows = (
-        LandCoverPolygon.objects.filter(vintage__in=vintages)
-        .values("vintage_id", "code_cs")
-        .annotate(n=Count("id"), area=Sum("area"))
-        .order_by("code_cs")
+    # Derived after each change (`derived.summarise`); built here only for a vintage whose
+    # summary is not there yet (just imported, its derived data on their way).
+    summarised = set(
+        CoverSummary.objects.filter(vintage__in=vintages).values_list("vintage_id", flat=True)
     )
+    missing = [v.pk for v in vintages if v.pk not in summarised and v.polygon_count]
+    if missing:
+        summarise(missing)
     stats = {}
-    for row in rows:
+    for row in CoverSummary.objects.filter(vintage__in=vintages).values(
+        "vintage_id", "code_cs", "area", n=F("polygons")
+    ):
         stats.setdefault(row["code_cs"], {})[row["vintage_id"]] = row
     table = [
         {
