@@ -288,3 +288,29 @@ def test_each_action_of_the_life_cycle_has_its_endpoint():
     paths = {a: reverse(f"signalement-{a}", args=[7]) for a in LIFE_CYCLE}
     assert paths["reject_out_of_spec"] == "/api/signalements/7/reject_out_of_spec/"
     assert sorted(paths) == sorted(Action.values)
+
+
+def test_the_departement_page_table_follows_an_accepted_correction(
+    client, world, django_capture_on_commit_callbacks
+):
+    """The page reads a summary derived after each change (grouping a million polygons per
+    view took a second): a grass square accepted as forest moves from one row to the
+    other once the decision's derived data are done."""
+    from apps.landcover.models import CoverSummary
+
+    s = file(world)
+    m2 = world["m2"]
+    login(client, world, "operator")
+    client.get("/departements/98/")  # summarised on first view
+
+    def counts():
+        return dict(CoverSummary.objects.filter(vintage=m2).values_list("code_cs", "polygons"))
+
+    before = counts()
+    with django_capture_on_commit_callbacks(execute=True):
+        decisions.apply_action(world["users"]["operator"], s.pk, Action.ACCEPT)
+    after = counts()
+    assert after["CS2.2.1"] == before["CS2.2.1"] - 1
+    assert after["CS2.1.1.1"] == before.get("CS2.1.1.1", 0) + 1
+    page = client.get("/departements/98/").content.decode()
+    assert "CS2.1.1.1" in page
