@@ -5,6 +5,7 @@ does."""
 
 import pytest
 
+from apps.landcover import ogc
 from apps.landcover.models import Vintage
 
 from .conftest import X0, Y0
@@ -59,7 +60,7 @@ def test_the_change_layer_and_the_signalements_are_collections_too(client, world
 
 
 @pytest.mark.django_db
-def test_items_page_with_next_links_and_filter(client, world):
+def test_items_page_with_next_links_and_filter(client, world, monkeypatch):
     login(client, world, "contributor_in")
     seen, url = [], f"/ogc/collections/{M2}/items?limit=5"
     while url:
@@ -69,6 +70,11 @@ def test_items_page_with_next_links_and_filter(client, world):
         seen += [f["properties"]["ocsge_id"] for f in data["features"]]
         url = next((lk["href"] for lk in data["links"] if lk["rel"] == "next"), None)
     assert len(seen) == len(set(seen)) == 15  # M2: 13 grass squares, the built one, the forest
+    # A limit above MAX_LIMIT is lowered: the page holds MAX_LIMIT and links to the next.
+    monkeypatch.setattr(ogc, "MAX_LIMIT", 4)
+    capped = client.get(f"/ogc/collections/{M2}/items?limit=10000").json()
+    assert capped["numberReturned"] == 4
+    assert any(lk["rel"] == "next" for lk in capped["links"])
     built = client.get(f"/ogc/collections/{M2}/items?code_cs=CS1.1.1.1").json()
     assert [f["properties"]["code_us"] for f in built["features"]] == ["US5"]
 
