@@ -129,8 +129,17 @@ def cut_out(polygon, shape, inside_area: float):
             met[shapely.STRtree(holes).query(shape, predicate="intersects")] = True
         cut = shapely.union_all([shape, *holes[met]])
         kept = rings[1:][~met]
-        rest = shapely.get_parts(shapely.difference(shapely.Polygon(rings[0]), cut))
-        rest = [r for r in rest if r.geom_type == "Polygon"]
+        shell = shapely.Polygon(rings[0])
+        if (
+            cut.geom_type == "Polygon"
+            and not cut.interiors
+            and shapely.contains_properly(shell, cut)
+        ):
+            # Wholly inside the shell: a new hole, no overlay at all.
+            rest = [shapely.Polygon(rings[0], [cut.exterior])]
+        else:
+            rest = shapely.get_parts(shapely.difference(shell, cut))
+            rest = [r for r in rest if r.geom_type == "Polygon"]
         # Each kept hole goes back into the piece of the shell that holds it.
         owner = np.zeros(len(kept), dtype=np.int64)
         if len(rest) > 1 and len(kept):
