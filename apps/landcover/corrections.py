@@ -143,10 +143,11 @@ def cut_out(polygon, shape, inside_area: float):
         # Each kept hole goes back into the piece of the shell that holds it.
         owner = np.zeros(len(kept), dtype=np.int64)
         if len(rest) > 1 and len(kept):
-            inner = shapely.point_on_surface(shapely.polygons(kept))
-            where, found = shapely.STRtree(rest).query(inner, predicate="within")
+            # Each piece (prepared once) asked which holes' points it contains.
+            inner = shapely.STRtree(shapely.point_on_surface(shapely.polygons(kept)))
             owner[:] = -1
-            owner[where] = found
+            for k, piece in enumerate(rest):
+                owner[inner.query(piece, predicate="contains")] = k
         for k, r in enumerate(rest):
             holes_of = [*shapely.get_rings(r)[1:], *kept[owner == k]]
             pieces.append(shapely.polygons(shapely.get_exterior_ring(r), holes=holes_of or None))
