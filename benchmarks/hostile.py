@@ -333,7 +333,7 @@ def render_hostile(r: dict) -> str:
         f"{r['dataset']} (`generate_departement --size-km 108 --resolution 2.5 --seed 5`), "
         f"commit {r.get('commit', '?')}; each request {RUNS} times through the whole Django stack "
         f"(test client, one at a time), the slowest kept; statement timeout "
-        f"{r['timeout_ms']} ms (figures and z ≤ 11 tiles: FIGURES_STATEMENT_TIMEOUT_MS). "
+        f"{r['timeout_ms']} ms (a département's figures: FIGURES_STATEMENT_TIMEOUT_MS). "
         "The worst is the point, not a median. "
         + (
             "Tasks ran inline (no broker): requests include them."
