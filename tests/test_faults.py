@@ -163,7 +163,7 @@ def test_redis_down_keeps_pages_up_and_tasks_wait_for_it(
         assert Signalement.objects.get(pk=pk).status == Status.ACCEPTED
         kept = sorted(DeferredTask.objects.values_list("name", flat=True))
         assert kept == [
-            "apps.artif.tasks.update_indicators",
+            "apps.landcover.tasks.derived_after_correction",  # change layer, then indicators
             "apps.signalements.tasks.estimate_impact",
         ]
         assert redispatch() == 0  # still down: kept
