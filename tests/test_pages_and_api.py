@@ -230,3 +230,28 @@ def test_a_403_is_a_page_of_the_site_saying_what_to_do(client, users):
     page = client.get("/departements/98/rapport-qualite/")
     assert page.status_code == 403
     assert "demandez-le à la personne qui gère les membres" in page.content.decode()
+
+
+def test_the_demo_comes_with_signalements_in_every_status_from_several_organisations(
+    small_departement,
+):
+    """A newcomer's first look at the queue, the markers, the quality report shows them at
+    work: signalements on M2 in each of the 8 statuses, from 3 organisations, with
+    questions, comments and photos; corrections applied for the accepted ones; run twice,
+    nothing more is filed."""
+    from apps.signalements.models import Attachment, Signalement, SignalementComment
+    from apps.signalements.transitions import Status
+
+    out, _ = small_departement
+    call_command("load_demo", dir=out, no_inference=True)
+    filed = Signalement.objects.filter(vintage__departement__code="99")
+    assert set(filed.values_list("status", flat=True)) == set(Status.values)
+    assert filed.values("organisation").distinct().count() == 3
+    assert filed.count() >= 24
+    assert SignalementComment.objects.exists() and Attachment.objects.exists()
+    accepted = filed.filter(status=Status.ACCEPTED)
+    assert all(s.polygon.revision > 1 or s.geom is not None for s in accepted)
+    assert filed.filter(status=Status.ACCEPTED, geom__isnull=False).exists()  # a split too
+    count = filed.count()
+    call_command("load_demo", dir=out, no_inference=True)
+    assert Signalement.objects.count() == count

@@ -14,6 +14,8 @@ from apps.artif.models import ArtifStat
 from apps.campaigns import loops
 from apps.campaigns.calendar import create_plan
 from apps.campaigns.models import ProductionPlan
+from apps.demo.signalements import EXTRA_CONTRIBUTORS
+from apps.demo.signalements import seed as seed_signalements
 from apps.inference.ml.synthetic import render_geopackage
 from apps.landcover.models import ChangePiece, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
@@ -109,6 +111,8 @@ class Command(BaseCommand):
             call_command("compute_indicators", departement=code, stdout=self.stdout)
         self._users(code)
         self._plan(code)
+        # A few weeks of a loop: signalements in every status, from three organisations.
+        seed_signalements(Departement.objects.get(code=code), DEMO_PASSWORD, self.stdout.write)
         if not no_inference:
             self._inference_demo(dir.parent / "demo_ia", model or Path("var/models/demo_unet.pt"))
 
@@ -206,6 +210,11 @@ class Command(BaseCommand):
                 user=user, organisation=org, defaults={"role": role}
             )
             lines.append(f"  {username:<14} {role.label:<32} {org_name}")
+        for username, _first, _last, kind in EXTRA_CONTRIBUTORS:
+            lines.append(
+                f"  {username:<14} {Role.CONTRIBUTOR.label:<32} "
+                f"({Organisation.Kind(kind).label}, created with the demo's signalements)"
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Demo users (password: {DEMO_PASSWORD}):\n" + "\n".join(lines))
         )
