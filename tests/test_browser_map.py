@@ -157,3 +157,51 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     expect(page.locator(".comment-form [role=status]")).not_to_be_empty()
     assert signalement.comments.get().text == "Merci, corrigé."
     assert not errors
+
+
+def test_the_queue_shows_a_dozen_rows_beside_a_map_that_stays_in_view(
+    live_server, world, browser_page, settings
+):
+    """At 1,366 × 900 the queue showed about 4 rows and a map stretched to the table's
+    height (257 × 3,183 px: the current signalement far below the screen). Now one line
+    per signalement, at least 12 on screen, the map in the viewport wherever the list is
+    scrolled; the checked rows are counted and Esc clears them."""
+    from apps.landcover.models import LandCoverPolygon
+
+    from .helpers import file
+
+    settings.ORTHO_WMTS_URL = ""
+    for polygon in LandCoverPolygon.objects.filter(vintage=world["m2"]).order_by("pk"):
+        for _ in range(2):  # 30 signalements: more than a screen
+            file(world, polygon_id=polygon.pk, cs="CS1.2.2", us="US6.3")
+    page = browser_page
+    page.set_viewport_size({"width": 1366, "height": 900})
+    browser_login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/signalements/?ordering=-created_at")
+    page.wait_for_selector("#queue-map[data-ready='1']")
+
+    def on_screen_rows():
+        return sum(
+            1
+            for box in (r.bounding_box() for r in page.locator("#queue-table tbody tr").all())
+            if box and box["y"] >= 0 and box["y"] + box["height"] <= 900
+        )
+
+    def map_in_view():
+        box = page.locator("#queue-map").bounding_box()
+        return box["y"] >= 0 and box["y"] + box["height"] <= 900 and box["height"] >= 300
+
+    assert on_screen_rows() >= 12
+    assert map_in_view()
+    for _ in range(25):  # down the list: the page scrolls, the map stays
+        page.keyboard.press("j")
+    assert page.evaluate("window.scrollY") > 0
+    assert map_in_view()
+    page.keyboard.press("x")
+    page.keyboard.press("k")
+    page.keyboard.press("x")
+    expect(page.locator("#picked")).to_contain_text("2 coché")
+    assert page.locator("#queue-table tr.checked").count() == 2
+    page.keyboard.press("Escape")
+    expect(page.locator("#picked")).to_be_hidden()
+    assert page.locator("#queue-table .pick:checked").count() == 0

@@ -79,6 +79,7 @@ def queue(request, code):
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},
                 "closeRelated": _("Clore les %(n)s autres comme « déjà pris en compte »"),
+                "picked": _("%(n)s coché(s) : les décisions s'appliquent à eux"),
                 "related": _("%(n)s autre(s) au même endroit : n° %(ids)s"),
             },
             "querystring": _without_page(request.GET),

@@ -33,6 +33,23 @@ function select(index) {
   }
 }
 
+/* The checked rows: highlighted, counted beside the toolbar (decisions go to them). */
+function showPicked() {
+  const picked = rows().filter((r) => r.querySelector(".pick") && r.querySelector(".pick").checked);
+  rows().forEach((r) => r.classList.toggle("checked", picked.includes(r)));
+  const badge = document.getElementById("picked");
+  if (!badge) return;
+  badge.hidden = picked.length === 0;
+  badge.textContent = cfg.picked.replace("%(n)s", picked.length);
+}
+
+function clearPicked() {
+  rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
+  const all = document.getElementById("check-all");
+  if (all) all.checked = false;
+  showPicked();
+}
+
 function setStatus(id, status) {
   const row = document.querySelector(`#queue-table tr[data-id="${id}"]`);
   if (row) row.querySelector(".status").textContent = cfg.statusLabels[status] || status;
@@ -65,7 +82,7 @@ function decide(action) {
         (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
         const failed = (d.results || []).filter((res) => !res.ok).map((res) => `n° ${res.id} : ${res.detail}`);
         say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
-        rows().forEach((r) => { const c = r.querySelector(".pick"); if (c) c.checked = false; });
+        clearPicked();
       });
   }
 }
@@ -87,8 +104,20 @@ function offerClosing(ids) {
   p.append(" ", b);
 }
 
+/* The map fits the viewport below where it starts (and, sticky, stays there when the
+ * list scrolls): the current signalement's place is always on screen. */
+function fitMap() {
+  const box = document.querySelector(".queue-map");
+  if (!box) return;
+  const top = box.getBoundingClientRect().top + window.scrollY;
+  box.style.height = `${Math.max(300, window.innerHeight - Math.min(top, window.innerHeight / 2) - 8)}px`;
+  if (map) map.invalidateSize();
+}
+
 window.ocsgeQueueInit = function (leafletMap) {
   map = leafletMap;
+  fitMap();
+  window.addEventListener("resize", fitMap);
   cfg.tiles.forEach((url) => L.vectorGrid.protobuf(url, {
     rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
     fetchOptions: { credentials: "same-origin" },
@@ -120,12 +149,14 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }));
   const all = document.getElementById("check-all");
-  if (all) all.addEventListener("change", () => rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }));
+  if (all) all.addEventListener("change", () => { rows().forEach((r) => { r.querySelector(".pick").checked = all.checked; }); showPicked(); });
+  document.querySelectorAll("#queue-table .pick").forEach((c) => c.addEventListener("change", showPicked));
   document.addEventListener("keydown", (e) => {
     if (["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === "j" || e.key === "ArrowDown") { select(currentIndex + 1); e.preventDefault(); }
     else if (e.key === "k" || e.key === "ArrowUp") { select(currentIndex - 1); e.preventDefault(); }
-    else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) c.checked = !c.checked; }
+    else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) { c.checked = !c.checked; showPicked(); } }
+    else if (e.key === "Escape") { clearPicked(); }
     else if (KEYS[e.key] && document.getElementById("toolbar")) { decide(KEYS[e.key]); e.preventDefault(); }
   });
   if (rows().length) select(0);
