@@ -1,5 +1,6 @@
 """Browser journey on the map page (Playwright + Debian's Chromium, no network)."""
 
+import re
 import shutil
 
 import pytest
@@ -193,7 +194,22 @@ def test_the_queue_shows_a_dozen_rows_beside_a_map_that_stays_in_view(
 
     assert on_screen_rows() >= 12
     assert map_in_view()
-    for _ in range(25):  # down the list: the page scrolls, the map stays
+
+    # The current signalement on the map: its popup (current → proposed), its polygon
+    # outlined, the map zoomed to it.
+    def popup_of(pk):
+        return page.locator(".leaflet-popup-content", has_text=re.compile(rf"^n° {pk}\D"))
+
+    first = page.locator("#queue-table tbody tr[data-id]").first.get_attribute("data-id")
+    expect(popup_of(first)).to_contain_text("actuel : CS2.1.1.1 / US1.2")
+    expect(popup_of(first)).to_contain_text("proposé : CS1.2.2 / US6.3")
+    expect(page.locator("path.current-outline")).to_have_count(1)
+    page.keyboard.press("j")
+    second = page.locator("#queue-table tbody tr.current").get_attribute("data-id")
+    assert second != first
+    expect(popup_of(second)).to_have_count(1)
+    expect(page.locator("path.current-outline")).to_have_count(1)
+    for _ in range(24):  # down the list: the page scrolls, the map stays
         page.keyboard.press("j")
     assert page.evaluate("window.scrollY") > 0
     assert map_in_view()

@@ -48,7 +48,12 @@ def queue(request, code):
                 "type": "Feature",
                 "id": s.pk,
                 "geometry": json.loads(wgs84(s.location).geojson),
-                "properties": {"status": s.status},
+                "properties": {
+                    "status": s.status,
+                    "vintage": s.vintage_id,
+                    "current": f"{s.code_cs_current} / {s.code_us_current}",
+                    "proposed": f"{s.code_cs_proposed} / {s.code_us_proposed}",
+                },
             }
             for s in page
         ],
@@ -75,6 +80,8 @@ def queue(request, code):
                 "statusColours": STATUS_COLOURS,
                 "cs": colours,
                 "api": reverse("signalement-list"),
+                "vintages": reverse("vintage-list"),
+                "labels": {"current": _("actuel"), "proposed": _("proposé")},
                 "bulk": reverse("signalement-bulk"),
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},

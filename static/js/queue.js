@@ -28,9 +28,25 @@ function select(index) {
   row.focus({ preventScroll: false });
   const m = markers[row.dataset.id];
   if (m && map) {
-    map.panTo(m.getLatLng());
+    map.setView(m.getLatLng(), Math.max(map.getZoom(), 17));
     m.openPopup();
+    outline(m);
   }
+}
+
+/* The current signalement's polygon outlined on the map (its exact geometry, from the
+ * identify API at the map's zoom). */
+let highlight = null;
+function outline(marker) {
+  const f = marker.feature;
+  const at = marker.getLatLng();
+  const url = `${cfg.vintages}${f.properties.vintage}/polygons/at/?lon=${at.lng.toFixed(7)}&lat=${at.lat.toFixed(7)}&z=${map.getZoom()}`;
+  fetch(url, { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).then((p) => {
+    if (highlight) highlight.remove();
+    highlight = null;
+    if (!p || markers[f.id] !== marker || rows()[currentIndex].dataset.id !== String(f.id)) return;
+    highlight = L.geoJSON(p.geometry, { interactive: false, style: { color: "#00e5ff", weight: 3, fill: false, className: "current-outline" } }).addTo(map);
+  });
 }
 
 /* The checked rows: highlighted, counted beside the toolbar (decisions go to them). */
@@ -128,13 +144,15 @@ window.ocsgeQueueInit = function (leafletMap) {
   const layer = L.geoJSON(cfg.points, {
     pointToLayer: (f, latlng) => {
       const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
-      m.bindPopup(textLines([`n° ${f.id}`]));
+      m.feature = f;
+      m.bindPopup(textLines([`n° ${f.id}`, `${cfg.labels.current} : ${f.properties.current}`, `${cfg.labels.proposed} : ${f.properties.proposed}`]));
       m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
       markers[f.id] = m;
       return m;
     },
   }).addTo(map);
   if (cfg.points.features.length) map.fitBounds(layer.getBounds().pad(0.2), { maxZoom: 16 });
+  if (rows().length) select(currentIndex);
   document.getElementById("queue-map").dataset.ready = "1";
 };
 
