@@ -221,3 +221,27 @@ def test_the_queue_shows_a_dozen_rows_beside_a_map_that_stays_in_view(
     page.keyboard.press("Escape")
     expect(page.locator("#picked")).to_be_hidden()
     assert page.locator("#queue-table .pick:checked").count() == 0
+    # A rejection without a reason of its kind: refused in the page, the list offering
+    # that kind's reasons only; nothing sent.
+    from apps.signalements.models import RejectionReason, Signalement
+
+    current = int(page.locator("#queue-table tbody tr.current").get_attribute("data-id"))
+    page.keyboard.press("s")
+    expect(page.locator("#queue-message")).to_contain_text("Rejeté (hors spécifications)")
+    assert Signalement.objects.get(pk=current).status == "submitted"
+    offered = {
+        int(v)
+        for v in page.locator("#reason option:not([hidden])").evaluate_all(
+            "options => options.map(o => o.value).filter(Boolean)"
+        )
+    }
+    assert offered == set(
+        RejectionReason.objects.filter(applies_to="rejected_out_of_spec", active=True).values_list(
+            "pk", flat=True
+        )
+    )
+    page.select_option("#reason", str(min(offered)))
+    page.locator("#queue-table tbody tr.current").focus()
+    page.keyboard.press("s")
+    expect(page.locator("#queue-message")).to_contain_text(f"n° {current}")
+    assert Signalement.objects.get(pk=current).status == "rejected_out_of_spec"

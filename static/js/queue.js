@@ -72,7 +72,23 @@ function setStatus(id, status) {
   if (markers[id]) markers[id].setStyle({ fillColor: COLOURS[status] || "#000" });
 }
 
+/* A rejection needs a reason of its kind: the list offers those only, and says so. */
+const REJECTIONS = { reject_out_of_spec: "rejected_out_of_spec", reject_irrelevant: "rejected_irrelevant" };
+function reasonFor(action) {
+  const select = document.getElementById("reason");
+  const kind = REJECTIONS[action];
+  Array.from(select.options).forEach((o) => { o.hidden = Boolean(kind && o.value && o.dataset.applies !== kind); });
+  if (!kind) return true;
+  const chosen = select.selectedOptions[0];
+  if (chosen && chosen.value && chosen.dataset.applies === kind) return true;
+  select.value = "";
+  select.focus();
+  say(cfg.chooseReason.replace("%(kind)s", cfg.statusLabels[kind]), true);
+  return false;
+}
+
 function decide(action) {
+  if (!reasonFor(action)) return;
   const checked = rows().filter((r) => r.querySelector(".pick") && r.querySelector(".pick").checked);
   const targets = checked.length ? checked : [rows()[currentIndex]].filter(Boolean);
   if (!targets.length) return;
