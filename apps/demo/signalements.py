@@ -13,6 +13,7 @@ from io import BytesIO
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from apps.demo.accounts import demo_user
 from apps.landcover.models import CoverUsePair, LandCoverPolygon, Vintage
 from apps.signalements import conversation, decisions, filing
 from apps.signalements.errors import Forbidden, Refused
@@ -123,17 +124,7 @@ def _organisations(departement: Departement, password: str):
         )
         organisation, _ = Organisation.objects.get_or_create(name=name, defaults={"kind": kind})
         organisation.communes.set(territory)
-        user, created = User.objects.get_or_create(
-            username=username,
-            defaults={
-                "first_name": first,
-                "last_name": last,
-                "email": f"{username}@demo.ocsge.example.org",
-            },
-        )
-        if created:
-            user.set_password(password)
-            user.save()
+        user = demo_user(username, first, last, password)
         Membership.objects.update_or_create(
             user=user, organisation=organisation, defaults={"role": Role.CONTRIBUTOR}
         )

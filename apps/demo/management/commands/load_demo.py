@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -14,6 +13,7 @@ from apps.artif.models import ArtifStat
 from apps.campaigns import loops
 from apps.campaigns.calendar import create_plan
 from apps.campaigns.models import ProductionPlan
+from apps.demo.accounts import demo_user
 from apps.demo.signalements import EXTRA_CONTRIBUTORS
 from apps.demo.signalements import seed as seed_signalements
 from apps.inference.ml.synthetic import render_geopackage
@@ -183,7 +183,6 @@ class Command(BaseCommand):
     @transaction.atomic
     def _users(self, code):
         departement = Departement.objects.get(code=code)
-        User = get_user_model()
         lines = []
         for username, first, last, role, (org_name, kind) in DEMO_USERS:
             org, _ = Organisation.objects.get_or_create(name=org_name, defaults={"kind": kind})
@@ -191,16 +190,7 @@ class Command(BaseCommand):
                 org.communes.set(Commune.objects.filter(departement=departement))
             elif role != Role.ADMIN:
                 org.departements.add(departement)
-            user, created = User.objects.get_or_create(
-                username=username,
-                defaults={
-                    "first_name": first,
-                    "last_name": last,
-                    "email": f"{username}@demo.ocsge.example.org",
-                },
-            )
-            if created:
-                user.set_password(DEMO_PASSWORD)
+            user = demo_user(username, first, last, DEMO_PASSWORD)
             # The Django admin is the platform admin's alone; production leads manage
             # their départements from the application's own pages (members, calendar).
             user.is_superuser = user.is_staff = role == Role.ADMIN
