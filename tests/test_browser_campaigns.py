@@ -62,7 +62,13 @@ def test_manager_opens_the_m1_loop_and_sees_the_launch_mails(live_server, region
     page = browser_page
     browser_login(page, live_server.url, "operator2")
     page.goto(f"{live_server.url}/departements/98/calendrier/")
-    # The template's M1 loop is still to come: the manager opens it today.
+    # The template's M1 loop is still to come: the manager opens it today, after
+    # confirming (cancelled first: nothing happens).
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#loops li", has_text="M1").locator("button").click()
+    page.wait_for_timeout(300)
+    assert not Vintage.objects.get(departement__code="98", rank="M1").feedback_open
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#loops li", has_text="M1").locator("button").click()
     page.wait_for_selector(".messages")
     assert "Boucle M1 ouverte" in page.inner_text(".messages")

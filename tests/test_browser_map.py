@@ -245,3 +245,46 @@ def test_the_queue_shows_a_dozen_rows_beside_a_map_that_stays_in_view(
     page.keyboard.press("s")
     expect(page.locator("#queue-message")).to_contain_text(f"n° {current}")
     assert Signalement.objects.get(pk=current).status == "rejected_out_of_spec"
+
+
+def test_decisions_on_many_and_a_withdrawal_ask_for_confirmation(
+    live_server, world, browser_page, settings
+):
+    """Bulk decisions and withdrawing are confirmed first; cancelled, nothing changes."""
+    from apps.signalements.models import Signalement
+
+    from .helpers import file
+
+    settings.ORTHO_WMTS_URL = ""
+    filed = [file(world) for _ in range(2)]
+    mine = file(world, user="contributor_in")
+    page = browser_page
+    answers = []
+    page.on("dialog", lambda dialog: dialog.accept() if answers.pop(0) else dialog.dismiss())
+
+    browser_login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/signalements/?ordering=-created_at")
+    page.wait_for_selector("#queue-map[data-ready='1']")
+    for s in filed:
+        page.check(f"#queue-table tr[data-id='{s.pk}'] .pick")
+    answers.append(False)
+    page.locator("#toolbar button[data-action='already_done']").click()
+    page.wait_for_timeout(300)
+    assert set(Signalement.objects.values_list("status", flat=True)) == {"submitted"}
+    answers.append(True)
+    page.locator("#toolbar button[data-action='already_done']").click()
+    expect(page.locator("#queue-message")).to_contain_text("2 ✓")
+    statuses = dict(Signalement.objects.values_list("pk", "status"))
+    assert [statuses[s.pk] for s in filed] == ["already_done", "already_done"]
+
+    page.context.clear_cookies()
+    browser_login(page, live_server.url, "contributor_in")
+    page.goto(f"{live_server.url}/signalements/{mine.pk}/")
+    answers.append(False)
+    page.click("button[value=withdraw]")
+    page.wait_for_timeout(300)
+    assert Signalement.objects.get(pk=mine.pk).status == "submitted"
+    answers.append(True)
+    page.click("button[value=withdraw]")
+    page.wait_for_load_state("networkidle")
+    assert Signalement.objects.get(pk=mine.pk).status == "withdrawn"

@@ -87,6 +87,8 @@ def queue(request, code):
                 "statusLabels": {k: str(v) for k, v in Status.choices},
                 "closeRelated": _("Clore les %(n)s autres comme « déjà pris en compte »"),
                 "picked": _("%(n)s coché(s) : les décisions s'appliquent à eux"),
+                "confirmBulk": _("Appliquer « %(action)s » aux %(n)s signalements cochés ?"),
+                "actionLabels": {k: str(v) for k, v in Action.choices},
                 "chooseReason": _("Choisissez dans la liste un motif de la décision « %(kind)s »."),
                 "related": _("%(n)s autre(s) au même endroit : n° %(ids)s"),
             },

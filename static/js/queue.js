@@ -108,6 +108,8 @@ function decide(action) {
         select(currentIndex + 1);
       });
   } else {
+    // A decision on many at once is confirmed first.
+    if (!window.confirm(cfg.confirmBulk.replace("%(n)s", ids.length).replace("%(action)s", cfg.actionLabels[action] || action))) return;
     postJSON(cfg.bulk, { ...body, ids, action })
       .then(({ ok, data: d }) => {
         if (!ok) return say(refusal(d, JSON.stringify(d)), true);

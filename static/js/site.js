@@ -8,3 +8,13 @@ document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
 document.querySelectorAll("form[data-no-submit]").forEach(function (form) {
   form.addEventListener("submit", function (event) { event.preventDefault(); });
 });
+// <button data-confirm="…">: asks before what it does (a form sent, or a page's own action);
+// cancelled, nothing happens.
+document.querySelectorAll("[data-confirm]").forEach(function (button) {
+  button.addEventListener("click", function (event) {
+    if (!window.confirm(button.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+});
