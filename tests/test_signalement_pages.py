@@ -152,3 +152,43 @@ def test_queue_page_filters_by_vintage_and_organisation(client, world):
     assert html.count('class="pick"') == 1
     html = client.get(f"/departements/98/signalements/?vintage={world['m1'].pk}").content.decode()
     assert html.count('class="pick"') == 0
+
+
+def test_the_filtered_queue_exports_as_csv_for_spreadsheets_and_as_a_geopackage(
+    client, world, tmp_path
+):
+    import pyogrio
+
+    first = file(world)
+    second = file(world, user="colleague")
+    decisions.apply_action(world["users"]["operator"], second.pk, Action.TAKE)
+    withdrawn = file(world)
+    decisions.apply_action(world["users"]["contributor_in"], withdrawn.pk, Action.WITHDRAW)
+    login(client, world, "operator")
+    response = client.get("/departements/98/signalements/?ordering=-created_at&format=csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = response.content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    lines = text.lstrip("\ufeff").splitlines()
+    assert lines[0] == (
+        "numero;statut;millesime;cs_actuel;us_actuel;cs_propose;us_propose;surface_m2;"
+        "confiance_modele;impact_artif_m2;organisation;depose_le;commentaire"
+    )
+    rows = [line.split(";") for line in lines[1:]]
+    # The open ones only (the queue's default), newest first; French numbers.
+    assert [(r[0], r[1], r[7]) for r in rows] == [
+        (str(second.pk), "En cours de traitement", "10000,00"),
+        (str(first.pk), "Reçu", "10000,00"),
+    ]
+    assert rows[0][12] == "un bois, pas une prairie"
+    # The same selection as a GeoPackage of points, in the département's CRS.
+    response = client.get("/departements/98/signalements/?ordering=-created_at&format=gpkg")
+    path = tmp_path / "queue.gpkg"
+    path.write_bytes(b"".join(response.streaming_content))
+    frame = pyogrio.read_dataframe(path)
+    assert frame.crs.to_epsg() == 2154
+    assert list(frame["numero"]) == [second.pk, first.pk]
+    assert list(frame.geometry.geom_type) == ["Point", "Point"]
+    # Scoped as the queue: another département's operator gets nothing.
+    login(client, world, "operator_out")
+    assert client.get("/departements/98/signalements/?format=csv").status_code == 404

@@ -17,7 +17,7 @@ from apps.landcover.scoping import visible_departements, visible_vintages
 from apps.territories.models import Organisation
 from apps.territories.permissions import Right, files_anywhere, may
 
-from . import batch, conversation, decisions, errors
+from . import batch, conversation, decisions, errors, export
 from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
 from .models import Attachment, RejectionReason
@@ -32,6 +32,13 @@ def queue(request, code):
     if "status" not in params and "open" not in params:
         params["open"] = "true"
     filterset = SignalementFilter(params, queryset=base)
+    if (fmt := request.GET.get("format")) in ("csv", "gpkg") and filterset.is_valid():
+        # The queue as filtered, in its order (at most export.EXPORT_MAX_ROWS rows).
+        rows = annotated(filterset.qs.order_by(*_ordering(params)))[: export.EXPORT_MAX_ROWS]
+        name = f"signalements_{departement.code}"
+        if fmt == "csv":
+            return export.as_csv(rows.iterator(), name)
+        return export.as_geopackage(rows, name, departement.srid)
     keys = filterset.qs.order_by(*_ordering(params)).values_list("pk", "group_size")
     page = Paginator(keys, 50).get_page(request.GET.get("page"))
     page.object_list = page_rows(page.object_list)  # the page's 50 rows read whole

@@ -1,0 +1,74 @@
+"""The queue as filtered, exported: a CSV for spreadsheets (French headers, `;`, decimal
+comma, a BOM so that spreadsheet software reads the accents) and a GeoPackage of points
+for GIS (where each signalement was filed, in the département's CRS)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+
+from django.http import FileResponse, HttpResponse
+
+from .transitions import Status
+
+# At most this many rows in one export (the filtered queue's first ones, in its order).
+EXPORT_MAX_ROWS = 20_000
+
+COLUMNS = [
+    ("numero", lambda s: s.pk),
+    ("statut", lambda s: Status(s.status).label),
+    ("millesime", lambda s: s.rank),
+    ("cs_actuel", lambda s: s.code_cs_current),
+    ("us_actuel", lambda s: s.code_us_current),
+    ("cs_propose", lambda s: s.code_cs_proposed),
+    ("us_propose", lambda s: s.code_us_proposed),
+    ("surface_m2", lambda s: s.area),
+    ("confiance_modele", lambda s: s.model_confidence),
+    ("impact_artif_m2", lambda s: s.artif_impact),
+    ("organisation", lambda s: s.organisation.name if s.organisation else ""),
+    ("depose_le", lambda s: s.created_at.strftime("%d/%m/%Y %H:%M")),
+    ("commentaire", lambda s: s.comment),
+]
+
+
+def _french(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}".replace(".", ",")
+    return value
+
+
+def as_csv(rows, name: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response, delimiter=";")
+    writer.writerow([column for column, _value in COLUMNS])
+    for s in rows:
+        writer.writerow([_french(value(s)) for _column, value in COLUMNS])
+    return response
+
+
+def as_geopackage(rows, name: str, srid: int) -> FileResponse:
+    import geopandas as gpd
+    import shapely
+
+    rows = list(rows)
+    frame = gpd.GeoDataFrame(
+        {column: [value(s) for s in rows] for column, value in COLUMNS},
+        geometry=[shapely.from_wkb(bytes(s.location.wkb)) for s in rows],
+        crs=f"EPSG:{srid}",
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/{name}.gpkg"
+        frame.to_file(path, layer="signalements", driver="GPKG", geometry_type="Point")
+        with open(path, "rb") as f:
+            data = io.BytesIO(f.read())
+    return FileResponse(
+        data,
+        as_attachment=True,
+        filename=f"{name}.gpkg",
+        content_type="application/geopackage+sqlite3",
+    )
