@@ -288,3 +288,37 @@ def test_decisions_on_many_and_a_withdrawal_ask_for_confirmation(
     page.click("button[value=withdraw]")
     page.wait_for_load_state("networkidle")
     assert Signalement.objects.get(pk=mine.pk).status == "withdrawn"
+
+
+def test_the_map_colours_a_model_s_vintage_by_its_confidence(
+    live_server, world, browser_page, settings
+):
+    """To triage where the model doubted: polygons coloured by confidence class, those
+    without one in grey; the choice offered only for a vintage the model produced."""
+    from apps.landcover.models import LandCoverPolygon
+
+    settings.ORTHO_WMTS_URL = ""
+    page = browser_page
+    browser_login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/carte/")
+    assert page.locator("input[name=colour][value=confidence]").count() == 0  # delivered
+    m2 = world["m2"]
+    # As if the model had produced it (a new revision: the browser holds the old tiles).
+    Vintage.objects.filter(pk=m2.pk).update(
+        source=Vintage.Source.INFERENCE, revision=m2.revision + 1
+    )
+    polygons = LandCoverPolygon.objects.filter(vintage=m2)
+    polygons.update(confidence=0.97)
+    doubtful = polygons.get(geom__intersects=f"SRID=2154;POINT({X0 + 150} {Y0 + 150})")
+    LandCoverPolygon.objects.filter(pk=doubtful.pk).update(confidence=0.31)
+    lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
+    page.goto(
+        f"{live_server.url}/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100"
+        "&colour=confidence"
+    )
+    page.wait_for_selector("#map[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("input[name=colour][value=confidence]").is_checked()
+    assert _centre_pixel(page) == _rgb("#d7191c")  # < 50 %
+    legend = page.locator("#legend").inner_text()
+    assert "< 50 %" in legend and "≥ 95 %" in legend and "sans confiance" in legend

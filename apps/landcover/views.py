@@ -11,7 +11,7 @@ from apps.territories.permissions import Right, files_anywhere, may
 from . import contributions, tiles
 from .derived import summarise
 from .difference import vintage_pair
-from .models import CoverCode, CoverSummary, UseCode
+from .models import CoverCode, CoverSummary, UseCode, Vintage
 from .scoping import visible_departements, visible_vintages
 
 
@@ -82,6 +82,18 @@ def departement_detail(request, code):
     )
 
 
+# The model's confidence in classes (lowest first in the legend), then no confidence at all
+# (a delivered polygon, or small polygons aggregated at low zoom).
+CONFIDENCE_CLASSES = [
+    (0.0, "#d7191c", "< 50 %"),
+    (0.5, "#fdae61", "50 – 70 %"),
+    (0.7, "#ffffbf", "70 – 85 %"),
+    (0.85, "#a6d96a", "85 – 95 %"),
+    (0.95, "#1a9641", "≥ 95 %"),
+]
+NO_CONFIDENCE = "#bdbdbd"
+
+
 def departement_map(request, code):
     """The map of a département: its visible vintages as vector tiles, M1/M2 comparison."""
     departement = get_object_or_404(visible_departements(request.user), code=code)
@@ -120,6 +132,12 @@ def departement_map(request, code):
             for c, lb, col in UseCode.objects.values_list("code", "label", "colour")
         },
         "fullDetailZoom": tiles.FULL_DETAIL_ZOOM,
+        # Colours by the model's confidence (vintages it produced): where to look first.
+        "confidence": [
+            {"min": low, "colour": colour, "label": label}
+            for low, colour, label in CONFIDENCE_CLASSES
+        ],
+        "noConfidence": {"colour": NO_CONFIDENCE, "label": _("sans confiance (livraison)")},
         "ortho": {"url": settings.ORTHO_WMTS_URL, "attribution": settings.ORTHO_ATTRIBUTION}
         if settings.ORTHO_WMTS_URL
         else None,
@@ -156,5 +174,10 @@ def departement_map(request, code):
     return render(
         request,
         "landcover/map.html",
-        {"departement": departement, "vintages": vintages, "config": config},
+        {
+            "departement": departement,
+            "vintages": vintages,
+            "config": config,
+            "has_confidence": any(v.source == Vintage.Source.INFERENCE for v in vintages),
+        },
     )

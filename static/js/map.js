@@ -10,7 +10,7 @@ const byRank = Object.fromEntries(cfg.vintages.map((v) => [v.rank, v]));
 const params = new URLSearchParams(window.location.search);
 const state = {
   vintage: byRank[params.get("v")] ? params.get("v") : (cfg.vintages.length ? cfg.vintages[cfg.vintages.length - 1].rank : null),
-  colour: params.get("colour") === "us" ? "us" : "cs",
+  colour: ["us", "confidence"].includes(params.get("colour")) ? params.get("colour") : "cs",
   swipe: params.get("swipe") === "1" && cfg.vintages.length > 1,
   changes: params.get("changes") === "1" && !!cfg.changes,
   opacity: params.has("op") ? Math.min(100, Math.max(0, parseInt(params.get("op"), 10) || 0)) : 80,
@@ -25,7 +25,16 @@ let drawer = null;
 
 let map, primary, secondary, changes, ortho, highlight;
 
+/* Colour of the model's confidence class (classes sorted by their lower bound). */
+function confidenceColour(value) {
+  if (value === null || value === undefined) return cfg.noConfidence.colour;
+  let colour = cfg.confidence[0].colour;
+  cfg.confidence.forEach((c) => { if (value >= c.min) colour = c.colour; });
+  return colour;
+}
+
 function colourOf(props) {
+  if (state.colour === "confidence") return confidenceColour(props.confidence);
   const table = state.colour === "us" ? cfg.us : cfg.cs;
   const code = state.colour === "us" ? props.code_us : props.code_cs;
   return (table[code] && table[code].colour) || "#888888";
@@ -139,10 +148,25 @@ function setBackground() {
   }
 }
 
+function legendItem(colour, text) {
+  const li = document.createElement("li");
+  li.dataset.colour = colour;
+  const sw = document.createElement("span");
+  sw.className = "swatch";
+  sw.style.background = colour;
+  li.append(sw, text);
+  return li;
+}
+
 function renderLegend() {
   const table = state.colour === "us" ? cfg.us : cfg.cs;
   const list = document.getElementById("legend");
   list.replaceChildren();
+  if (state.colour === "confidence") {
+    cfg.confidence.forEach((c) => list.append(legendItem(c.colour, c.label)));
+    list.append(legendItem(cfg.noConfidence.colour, cfg.noConfidence.label));
+    return;
+  }
   Object.keys(table).sort().forEach((code) => {
     const li = document.createElement("li");
     li.dataset.code = code;
