@@ -192,3 +192,38 @@ def test_the_filtered_queue_exports_as_csv_for_spreadsheets_and_as_a_geopackage(
     # Scoped as the queue: another département's operator gets nothing.
     login(client, world, "operator_out")
     assert client.get("/departements/98/signalements/?format=csv").status_code == 404
+
+
+def test_an_operator_saves_a_selection_of_the_queue_and_only_they_see_it(client, world):
+    from apps.signalements.models import SavedFilter
+
+    file(world)
+    login(client, world, "operator")
+    query = "status=submitted&ordering=-area&page=3"
+    saved = client.post(
+        "/departements/98/signalements/",
+        {"do": "save-filter", "name": "Grandes surfaces", "query": query},
+    )
+    assert saved.status_code == 302
+    assert saved["Location"].endswith("?status=submitted&ordering=-area")  # no page
+    row = SavedFilter.objects.get()
+    assert (row.name, row.query) == ("Grandes surfaces", "status=submitted&ordering=-area")
+    page = client.get("/departements/98/signalements/").content.decode()
+    assert 'href="?status=submitted&amp;ordering=-area">Grandes surfaces</a>' in page
+    # Refused, nothing kept: an empty name.
+    client.post("/departements/98/signalements/", {"do": "save-filter", "name": "  "})
+    assert SavedFilter.objects.count() == 1
+    # Another operator neither sees it nor can delete it.
+    client.logout()
+    login(client, world, "operator2")
+    assert "Grandes surfaces" not in client.get("/departements/98/signalements/").content.decode()
+    client.post("/departements/98/signalements/", {"do": "delete-filter", "id": row.pk})
+    assert SavedFilter.objects.filter(pk=row.pk).exists()
+    # Its owner deletes it; anonymous saves nothing.
+    client.logout()
+    login(client, world, "operator")
+    client.post("/departements/98/signalements/", {"do": "delete-filter", "id": row.pk})
+    assert not SavedFilter.objects.exists()
+    client.logout()
+    client.post("/departements/98/signalements/", {"do": "save-filter", "name": "x"})
+    assert not SavedFilter.objects.exists()

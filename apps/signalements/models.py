@@ -151,3 +151,26 @@ class Attachment(models.Model):
         ordering = ["created_at", "id"]
         verbose_name = _("pièce jointe")
         verbose_name_plural = _("pièces jointes")
+
+
+class SavedFilter(models.Model):
+    """A selection of the queue (its filters and order) a user keeps under a name, per
+    département."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    departement = models.ForeignKey(
+        "territories.Departement", on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.CharField(_("nom"), max_length=80)
+    query = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("sélection enregistrée")
+        verbose_name_plural = _("sélections enregistrées")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "departement", "name"], name="uniq_saved_filter_name"
+            )
+        ]

@@ -20,12 +20,17 @@ from apps.territories.permissions import Right, files_anywhere, may
 from . import batch, conversation, decisions, errors, export
 from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
-from .models import Attachment, RejectionReason
+from .models import Attachment, RejectionReason, SavedFilter
 from .transitions import OPEN, STATUS_COLOURS, Action, Status
+
+# Saved selections of the queue, per user and département, at most.
+MAX_SAVED_FILTERS = 20
 
 
 def queue(request, code):
     departement = get_object_or_404(visible_departements(request.user), code=code)
+    if request.method == "POST":
+        return _saved_filters(request, departement)
     base = ranked(visible_signalements(request.user)).filter(vintage__departement=departement)
     params = request.GET.copy()
     params.setdefault("ordering", "priority")
@@ -100,8 +105,45 @@ def queue(request, code):
                 "related": _("%(n)s autre(s) au même endroit : n° %(ids)s"),
             },
             "querystring": _without_page(request.GET),
+            "saved_filters": SavedFilter.objects.filter(
+                user=request.user.pk, departement=departement
+            ),
         },
     )
+
+
+def _saved_filters(request, departement):
+    """Keep the current selection under a name, or forget one (the user's own only)."""
+    from django.http import QueryDict
+
+    if not request.user.is_authenticated:
+        raise PermissionDenied
+    mine = SavedFilter.objects.filter(user=request.user, departement=departement)
+    query = QueryDict(request.POST.get("query", ""), mutable=True)
+    for key in ("page", "format", "csrfmiddlewaretoken"):
+        query.pop(key, None)
+    back = reverse("signalements:queue", args=[departement.code])
+    if request.POST.get("do") == "delete-filter":
+        mine.filter(pk=request.POST.get("id") or 0).delete()
+        return redirect(back)
+    name = request.POST.get("name", "").strip()
+    if not 0 < len(name) <= 80:
+        messages.error(request, _("Donnez à la sélection un nom de 1 à 80 caractères."))
+    elif not mine.filter(name=name).exists() and mine.count() >= MAX_SAVED_FILTERS:
+        messages.error(
+            request,
+            _("%(n)d sélections enregistrées au plus : supprimez-en une.")
+            % {"n": MAX_SAVED_FILTERS},
+        )
+    else:
+        SavedFilter.objects.update_or_create(
+            user=request.user,
+            departement=departement,
+            name=name,
+            defaults={"query": query.urlencode()},
+        )
+        messages.success(request, _("Sélection « %(name)s » enregistrée.") % {"name": name})
+    return redirect(f"{back}?{query.urlencode()}")
 
 
 def _ordering(params):
