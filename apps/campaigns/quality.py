@@ -58,32 +58,21 @@ def baseline(vintage) -> tuple[float | None, bool]:
     """(m² before corrections, whether it is the vintage's current revision's), as a worker
     computed it: when it is behind (or was never computed), the figure kept is shown and a
     worker is asked for the current one, at most once per BASELINE_ASK_SECONDS."""
-    from datetime import timedelta
-
     from django.conf import settings
-    from django.db.models import Q
-    from django.utils import timezone
 
-    from apps.ops.dispatch import dispatch
+    from apps.ops.dispatch import claimed, dispatch
 
     from .tasks import compute_baseline
 
     row = ArtifBaseline.objects.filter(vintage=vintage).first()
     if row is not None and row.revision == vintage.revision:
         return row.area, True
-    now = timezone.now()
     if row is None:
-        row, asked = ArtifBaseline.objects.get_or_create(
-            vintage=vintage, defaults={"revision": 0, "area": None, "asked_at": now}
+        row, _ = ArtifBaseline.objects.get_or_create(
+            vintage=vintage, defaults={"revision": 0, "area": None}
         )
-    else:
-        recent = now - timedelta(seconds=settings.BASELINE_ASK_SECONDS)
-        asked = (
-            ArtifBaseline.objects.filter(pk=row.pk)
-            .filter(Q(asked_at__isnull=True) | Q(asked_at__lt=recent))
-            .update(asked_at=now)
-        )
-    if asked:
+    rows = ArtifBaseline.objects.filter(pk=row.pk)
+    if claimed(rows, "asked_at", settings.BASELINE_ASK_SECONDS):
         dispatch(compute_baseline, vintage.pk, keep=False)
         row.refresh_from_db()  # computed already when tasks run inline
     return row.area, row.revision == vintage.revision

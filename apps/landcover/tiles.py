@@ -228,29 +228,16 @@ def low_zoom_tile(vintage_id: int, z: int, x: int, y: int, revision: int) -> tup
 
 
 def _ask_refresh(vintage_id: int, z: int, x: int, y: int, revision: int) -> None:
-    """Send `refresh_tile` unless it was asked for less than TILE_REFRESH_SECONDS ago (one
-    conditional UPDATE: two requests at once send it once)."""
-    from datetime import timedelta
-
+    """Send `refresh_tile` unless it was asked for less than TILE_REFRESH_SECONDS ago."""
     from django.conf import settings
-    from django.db.models import Q
-    from django.utils import timezone
 
-    from apps.ops.dispatch import dispatch
+    from apps.ops.dispatch import claimed, dispatch
 
     from .models import TileCache
     from .tasks import refresh_tile
 
-    now = timezone.now()
-    asked = (
-        TileCache.objects.filter(vintage_id=vintage_id, z=z, x=x, y=y, revision__lt=revision)
-        .filter(
-            Q(refresh_asked__isnull=True)
-            | Q(refresh_asked__lt=now - timedelta(seconds=settings.TILE_REFRESH_SECONDS))
-        )
-        .update(refresh_asked=now)
-    )
-    if asked:
+    behind = TileCache.objects.filter(vintage_id=vintage_id, z=z, x=x, y=y, revision__lt=revision)
+    if claimed(behind, "refresh_asked", settings.TILE_REFRESH_SECONDS):
         transaction.on_commit(lambda: dispatch(refresh_tile, vintage_id, z, x, y, keep=False))
 
 

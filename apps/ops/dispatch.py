@@ -75,3 +75,19 @@ def redispatch(limit: int = 1000) -> int:
             row.delete()
             sent += 1
     return sent
+
+
+def claimed(rows, field: str, seconds: int) -> bool:
+    """Mark `rows` (a queryset) as asked now in `field` (a datetime column) unless they were
+    asked less than `seconds` ago; True when this caller marked them and so should send the
+    work. One conditional UPDATE: two requests at once, one sends."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    now = timezone.now()
+    stale = Q(**{f"{field}__isnull": True}) | Q(
+        **{f"{field}__lt": now - timedelta(seconds=seconds)}
+    )
+    return bool(rows.filter(stale).update(**{field: now}))
