@@ -20,6 +20,7 @@ import skimage.measure
 from affine import Affine
 from scipy import ndimage
 
+from . import builtup
 from .nomenclature import MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
 
 
@@ -422,7 +423,71 @@ def merge_across_seams(
     return out_geoms[representatives], values[representatives], index[group]
 
 
-BUILT_UP_DISTANCE_M = 50.0
+def absorb_small(
+    geoms: np.ndarray, values: np.ndarray, minimum
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge every polygon of a coverage smaller than its minimum area into the neighbour
+    with which it shares the longest border (smallest first; the neighbour keeps its value).
+
+    `minimum(group_members)` gives the minimum area of a polygon made of those input
+    polygons (its value is the first's). The last word on the minimum mapping units after
+    blocks were sieved apart and joined (a sieve sees one block, not the zones drawn from
+    the whole département). A polygon with no neighbour is left as it is. Returns (geoms,
+    values, group) like `merge_across_seams`.
+    """
+    import heapq
+
+    geoms = np.asarray(geoms, dtype=object)
+    values = np.asarray(values)
+    n = len(geoms)
+    areas = shapely.area(geoms)
+    members = {i: [i] for i in range(n)}
+    area = areas.astype(float).copy()
+    parent = np.arange(n)
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    heap = [(area[i], i) for i in range(n) if area[i] < minimum([i])]
+    if not heap:
+        return geoms, values, np.arange(n)
+    heapq.heapify(heap)
+    tree = shapely.STRtree(geoms)
+    while heap:
+        _, i = heapq.heappop(heap)
+        if find(i) != i or area[i] >= minimum(members[i]):
+            continue
+        border: dict[int, float] = {}
+        for m in members[i]:
+            for j in tree.query(geoms[m], predicate="intersects"):
+                root = find(int(j))
+                if root != i:
+                    shared = shapely.intersection(
+                        shapely.boundary(geoms[m]), shapely.boundary(geoms[j])
+                    )
+                    border[root] = border.get(root, 0.0) + float(shapely.length(shared))
+        if not border or max(border.values()) <= 0:
+            continue
+        into = max(border, key=lambda r: (border[r], -r))
+        parent[i] = into
+        members[into].extend(members.pop(i))
+        area[into] += area[i]
+        if area[into] < minimum(members[into]):
+            heapq.heappush(heap, (area[into], into))
+    roots = np.array([find(i) for i in range(n)])
+    representatives = np.unique(roots)
+    out = geoms[representatives].copy()
+    for k, root in enumerate(representatives):
+        if len(members[root]) > 1:
+            out[k] = shapely.coverage_union_all(geoms[members[root]])
+            if not shapely.is_valid(out[k]):
+                out[k] = shapely.union_all(geoms[members[root]])
+    index = np.full(n, -1)
+    index[representatives] = np.arange(len(representatives))
+    return out, values[representatives], index[roots]
 
 
 @dataclass
@@ -442,8 +507,9 @@ def vectorize_classes(
     """Model-class raster → polygons honouring the minimum mapping units, with the mean
     confidence of each polygon.
 
-    Buildings (and greenhouses) keep 200 m²; other classes 500 m² within 50 m of a building
-    (the built-up zone), 2,500 m² elsewhere; `margin` keeps simplified polygons above them.
+    Buildings (and greenhouses) keep 200 m²; other classes 500 m² in the built-up zone drawn
+    from the buildings (`ocsge.builtup`), 2,500 m² elsewhere; `margin` keeps simplified
+    polygons above them.
     """
     res = abs(transform.a)
     pixel_area = res * abs(transform.e)
@@ -454,11 +520,7 @@ def vectorize_classes(
     per_class = {v: (building if v in building_classes else elsewhere) for v in values}
     zone_sizes = {v: built_up for v in values if v not in building_classes}
     is_building = np.isin(classes, building_classes)
-    near = (
-        ndimage.distance_transform_edt(~is_building) * res <= BUILT_UP_DISTANCE_M
-        if is_building.any()
-        else np.zeros(classes.shape, dtype=bool)
-    )
+    near = builtup.zone_mask(is_building, res)
     sieved, comp = sieve_components(
         classes,
         per_class,

@@ -8,7 +8,10 @@ seams and copied into a new draft vintage.
 - A block that fails is retried (Celery, 2 more times); one that keeps failing marks the run
   failed, and `rerun_failed` sends the failed blocks again. A run can be cancelled: blocks not
   yet started then do nothing.
-- The last block to finish starts the assembly (on the default queue).
+- The last block to finish starts the assembly (on the default queue): polygons joined across
+  the seams, the built-up zones (ZONE_CONSTRUITE) drawn from the buildings of the whole
+  département and stored with the vintage, and every polygon still under its minimum mapping
+  unit against those zones merged into a neighbour.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage
+from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage, ZoneConstruite
+from ocsge.nomenclature import BUILDING, MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
 
 from .models import BlockPolygon, InferenceBlock, InferenceRun
 
@@ -193,7 +197,7 @@ def run_block(block_id: int) -> str:
         )
     started = time.perf_counter()
     classes, confidence, transform = classify_block(block)
-    polygons = vectorize_classes(classes, confidence, transform)
+    polygons = vectorize_classes(classes, confidence, transform, building_classes=_buildings())
     rows = [
         BlockPolygon(
             block=block,
@@ -284,8 +288,21 @@ def _parts(geom):
     return [p for p in shapely.get_parts(geom) if not p.is_empty]
 
 
+def _buildings() -> tuple[int, ...]:
+    """The model classes mapped to buildings (the admin's class ↔ CS mapping)."""
+    return tuple(ModelClass.objects.filter(cover_id=BUILDING).values_list("id", flat=True))
+
+
+def _extent(run):
+    """The box of the photos, in the département's CRS."""
+    import rasterio
+
+    with rasterio.open(run.rgb) as ds:
+        return shapely.box(*ds.bounds)
+
+
 def _seams(run):
-    """The lines where blocks meet, in Lambert-93, as one multi-line."""
+    """The lines where blocks meet, in the département's CRS, as one multi-line."""
     import rasterio
 
     first = run.blocks.order_by("index").first()
@@ -322,13 +339,17 @@ def assemble(run_id: int) -> str:
         values = np.array([v for _, v, _ in rows])
         conf = np.array([c for _, _, c in rows])
         merged, merged_values, group = merge_across_seams(geoms, values, _seams(run))
+        merged, merged_values, zones, regroup = within_mapping_units(
+            merged, merged_values, _buildings(), _extent(run)
+        )
+        group = regroup[group]
         # Confidence of a merged polygon: the area-weighted mean of its parts.
         areas = shapely.area(geoms)
         weights = np.bincount(group, weights=areas, minlength=len(merged))
         confidence = np.bincount(group, weights=areas * conf, minlength=len(merged)) / np.maximum(
             weights, 1e-9
         )
-        vintage = _copy_into_vintage(run, merged, merged_values, confidence)
+        vintage = _copy_into_vintage(run, merged, merged_values, confidence, zones)
     except Exception as exc:
         InferenceRun.objects.filter(pk=run.pk).update(
             state=InferenceRun.State.FAILED,
@@ -350,7 +371,42 @@ def assemble(run_id: int) -> str:
     return InferenceRun.State.DONE
 
 
-def _copy_into_vintage(run, geoms, values, confidence) -> Vintage:
+def within_mapping_units(geoms, values, buildings, extent):
+    """The built-up zones of the assembled polygons, and the polygons with every one under its
+    minimum mapping unit merged into a neighbour: buildings under 200 m² first (the zones are
+    drawn from the buildings that remain), then the rest under 500 m² where they meet a zone,
+    2,500 m² elsewhere (the platform's reading, `signalements.filing.minimum_mapping_unit`).
+    Returns (geoms, values, zones cut to `extent`, group)."""
+    from ocsge import builtup
+    from ocsge.vectorize import absorb_small
+
+    def building(members):
+        return values[members[0]] in buildings
+
+    geoms, values, first = absorb_small(
+        geoms, values, lambda ms: MMU_BUILDING_M2 if building(ms) else 0.0
+    )
+    is_building = np.isin(values, buildings)
+    zones = builtup.zones(geoms[is_building])
+    zones = zones[shapely.intersects(zones, extent)]
+    crossing = ~shapely.contains(extent, zones)
+    zones[crossing] = shapely.intersection(zones[crossing], extent)
+    zones = shapely.get_parts(zones)
+    zones = zones[(shapely.get_type_id(zones) == 3) & (shapely.area(zones) > 0)]
+    meets = np.zeros(len(geoms), dtype=bool)
+    if len(zones):
+        meets[np.unique(shapely.STRtree(zones).query(geoms, predicate="intersects")[0])] = True
+
+    def unit(members):
+        if building(members):
+            return MMU_BUILDING_M2
+        return MMU_BUILT_UP_M2 if meets[members].any() else MMU_ELSEWHERE_M2
+
+    geoms, values, second = absorb_small(geoms, values, unit)
+    return geoms, values, zones, second[first]
+
+
+def _copy_into_vintage(run, geoms, values, confidence, zones=()) -> Vintage:
     cover = dict(ModelClass.objects.values_list("id", "cover_id"))
     with transaction.atomic():
         if Vintage.objects.filter(departement=run.departement, rank=run.rank).exists():
@@ -384,6 +440,16 @@ def _copy_into_vintage(run, geoms, values, confidence) -> Vintage:
             )
             with cur.cursor.copy(sql) as copy:
                 copy.write(buffer.getvalue())
+        zone_rows = [
+            ZoneConstruite(
+                vintage=vintage,
+                ocsge_id=f"ZC-IA-{run.pk}-{i + 1:07d}",
+                millesime=run.millesime,
+                geom=_geos(shapely.multipolygons([zone]), run.departement.srid),
+            )
+            for i, zone in enumerate(zones)
+        ]
+        ZoneConstruite.objects.bulk_create(zone_rows, batch_size=2000)
         Vintage.objects.filter(pk=vintage.pk).update(polygon_count=len(hexes))
         vintage.refresh_from_db()
     return vintage

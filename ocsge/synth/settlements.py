@@ -12,6 +12,7 @@ import rasterio.features
 import shapely
 import shapely.affinity
 
+from .. import builtup
 from .canvas import Canvas
 
 # (x, y, radius in metres, "town" | "village")
@@ -142,11 +143,9 @@ def _activity_zone(canvas: Canvas, town: Settlement, built: Built) -> None:
 
 
 def built_up_zone(canvas: Canvas, buildings: list):
-    """ZONE_CONSTRUITE: buildings closer than 50 m join into one envelope. Returns its
-    polygons and its pixels inside the département."""
-    zones = shapely.union_all(shapely.buffer(np.array(buildings, dtype=object), 25, quad_segs=2))
-    zones = shapely.buffer(zones, -20, quad_segs=2)
-    geoms = [g for g in getattr(zones, "geoms", [zones]) if not g.is_empty]
+    """ZONE_CONSTRUITE (`ocsge.builtup`): buildings closer than 50 m join into one
+    envelope. Returns its polygons and its pixels inside the département."""
+    geoms = list(builtup.zones(buildings))
     mask = np.zeros(canvas.shape, dtype=bool)
     if geoms:
         mask = rasterio.features.geometry_mask(geoms, canvas.shape, canvas.transform, invert=True)
