@@ -78,6 +78,10 @@ class SignalementFilter(django_filters.FilterSet):
         choices=Status.choices, distinct=False, help_text="Statut(s)."
     )
     open = django_filters.BooleanFilter(method="filter_open", help_text="Ouverts seulement.")
+    kind = django_filters.ChoiceFilter(
+        choices=Signalement.Kind.choices,
+        help_text="Nature : contribution, ou cohérence M1/M2 proposée par la plateforme.",
+    )
     vintage = django_filters.NumberFilter(field_name="vintage_id", help_text="Id du millésime.")
     departement = django_filters.CharFilter(
         field_name="vintage__departement__code", help_text="Code INSEE du département."
@@ -168,6 +172,7 @@ class WGS84(GeometryField):
 class SignalementSerializer(GeoFeatureModelSerializer):
     location = WGS84(read_only=True, precision=7)
     status_label = serializers.CharField(source="get_status_display", read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
     departement = serializers.CharField(source="departement_code", read_only=True)
     rank = serializers.CharField(read_only=True)
     author = serializers.CharField(source="author.username", read_only=True)
@@ -187,6 +192,9 @@ class SignalementSerializer(GeoFeatureModelSerializer):
         geo_field = "location"
         fields = [
             "id",
+            "kind",
+            "kind_label",
+            "origin",
             "vintage",
             "rank",
             "departement",

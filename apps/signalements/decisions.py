@@ -11,6 +11,7 @@ from apps.landcover.models import LandCoverPolygon, PolygonRevision, Vintage
 from apps.ops.dispatch import dispatch
 from apps.territories.models import Departement
 
+from . import coherence
 from .access import can_decide, locked, visible_signalements
 from .errors import Conflict, Forbidden, Missing, Refused
 from .map import touch_feedback
@@ -67,6 +68,7 @@ def apply_action(
             raise Refused(_("Un message est nécessaire."), "message")
         if action == Action.ACCEPT:
             ids = apply_correction(signalement, user)
+            coherence.after_accept(signalement, ids)
             if touched is None:
                 update_derived(signalement.vintage.departement, ids)
             else:

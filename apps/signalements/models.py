@@ -34,6 +34,23 @@ class RejectionReason(models.Model):
 
 
 class Signalement(models.Model):
+    class Kind(models.TextChoices):
+        CONTRIBUTION = "contribution", _("signalement")
+        # Filed by the platform after a correction of the other vintage (`coherence`).
+        COHERENCE = "coherence", _("cohérence M1/M2")
+
+    kind = models.CharField(
+        _("nature"), max_length=16, choices=Kind.choices, default=Kind.CONTRIBUTION
+    )
+    # What a platform proposal follows from: the accepted signalement of the other vintage.
+    origin = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="proposals",
+        verbose_name=_("origine"),
+    )
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="signalements")
     # No database constraint (a check per row when a vintage's million polygons are
     # replaced); a vintage with signalements is never replaced (gpkg.import_ocsge refuses).
@@ -92,6 +109,14 @@ class Signalement(models.Model):
         indexes = [
             GistIndex(fields=["location"], name="sig_location_gist"),
             models.Index(fields=["vintage", "status"], name="sig_vintage_status"),
+        ]
+        constraints = [
+            # One proposal per origin and polygon: a retried task files nothing twice.
+            models.UniqueConstraint(
+                fields=["origin", "polygon"],
+                condition=models.Q(origin__isnull=False),
+                name="uniq_proposal_per_origin_polygon",
+            )
         ]
 
     def __str__(self):

@@ -20,7 +20,7 @@ from apps.territories.permissions import Right, files_anywhere, may
 from . import batch, conversation, decisions, errors, export
 from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
-from .models import Attachment, RejectionReason, SavedFilter
+from .models import Attachment, RejectionReason, SavedFilter, Signalement
 from .transitions import OPEN, STATUS_COLOURS, Action, Status
 
 # Saved selections of the queue, per user and département, at most.
@@ -85,6 +85,7 @@ def queue(request, code):
                 pk__in=base.values("organisation_id")
             ).order_by("name"),
             "statuses": Status.choices,
+            "kinds": Signalement.Kind.choices,
             "open_statuses": [str(st) for st in OPEN],
             "config": {
                 "points": points,
