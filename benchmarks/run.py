@@ -528,7 +528,20 @@ def _render_territories(r):
     return render_territories(r)
 
 
+def _bench_coherence(args):
+    from benchmarks.coherence import bench_coherence
+
+    return bench_coherence(args)
+
+
+def _render_coherence(r):
+    from benchmarks.coherence import render_coherence
+
+    return render_coherence(r)
+
+
 BENCHES = {
+    "coherence": (_bench_coherence, _render_coherence),
     "territories": (_bench_territories, _render_territories),
     "newdep": (_bench_newdep, _render_newdep),
     "dalles": (_bench_dalles, _render_dalles),
@@ -563,6 +576,8 @@ def main(argv=None):
     parser.add_argument(
         "--inference-px", type=int, default=2048, help="inference: side of the area (px)"
     )
+    parser.add_argument("--coherence-departement", default="99", help="coherence: the demo's")
+    parser.add_argument("--coherence-n", type=int, default=50, help="coherence: corrections")
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")

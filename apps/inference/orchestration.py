@@ -339,6 +339,7 @@ def assemble(run_id: int) -> str:
         values = np.array([v for _, v, _ in rows])
         conf = np.array([c for _, _, c in rows])
         merged, merged_values, group = merge_across_seams(geoms, values, _seams(run))
+        joined = len(merged)
         merged, merged_values, zones, regroup = within_mapping_units(
             merged, merged_values, _buildings(), _extent(run)
         )
@@ -362,7 +363,8 @@ def assemble(run_id: int) -> str:
         state=InferenceRun.State.DONE,
         vintage=vintage,
         finished_at=timezone.now(),
-        message=f"{vintage.polygon_count} polygons",
+        message=f"{vintage.polygon_count} polygons, {len(zones)} built-up zones "
+        f"({joined - len(merged)} polygons under their unit merged into a neighbour)",
     )
     from apps.landcover.tasks import derived_products_task
     from apps.ops.dispatch import dispatch
