@@ -128,7 +128,7 @@ def decide_some(campaign, capture):
     from apps.campaigns import loops
     from apps.campaigns.models import Step
     from apps.signalements import decisions
-    from apps.signalements.models import RejectionReason
+    from apps.signalements.models import RejectionReason, Signalement
     from apps.signalements.transitions import Status
 
     plan = campaign["plan"]
@@ -143,5 +143,11 @@ def decide_some(campaign, capture):
         decisions.apply_action(users["operator"], forest.pk, "accept")
     reason = RejectionReason.objects.filter(applies_to=Status.REJECTED_IRRELEVANT).first()
     decisions.apply_action(users["operator"], rejected.pk, "reject_irrelevant", reason=reason.pk)
+    # The platform proposed both corrections on M1: the land did change (a new building, a
+    # new wood), so they are rejected.
+    for proposal in Signalement.objects.filter(origin__in=[built, forest]):
+        decisions.apply_action(
+            users["operator"], proposal.pk, "reject_irrelevant", reason=reason.pk
+        )
     loops.sync(at(date_of(plan, Step.M2_CLOSE)))
     return built, forest, rejected

@@ -30,6 +30,8 @@ def test_quality_report_counts_rates_matrix_and_artificialisation(
         "open": 0,
         "acceptance_rate": pytest.approx(200 / 3),
     }
+    # The platform's proposals on M1 (both rejected: the land did change) are apart.
+    assert data["coherence"] == {"filed": 2, "accepted": 0, "rejected": 2, "open": 0}
     cells = {(r["from"], c["to"]): c["count"] for r in data["matrix"] for c in r["cells"]}
     assert cells[("CS2.2.1", "CS1.1.1.1")] == 1 and cells[("CS2.2.1", "CS2.1.1.1")] == 1
     assert cells[("CS1.1.1.1", "CS2.2.1")] == 0

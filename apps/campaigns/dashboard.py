@@ -34,7 +34,10 @@ def departement_rows(departements, today):
     )
     counts = {
         row["vintage__departement"]: row
-        for row in Signalement.objects.filter(vintage__departement__in=departements)
+        # The territories' feedback (the platform's coherence proposals: the quality report).
+        for row in Signalement.objects.filter(
+            vintage__departement__in=departements, kind=Signalement.Kind.CONTRIBUTION
+        )
         .values("vintage__departement")
         .annotate(total=Count("id"), open=Count("id", filter=Q(status__in=OPEN)))
     }

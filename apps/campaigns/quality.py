@@ -81,7 +81,9 @@ def baseline(vintage) -> tuple[float | None, bool]:
 def report(departement) -> dict:
     """Every table of the report, as plain data (page, CSV and tests read the same)."""
     vintages = list(Vintage.objects.filter(departement=departement).order_by("rank"))
-    sig = Signalement.objects.filter(vintage__departement=departement)
+    everything = Signalement.objects.filter(vintage__departement=departement)
+    # The territories' feedback; the platform's coherence proposals are counted apart.
+    sig = everything.filter(kind=Signalement.Kind.CONTRIBUTION)
     labels = dict(Status.choices)
     by_status = [
         {
@@ -115,7 +117,14 @@ def report(departement) -> dict:
         .order_by("-received", "organisation__name")
     )
     by_commune = _by_commune(departement)
-    accepted = sig.filter(status=Status.ACCEPTED)
+    coherence = everything.filter(kind=Signalement.Kind.COHERENCE).aggregate(
+        filed=Count("id"),
+        accepted=Count("id", filter=Q(status=Status.ACCEPTED)),
+        rejected=Count("id", filter=decided_q & ~Q(status=Status.ACCEPTED)),
+        open=Count("id", filter=Q(status__in=OPEN)),
+    )
+    # What changed the data: every accepted signalement, the platform's included.
+    accepted = everything.filter(status=Status.ACCEPTED)
     matrix_rows = list(
         accepted.values("code_cs_current", "code_cs_proposed")
         .annotate(n=Count("id"), area=Sum("area"))
@@ -177,6 +186,7 @@ def report(departement) -> dict:
         "ign": ign,
         "ign_communes": ign_communes,
         "totals": totals,
+        "coherence": coherence,
         "by_status": by_status,
         "by_organisation": by_organisation,
         "by_commune": by_commune,
@@ -219,9 +229,15 @@ def _by_commune(departement) -> list[dict]:
             JOIN landcover_vintage v ON v.id = s.vintage_id AND v.departement_id = %s
             JOIN territories_commune c
               ON c.departement_id = %s AND ST_Intersects(c.geom, s.location)
+            WHERE s.kind = %s
             GROUP BY c.code, c.name ORDER BY count(s.id) DESC, c.code
             """,
-            [Status.ACCEPTED.value, departement.pk, departement.pk],
+            [
+                Status.ACCEPTED.value,
+                departement.pk,
+                departement.pk,
+                Signalement.Kind.CONTRIBUTION.value,
+            ],
         )
         return [
             {"code": code, "name": name, "received": n, "accepted": a}
@@ -237,6 +253,8 @@ def csv_rows(data) -> list[list]:
         rows.append(["totaux", key, "", t[key], ""])
     rate = t["acceptance_rate"]
     rows.append(["totaux", "taux_acceptation_pct", "", "" if rate is None else round(rate, 2), ""])
+    for key in ("filed", "accepted", "rejected", "open"):
+        rows.append(["coherence_m1_m2", key, "", data["coherence"][key], ""])
     for r in data["by_status"]:
         rows.append(["statut", r["rank"], r["status"], r["count"], ""])
     for r in data["by_organisation"]:
