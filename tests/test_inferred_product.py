@@ -2,6 +2,9 @@
 drawn from its buildings, stored and exported, and no polygon under its minimum mapping unit
 against them."""
 
+import json
+import zipfile
+
 import numpy as np
 import pyogrio
 import pytest
@@ -192,3 +195,130 @@ def test_a_run_of_the_untrained_model_leaves_no_polygon_under_its_unit(
         )
         total, under = cur.fetchone()
     assert total > 0 and under == 0
+
+
+# --- open training data from the corrections ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_corrected_vintage_becomes_a_training_set_in_flair_layout(
+    imagery, checkpoint, designed_classes, django_capture_on_commit_callbacks, tmp_path
+):
+    """Patches of 128 px (10 m pixels): the wood (patch row 2, col 0) corrected by an accepted
+    signalement to conifers, the lawn among the houses (patch 0, 0) by an operator to
+    sealed ground; every other label is the model's."""
+    from apps.inference.training import build_training_set, photos_of, zip_training_set
+    from apps.landcover import corrections
+    from apps.landcover.models import PolygonRevision
+
+    t = designed_classes
+    with django_capture_on_commit_callbacks(execute=True):
+        run = orchestration.start(inference_run(imagery, checkpoint))
+    vintage = InferenceRun.objects.get(pk=run.pk).vintage
+    wood = LandCoverPolygon.objects.get(vintage=vintage, model_class=FOREST)
+    lawn = LandCoverPolygon.objects.get(vintage=vintage, model_class=LAWN)
+    corrections.apply(
+        wood, "CS2.1.1.2", "US1.2", cause=PolygonRevision.Cause.SIGNALEMENT, origin="s 1"
+    )
+    corrections.apply(lawn, "CS1.1.1.2", "US5", cause=PolygonRevision.Cause.CORRECTION)
+
+    photos = photos_of(vintage)
+    assert photos is not None and photos.rgb == imagery["rgb"]
+    with rasterio.open(imagery["rgb"]) as ds:
+        across, down = ds.width // 128, ds.height // 128
+    out = tmp_path / "flair"
+    summary = build_training_set(vintage, photos, out, patch=128)
+    assert summary["patches"] == across * down
+    domain = out / "aerial" / "D099_2024" / "Z1" / "img"
+    labels = out / "labels" / "D099_2024" / "Z1" / "msk"
+    first, wood_patch = "000001", f"{2 * across + 1:06d}"
+    with rasterio.open(labels / f"MSK_{first}.tif") as msk:
+        m = msk.read(1)
+        assert (msk.count, msk.dtypes[0], msk.width) == (1, "uint8", 128)
+        assert msk.transform == t  # patch (0, 0) starts at the photos' corner
+    # Houses 1, the corrected lawn 2 (the lowest class of CS1.1.1.2), fields 14.
+    assert (m[100, 100], m[103, 103], m[50, 50]) == (BUILDING, 2, CULTURE)
+    with rasterio.open(labels / f"MSK_{wood_patch}.tif") as msk:
+        w = msk.read(1)
+    assert (w[300 - 256 + 2, 62]) == 9  # Conifère, the lowest class of CS2.1.1.2
+    assert np.count_nonzero(w == 9) == 36
+    with rasterio.open(domain / f"IMG_{first}.tif") as img, rasterio.open(imagery["nir"]) as nir:
+        assert (img.count, img.dtypes[0]) == (5, "float32")
+        assert np.array_equal(img.read(4), nir.read(1, window=((0, 128), (0, 128))))
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta[f"IMG_{wood_patch}"]["label_sources"] == {
+        "model": round(1 - 36 / 128**2, 4),
+        "correction": 0.0,
+        "signalement": round(36 / 128**2, 4),
+        "delivery": 0.0,
+    }
+    assert meta[f"IMG_{first}"]["label_sources"]["correction"] == round(9 / 128**2, 4)
+    assert meta[f"IMG_{first}"]["domain"] == "D099_2024"
+
+    corrected = build_training_set(
+        vintage, photos, tmp_path / "only", patch=128, only_corrected=True
+    )
+    assert corrected["patches"] == 2
+    archive = zip_training_set(out, tmp_path / "flair.zip")
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+    assert f"aerial/D099_2024/Z1/img/IMG_{wood_patch}.tif" in names
+    assert {"metadata.json", "classes.json", "README.txt"} <= names
+
+
+@pytest.mark.django_db
+def test_no_training_set_is_left_half_written(
+    imagery, checkpoint, designed_classes, tmp_path, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.inference import training
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = orchestration.start(inference_run(imagery, checkpoint))
+    vintage = InferenceRun.objects.get(pk=run.pk).vintage
+    calls = {"n": 0}
+    real = training.label_patch
+
+    def fail_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "label_patch", fail_on_third)
+    with pytest.raises(OSError):
+        training.build_training_set(
+            vintage, training.photos_of(vintage), tmp_path / "ts", patch=128
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_export_training_data_command_writes_the_set_or_says_what_is_missing(
+    square_vintages, imagery, tmp_path
+):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No M1 vintage for département 42"):
+        call_command("export_training_data", departement="42", rank="M1", out=tmp_path / "a")
+    with pytest.raises(CommandError, match="No photos known"):
+        call_command("export_training_data", departement="98", rank="M1", out=tmp_path / "b")
+    with pytest.raises(CommandError, match="together"):
+        call_command(
+            "export_training_data",
+            departement="98",
+            rank="M1",
+            out=tmp_path / "c",
+            rgb=imagery["rgb"],
+        )
+    # The small département's photos lie elsewhere: no patch of 98 holds a label.
+    with pytest.raises(CommandError, match="no patch holds a label"):
+        call_command(
+            "export_training_data",
+            departement="98",
+            rank="M1",
+            out=tmp_path / "d",
+            rgb=imagery["rgb"],
+            nir=imagery["nir"],
+            elevation=imagery["elevation"],
+        )
+    assert not any(p.name[0] in "abcd" for p in tmp_path.iterdir())  # nothing half-written

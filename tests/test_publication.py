@@ -3,6 +3,7 @@ database, open to everyone, only managers publish; a published vintage no longer
 
 import datetime
 
+import numpy as np
 import pytest
 
 from apps.campaigns import loops
@@ -195,3 +196,93 @@ def test_only_managers_publish(client, campaign, role, settings, tmp_path):
     assert response.status_code == PUBLISH_TABLE[role]
     # 302 answers success and refusal alike: the publication itself is the proof.
     assert Publication.objects.exists() is (PUBLISH_TABLE[role] == 302)
+
+
+def _photos(folder, x0, y0, size_m, res):
+    """Three aligned rasters (RGB, NIR, elevation) over a square, in Lambert-93."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    n = int(size_m / res)
+    transform = from_origin(x0, y0 + size_m, res, res)
+    paths = {}
+    for name, count, dtype in (
+        ("rgb", 3, "uint8"),
+        ("nir", 1, "uint8"),
+        ("elevation", 1, "float32"),
+    ):
+        paths[name] = folder / f"{name}.tif"
+        with rasterio.open(
+            paths[name],
+            "w",
+            driver="GTiff",
+            width=n,
+            height=n,
+            count=count,
+            dtype=dtype,
+            crs="EPSG:2154",
+            transform=transform,
+        ) as out:
+            out.write(np.full((count, n, n), 90, dtype=dtype))
+    return paths
+
+
+def test_the_package_offers_the_training_set_of_a_vintage_the_model_produced(
+    campaign, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """M2 said produced by a run over photos of the square département at 0.5 m (one 512 px
+    patch: x 0–256 m, y 144–400 m from the corner): grass (13), and the two squares
+    `decide_some` corrected by accepted signalements: (1, 1) built, x 100–200 × y 100–200
+    (200 × 112 px inside), and (2, 2) a wood, x 200–300 × y 200–300 (112 × 200 px inside)."""
+    import json
+    import zipfile
+
+    import rasterio
+
+    from apps.campaigns import publication
+    from apps.campaigns.models import Publication
+    from apps.inference.models import InferenceRun
+
+    from .conftest import X0, Y0
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    decide_some(campaign, django_capture_on_commit_callbacks)
+    photos = _photos(tmp_path, X0, Y0, 400, 0.5)
+    InferenceRun.objects.create(
+        departement=campaign["plan"].departement,
+        rank="M2",
+        millesime=2024,
+        rgb=photos["rgb"],
+        nir=photos["nir"],
+        elevation=photos["elevation"],
+        checkpoint="unused.pt",
+        state=InferenceRun.State.DONE,
+        vintage=campaign["m2"],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        publication.publish(campaign["plan"].departement, campaign["users"]["operator2"])
+    pub = Publication.objects.get()
+    assert pub.state == Publication.State.DONE, pub.message
+    name = "OCSGE_98_M2_2024_ENTRAINEMENT.zip"
+    assert name in {f["name"] for f in pub.files}
+    assert "OCSGE_98_M1_2021_ENTRAINEMENT.zip" not in {f["name"] for f in pub.files}
+    directory = next((tmp_path / "media" / "publications" / "98").iterdir())
+    with zipfile.ZipFile(directory / name) as z:
+        meta = json.loads(z.read("metadata.json"))
+        assert list(meta) == ["IMG_000001"]
+        z.extract("labels/D098_2024/Z1/msk/MSK_000001.tif", tmp_path / "x")
+    with rasterio.open(tmp_path / "x" / "labels/D098_2024/Z1/msk/MSK_000001.tif") as msk:
+        labels = msk.read(1)
+    # Building 1 (CS1.1.1.1), wood 10 (CS2.1.1.1), grass 13 (CS2.2.1): the lowest classes.
+    counts = np.unique(labels, return_counts=True)
+    assert {int(v): int(c) for v, c in zip(*counts, strict=True)} == {
+        1: 22_400,
+        10: 22_400,
+        13: 512 * 512 - 44_800,
+    }
+    assert meta["IMG_000001"]["label_sources"]["signalement"] == round(44_800 / 512**2, 4)
+    assert meta["IMG_000001"]["label_sources"]["delivery"] == round(1 - 44_800 / 512**2, 4)
+    # Described in the DCAT catalogue like every file.
+    catalogue = str(pub.files)
+    assert "Données d'entraînement M2 2024" in catalogue

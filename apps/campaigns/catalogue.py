@@ -30,6 +30,7 @@ MEDIA_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
     ".csv": "text/csv",
     ".json": "application/json",
+    ".zip": "application/zip",
 }
 LAND_COVER = "http://inspire.ec.europa.eu/theme/lc"
 IGN = {"@type": "foaf:Agent", "foaf:name": "IGN — Institut national de l'information géographique"}

@@ -3,8 +3,10 @@ the package is built (a Celery task) and the vintages become read-only.
 
 The package, under MEDIA_ROOT/publications/<code>/: the corrected M1 and M2 GeoPackages in
 the official layout, the M1→M2 difference (cs_avant, us_avant, cs_apres, us_apres), the
-artificialisation indicators per commune (CSV), and metadata.json with each file's size
-and SHA-256. Open data under the Licence Ouverte 2.0, listed on /donnees/.
+artificialisation indicators per commune (CSV), for a vintage the model produced (its photos
+still there) its training set in FLAIR-1's layout (`inference.training`, a ZIP), and
+metadata.json with each file's size and SHA-256. Open data under the Licence Ouverte 2.0,
+listed on /donnees/.
 """
 
 import hashlib
@@ -21,11 +23,9 @@ from apps.artif.queries import Level, per_commune, territory, write_csv
 from apps.landcover.difference import vintage_pair
 from apps.landcover.models import Vintage
 from apps.signalements.transitions import OPEN
+from ocsge.licence import LICENCE, LICENCE_URL
 
 from .models import Publication
-
-LICENCE = "Licence Ouverte / Open Licence version 2.0 (Etalab)"
-LICENCE_URL = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
 
 
 class Refused(Exception):
@@ -93,6 +93,42 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _training_sets(dep, vintages, directory: Path) -> list[tuple[str, str]]:
+    """The training set of each vintage the model produced, as a ZIP (none when its photos
+    are gone, or when no patch holds a label)."""
+    from apps.inference.training import (
+        TrainingRefused,
+        build_training_set,
+        photos_of,
+        zip_training_set,
+    )
+
+    described = []
+    for vintage in vintages:
+        photos = photos_of(vintage)
+        if photos is None:
+            continue
+        stem = f"OCSGE_{dep.code}_{vintage.rank}_{vintage.millesime}_ENTRAINEMENT"
+        folder = directory / stem
+        try:
+            summary = build_training_set(vintage, photos, folder)
+        except TrainingRefused:
+            continue
+        zip_training_set(folder, directory / f"{stem}.zip")
+        shutil.rmtree(folder)
+        described.append(
+            (
+                f"{stem}.zip",
+                _(
+                    "Données d'entraînement %(rank)s %(year)s (format FLAIR-1) : %(n)d dalles "
+                    "de 512 px des photos (5 bandes) et leurs étiquettes corrigées"
+                )
+                % {"rank": vintage.rank, "year": vintage.millesime, "n": summary["patches"]},
+            )
+        )
+    return described
+
+
 def build(publication_id: int) -> str:
     """Write the package, then publish (vintages read-only). Safe to run twice."""
     # The writers (GDAL, Arrow) are the worker's: page starts do not import them.
@@ -135,6 +171,7 @@ def build(publication_id: int) -> str:
                     % {"rank": vintage.rank, "year": vintage.millesime},
                 )
             )
+        described += _training_sets(dep, (m1, m2), directory)
         name = f"OCSGE_{dep.code}_DIFFERENCE_{m1.millesime}_{m2.millesime}.gpkg"
         export_difference(dep, directory / name)
         described.append((name, _("Évolutions M1 → M2 (cs_avant, us_avant, cs_apres, us_apres)")))
