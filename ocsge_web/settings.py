@@ -219,7 +219,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"apps.inference.tasks.run_block": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "apps.inference.tasks.run_block": {"queue": "gpu"},
+    "apps.inference.tasks.finetune_task": {"queue": "gpu"},
+}
 # Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
 CELERY_BEAT_SCHEDULE = {
     "sync-calendars": {"task": "apps.campaigns.tasks.sync_calendars", "schedule": 600.0},

@@ -165,17 +165,18 @@ def test_redis_down_keeps_pages_up_and_tasks_wait_for_it(
         assert kept == [
             "apps.landcover.tasks.derived_after_correction",  # change layer, then indicators
             "apps.signalements.tasks.estimate_impact",
+            "apps.signalements.tasks.propose_coherence",  # the M1 proposal
         ]
         assert redispatch() == 0  # still down: kept
-        assert DeferredTask.objects.count() == 2
+        assert DeferredTask.objects.count() == 3
     # Redis is back: the kept tasks go to the queue, in order, once.
     queue = redis.Redis.from_url(REDIS)
     queue.flushdb()
     with broker(REDIS):
-        assert redispatch() == 2
+        assert redispatch() == 3
         assert redispatch() == 0
     assert not DeferredTask.objects.exists()
-    assert queue.llen("default") == 2
+    assert queue.llen("default") == 3
 
 
 # --- workers killed mid-task ---------------------------------------------------------------

@@ -31,6 +31,7 @@ TABLE = {
         {"operator", "operator2", "platform_admin", "admin"},
         {"operator_out", "platform_admin", "admin"},
     ),
+    Right.FINETUNE: ({"operator2", "platform_admin", "admin"}, {"platform_admin", "admin"}),
     Right.MANAGE_CALENDAR: ({"operator2", "platform_admin", "admin"}, {"platform_admin", "admin"}),
     Right.READ_QUALITY: (
         {"operator", "operator2", "reviewer", "platform_admin", "admin"},

@@ -10,6 +10,62 @@ from apps.ops.geofields import AnyCRSPolygonField
 from apps.territories.models import Departement
 
 
+class ModelVersion(models.Model):
+    """The model registry: each checkpoint the platform knows, where it comes from (its parent,
+    the data it was trained or fine-tuned on) and how it measured; the inference runs that used
+    it point to it. A run started without a checkpoint picks the current one
+    (`current_for`)."""
+
+    class State(models.TextChoices):
+        TRAINING = "training", _("affinage en cours")
+        READY = "ready", _("prêt")
+        FAILED = "failed", _("échec")
+
+    name = models.CharField(_("nom"), max_length=120)
+    checkpoint = models.CharField(_("checkpoint"), max_length=500, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.READY)
+    message = models.TextField(blank=True)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("modèle de départ"),
+    )
+    # Fine-tuned for one département; none: a general model.
+    departement = models.ForeignKey(
+        Departement, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # Per-class IoU and mIoU on held-out data, before (the parent) and after.
+    metrics = models.JSONField(_("mesures"), default=dict, blank=True)
+    # The training data: vintages and their revision, patches, held-out blocks, replay…
+    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
+    active = models.BooleanField(_("retenu"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("version du modèle")
+        verbose_name_plural = _("versions du modèle")
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def current_for(cls, departement):
+        """The model a run of `departement` picks: its own newest retained fine-tuned model,
+        else the newest retained general one."""
+        retained = cls.objects.filter(active=True, state=cls.State.READY)
+        return (
+            retained.filter(departement=departement).first()
+            or retained.filter(departement__isnull=True).first()
+        )
+
+
 class InferenceRun(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", _("en attente")
@@ -28,6 +84,14 @@ class InferenceRun(models.Model):
     nir = models.CharField(_("raster proche infrarouge"), max_length=500)
     elevation = models.CharField(_("raster d'élévation"), max_length=500)
     checkpoint = models.CharField(_("modèle (checkpoint)"), max_length=500)
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+        verbose_name=_("version du modèle"),
+    )
     block_px = models.PositiveIntegerField(_("taille des blocs (px)"), default=8192)
     device = models.CharField(max_length=20, default="auto")
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 from apps.landcover.models import LandCoverPolygon, ModelClass, Vintage, ZoneConstruite
 from ocsge.nomenclature import BUILDING, MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
 
-from .models import BlockPolygon, InferenceBlock, InferenceRun
+from .models import BlockPolygon, InferenceBlock, InferenceRun, ModelVersion
 
 UNKNOWN_USE = "US6.6"  # the model says nothing of the use: "usage inconnu" until corrected
 _MODELS: dict[tuple[str, str], tuple] = {}  # per worker process: (checkpoint, device) → model
@@ -112,8 +112,22 @@ def mosaic_inputs(run: InferenceRun) -> list[str]:
     return prepared.report
 
 
+def pick_model(run: InferenceRun) -> None:
+    """The run's model: the checkpoint given (its registry entry noted when it has one), or
+    the registry's current one for the département."""
+    if run.checkpoint:
+        run.checkpoint = str(Path(run.checkpoint).resolve())
+        run.model_version = ModelVersion.objects.filter(checkpoint=run.checkpoint).first()
+        return
+    version = ModelVersion.current_for(run.departement)
+    if version is None:
+        raise RunRefused(_("Aucun modèle retenu dans le registre : indiquez un checkpoint."))
+    run.checkpoint, run.model_version = version.checkpoint, version
+
+
 def start(run: InferenceRun) -> InferenceRun:
     """Check, split into blocks, enqueue them (after commit). Raises RunRefused."""
+    pick_model(run)
     assembled = mosaic_inputs(run)
     if assembled:
         run.message = "; ".join(assembled)

@@ -24,3 +24,11 @@ def run_block(self, block_id: int) -> str:
 @shared_task(acks_late=True)
 def assemble_run(run_id: int) -> str:
     return orchestration.assemble(run_id)
+
+
+@shared_task(acks_late=True)
+def finetune_task(version_id: int, options: dict | None = None) -> str:
+    """Fine-tune a registered version on its département's corrections (queue `gpu`)."""
+    from .finetune import run
+
+    return run(version_id, **(options or {})).state

@@ -12,7 +12,8 @@ set in FLAIR-1's layout.
                                                      pixels labelled by each source
     classes.json, README.txt                         the classes and their CS; the licence
 
-A zone is a square of 16 × 16 patches (8,192 px, an inference block by default). Each
+A zone is a square of 16 × 16 patches (8,192 px, an inference block by default), numbered
+1000 × its row + its column + 1 (Z1, Z2 … along the first row, Z1001 … the second). Each
 polygon's class: the model's own where no one corrected the polygon; otherwise the class of
 the corrected CS through the admin's class ↔ CS mapping (the model's class when it maps to
 that CS, else the lowest class that does). Where each label comes from — the model, an
@@ -169,36 +170,44 @@ def build_training_set(
     return summary
 
 
-def _write(vintage, dep, photos, out_dir, only_corrected, progress, patch) -> dict:
+@dataclass
+class Patch:
+    """One patch of a vintage: where it lies, its labels and their sources, its 5 bands."""
+
+    row: int
+    col: int
+    transform: object
+    box: tuple[float, float, float, float]
+    labels: np.ndarray  # (p, p) uint8, 0 = no label
+    sources: np.ndarray  # (p, p) uint8, SOURCES
+    shares: dict[str, float]
+    bands: np.ndarray  # (5, p, p) float32: R, G, B, NIR, elevation
+
+    @property
+    def corrected(self) -> bool:
+        return bool(self.shares["correction"] or self.shares["signalement"])
+
+
+def iter_patches(
+    vintage: Vintage, photos: Photos, *, patch=PATCH, only_corrected=False, progress=None
+):
+    """The patches of `vintage` holding a label (corrected ones only when asked), row by row;
+    the photos are read only for the patches kept."""
     import rasterio
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    domain = f"D{dep.code.zfill(3)}_{vintage.millesime}"
+    srid = vintage.departement.srid
     cover_of, class_of = class_rules()
     inferred = vintage.source == Vintage.Source.INFERENCE
-    metadata, counts = {}, dict.fromkeys(SOURCES.values(), 0)
     with (
         rasterio.open(photos.rgb) as rgb,
         rasterio.open(photos.nir) as nir,
         rasterio.open(photos.elevation) as dem,
     ):
-        if rgb.crs is None or rgb.crs.to_epsg() != dep.srid:
-            raise TrainingRefused(f"photos in {rgb.crs}, the département's CRS is EPSG:{dep.srid}")
-        res = abs(rgb.transform.a)
+        if rgb.crs is None or rgb.crs.to_epsg() != srid:
+            raise TrainingRefused(f"photos in {rgb.crs}, the département's CRS is EPSG:{srid}")
         cols, rows = rgb.width // patch, rgb.height // patch
-        total, k = cols * rows, 0
-        zones_across = -(-cols // ZONE_PATCHES)
-        profile = {
-            "driver": "GTiff",
-            "width": patch,
-            "height": patch,
-            "crs": rgb.crs,
-            "compress": "deflate",
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-        }
         for row in range(rows):
             for col in range(cols):
                 window = Window(col * patch, row * patch, patch, patch)
@@ -210,7 +219,7 @@ def _write(vintage, dep, photos, out_dir, only_corrected, progress, patch) -> di
                     _polygons(vintage, box), transform, cover_of, class_of, inferred, patch
                 )
                 if progress:
-                    progress(row * cols + col + 1, total)
+                    progress(row * cols + col + 1, cols * rows)
                 if not labels.any():
                     continue
                 shares = {
@@ -226,37 +235,62 @@ def _write(vintage, dep, photos, out_dir, only_corrected, progress, patch) -> di
                         dem.read([1], window=window),
                     ]
                 ).astype(np.float32)
-                k += 1
-                name = f"{k:06d}"
-                zone = f"Z{(row // ZONE_PATCHES) * zones_across + col // ZONE_PATCHES + 1}"
-                img = out_dir / "aerial" / domain / zone / "img" / f"IMG_{name}.tif"
-                msk = out_dir / "labels" / domain / zone / "msk" / f"MSK_{name}.tif"
-                img.parent.mkdir(parents=True, exist_ok=True)
-                msk.parent.mkdir(parents=True, exist_ok=True)
-                with rasterio.open(
-                    img, "w", **profile, count=5, dtype="float32", transform=transform
-                ) as out:
-                    out.write(bands)
-                    out.descriptions = ("R", "G", "B", "NIR", "elevation")
-                with rasterio.open(
-                    msk, "w", **profile, count=1, dtype="uint8", transform=transform, nodata=0
-                ) as out:
-                    out.write(labels[np.newaxis])
-                for source, share in shares.items():
-                    counts[source] += int(round(share * labels.size))
-                metadata[f"IMG_{name}"] = {
-                    "domain": domain,
-                    "zone": zone,
-                    "patch_centroid_x": round((box[0] + box[2]) / 2, 2),
-                    "patch_centroid_y": round((box[1] + box[3]) / 2, 2),
-                    "patch_centroid_z": round(float(np.mean(bands[4])), 2),
-                    "departement": dep.code,
-                    "millesime": vintage.millesime,
-                    "rank": vintage.rank,
-                    "crs": f"EPSG:{dep.srid}",
-                    "resolution_m": res,
-                    "label_sources": {s: round(v, 4) for s, v in shares.items()},
-                }
+                yield Patch(row, col, transform, box, labels, sources, shares, bands)
+
+
+def _write(vintage, dep, photos, out_dir, only_corrected, progress, patch) -> dict:
+    import rasterio
+
+    domain = f"D{dep.code.zfill(3)}_{vintage.millesime}"
+    cover_of, _class_of = class_rules()
+    metadata, counts, res = {}, dict.fromkeys(SOURCES.values(), 0), None
+    profile = {
+        "driver": "GTiff",
+        "width": patch,
+        "height": patch,
+        "crs": f"EPSG:{dep.srid}",
+        "compress": "deflate",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
+    for k, p in enumerate(
+        iter_patches(
+            vintage, photos, patch=patch, only_corrected=only_corrected, progress=progress
+        ),
+        start=1,
+    ):
+        res = abs(p.transform.a)
+        name = f"{k:06d}"
+        zone = f"Z{(p.row // ZONE_PATCHES) * 1000 + p.col // ZONE_PATCHES + 1}"
+        img = out_dir / "aerial" / domain / zone / "img" / f"IMG_{name}.tif"
+        msk = out_dir / "labels" / domain / zone / "msk" / f"MSK_{name}.tif"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        msk.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(
+            img, "w", **profile, count=5, dtype="float32", transform=p.transform
+        ) as out:
+            out.write(p.bands)
+            out.descriptions = ("R", "G", "B", "NIR", "elevation")
+        with rasterio.open(
+            msk, "w", **profile, count=1, dtype="uint8", transform=p.transform, nodata=0
+        ) as out:
+            out.write(p.labels[np.newaxis])
+        for source, share in p.shares.items():
+            counts[source] += int(round(share * p.labels.size))
+        metadata[f"IMG_{name}"] = {
+            "domain": domain,
+            "zone": zone,
+            "patch_centroid_x": round((p.box[0] + p.box[2]) / 2, 2),
+            "patch_centroid_y": round((p.box[1] + p.box[3]) / 2, 2),
+            "patch_centroid_z": round(float(np.mean(p.bands[4])), 2),
+            "departement": dep.code,
+            "millesime": vintage.millesime,
+            "rank": vintage.rank,
+            "crs": f"EPSG:{dep.srid}",
+            "resolution_m": res,
+            "label_sources": {s: round(v, 4) for s, v in p.shares.items()},
+        }
     if not metadata:
         raise TrainingRefused("no patch holds a label" + (" corrected" if only_corrected else ""))
     out_dir.mkdir(parents=True, exist_ok=True)

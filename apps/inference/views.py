@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -16,8 +17,8 @@ from apps.landcover.models import Vintage
 from apps.landcover.scoping import visible_departements
 from apps.territories.permissions import Right, may
 
-from . import orchestration
-from .models import InferenceRun
+from . import finetune, orchestration
+from .models import InferenceRun, ModelVersion
 
 
 def can_run(user, departement) -> bool:
@@ -34,7 +35,11 @@ class RunForm(forms.Form):
     elevation = forms.CharField(
         label=gettext_lazy("Raster d'élévation, ou dossier des dalles RGE ALTI")
     )
-    checkpoint = forms.CharField(label=gettext_lazy("Modèle (checkpoint)"))
+    checkpoint = forms.CharField(
+        label=gettext_lazy("Modèle (checkpoint)"),
+        required=False,
+        help_text=gettext_lazy("Vide : le modèle retenu dans le registre pour ce département."),
+    )
     block_px = forms.IntegerField(
         label=gettext_lazy("Taille des blocs (px)"), initial=8192, min_value=512, max_value=32768
     )
@@ -62,6 +67,8 @@ class RunForm(forms.Form):
         return self._under_data_dir("elevation")
 
     def clean_checkpoint(self):
+        if not self.cleaned_data.get("checkpoint"):
+            return ""
         return self._under_data_dir("checkpoint", folder_allowed=False)
 
 
@@ -84,10 +91,46 @@ def runs_page(request, code):
         else:
             messages.success(request, _("Inférence lancée."))
             return redirect("inference:runs", code=code)
-    runs = InferenceRun.objects.filter(departement=departement).select_related("vintage")[:20]
-    return render(
-        request, "inference/runs.html", {"departement": departement, "form": form, "runs": runs}
+    runs = InferenceRun.objects.filter(departement=departement).select_related(
+        "vintage", "model_version"
+    )[:20]
+    versions = (
+        ModelVersion.objects.filter(Q(departement=departement) | Q(departement__isnull=True))
+        .select_related("parent")
+        .order_by("-created_at", "-pk")[:20]
     )
+    return render(
+        request,
+        "inference/runs.html",
+        {
+            "departement": departement,
+            "form": form,
+            "runs": runs,
+            "versions": versions,
+            "current": ModelVersion.current_for(departement),
+            "can_finetune": may(request.user, Right.FINETUNE, departement),
+        },
+    )
+
+
+@require_POST
+def finetune_page(request, code):
+    """A production lead fine-tunes the model on the département's corrections (a task on
+    the `gpu` queue); the registry on the page follows it."""
+    departement = get_object_or_404(visible_departements(request.user), code=code)
+    if not may(request.user, Right.FINETUNE, departement):
+        raise PermissionDenied
+    try:
+        version = finetune.start(departement, user=request.user)
+    except finetune.FinetuneRefused as exc:
+        messages.error(request, _("Affinage impossible : %(why)s.") % {"why": exc})
+    else:
+        messages.success(
+            request,
+            _("Affinage lancé : « %(name)s » apparaît dans le registre une fois mesuré.")
+            % {"name": version.name},
+        )
+    return redirect("inference:runs", code=code)
 
 
 def run_state(request, code, pk):

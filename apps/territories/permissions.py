@@ -26,6 +26,7 @@ class Right(StrEnum):
     FILE = "file"  # file a signalement (also needs the place in one's territory)
     DECIDE = "decide"  # take, accept, reject… a signalement
     RUN_INFERENCE = "run_inference"
+    FINETUNE = "finetune"  # fine-tune the model on the département's corrections
     MANAGE_CALENDAR = "manage_calendar"  # plans, loops, vintage states, mails
     READ_QUALITY = "read_quality"  # the quality report
     MANAGE_MEMBERS = "manage_members"  # invite, change roles, remove (admins: everyone)
@@ -38,6 +39,7 @@ RULES: dict[Right, tuple[str, ...] | None] = {
     Right.FILE: (Role.CONTRIBUTOR,),
     Right.DECIDE: (Role.OPERATOR, Role.MANAGER),
     Right.RUN_INFERENCE: (Role.OPERATOR, Role.MANAGER, Role.ADMIN),
+    Right.FINETUNE: (Role.MANAGER, Role.ADMIN),
     Right.MANAGE_CALENDAR: (Role.MANAGER, Role.ADMIN),
     Right.READ_QUALITY: (Role.OPERATOR, Role.MANAGER, Role.REVIEWER, Role.ADMIN),
     Right.MANAGE_MEMBERS: (Role.MANAGER, Role.ADMIN),

@@ -31,8 +31,16 @@ class Sample:
     classes: np.ndarray  # (H, W) uint8 model class ids, 0 = no data
 
 
-def make_samples(seeds, size_km: float = 1.5, res: float = 2.5, upsample: int = 2) -> list[Sample]:
-    """Draw a landscape per seed and render its photos at `res / upsample` metres."""
+def make_samples(
+    seeds, size_km: float = 1.5, res: float = 2.5, upsample: int = 2, relabel=None
+) -> list[Sample]:
+    """Draw a landscape per seed and render its photos at `res / upsample` metres.
+
+    `relabel` ({class: class}) changes the labels, not the photos: a model taught that way
+    confuses those classes systematically (the fine-tuning's demonstration)."""
+    lut = np.arange(256, dtype=np.uint8)
+    for a, b in (relabel or {}).items():
+        lut[int(a)] = int(b)
     out = []
     for seed in seeds:
         land = synth.draw_landscape("99", size_km, seed, res, log=lambda *_: None)
@@ -42,7 +50,7 @@ def make_samples(seeds, size_km: float = 1.5, res: float = 2.5, upsample: int = 
                 classes = np.kron(classes, np.ones((upsample, upsample), dtype=np.uint8))
             rgb, nir, dem = render(classes, res / upsample, seed=seed)
             stack = np.concatenate([rgb, nir, dem]).astype(np.float32)
-            out.append(Sample(stack, classes))
+            out.append(Sample(stack, lut[classes]))
     return out
 
 

@@ -1,5 +1,6 @@
 """Generate and load the demo département, and one demo user per role (idempotent)."""
 
+import json
 from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
@@ -119,8 +120,9 @@ class Command(BaseCommand):
     def _inference_demo(self, folder, model):
         """Département 97: its M1 produced by the demo model from synthetic aerial photos
         (trained once, ~4 min on 2 cores; its held-out mIoU is written next to it)."""
-        from apps.inference.models import InferenceRun
+        from apps.inference.models import InferenceRun, ModelVersion
         from apps.inference.orchestration import start
+        from apps.inference.registry import register_general
 
         code = INFERENCE_CODE
         if Vintage.objects.filter(departement__code=code, rank="M1").exists():
@@ -129,6 +131,11 @@ class Command(BaseCommand):
         if not model.exists():
             self.stdout.write("Training the demo model (once) …")
             call_command("train_demo_model", out=model, stdout=self.stdout)
+        elif not ModelVersion.objects.filter(checkpoint=str(model.resolve())).exists():
+            report = model.with_suffix(".json")
+            register_general(
+                model, "Démo U-Net", json.loads(report.read_text()) if report.exists() else {}
+            )
         if not (folder / "ocsge_M1.gpkg").exists():
             synth.generate(
                 folder,
