@@ -222,6 +222,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "apps.inference.tasks.run_block": {"queue": "gpu"},
     "apps.inference.tasks.finetune_task": {"queue": "gpu"},
+    "apps.signalements.tasks.model_proposals_task": {"queue": "gpu"},
 }
 # Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
 CELERY_BEAT_SCHEDULE = {

@@ -117,12 +117,15 @@ def report(departement) -> dict:
         .order_by("-received", "organisation__name")
     )
     by_commune = _by_commune(departement)
-    coherence = everything.filter(kind=Signalement.Kind.COHERENCE).aggregate(
-        filed=Count("id"),
-        accepted=Count("id", filter=Q(status=Status.ACCEPTED)),
-        rejected=Count("id", filter=decided_q & ~Q(status=Status.ACCEPTED)),
-        open=Count("id", filter=Q(status__in=OPEN)),
-    )
+    platform = {
+        kind: everything.filter(kind=kind).aggregate(
+            filed=Count("id"),
+            accepted=Count("id", filter=Q(status=Status.ACCEPTED)),
+            rejected=Count("id", filter=decided_q & ~Q(status=Status.ACCEPTED)),
+            open=Count("id", filter=Q(status__in=OPEN)),
+        )
+        for kind in (Signalement.Kind.COHERENCE, Signalement.Kind.MODEL)
+    }
     # What changed the data: every accepted signalement, the platform's included.
     accepted = everything.filter(status=Status.ACCEPTED)
     matrix_rows = list(
@@ -186,7 +189,8 @@ def report(departement) -> dict:
         "ign": ign,
         "ign_communes": ign_communes,
         "totals": totals,
-        "coherence": coherence,
+        "coherence": platform[Signalement.Kind.COHERENCE],
+        "model_proposals": platform[Signalement.Kind.MODEL],
         "by_status": by_status,
         "by_organisation": by_organisation,
         "by_commune": by_commune,
@@ -253,8 +257,12 @@ def csv_rows(data) -> list[list]:
         rows.append(["totaux", key, "", t[key], ""])
     rate = t["acceptance_rate"]
     rows.append(["totaux", "taux_acceptation_pct", "", "" if rate is None else round(rate, 2), ""])
-    for key in ("filed", "accepted", "rejected", "open"):
-        rows.append(["coherence_m1_m2", key, "", data["coherence"][key], ""])
+    for table, block in (
+        ("coherence_m1_m2", "coherence"),
+        ("propositions_modele", "model_proposals"),
+    ):
+        for key in ("filed", "accepted", "rejected", "open"):
+            rows.append([table, key, "", data[block][key], ""])
     for r in data["by_status"]:
         rows.append(["statut", r["rank"], r["status"], r["count"], ""])
     for r in data["by_organisation"]:

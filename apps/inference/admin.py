@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import InferenceBlock, InferenceRun
+from .models import InferenceBlock, InferenceRun, ModelVersion
 
 
 class BlockInline(admin.TabularInline):
@@ -45,3 +45,24 @@ class InferenceRunAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     inlines = [BlockInline]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """The registry, read in the admin; only « retenu » is changed here (a version is made by
+    train_demo_model or a fine-tuning)."""
+
+    list_display = ["name", "departement", "parent", "state", "active", "created_at"]
+    list_filter = ["state", "active"]
+    readonly_fields = [
+        "name",
+        "checkpoint",
+        "parent",
+        "departement",
+        "state",
+        "message",
+        "metrics",
+        "provenance",
+        "created_by",
+        "created_at",
+    ]

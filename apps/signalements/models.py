@@ -38,6 +38,8 @@ class Signalement(models.Model):
         CONTRIBUTION = "contribution", _("signalement")
         # Filed by the platform after a correction of the other vintage (`coherence`).
         COHERENCE = "coherence", _("cohérence M1/M2")
+        # Filed by the platform where a re-run of the model disagrees (`model_proposals`).
+        MODEL = "model", _("proposition du modèle")
 
     kind = models.CharField(
         _("nature"), max_length=16, choices=Kind.choices, default=Kind.CONTRIBUTION

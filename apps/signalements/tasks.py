@@ -15,3 +15,16 @@ def propose_coherence(origin_id: int, corrected_id: int):
     from .coherence import propose
 
     return propose(origin_id, corrected_id)
+
+
+@shared_task(acks_late=True)
+def model_proposals_task(vintage_id: int) -> dict:
+    """The retained model's disagreements with a vintage, filed as proposals (queue `gpu`)."""
+    from apps.inference.ml.predict import pick_device
+    from apps.landcover.models import Vintage
+
+    from .model_proposals import propose
+
+    vintage = Vintage.objects.select_related("departement").get(pk=vintage_id)
+    summary = propose(vintage, device=str(pick_device("auto")))
+    return {"windows": summary.windows, "filed": len(summary.filed)}

@@ -30,6 +30,8 @@ MAX_SAVED_FILTERS = 20
 def queue(request, code):
     departement = get_object_or_404(visible_departements(request.user), code=code)
     if request.method == "POST":
+        if request.POST.get("do") == "model-proposals":
+            return _ask_model(request, departement)
         return _saved_filters(request, departement)
     base = ranked(visible_signalements(request.user)).filter(vintage__departement=departement)
     params = request.GET.copy()
@@ -78,6 +80,7 @@ def queue(request, code):
             "filterset": filterset,
             "page": page,
             "can_decide": can_decide,
+            "can_ask_model": may(request.user, Right.FINETUNE, departement),
             "is_contributor": files_anywhere(request.user),
             "reasons": RejectionReason.objects.filter(active=True),
             "vintages": vintages,
@@ -111,6 +114,41 @@ def queue(request, code):
             ),
         },
     )
+
+
+def _ask_model(request, departement):
+    """A production lead asks the retained model for its disagreements with a vintage (a task
+    on the `gpu` queue); they come into the queue as « proposition du modèle »."""
+    from apps.inference.models import ModelVersion
+    from apps.inference.training import photos_of
+    from apps.ops.dispatch import dispatch
+
+    from .tasks import model_proposals_task
+
+    if not may(request.user, Right.FINETUNE, departement):
+        raise PermissionDenied
+    vintage = (
+        visible_vintages(request.user)
+        .filter(departement=departement, pk=request.POST.get("vintage") or 0)
+        .first()
+    )
+    if vintage is None or vintage.state == vintage.State.PUBLISHED:
+        messages.error(request, _("Choisissez un millésime du département qui n'est pas publié."))
+    elif photos_of(vintage) is None:
+        messages.error(
+            request,
+            _("Les photos de ce millésime ne sont pas connues : le modèle ne peut le relire."),
+        )
+    elif ModelVersion.current_for(departement) is None:
+        messages.error(request, _("Aucun modèle retenu dans le registre."))
+    else:
+        dispatch(model_proposals_task, vintage.pk)
+        messages.success(
+            request,
+            _("Le modèle relit le %(rank)s : ses propositions arrivent dans la file.")
+            % {"rank": vintage.rank},
+        )
+    return redirect(reverse("signalements:queue", args=[departement.code]))
 
 
 def _saved_filters(request, departement):
