@@ -116,8 +116,10 @@ def pick_model(run: InferenceRun) -> None:
     """The run's model: the checkpoint given (its registry entry noted when it has one), or
     the registry's current one for the département."""
     if run.checkpoint:
+        from .registry import registered
+
         run.checkpoint = str(Path(run.checkpoint).resolve())
-        run.model_version = ModelVersion.objects.filter(checkpoint=run.checkpoint).first()
+        run.model_version = registered(run.checkpoint)
         return
     version = ModelVersion.current_for(run.departement)
     if version is None:

@@ -22,6 +22,11 @@ def jsonable(value):
     return value
 
 
+def registered(checkpoint) -> ModelVersion | None:
+    """The registry's entry of a checkpoint file (paths compared resolved)."""
+    return ModelVersion.objects.filter(checkpoint=str(Path(checkpoint).resolve())).first()
+
+
 def register_general(checkpoint, name: str, report: dict) -> ModelVersion:
     """Register (or update) `checkpoint` as the retained general model; `report` is what
     train_demo_model wrote beside it: its held-out figures and its training recipe

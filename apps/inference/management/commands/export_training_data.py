@@ -10,6 +10,7 @@ from apps.inference.training import (
     zip_training_set,
 )
 from apps.landcover.management.progress import progress_bar
+from apps.landcover.management.vintages import vintage_or_refusal
 from apps.landcover.models import Vintage
 
 
@@ -38,14 +39,7 @@ class Command(BaseCommand):
             )
 
     def handle(self, *args, departement, rank, out, only_corrected, zip, **opts):
-        vintage = (
-            Vintage.objects.select_related("departement")
-            .defer("departement__geom")
-            .filter(departement__code=departement, rank=rank)
-            .first()
-        )
-        if vintage is None:
-            raise CommandError(f"No {rank} vintage for département {departement}.")
+        vintage = vintage_or_refusal(departement, rank)
         given = [opts[b] for b in ("rgb", "nir", "elevation")]
         if any(given) and not all(given):
             raise CommandError("Give --rgb, --nir and --elevation together.")

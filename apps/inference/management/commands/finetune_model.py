@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.inference import finetune
-from apps.inference.models import ModelVersion
+from apps.inference.registry import registered
 from apps.territories.models import Departement
 
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown département {departement}.")
         parent = None
         if checkpoint is not None:
-            parent = ModelVersion.objects.filter(checkpoint=str(checkpoint.resolve())).first()
+            parent = registered(checkpoint)
             if parent is None:
                 raise CommandError(
                     f"{checkpoint} is not in the model registry (train_demo_model registers "

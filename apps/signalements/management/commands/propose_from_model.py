@@ -2,7 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.inference.models import ModelVersion
+from apps.inference.registry import registered
+from apps.landcover.management.vintages import vintage_or_refusal
 from apps.landcover.models import Vintage
 from apps.signalements import model_proposals
 
@@ -33,17 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="cpu", help="cpu, cuda …")
 
     def handle(self, *args, departement, rank, checkpoint, window, low, device, **opts):
-        vintage = (
-            Vintage.objects.select_related("departement")
-            .defer("departement__geom")
-            .filter(departement__code=departement, rank=rank)
-            .first()
-        )
-        if vintage is None:
-            raise CommandError(f"No {rank} vintage for département {departement}.")
+        vintage = vintage_or_refusal(departement, rank)
         version = None
         if checkpoint is not None:
-            version = ModelVersion.objects.filter(checkpoint=str(checkpoint.resolve())).first()
+            version = registered(checkpoint)
             if version is None:
                 raise CommandError(f"{checkpoint} is not in the model registry.")
         if window % 32:
