@@ -361,3 +361,39 @@ def test_a_worker_killed_mid_block_leaves_the_run_complete_and_not_duplicated(
     with rasterio.open(imagery["rgb"]) as src:
         raster_area = src.width * src.height * abs(src.res[0] * src.res[1])
     assert union == pytest.approx(raster_area, rel=1e-3)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_coherence_proposal_is_filed_once_by_real_workers_killed_and_redelivered(world, tmp_path):
+    """The accept's coherence task travels through Redis; the worker dies in the middle of
+    it, another takes it up, and a duplicate delivery comes on top: one proposal."""
+    from apps.ops.dispatch import dispatch
+    from apps.signalements.tasks import propose_coherence
+
+    _redis_or_skip()
+    redis.Redis.from_url(REDIS).flushdb()
+    s = file(world)
+    first, log1, mark = _start_worker(
+        tmp_path, "first", slow="apps.signalements.coherence:propose", sleep=60
+    )
+    second = None
+    try:
+        with broker(REDIS):
+            decisions.apply_action(world["users"]["operator"], s.pk, "accept")  # committed
+            _wait(mark.exists, 120, f"the proposal task to start\n{log1.read_text()[-2000:]}")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
+            assert not Signalement.objects.filter(origin=s).exists()
+            dispatch(propose_coherence, s.pk, s.polygon_id)  # a duplicate on top
+            second, log2, _ = _start_worker(tmp_path, "second")
+            _wait(
+                lambda: log2.read_text().count("propose_coherence") >= 4,  # 2 received, 2 done
+                120,
+                f"both deliveries\n{log2.read_text()[-3000:]}",
+            )
+    finally:
+        _stop(first)
+        if second is not None:
+            _stop(second)
+    (proposal,) = Signalement.objects.filter(origin=s)
+    assert proposal.vintage_id == world["m1"].pk and proposal.kind == Signalement.Kind.COHERENCE
