@@ -528,6 +528,18 @@ def _render_territories(r):
     return render_territories(r)
 
 
+def _bench_finetune(args):
+    from benchmarks.finetune import bench_finetune
+
+    return bench_finetune(args, ROOT)
+
+
+def _render_finetune(r):
+    from benchmarks.finetune import render_finetune
+
+    return render_finetune(r)
+
+
 def _bench_coherence(args):
     from benchmarks.coherence import bench_coherence
 
@@ -542,6 +554,7 @@ def _render_coherence(r):
 
 BENCHES = {
     "coherence": (_bench_coherence, _render_coherence),
+    "finetune": (_bench_finetune, _render_finetune),
     "territories": (_bench_territories, _render_territories),
     "newdep": (_bench_newdep, _render_newdep),
     "dalles": (_bench_dalles, _render_dalles),
@@ -578,6 +591,10 @@ def main(argv=None):
     )
     parser.add_argument("--coherence-departement", default="99", help="coherence: the demo's")
     parser.add_argument("--coherence-n", type=int, default=50, help="coherence: corrections")
+    parser.add_argument("--finetune-steps", type=int, default=400, help="finetune: steps")
+    parser.add_argument(
+        "--finetune-train-steps", type=int, default=800, help="finetune: the confused model's"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("ogr2ogr"):
         sys.exit("ogr2ogr is needed (apt-get install gdal-bin, done by `make install`).")
