@@ -23,6 +23,7 @@ from pathlib import Path
 
 CODE = "94"
 CONFUSED = {16: 14}  # vineyards taught as crops
+SEED = 29  # 13 % of vineyards, spread over 3 km from west to east
 
 
 def _prepare(root: Path, data: Path, log):
@@ -34,7 +35,7 @@ def _prepare(root: Path, data: Path, log):
     from ocsge import synth
 
     if not (data / "ocsge_M1.gpkg").exists():
-        synth.generate(data, code=CODE, size_km=4.0, seed=23, name="Vignoble d'essai", log=log)
+        synth.generate(data, code=CODE, size_km=4.0, seed=SEED, name="Vignoble d'essai", log=log)
     if not (data / "imagery" / "rgb.tif").exists():
         render_geopackage(data / "ocsge_M1.gpkg", data / "imagery", res=2.5, seed=5, log=log)
     for vintage in Vintage.objects.filter(departement__code=CODE):
@@ -92,6 +93,7 @@ def bench_finetune(args, root: Path) -> dict:
     import numpy as np
     import pyogrio
     import shapely
+    from django.contrib.gis.geos import GEOSGeometry
     from django.db import transaction
 
     from apps.inference import finetune, orchestration
@@ -110,6 +112,7 @@ def bench_finetune(args, root: Path) -> dict:
     model_path = _confused_model(root, args.finetune_train_steps, log)
     dep = Departement.objects.get(code=CODE)
     report = json.loads(model_path.with_suffix(".json").read_text())
+    ModelVersion.objects.filter(departement=dep, parent__isnull=False).delete()
     ModelVersion.objects.filter(departement=dep).delete()
     confused, _ = ModelVersion.objects.update_or_create(
         checkpoint=str(model_path.resolve()),
@@ -123,6 +126,7 @@ def bench_finetune(args, root: Path) -> dict:
                 "replay": {
                     "synthetic": {
                         "seeds": report["train_seeds"],
+                        "eval_seeds": report["eval_seeds"],
                         "size_km": report["size_km"],
                         "relabel": report["relabel"],
                     }
@@ -147,25 +151,40 @@ def bench_finetune(args, root: Path) -> dict:
     if run.state != InferenceRun.State.DONE:
         raise SystemExit(f"inference run {run.pk}: {run.state} {run.message}")
     vintage = run.vintage
-    # The operators' corrections: inferred fields lying mostly on true vineyards.
+    # The operators' corrections: each true vineyard the model read as fields is drawn on the
+    # field polygon it overlaps most and accepted (the polygon split along it).
     truth = pyogrio.read_dataframe(data / "ocsge_M1.gpkg", layer="OCCUPATION_SOL")
-    vines = shapely.union_all(truth.geometry.values[truth.code_cs.values == "CS2.1.3"])
-    shapely.prepare(vines)
-    fields = LandCoverPolygon.objects.filter(vintage=vintage, model_class__in=[13, 14, 15])
+    vines = truth.geometry.values[truth.code_cs.values == "CS2.1.3"]
     corrected = 0
     with transaction.atomic():
-        for polygon in fields:
-            geom = shapely.from_wkb(bytes(polygon.geom.wkb))
-            if shapely.area(shapely.intersection(geom, vines)) >= 0.5 * geom.area:
-                corrections.apply(
-                    polygon,
-                    "CS2.1.3",
-                    "US1.1",
-                    cause=PolygonRevision.Cause.SIGNALEMENT,
-                    origin="bench",
-                )
-                corrected += 1
-    log(f"{corrected} field polygons corrected to vineyards")
+        for vine in vines:
+            best, part = None, None
+            near = LandCoverPolygon.objects.filter(
+                vintage=vintage,
+                code_cs="CS2.2.1",
+                geom__intersects=GEOSGeometry(memoryview(vine.wkb), srid=dep.srid),
+            )
+            for polygon in near:
+                piece = shapely.intersection(vine, shapely.from_wkb(bytes(polygon.geom.wkb)))
+                parts = shapely.get_parts(piece)
+                parts = parts[shapely.get_type_id(parts) == 3]
+                if len(parts):
+                    largest = max(parts, key=shapely.area)
+                    if part is None or largest.area > part.area:
+                        best, part = polygon, largest
+            if part is None or part.area < 2_500:
+                continue
+            corrections.apply(
+                best,
+                "CS2.1.3",
+                "US1.1",
+                GEOSGeometry(memoryview(part.wkb), srid=dep.srid),
+                cause=PolygonRevision.Cause.SIGNALEMENT,
+                origin="bench",
+                tag=f"B{corrected + 1}",
+            )
+            corrected += 1
+    log(f"{corrected} vineyards drawn and accepted on the model's fields")
     version = finetune.start(dep, parent=confused, enqueue=False)
     version = finetune.run(
         version.pk, steps=args.finetune_steps, patch=256, lr=5e-4, device=args.device, log=log
@@ -191,7 +210,7 @@ def bench_finetune(args, root: Path) -> dict:
     others = [v["delta"] for c, v in per_class.items() if c not in confused_classes]
     return {
         "commit": commit(),
-        "dataset": f"département {CODE}: generate --size-km 4 --seed 23, photos at 2.5 m",
+        "dataset": f"département {CODE}: generate --size-km 4 --seed {SEED}, photos at 2.5 m",
         "polygons": vintage.polygon_count,
         "corrected_polygons": corrected,
         "patches": version.provenance["patches"],
@@ -207,6 +226,9 @@ def bench_finetune(args, root: Path) -> dict:
         "registry_metrics": {
             "before": round(version.metrics["before"]["miou"], 4),
             "after": round(version.metrics["after"]["miou"], 4),
+            "original_before": round(version.metrics["original_before"]["miou"], 4),
+            "original_after": round(version.metrics["original_after"]["miou"], 4),
+            "worst_class_delta": round(version.metrics["worst_class_delta"], 4),
         },
         "seconds": round(time.perf_counter() - started),
     }
@@ -224,8 +246,9 @@ def render_finetune(r) -> str:
             "",
             f"{r['dataset']}, commit {r['commit']}. A model taught vineyards (16) as crops "
             f"(14) ({r['train_steps_confused']} steps) produced {r['polygons']:,} polygons; "
-            f"{r['corrected_polygons']} field polygons lying mostly on true vineyards were "
-            f"corrected to CS2.1.3. Fine-tuning ({r['finetune_steps']} steps, "
+            f"{r['corrected_polygons']} true vineyards were drawn on the field polygons they "
+            "lay in and accepted (CS2.1.3, the polygons split). Fine-tuning "
+            f"({r['finetune_steps']} steps, "
             f"{r['finetune_seconds']} s on {r['device']}) trained on {r['patches']['train']} "
             f"corrected patches of 256 px, {r['patches']['held_out']} held out to the east "
             f"({r['patches']['gap']} left out between), with a replay of the model's "
@@ -238,9 +261,12 @@ def render_finetune(r) -> str:
             "",
             f"mIoU {r['miou']['before']:.3f} → {r['miou']['after']:.3f}; confused classes "
             f"({confused}) above; the worst change of any other class: "
-            f"{r['worst_other_delta']:+.3f}. The registry's own measure (held-out corrected "
-            f"labels): {r['registry_metrics']['before']:.3f} → "
-            f"{r['registry_metrics']['after']:.3f}, "
+            f"{r['worst_other_delta']:+.3f}. The registry's own measure: mIoU on the verified "
+            f"labels of the held-out patches {r['registry_metrics']['before']:.3f} → "
+            f"{r['registry_metrics']['after']:.3f}, on the held-out original data "
+            f"{r['registry_metrics']['original_before']:.3f} → "
+            f"{r['registry_metrics']['original_after']:.3f} (worst class "
+            f"{r['registry_metrics']['worst_class_delta']:+.3f}): "
             f"{'retained' if r['registry_retained'] else 'not retained'}. "
             f"Whole run {r['seconds']} s.",
         ]

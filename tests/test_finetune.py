@@ -75,7 +75,9 @@ def test_a_finetuning_is_measured_on_held_out_areas_registered_and_picked_next(
 
     m = version.metrics
     assert set(m["before"]["iou"]) == set(m["after"]["iou"])
-    assert str(16) in m["before"]["iou"]  # vineyards: the corrected class is measured
+    # Only verified labels count on the corrected areas: the vineyards the signalement made.
+    assert list(m["before"]["iou"]) == ["16"]
+    assert m["original_before"]["iou"] and m["original_after"]["iou"]  # forgetting measured
     assert m["retained"] == version.active
     # The next run without a checkpoint takes the retained model, and remembers it.
     run = inference_run(imagery, "", rank="M2")
@@ -98,10 +100,14 @@ def test_a_version_is_retained_only_when_it_measures_no_worse(
     earlier = ModelVersion.objects.create(
         name="earlier", checkpoint="/tmp/earlier.pt", departement=dep, active=True
     )
+    # Measured in this order: corrected areas before, original data before, then after.
+    steady = {"iou": {13: 0.8}, "miou": 0.8}
     answers = iter(
         [
             {"iou": before, "miou": sum(before.values()) / 2},
+            steady,
             {"iou": after, "miou": sum(after.values()) / 2},
+            steady,
         ]
     )
     monkeypatch.setattr(finetune, "evaluate_on", lambda *a: next(answers))

@@ -10,9 +10,12 @@ registered with its metrics and provenance (`ModelVersion`).
 3. Training starts from the parent checkpoint on the corrected patches mixed half and half
    with a replay of the parent's original training data (the recipe its registry entry
    keeps), so the model does not forget elsewhere what it knew.
-4. Per-class IoU on the held-out patches before (the parent) and after; the new checkpoint is
-   registered, and retained (picked by the département's next inference run) when its mIoU
-   is not lower and no class lost more than `MAX_CLASS_LOSS`.
+4. Per-class IoU before (the parent) and after on the held-out patches, counting only the
+   labels people vouched for (corrections, accepted signalements, IGN's delivery: the model's
+   own labels are no truth to measure it by), and on the held-out part of the original data
+   (forgetting). The new checkpoint is registered, and retained (picked by the département's
+   next inference run) when its mIoU on the corrected areas is not lower and no class, there
+   or on the original data, lost more than `MAX_CLASS_LOSS`.
 
 Runs on the `gpu` queue (`tasks.finetune`), on the CPU where there is no GPU.
 """
@@ -103,18 +106,37 @@ def spatial_split(patches: list[Patch], share: float = HELD_OUT_SHARE) -> Split:
     return Split(train, held, gap, cut_x)
 
 
-def evaluate_on(model, meta, patches: list[Patch]) -> dict:
-    """Per-class IoU and mIoU on `patches` (their labels as the truth)."""
-    from .ml.train import Sample, evaluate
+# Labels people vouched for: an operator's correction, an accepted signalement, IGN's
+# delivery. The model's own labels are not a truth to measure it against.
+VERIFIED = (2, 3, 4)
 
-    size = patches[0].labels.shape[0]
-    return evaluate(model, meta, [Sample(p.bands, p.labels) for p in patches], tile=size)
+
+def verified(patches: list[Patch]):
+    """The patches as samples labelled only where people vouched for the label."""
+    import numpy as np
+
+    from .ml.train import Sample
+
+    return [
+        Sample(p.bands, np.where(np.isin(p.sources, VERIFIED), p.labels, 0).astype(np.uint8))
+        for p in patches
+    ]
+
+
+def evaluate_on(model, meta, samples) -> dict:
+    """Per-class IoU and mIoU on `samples` (their labels as the truth; 0 not counted)."""
+    from .ml.train import evaluate
+
+    size = min(min(s.classes.shape) for s in samples) // 32 * 32
+    return evaluate(model, meta, samples, tile=size)
 
 
 def replay_samples(recipe: dict | None):
-    """The parent's original training data, from the recipe its registry entry keeps:
-    `{"synthetic": {"seeds": […], "size_km": …, "relabel": {from: to}}}` (the demo model's
-    rendered landscapes) or `{"flair": folder}` (a training set in FLAIR-1's layout)."""
+    """The parent's original data, from the recipe its registry entry keeps, as (training
+    samples to replay, held-out samples to measure forgetting on):
+    `{"synthetic": {"seeds": […], "eval_seeds": […], "size_km": …, "relabel": {from: to}}}`
+    (the demo model's rendered landscapes) or `{"flair": folder}` (a training set in
+    FLAIR-1's layout, every fifth patch held out)."""
     from .ml.train import Sample, make_samples
 
     if not recipe:
@@ -125,7 +147,11 @@ def replay_samples(recipe: dict | None):
     if "synthetic" in recipe:
         r = recipe["synthetic"]
         relabel = {int(k): int(v) for k, v in (r.get("relabel") or {}).items()}
-        return make_samples(r["seeds"], size_km=r.get("size_km", 1.5), relabel=relabel)
+        size = r.get("size_km", 1.5)
+        return (
+            make_samples(r["seeds"], size_km=size, relabel=relabel),
+            make_samples(r.get("eval_seeds") or [], size_km=size, relabel=relabel),
+        )
     if "flair" in recipe:
         import rasterio
 
@@ -138,7 +164,8 @@ def replay_samples(recipe: dict | None):
                 samples.append(Sample(a.read().astype("float32"), b.read(1)))
         if not samples:
             raise FinetuneRefused(f"aucune dalle d'entraînement dans {recipe['flair']}")
-        return samples
+        held = samples[4::5]
+        return [s for i, s in enumerate(samples) if i % 5 != 4], held
     raise FinetuneRefused(f"recette de données inconnue : {sorted(recipe)}")
 
 
@@ -198,6 +225,16 @@ def run(
     return version
 
 
+def _deltas(before, after) -> dict[int, float]:
+    if not before or not after:
+        return {}
+    return {
+        int(c): after["iou"][c] - before["iou"][c]
+        for c in before["iou"]
+        if c in after["iou"] and not math.isnan(before["iou"][c])
+    }
+
+
 def _run(version, steps, patch, lr, batch, crop, device, log):
     from .ml.checkpoint import load_checkpoint, save_checkpoint
     from .ml.predict import pick_device
@@ -209,9 +246,12 @@ def _run(version, steps, patch, lr, batch, crop, device, log):
     split = spatial_split(patches)
     dev = str(pick_device(device))
     model, meta = load_checkpoint(parent.checkpoint, device=dev)
-    before = evaluate_on(model, meta, split.held_out)
     recipe = parent.provenance.get("replay")
-    replay = replay_samples(recipe)
+    replay, original = replay_samples(recipe)
+    held = verified(split.held_out)
+    before = {"corrected": evaluate_on(model, meta, held)}
+    before["original"] = evaluate_on(model, meta, original) if original else None
+    model = model.to(dev)
     corrected = [Sample(p.bands, p.labels) for p in split.train]
     # Half the batches' crops from the corrections, half from the replay.
     samples = corrected * max(1, round(len(replay) / len(corrected))) + replay
@@ -230,20 +270,24 @@ def _run(version, steps, patch, lr, batch, crop, device, log):
         log=log,
         device=dev,
     )
-    after = evaluate_on(model.to("cpu"), meta, split.held_out)
-    deltas = {
-        int(c): after["iou"][c] - before["iou"][c]
-        for c in before["iou"]
-        if c in after["iou"] and not math.isnan(before["iou"][c])
-    }
-    worst = min(deltas.values(), default=0.0)
-    retained = after["miou"] >= before["miou"] and worst >= -MAX_CLASS_LOSS
+    model = model.to("cpu")
+    after = {"corrected": evaluate_on(model, meta, held)}
+    after["original"] = evaluate_on(model, meta, original) if original else None
+    deltas = {k: _deltas(before[k], after[k]) for k in ("corrected", "original")}
+    worst = min((v for d in deltas.values() for v in d.values()), default=0.0)
+    gained = after["corrected"]["miou"] >= before["corrected"]["miou"]
+    retained = gained and worst >= -MAX_CLASS_LOSS
     save_checkpoint(version.checkpoint, model, meta)
     metrics = {
-        "held_out": "patches at the east holding a quarter of the corrected pixels",
-        "before": before,
-        "after": after,
-        "delta_iou": deltas,
+        "held_out": "the verified labels (corrections, accepted signalements, IGN's delivery) "
+        "of the patches at the east holding a quarter of the corrected pixels; forgetting on "
+        "the held-out part of the original data",
+        "before": before["corrected"],
+        "after": after["corrected"],
+        "delta_iou": deltas["corrected"],
+        "original_before": before["original"],
+        "original_after": after["original"],
+        "original_delta_iou": deltas["original"],
         "worst_class_delta": worst,
         "retained": retained,
     }
@@ -272,7 +316,7 @@ def _run(version, steps, patch, lr, batch, crop, device, log):
             provenance=provenance,
             active=retained,
             message=(
-                f"mIoU {before['miou']:.3f} → {after['miou']:.3f}; "
+                f"mIoU {before['corrected']['miou']:.3f} → {after['corrected']['miou']:.3f}; "
                 f"{'retenu' if retained else 'non retenu'}"
             ),
         )

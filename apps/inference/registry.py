@@ -30,10 +30,12 @@ def registered(checkpoint) -> ModelVersion | None:
 def register_general(checkpoint, name: str, report: dict) -> ModelVersion:
     """Register (or update) `checkpoint` as the retained general model; `report` is what
     train_demo_model wrote beside it: its held-out figures and its training recipe
-    (`train_seeds`, `size_km`, `relabel`), kept so that a fine-tuning can replay it."""
+    (`train_seeds`, `eval_seeds`, `size_km`, `relabel`), kept so that a fine-tuning can
+    replay it and measure what it forgot."""
     recipe = {
         "synthetic": {
             "seeds": list(report.get("train_seeds", [])),
+            "eval_seeds": list(report.get("eval_seeds", [])),
             "size_km": report.get("size_km", 1.5),
             "relabel": dict(report.get("relabel") or {}),
         }

@@ -122,6 +122,8 @@ def label_patch(rows, transform, cover_of, class_of, inferred: bool, patch: int 
 
     shapes, classes, sources = [], [0], [0]
     for wkb, cs, model_class, cause in rows:
+        if wkb is None:  # PostGIS clips to nothing (a piece only touching the box)
+            continue
         geom = shapely.from_wkb(bytes(wkb))
         if geom is None or geom.is_empty:
             continue

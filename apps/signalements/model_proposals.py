@@ -169,7 +169,8 @@ def propose(
             classes, confidence = classes[:h, :w], confidence[:h, :w]
             x0, y1 = t * (0, 0)
             x1, y0 = t * (w, h)
-            rows = _polygons_in(vintage, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+            box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+            rows = [row for row in _polygons_in(vintage, box) if row[1] is not None]
             ids = [pk for pk, _wkb in rows]
             shapes = [(shapely.from_wkb(bytes(wkb)), i + 1) for i, (_pk, wkb) in enumerate(rows)]
             index = (
