@@ -86,34 +86,37 @@ def test_a_finetuning_is_measured_on_held_out_areas_registered_and_picked_next(
 
 
 @pytest.mark.parametrize(
-    "before, after, retained",
+    "before, after, original_before, original_after, retained",
     [
-        ({1: 0.50, 16: 0.00}, {1: 0.495, 16: 0.30}, True),  # vineyards learnt, 1 lost 0.005
-        ({1: 0.50, 16: 0.00}, {1: 0.48, 16: 0.30}, False),  # building lost 0.02
-        ({1: 0.50, 16: 0.20}, {1: 0.50, 16: 0.10}, False),  # worse on the corrected class
+        # Vineyards learnt on the corrected areas, nothing forgotten elsewhere.
+        ({16: 0.0}, {16: 0.30}, {1: 0.8, 14: 0.9}, {1: 0.795, 14: 0.9}, True),
+        # The original data says vineyards are crops: class 14 "loses" there, not judged
+        # (the corrections changed CS2.2.1, classes 13–15, to CS2.1.3, class 16).
+        ({16: 0.0}, {16: 0.30}, {1: 0.8, 14: 0.9}, {1: 0.8, 14: 0.7}, True),
+        # Buildings forgotten on the original data.
+        ({16: 0.0}, {16: 0.30}, {1: 0.8, 14: 0.9}, {1: 0.78, 14: 0.9}, False),
+        # Worse on the corrected areas.
+        ({16: 0.20}, {16: 0.10}, {1: 0.8}, {1: 0.8}, False),
     ],
 )
 def test_a_version_is_retained_only_when_it_measures_no_worse(
-    corrected, monkeypatch, before, after, retained
+    corrected, monkeypatch, before, after, original_before, original_after, retained
 ):
     dep = corrected["departement"]
     earlier = ModelVersion.objects.create(
         name="earlier", checkpoint="/tmp/earlier.pt", departement=dep, active=True
     )
+
+    def measure(iou):
+        return {"iou": iou, "miou": sum(iou.values()) / len(iou)}
+
     # Measured in this order: corrected areas before, original data before, then after.
-    steady = {"iou": {13: 0.8}, "miou": 0.8}
-    answers = iter(
-        [
-            {"iou": before, "miou": sum(before.values()) / 2},
-            steady,
-            {"iou": after, "miou": sum(after.values()) / 2},
-            steady,
-        ]
-    )
+    answers = iter([measure(x) for x in (before, original_before, after, original_after)])
     monkeypatch.setattr(finetune, "evaluate_on", lambda *a: next(answers))
     version = finetune.start(dep, parent=corrected["general"], enqueue=False)
     version = finetune.run(version.pk, steps=1, patch=PATCH, batch=2, crop=PATCH)
     earlier.refresh_from_db()
+    assert version.metrics["classes_corrected"] == [13, 14, 15, 16]
     assert (version.active, earlier.active) == (retained, not retained)
     assert ModelVersion.current_for(dep) == (version if retained else earlier)
 

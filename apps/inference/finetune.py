@@ -13,9 +13,10 @@ registered with its metrics and provenance (`ModelVersion`).
 4. Per-class IoU before (the parent) and after on the held-out patches, counting only the
    labels people vouched for (corrections, accepted signalements, IGN's delivery: the model's
    own labels are no truth to measure it by), and on the held-out part of the original data
-   (forgetting). The new checkpoint is registered, and retained (picked by the département's
-   next inference run) when its mIoU on the corrected areas is not lower and no class, there
-   or on the original data, lost more than `MAX_CLASS_LOSS`.
+   (forgetting, judged on the classes the corrections did not touch: that data may carry the
+   very confusion corrected). The new checkpoint is registered, and retained (picked by the
+   département's next inference run) when its mIoU on the corrected areas is not lower and no
+   class lost more than `MAX_CLASS_LOSS` there, nor, among the others, on the original data.
 
 Runs on the `gpu` queue (`tasks.finetune`), on the CPU where there is no GPU.
 """
@@ -225,6 +226,27 @@ def run(
     return version
 
 
+def involved_classes(departement) -> list[int]:
+    """The classes whose cover the département's corrections changed, from or to: the
+    original data cannot tell whether they got better there (it may carry the very
+    confusion corrected), so forgetting is judged on the other classes."""
+    from apps.landcover.models import PolygonRevision
+
+    from .training import class_rules
+
+    covers = set()
+    for before, after in (
+        PolygonRevision.objects.filter(polygon__vintage__departement=departement)
+        .exclude(cause=PolygonRevision.Cause.INFERENCE)
+        .values_list("code_cs_before", "code_cs_after")
+        .distinct()
+    ):
+        if before != after:
+            covers |= {before, after}
+    cover_of, _class_of = class_rules()
+    return sorted(c for c, cs in cover_of.items() if cs in covers)
+
+
 def _deltas(before, after) -> dict[int, float]:
     if not before or not after:
         return {}
@@ -274,7 +296,12 @@ def _run(version, steps, patch, lr, batch, crop, device, log):
     after = {"corrected": evaluate_on(model, meta, held)}
     after["original"] = evaluate_on(model, meta, original) if original else None
     deltas = {k: _deltas(before[k], after[k]) for k in ("corrected", "original")}
-    worst = min((v for d in deltas.values() for v in d.values()), default=0.0)
+    involved = involved_classes(dep)
+    judged = [
+        *deltas["corrected"].values(),
+        *(v for c, v in deltas["original"].items() if c not in involved),
+    ]
+    worst = min(judged, default=0.0)
     gained = after["corrected"]["miou"] >= before["corrected"]["miou"]
     retained = gained and worst >= -MAX_CLASS_LOSS
     save_checkpoint(version.checkpoint, model, meta)
@@ -288,6 +315,7 @@ def _run(version, steps, patch, lr, batch, crop, device, log):
         "original_before": before["original"],
         "original_after": after["original"],
         "original_delta_iou": deltas["original"],
+        "classes_corrected": involved,
         "worst_class_delta": worst,
         "retained": retained,
     }
