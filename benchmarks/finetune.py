@@ -187,7 +187,12 @@ def bench_finetune(args, root: Path) -> dict:
     log(f"{corrected} vineyards drawn and accepted on the model's fields")
     version = finetune.start(dep, parent=confused, enqueue=False)
     version = finetune.run(
-        version.pk, steps=args.finetune_steps, patch=256, lr=5e-4, device=args.device, log=log
+        version.pk,
+        steps=args.finetune_steps,
+        patch=256,
+        lr=args.finetune_lr,
+        device=args.device,
+        log=log,
     )
     patches, _ = finetune.corrected_patches(dep, 256)
     split = finetune.spatial_split(patches)
@@ -216,6 +221,7 @@ def bench_finetune(args, root: Path) -> dict:
         "patches": version.provenance["patches"],
         "train_steps_confused": report.get("steps"),
         "finetune_steps": args.finetune_steps,
+        "finetune_lr": args.finetune_lr,
         "finetune_seconds": version.provenance["seconds"],
         "device": version.provenance["device"],
         "per_class": {str(c): v for c, v in per_class.items()},
@@ -248,7 +254,7 @@ def render_finetune(r) -> str:
             f"(14) ({r['train_steps_confused']} steps) produced {r['polygons']:,} polygons; "
             f"{r['corrected_polygons']} true vineyards were drawn on the field polygons they "
             "lay in and accepted (CS2.1.3, the polygons split). Fine-tuning "
-            f"({r['finetune_steps']} steps, "
+            f"({r['finetune_steps']} steps at lr {r.get('finetune_lr', 5e-4):g}, "
             f"{r['finetune_seconds']} s on {r['device']}) trained on {r['patches']['train']} "
             f"corrected patches of 256 px, {r['patches']['held_out']} held out to the east "
             f"({r['patches']['gap']} left out between), with a replay of the model's "
