@@ -591,7 +591,7 @@ def main(argv=None):
     )
     parser.add_argument("--coherence-departement", default="99", help="coherence: the demo's")
     parser.add_argument("--coherence-n", type=int, default=50, help="coherence: corrections")
-    parser.add_argument("--finetune-steps", type=int, default=400, help="finetune: steps")
+    parser.add_argument("--finetune-steps", type=int, default=600, help="finetune: steps")
     parser.add_argument("--finetune-lr", type=float, default=5e-4, help="finetune: peak lr")
     parser.add_argument(
         "--finetune-train-steps", type=int, default=800, help="finetune: the confused model's"
