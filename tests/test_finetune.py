@@ -179,3 +179,14 @@ def test_production_leads_fine_tune_from_the_inference_page(client, world, who, 
     if status == 302:
         messages = [str(m) for m in client.get("/departements/98/inference/").context["messages"]]
         assert any("Affinage impossible" in m for m in messages)
+
+
+def test_two_vintages_patches_on_the_same_cells_split_apart(corrected):
+    """M1 and M2 read from the same photos give patches of the same cells, equal field by
+    field: each is placed once."""
+    import dataclasses
+
+    patches, _ = finetune.corrected_patches(corrected["departement"], PATCH)
+    twice = patches + [dataclasses.replace(p) for p in patches]
+    split = finetune.spatial_split(twice)
+    assert len(split.train) + len(split.held_out) + len(split.gap) == 2 * len(patches)

@@ -172,7 +172,7 @@ def build_training_set(
     return summary
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two vintages' patches may share a grid cell
 class Patch:
     """One patch of a vintage: where it lies, its labels and their sources, its 5 bands."""
 
