@@ -191,3 +191,19 @@ def test_a_split_keeps_the_web_mercator_copy_and_the_area_in_step_with_the_outli
     assert len(rows) == 2
     assert all(distance < 0.01 and gap < 1e-6 for _, distance, gap in rows)
     assert X0 < x < X0 + 400 and Y0 < y < Y0 + 400
+
+
+def test_a_polygon_split_twice_without_a_tag_gives_each_piece_its_own_id(world):
+    from .helpers import grass_polygon
+
+    polygon = grass_polygon(world)  # square (1, 1): x 100–200, y 100–200 from the corner
+    x0, y0 = polygon.geom.extent[:2]
+    pieces = []
+    for dx in (0, 50):
+        shape = Polygon.from_bbox((x0 + dx, y0, x0 + dx + 50, y0 + 40))
+        shape.srid = 2154
+        polygon.refresh_from_db()
+        pieces.append(corrections.apply(polygon, "CS2.1.1.1", "US1.2", shape)[-1])
+    ids = list(LandCoverPolygon.objects.filter(pk__in=pieces).values_list("ocsge_id", flat=True))
+    base = polygon.ocsge_id[:20]
+    assert sorted(ids) == [f"{base}-C2", f"{base}-C3"]

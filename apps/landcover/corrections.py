@@ -196,7 +196,8 @@ def apply(
         inside = GEOSGeometry(memoryview(_ewkb(inside, srid)))
         piece = LandCoverPolygon.objects.create(
             vintage_id=polygon.vintage_id,
-            ocsge_id=f"{polygon.ocsge_id[:20]}-{tag or 'C'}"[:32],
+            # Without a tag, the revision that split it: a polygon split twice gets two ids.
+            ocsge_id=f"{polygon.ocsge_id[:20]}-{tag or f'C{polygon.revision}'}"[:32],
             code_cs=code_cs,
             code_us=code_us,
             millesime=polygon.millesime,
