@@ -50,6 +50,16 @@ def platform_author():
     return user, organisation
 
 
+def file_as_platform(author, **fields) -> Signalement:
+    """A signalement the platform files (a coherence proposal, a model's proposal), with its
+    « file » event; the caller touches the vintage's feedback once for all."""
+    signalement = Signalement.objects.create(author=author, **fields)
+    SignalementEvent.objects.create(
+        signalement=signalement, actor=author, action="file", to_status=Status.SUBMITTED
+    )
+    return signalement
+
+
 def _other_vintage(vintage: Vintage) -> Vintage | None:
     other = {"M1": "M2", "M2": "M1"}.get(vintage.rank)
     return (
@@ -150,7 +160,8 @@ def propose(origin_id: int, corrected_id: int) -> list[int]:
             if polygon_id in done:
                 continue
             shape = None if whole else GEOSGeometry(memoryview(piece))
-            s = Signalement.objects.create(
+            s = file_as_platform(
+                author,
                 kind=Signalement.Kind.COHERENCE,
                 origin=origin,
                 vintage=other,
@@ -162,27 +173,17 @@ def propose(origin_id: int, corrected_id: int) -> list[int]:
                 code_cs_proposed=after[0],
                 code_us_proposed=after[1],
                 comment=comment,
-                author=author,
                 organisation=organisation,
                 area=overlap,
                 model_confidence=confidence,
             )
-            SignalementEvent.objects.create(
-                signalement=s, actor=author, action="file", to_status=Status.SUBMITTED
-            )
             filed.append(s.pk)
         if filed:
+            from .filing import _estimate_impact_later
+
             touch_feedback(other.pk)
-            transaction.on_commit(lambda: [_estimate_later(pk) for pk in filed])
+            transaction.on_commit(lambda: [_estimate_impact_later(pk) for pk in filed])
     return filed
-
-
-def _estimate_later(signalement_id: int):
-    from apps.ops.dispatch import dispatch
-
-    from .tasks import estimate_impact
-
-    dispatch(estimate_impact, signalement_id)
 
 
 def after_accept(signalement: Signalement, touched: list[int]):

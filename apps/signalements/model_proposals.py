@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.contrib.gis.geos import GEOSGeometry
+from django.contrib.gis.db.models.functions import PointOnSurface
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
@@ -32,10 +32,10 @@ from apps.landcover.models import (
     Vintage,
 )
 
-from .coherence import platform_author
+from .coherence import file_as_platform, platform_author
 from .map import touch_feedback
-from .models import Signalement, SignalementEvent
-from .transitions import OPEN, Status
+from .models import Signalement
+from .transitions import OPEN
 
 WINDOW = 512
 LOW_CONFIDENCE = 0.5
@@ -222,6 +222,12 @@ def propose(
     if not wanted:
         return summary
     author, organisation = platform_author()
+    # Where each marker stands: one statement, the outlines staying in the database.
+    points = dict(
+        LandCoverPolygon.objects.filter(pk__in=[w[0].pk for w in wanted])
+        .annotate(inner=PointOnSurface("geom"))
+        .values_list("pk", "inner")
+    )
     with transaction.atomic():
         for polygon, top, cs, part, conf in wanted:
             comment = _(
@@ -234,29 +240,20 @@ def propose(
                 "share": part * 100,
                 "conf": conf * 100,
             }
-            point = (
-                LandCoverPolygon.objects.filter(pk=polygon.pk)
-                .values_list("geom", flat=True)
-                .get()
-                .point_on_surface
-            )
-            s = Signalement.objects.create(
+            s = file_as_platform(
+                author,
                 kind=Signalement.Kind.MODEL,
                 vintage=vintage,
                 polygon=polygon,
-                location=GEOSGeometry(point.ewkb),
+                location=points[polygon.pk],
                 code_cs_current=polygon.code_cs,
                 code_us_current=polygon.code_us,
                 code_cs_proposed=cs,
                 code_us_proposed=polygon.code_us,
                 comment=comment,
-                author=author,
                 organisation=organisation,
                 area=polygon.area or 0.0,
                 model_confidence=conf,
-            )
-            SignalementEvent.objects.create(
-                signalement=s, actor=author, action="file", to_status=Status.SUBMITTED
             )
             summary.filed.append(s.pk)
         touch_feedback(vintage.pk)
