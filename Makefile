@@ -10,19 +10,21 @@ DB_NAME ?= ocsge
 PGHOST ?= 127.0.0.1
 PGUSER ?= postgres
 export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
-APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose
+APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose nodejs
+STYLE_SPEC := 26.6.0
+NODE_TOOLS := $(VENV)/node/node_modules/.bin/gl-style-validate
 DEMO_DIR := var/data/demo
 DEMO_SIZE_KM ?= 16
 DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: fuzz help install system-packages venv db demo demo-data serve test lint format bench clean worker beat vendor backup restore
+.PHONY: fuzz help install system-packages venv node-tools db demo demo-data serve test lint format bench clean worker beat vendor backup restore
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
-install: system-packages venv db ## Install system packages, the virtualenv and the database
+install: system-packages venv node-tools db ## Install system packages, the virtualenv, MapLibre's style validator and the database
 
 system-packages: ## apt-get install PostGIS, GDAL, Chromium and docker-compose (validates docker-compose.yml) when missing
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -41,6 +43,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -U pip setuptools wheel
 	$(PIP) install -q -e '.[dev]'
 	@touch $(STAMP)
+
+node-tools: $(NODE_TOOLS) ## Install MapLibre's style validator (the tests check the styles with it) under .venv/node
+
+$(NODE_TOOLS): | venv
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @maplibre/maplibre-gl-style-spec@$(STYLE_SPEC)
 
 db: ## Start PostgreSQL if down, create the database with PostGIS, migrate
 	@pg_isready -h $(PGHOST) -q || pg_ctlcluster --skip-systemctl-redirect 15 main start
@@ -90,11 +99,13 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md
 	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 VECTORGRID := 1.3.0
+PMTILES_JS := 4.5.0
 vendor: ## Fetch the pinned front-end libraries from npm into static/vendor/ (committed)
-	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q leaflet.vectorgrid@$(VECTORGRID) >/dev/null \
-	  && tar xzf leaflet.vectorgrid-$(VECTORGRID).tgz \
-	  && cp package/dist/Leaflet.VectorGrid.bundled.min.js $(CURDIR)/static/vendor/leaflet.vectorgrid-$(VECTORGRID)/ \
-	  && echo "Leaflet.VectorGrid $(VECTORGRID) in static/vendor/" ; rm -rf $$tmp
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack -q leaflet.vectorgrid@$(VECTORGRID) pmtiles@$(PMTILES_JS) >/dev/null \
+	  && mkdir vg pm && tar xzf leaflet.vectorgrid-$(VECTORGRID).tgz -C vg && tar xzf pmtiles-$(PMTILES_JS).tgz -C pm \
+	  && cp vg/package/dist/Leaflet.VectorGrid.bundled.min.js $(CURDIR)/static/vendor/leaflet.vectorgrid-$(VECTORGRID)/ \
+	  && cp pm/package/dist/pmtiles.js $(CURDIR)/static/vendor/pmtiles-$(PMTILES_JS)/ \
+	  && echo "Leaflet.VectorGrid $(VECTORGRID), pmtiles $(PMTILES_JS) in static/vendor/" ; rm -rf $$tmp
 
 clean: ## Remove generated data (not the database)
 	rm -rf var/data var/media

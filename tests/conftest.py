@@ -315,3 +315,24 @@ def campaign(request, square_departement):
     Vintage.objects.filter(departement=square_departement).update(feedback_open=False)
     plan = create_plan(square_departement, START)
     return {**base, "plan": plan}
+
+
+@pytest.fixture
+def published(campaign, settings, tmp_path, django_capture_on_commit_callbacks):
+    """The test département published: two decisions on M2, the difference computed, the
+    package built (files under `tmp_path`)."""
+    from apps.campaigns import publication
+    from apps.campaigns.models import Publication
+    from apps.landcover.difference import compute_difference
+
+    from .helpers import decide_some
+
+    settings.MEDIA_ROOT = tmp_path
+    decide_some(campaign, django_capture_on_commit_callbacks)
+    dep = campaign["plan"].departement
+    compute_difference(dep)
+    with django_capture_on_commit_callbacks(execute=True):
+        publication.publish(dep, campaign["users"]["operator2"])
+    pub = Publication.objects.get(departement=dep)
+    assert pub.state == Publication.State.DONE
+    return pub

@@ -107,3 +107,50 @@ def test_each_page_s_modules_load_and_run_without_error(
     page.goto(live_server.url + path)
     page.wait_for_selector(ready, timeout=15_000)
     assert not errors
+
+
+def test_a_visitor_sees_the_published_vintages_drawn_from_their_pmtiles(
+    live_server, published, browser_page
+):
+    """/donnees/, logged out: the map reads the package's PMTiles by range requests (no tile
+    request reaches /tiles/) and draws M1 in grass green, then M2 with its built square."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from apps.landcover.models import CoverCode
+
+    def rgb(code):
+        colour = CoverCode.objects.get(code=code).colour
+        return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+    def colours(page, wanted):
+        """The map's colours once those `wanted` are drawn (canvas tiles paint after the
+        layer's load event), or as they are after 10 s."""
+        for _ in range(50):
+            shot = Image.open(BytesIO(page.locator("#opendata").screenshot())).convert("RGB")
+            found = {colour for _count, colour in shot.getcolors(1 << 20)}
+            if wanted <= found:
+                break
+            page.wait_for_timeout(200)
+        return found
+
+    page = browser_page
+    errors, requests = [], []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: requests.append((r.url, r.headers.get("range"))))
+    page.goto(f"{live_server.url}/donnees/")
+    options = page.locator("#archive option").all_inner_texts()
+    assert len(options) == 3 and "PMTiles" in options[0]
+    page.wait_for_selector("#opendata[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    grass, built = rgb("CS2.2.1"), rgb("CS1.1.1.1")
+    assert built not in colours(page, {grass})  # M1: all grass
+    page.select_option("#archive", index=1)  # M2: the square (0, 0) built
+    page.wait_for_selector("#opendata[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+    assert {grass, built} <= colours(page, {grass, built})
+    archive_reads = [(u, r) for u, r in requests if u.endswith(".pmtiles")]
+    assert archive_reads and all(r and r.startswith("bytes=") for _u, r in archive_reads)
+    assert not [u for u, _r in requests if "/tiles/" in u]
+    assert errors == []

@@ -2,7 +2,10 @@
 TileJSON per vintage, a MapLibre style in the official colours, and tiles GDAL's own MVT
 driver reads — scoped like the tiles themselves."""
 
+import json
 import math
+import subprocess
+from pathlib import Path
 
 import pyogrio
 import pytest
@@ -59,6 +62,33 @@ def test_the_style_draws_each_cs_in_its_official_colour(client, world):
     by_us = client.get(f"/tiles/{m2.pk}/style.json?by=us").json()
     us_fill = next(layer for layer in by_us["layers"] if layer["id"] == "polygons")
     assert us_fill["paint"]["fill-color"][1] == ["get", "code_us"]
+
+
+# MapLibre's own validator (`@maplibre/maplibre-gl-style-spec`, installed by `make install`).
+STYLE_VALIDATOR = (
+    Path(__file__).resolve().parents[1] / ".venv/node/node_modules/.bin/gl-style-validate"
+)
+
+
+def _validate_style(style: dict, folder: Path) -> subprocess.CompletedProcess:
+    assert STYLE_VALIDATOR.exists(), "run `make install`: it installs MapLibre's style validator"
+    path = folder / "style.json"
+    path.write_text(json.dumps(style))
+    return subprocess.run(
+        [str(STYLE_VALIDATOR), str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("by", ["cs", "us"])
+def test_the_style_is_valid_for_maplibre_s_style_specification(client, world, tmp_path, by):
+    login(client, world, "contributor_in")
+    style = client.get(f"/tiles/{world['m2'].pk}/style.json?by={by}").json()
+    checked = _validate_style(style, tmp_path)
+    assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+    # The validator does refuse: the same style with a misspelt paint property.
+    style["layers"][1]["paint"]["fill-colour"] = style["layers"][1]["paint"].pop("fill-color")
+    refused = _validate_style(style, tmp_path)
+    assert refused.returncode != 0 and 'unknown property "fill-colour"' in refused.stdout
 
 
 @pytest.mark.parametrize("who, status", [("anonymous", 404), ("contributor_out", 404)])

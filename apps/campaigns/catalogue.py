@@ -31,6 +31,7 @@ MEDIA_TYPES = {
     ".csv": "text/csv",
     ".json": "application/json",
     ".zip": "application/zip",
+    ".pmtiles": "application/vnd.pmtiles",
 }
 LAND_COVER = "http://inspire.ec.europa.eu/theme/lc"
 IGN = {"@type": "foaf:Agent", "foaf:name": "IGN — Institut national de l'information géographique"}

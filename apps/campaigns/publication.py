@@ -3,10 +3,11 @@ the package is built (a Celery task) and the vintages become read-only.
 
 The package, under MEDIA_ROOT/publications/<code>/: the corrected M1 and M2 GeoPackages in
 the official layout, the M1→M2 difference (cs_avant, us_avant, cs_apres, us_apres), the
-artificialisation indicators per commune (CSV), for a vintage the model produced (its photos
-still there) its training set in FLAIR-1's layout (`inference.training`, a ZIP), and
-metadata.json with each file's size and SHA-256. Open data under the Licence Ouverte 2.0,
-listed on /donnees/.
+artificialisation indicators per commune (CSV), PMTiles archives of both vintages and of the
+difference (`landcover.vector_archive`: the /donnees/ map reads them), for a vintage the model
+produced (its photos still there) its training set in FLAIR-1's layout (`inference.training`,
+a ZIP), and metadata.json with each file's size and SHA-256. Open data under the Licence
+Ouverte 2.0, listed on /donnees/.
 """
 
 import hashlib
@@ -134,6 +135,7 @@ def build(publication_id: int) -> str:
     # The writers (GDAL, Arrow) are the worker's: page starts do not import them.
     from apps.landcover.gpkg import export_difference, export_ocsge
     from apps.landcover.parquet import export_geoparquet
+    from apps.landcover.vector_archive import export_changes_pmtiles, export_vintage_pmtiles
 
     publication = (
         Publication.objects.select_related("departement")
@@ -171,10 +173,25 @@ def build(publication_id: int) -> str:
                     % {"rank": vintage.rank, "year": vintage.millesime},
                 )
             )
+            name = f"OCSGE_{dep.code}_{vintage.rank}_{vintage.millesime}.pmtiles"
+            if export_vintage_pmtiles(vintage, directory / name):
+                described.append(
+                    (
+                        name,
+                        _(
+                            "OCS GE %(rank)s %(year)s corrigée, tuiles vectorielles PMTiles "
+                            "(zooms 0 à 14, lisibles sans serveur de tuiles)"
+                        )
+                        % {"rank": vintage.rank, "year": vintage.millesime},
+                    )
+                )
         described += _training_sets(dep, (m1, m2), directory)
         name = f"OCSGE_{dep.code}_DIFFERENCE_{m1.millesime}_{m2.millesime}.gpkg"
         export_difference(dep, directory / name)
         described.append((name, _("Évolutions M1 → M2 (cs_avant, us_avant, cs_apres, us_apres)")))
+        name = f"OCSGE_{dep.code}_DIFFERENCE_{m1.millesime}_{m2.millesime}.pmtiles"
+        if export_changes_pmtiles(dep, m1, m2, directory / name):
+            described.append((name, _("Évolutions M1 → M2, tuiles vectorielles PMTiles")))
         name = f"OCSGE_{dep.code}_ARTIFICIALISATION_COMMUNES.csv"
         found = territory(None, Level.DEPARTEMENT, dep.code)
         with (directory / name).open("w", newline="", encoding="utf-8") as out:

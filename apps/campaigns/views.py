@@ -2,11 +2,12 @@ import csv
 import datetime
 from pathlib import Path
 
+from csp.decorators import csp_update
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -283,14 +284,33 @@ def publish_view(request, code):
     return redirect("campaigns:plan", code=code)
 
 
+@csp_update({"connect-src": ["blob:"]})
 def open_data(request):
-    """Published départements and their files: open to everyone (Licence Ouverte 2.0)."""
-    published = (
+    """Published départements and their files: open to everyone (Licence Ouverte 2.0), with a
+    map drawn from the packages' PMTiles archives (read by range requests, no tile server)."""
+    from django.urls import reverse
+
+    published = list(
         Publication.objects.filter(state=Publication.State.DONE)
         .select_related("departement")
         .defer("departement__geom")
         .order_by("departement__code")
     )
+    archives = [
+        {
+            "label": f"{p.departement.code} {p.departement.name} — {f['description']}",
+            "url": reverse("campaigns:open-data-file", args=[p.departement.code, f["name"]]),
+            "layer": "changes" if "_DIFFERENCE_" in f["name"] else "polygons",
+        }
+        for p in published
+        for f in p.files
+        if f["name"].endswith(".pmtiles")
+    ]
+    config = {
+        "archives": archives,
+        "cs": dict(CoverCode.objects.values_list("code", "colour")),
+        "i18n": {"error": _("L'archive n'a pas pu être lue.")},
+    }
     return render(
         request,
         "campaigns/open_data.html",
@@ -298,6 +318,8 @@ def open_data(request):
             "published": published,
             "licence": publication.LICENCE,
             "licence_url": publication.LICENCE_URL,
+            "config": config,
+            "cover": CoverCode.objects.all(),
         },
     )
 
@@ -314,19 +336,21 @@ def open_data_catalogue(request):
 
 
 def open_data_file(request, code, name):
+    """A published file, whole or by byte range (the PMTiles map and GeoParquet readers read
+    ranges); open to every origin, as open data."""
+    from apps.ops.ranges import file_response
+
+    from .catalogue import MEDIA_TYPES
+
     found = get_object_or_404(Publication, departement__code=code, state=Publication.State.DONE)
     if name not in {f["name"] for f in found.files}:
         raise Http404(_("Fichier inconnu."))
     path = Path(found.directory) / name
-    content_type = {
-        ".gpkg": "application/geopackage+sqlite3",
-        ".csv": "text/csv",
-        ".json": "application/json",
-        ".parquet": "application/vnd.apache.parquet",
-    }.get(path.suffix, "application/octet-stream")
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=name, content_type=content_type
-    )
+    content_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+    response = file_response(request, path, name, content_type)
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Access-Control-Expose-Headers"] = "Content-Range, Content-Length, ETag"
+    return response
 
 
 def nomenclature(request):
