@@ -12,7 +12,7 @@ import pyogrio
 import pytest
 import shapely
 
-from apps.signalements.models import Signalement
+from apps.signalements.models import BatchFiling, Signalement
 
 from .conftest import X0, Y0
 from .helpers import lonlat
@@ -45,14 +45,24 @@ def _point_wgs84(i, j):
     return shapely.Point(*lonlat(*_centre(i, j)))
 
 
+def _after_commit():
+    """The worker's part runs once the request's transaction commits (test transactions
+    never do): run it then, as a worker would."""
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
+
+
 def _post(client, world, path, mode="all", name=None):
-    with path.open("rb") as f:
+    with path.open("rb") as f, _after_commit():
         if name:
             f.name = name
-        return client.post(
+        response = client.post(
             "/departements/98/signalements/depot-fichier/",
             {"vintage": world["m2"].pk, "file": f, "mode": mode},
         )
+    assert response.status_code in (200, 302)
+    return client.get(response["Location"]) if response.status_code == 302 else response
 
 
 def _filed(world):
@@ -158,7 +168,8 @@ def test_all_or_nothing_files_nothing_when_a_row_is_refused(client, world, tmp_p
     assert "Aucun signalement déposé" in page
     assert "Code de couverture CS9 inconnu" in page
     assert "valide, non déposé" in page
-    report = client.get("/departements/98/signalements/depot-fichier/rapport.csv")
+    job = BatchFiling.objects.get()
+    report = client.get(f"/departements/98/signalements/depot-fichier/{job.pk}/rapport.csv")
     lines = report.content.decode().splitlines()
     assert lines[0] == "ligne,statut,signalement,message"
     assert [line.split(",")[:2] for line in lines[1:]] == [
@@ -220,26 +231,40 @@ def test_only_the_territorys_contributors_open_the_page(client, world, who, stat
 
 
 def test_the_api_files_from_a_file_and_reports_each_row(client, world, tmp_path):
+    """Read at once, filed by a worker: 202 with the filing's address, where the progress and
+    then each row's fate are read."""
     client.force_login(world["users"]["contributor_in"])
-    with _mixed(tmp_path).open("rb") as f:
+    with _mixed(tmp_path).open("rb") as f, _after_commit():
         answer = client.post(
             "/api/signalements/batch/", {"vintage": world["m2"].pk, "file": f, "mode": "valid"}
         )
-    assert answer.status_code == 201
-    body = answer.json()
+        # Answered before the worker starts (it does once the request has committed).
+        assert answer.status_code == 202
+        queued = answer.json()
+        assert (queued["state"], queued["checked"], queued["total"]) == ("queued", 0, 3)
+        assert "rows" not in queued and not Signalement.objects.exists()
+    body = client.get(queued["url"]).json()
+    assert body["state"] == "done" and (body["checked"], body["total"]) == (3, 3)
     assert (body["filed"], body["refused"]) == (1, 2)
     assert [r["filed"] for r in body["rows"]] == [True, False, False]
     assert body["rows"][1]["message"] == "Code de couverture CS9 inconnu."
     assert body["rows"][2]["message"] == "Aucun polygone de ce millésime à cet endroit."
     assert Signalement.objects.count() == 1
+    # Its sender's only.
+    client.force_login(world["users"]["colleague"])
+    assert client.get(queued["url"]).status_code == 404
+    assert (
+        client.get(f"/departements/98/signalements/depot-fichier/{queued['id']}/").status_code
+        == 404
+    )
 
 
 # role -> (status, signalements filed) for one valid row sent through the API
 BATCH_TABLE = {
     "anonymous": (403, 0),
-    "contributor_in": (201, 1),
-    "colleague": (201, 1),
-    "contributor_out": (200, 0),  # the row refused: a vintage they do not see
+    "contributor_in": (202, 1),
+    "colleague": (202, 1),
+    "contributor_out": (202, 0),  # the row refused: a vintage they do not see
     "operator": (403, 0),
     "operator_out": (403, 0),
     "reviewer": (403, 0),
@@ -252,6 +277,64 @@ def test_the_batch_endpoint_answers_each_role_as_the_table_says(client, world, t
     if world["users"][role] is not None:
         client.force_login(world["users"][role])
     path = _geojson(tmp_path / "un.geojson", [(_point_wgs84(1, 1), *PROPOSED, "")])
-    with path.open("rb") as f:
+    with path.open("rb") as f, _after_commit():
         answer = client.post("/api/signalements/batch/", {"vintage": world["m2"].pk, "file": f})
     assert (answer.status_code, Signalement.objects.count()) == BATCH_TABLE[role]
+
+
+def test_a_large_file_s_progress_is_counted_as_the_worker_checks_its_rows(
+    client, world, tmp_path, monkeypatch
+):
+    """25 rows: the worker writes the count every 10 rows checked (0, 10, 20), the page and
+    the API read it while it runs, then the count is whole and each row's fate kept."""
+    from apps.signalements import batch
+
+    client.force_login(world["users"]["contributor_in"])
+    points = [(_point_wgs84(k % 4, k // 4 % 4), *PROPOSED, f"n{k}") for k in range(25)]
+    with _geojson(tmp_path / "grand.geojson", points).open("rb") as f:
+        answer = client.post(
+            "/api/signalements/batch/", {"vintage": world["m2"].pk, "file": f, "mode": "valid"}
+        )
+    job = BatchFiling.objects.get(pk=answer.json()["id"])
+    page = client.get(f"/departements/98/signalements/depot-fichier/{job.pk}/").content.decode()
+    assert 'id="batch-bar" max="25" value="0"' in page and "batch.js" in page
+    seen = []
+    checking = batch.prepare
+
+    def spy(user, proposal, **kwargs):
+        state = client.get(f"/departements/98/signalements/depot-fichier/{job.pk}/?format=json")
+        seen.append((state.json()["state"], state.json()["checked"]))
+        return checking(user, proposal, **kwargs)
+
+    monkeypatch.setattr(batch, "prepare", spy)
+    assert batch.run(job.pk) == "done"
+    assert seen == [("checking", 0)] * 10 + [("checking", 10)] * 10 + [("checking", 20)] * 5
+    job.refresh_from_db()
+    assert (job.state, job.checked, job.total, job.filed, job.rows) == ("done", 25, 25, 21, [])
+    assert [o["number"] for o in job.outcomes] == list(range(1, 26))
+    # Rows 4, 8, 20, 24 fall on squares (3, 0) and (3, 1): already the M2 forest.
+    assert [o["number"] for o in job.outcomes if not o["filed"]] == [4, 8, 20, 24]
+    assert Signalement.objects.filter(vintage=world["m2"]).count() == 21
+    # Run twice (a redelivered task): nothing filed again.
+    assert batch.run(job.pk) == "done"
+    assert Signalement.objects.filter(vintage=world["m2"]).count() == 21
+
+
+def test_a_filing_refused_while_the_worker_files_leaves_nothing_and_says_why(
+    client, world, tmp_path
+):
+    """The loop closes between the upload and the worker: every row is refused by the same
+    rule as on the map, nothing filed, the page says why."""
+    from apps.landcover.models import Vintage
+    from apps.signalements import batch
+
+    client.force_login(world["users"]["contributor_in"])
+    path = _geojson(tmp_path / "un.geojson", [(_point_wgs84(1, 1), *PROPOSED, "")])
+    with path.open("rb") as f:
+        answer = client.post("/api/signalements/batch/", {"vintage": world["m2"].pk, "file": f})
+    Vintage.objects.filter(pk=world["m2"].pk).update(feedback_open=False)
+    assert batch.run(answer.json()["id"]) == "done"
+    body = client.get(answer.json()["url"]).json()
+    assert (body["filed"], body["refused"]) == (0, 1)
+    assert "boucle" in body["rows"][0]["message"].lower()
+    assert not Signalement.objects.exists()

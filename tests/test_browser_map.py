@@ -322,3 +322,49 @@ def test_the_map_colours_a_model_s_vintage_by_its_confidence(
     assert _centre_pixel(page) == _rgb("#d7191c")  # < 50 %
     legend = page.locator("#legend").inner_text()
     assert "< 50 %" in legend and "≥ 95 %" in legend and "sans confiance" in legend
+
+
+def test_a_file_s_filing_page_follows_the_worker_then_shows_each_row(
+    live_server, world, browser_page
+):
+    """A contributor's filing from a file, queued for a worker: the page shows the rows
+    checked so far and reloads itself with each row's fate once the worker is done."""
+    from apps.signalements import batch
+    from apps.signalements.models import BatchFiling
+
+    from .helpers import lonlat
+
+    Vintage.objects.filter(pk=world["m2"].pk).update(feedback_open=True)
+    rows = [
+        {
+            "number": k + 1,
+            "code_cs": "CS2.1.1.1",
+            "code_us": "US1.2",
+            "comment": f"n{k}",
+            "lon": lonlat(X0 + 50 + 100 * k, Y0 + 50)[0],
+            "lat": lonlat(X0 + 50 + 100 * k, Y0 + 50)[1],
+            "geom": None,
+            "problem": "",
+        }
+        for k in range(3)
+    ]
+    job = BatchFiling.objects.create(
+        user=world["users"]["contributor_in"],
+        vintage=world["m2"],
+        name="propositions.csv",
+        all_or_nothing=False,
+        total=3,
+        rows=rows,
+    )
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, live_server.url, "contributor_in")
+    page.goto(f"{live_server.url}/departements/98/signalements/depot-fichier/{job.pk}/")
+    expect(page.locator("#batch-bar")).to_have_attribute("max", "3")
+    expect(page.locator("#batch-state")).to_have_text("en attente")
+    batch.run(job.pk)  # the worker
+    expect(page.locator("#batch-report tbody tr")).to_have_count(3, timeout=10_000)
+    expect(page.locator("main h2").first).to_contain_text("3 signalements déposés")
+    assert page.locator("#batch-progress").count() == 0
+    assert errors == []

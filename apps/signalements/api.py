@@ -1,7 +1,6 @@
 """REST API of signalements: list (GeoJSON, filters), detail, filing, comments, attachments,
 one action endpoint per transition (`/signalements/{id}/accept/` …) and bulk decisions."""
 
-import dataclasses
 import datetime
 import functools
 
@@ -17,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework_gis.fields import GeometryField
@@ -446,20 +446,56 @@ class SignalementViewSet(
     def batch(self, request):
         """File from a file (GeoPackage, GeoJSON, zipped Shapefile, CSV of lon/lat): every
         row checked as a filing from the map; `mode` « all » files nothing when one row is
-        refused, « valid » files the valid ones. The answer reports each row."""
+        refused, « valid » files the valid ones. The file is read at once (400 when refused
+        whole); its rows are checked and filed by a worker: 202 with `url`, where the
+        progress (`checked` of `total`) and then each row's fate are read — or, when the
+        worker was done before the answer, 201 (something filed) or 200 with the rows."""
         serializer = BatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         d = serializer.validated_data
         try:
-            outcomes = batch.file_upload(request.user, d["vintage"], d["file"], d["mode"] == "all")
+            job = batch.start(request.user, d["vintage"], d["file"], d["mode"] == "all")
         except batch.BatchRefused as exc:
             return Response({"detail": str(exc), "field": "file"}, status=400)
-        rows = [dataclasses.asdict(o) for o in outcomes]
-        filed = sum(o.filed for o in outcomes)
+        job.refresh_from_db()
+        if not job.finished:
+            return Response(self._batch_state(request, job), status=status.HTTP_202_ACCEPTED)
         return Response(
-            {"filed": filed, "refused": len(rows) - filed, "rows": rows},
-            status=status.HTTP_201_CREATED if filed else status.HTTP_200_OK,
+            self._batch_state(request, job),
+            status=status.HTTP_201_CREATED if job.filed else status.HTTP_200_OK,
         )
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"], url_path=r"batch/(?P<job_id>[0-9]+)")
+    def batch_status(self, request, job_id=None):
+        """A filing from a file, its sender's only: `state`, `checked` of `total` rows, and
+        once finished `filed`, `refused` and each row's fate (`rows`)."""
+        from .models import BatchFiling
+
+        job = BatchFiling.objects.filter(pk=job_id, user=request.user.pk).first()
+        if job is None:
+            raise NotFound
+        return Response(self._batch_state(request, job))
+
+    @staticmethod
+    def _batch_state(request, job) -> dict:
+        state = {
+            "id": job.pk,
+            "url": request.build_absolute_uri(
+                reverse("signalement-batch-status", kwargs={"job_id": job.pk})
+            ),
+            "state": job.state,
+            "checked": job.checked,
+            "total": job.total,
+        }
+        if job.finished:
+            state.update(
+                filed=job.filed,
+                refused=len(job.outcomes) - job.filed,
+                rows=job.outcomes,
+                detail=job.message,
+            )
+        return state
 
     @extend_schema(request=FilingSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"])

@@ -8,13 +8,17 @@ Columns, in any case: `code_cs`, `code_us` (or `cs`, `us`), `commentaire` (or `c
 CSV: `lon`/`lat` (or `longitude`/`latitude`), WGS84, separator `,` or `;`, decimal point or
 comma. Vector files in WGS84 or in the département's own CRS (Lambert-93, or the DROM's).
 Limits: `BATCH_FILING_MAX_BYTES`, `BATCH_FILING_MAX_ROWS`.
+
+The file is read in the request (refused whole at once, nothing written); its rows are
+checked and filed by a worker (`run`), which counts them as it goes so that the page and the
+API show the progress of a large file, and keeps each row's fate (`models.BatchFiling`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import shapely
@@ -199,11 +203,16 @@ def _filing(vintage_id: int, row: Row) -> Filing:
     )
 
 
-def file_rows(user, vintage_id: int, rows: list[Row], all_or_nothing: bool) -> list[Outcome]:
+def file_rows(
+    user, vintage_id: int, rows: list[Row], all_or_nothing: bool, progress=None
+) -> list[Outcome]:
     """Check every row as a filing from the map would be; file the valid ones — or, with
-    `all_or_nothing`, all of them only when none is refused (one transaction)."""
+    `all_or_nothing`, all of them only when none is refused (one transaction).
+    `progress(checked)` is called as rows are checked, then `progress(None)` before filing."""
     checked = []
     for row in rows:
+        if progress:
+            progress(len(checked))
         if len(row.comment) > MAX_COMMENT:
             row.problem = _("commentaire de plus de %(n)d caractères") % {"n": MAX_COMMENT}
         if row.problem:
@@ -226,6 +235,8 @@ def file_rows(user, vintage_id: int, rows: list[Row], all_or_nothing: bool) -> l
             )
             for row, _plan, message in checked
         ]
+    if progress:
+        progress(None)
     outcomes = []
     with transaction.atomic():
         for row, plan, message in checked:
@@ -257,10 +268,10 @@ def report_csv(outcomes: list[Outcome]) -> str:
     return out.getvalue()
 
 
-def file_upload(user, vintage_id: int, upload, all_or_nothing: bool) -> list[Outcome]:
-    """An uploaded file (Django's UploadedFile) filed row by row: written to a temporary
-    file of its own suffix (GDAL reads by path), read, checked, filed. BatchRefused when the
-    file as a whole is refused."""
+def read_upload(user, vintage_id: int, upload) -> list[Row]:
+    """The rows of an uploaded file (Django's UploadedFile): written to a temporary file of
+    its own suffix (GDAL reads by path) and read. BatchRefused when the file as a whole is
+    refused."""
     import tempfile
 
     from apps.landcover.models import Vintage
@@ -282,5 +293,79 @@ def file_upload(user, vintage_id: int, upload, all_or_nothing: bool) -> list[Out
                 out.write(chunk)
                 if out.tell() > settings.BATCH_FILING_MAX_BYTES:
                     break
-        rows = read_rows(path, upload.name, srid)
-    return file_rows(user, vintage_id, rows, all_or_nothing)
+        return read_rows(path, upload.name, srid)
+
+
+def start(user, vintage_id: int, upload, all_or_nothing: bool):
+    """Read the file now (a file refused as a whole creates nothing), then have a worker
+    check and file its rows, counting them as it goes (`run`). Returns the BatchFiling —
+    already done when tasks run in the request (no broker)."""
+    from apps.ops.dispatch import dispatch
+
+    from .models import BatchFiling
+    from .tasks import file_batch
+
+    rows = read_upload(user, vintage_id, upload)
+    job = BatchFiling.objects.create(
+        user=user,
+        vintage_id=vintage_id,
+        name=Path(upload.name).name[:255],
+        all_or_nothing=all_or_nothing,
+        total=len(rows),
+        rows=[asdict(row) for row in rows],
+    )
+    transaction.on_commit(lambda: dispatch(file_batch, job.pk))
+    return job
+
+
+PROGRESS_EVERY = 10  # rows between two progress counts written
+
+
+def run(job_id: int) -> str:
+    """Check and file a BatchFiling's rows (the worker's part of `start`): the count of rows
+    checked is written every PROGRESS_EVERY rows (its own short statement, seen by the page
+    at once), each row's fate kept. Safe to run twice: a finished one is left as it is."""
+    from django.utils import timezone
+
+    from .models import BatchFiling
+
+    job = BatchFiling.objects.select_related("user").get(pk=job_id)
+    if job.finished:
+        return job.state
+    mine = BatchFiling.objects.filter(pk=job_id)
+    mine.update(state=BatchFiling.State.CHECKING, checked=0)
+
+    def progress(checked):
+        if checked is None:
+            mine.update(state=BatchFiling.State.FILING, checked=job.total)
+        elif checked % PROGRESS_EVERY == 0:
+            mine.update(checked=checked)
+
+    def failed(message):
+        mine.update(
+            state=BatchFiling.State.FAILED, message=message, rows=[], finished_at=timezone.now()
+        )
+        return BatchFiling.State.FAILED
+
+    rows = [Row(**row) for row in job.rows]
+    try:
+        outcomes = file_rows(job.user, job.vintage_id, rows, job.all_or_nothing, progress)
+    except (Refused, Forbidden) as exc:  # e.g. the loop closed while the rows were checked
+        return failed(str(exc))
+    except Exception:
+        # The rows are filed in one transaction: none of them was.
+        failed(_("Erreur inattendue pendant le dépôt : aucun signalement n'a été déposé."))
+        raise
+    mine.update(
+        state=BatchFiling.State.DONE,
+        checked=job.total,
+        filed=sum(o.filed for o in outcomes),
+        outcomes=[asdict(o) for o in outcomes],
+        rows=[],
+        finished_at=timezone.now(),
+    )
+    return BatchFiling.State.DONE
+
+
+def outcomes_of(job) -> list[Outcome]:
+    return [Outcome(**o) for o in job.outcomes]

@@ -201,3 +201,39 @@ class SavedFilter(models.Model):
                 fields=["user", "departement", "name"], name="uniq_saved_filter_name"
             )
         ]
+
+
+class BatchFiling(models.Model):
+    """A file of proposals being filed (`batch.py`): read and refused as a whole at once, then
+    its rows checked and filed by a worker, which counts them as it goes (the page shows the
+    progress), and each row's fate kept for the report."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("en attente")
+        CHECKING = "checking", _("vérification des lignes")
+        FILING = "filing", _("dépôt")
+        DONE = "done", _("terminé")
+        FAILED = "failed", _("échec")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("fichier"), max_length=255)
+    all_or_nothing = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    checked = models.PositiveIntegerField(default=0)
+    filed = models.PositiveIntegerField(default=0)
+    rows = models.JSONField(default=list)  # the rows read, until they are checked
+    outcomes = models.JSONField(default=list)  # each row's fate: number, filed, id, message
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("dépôt depuis un fichier")
+        verbose_name_plural = _("dépôts depuis un fichier")
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)

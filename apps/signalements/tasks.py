@@ -28,3 +28,11 @@ def model_proposals_task(vintage_id: int) -> dict:
     vintage = Vintage.objects.select_related("departement").get(pk=vintage_id)
     summary = propose(vintage, device=str(pick_device("auto")))
     return {"windows": summary.windows, "filed": len(summary.filed)}
+
+
+@shared_task(acks_late=True)
+def file_batch(job_id: int) -> str:
+    """Check and file the rows of a file of proposals (`batch.run`), counting them."""
+    from .batch import run
+
+    return run(job_id)

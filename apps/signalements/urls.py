@@ -11,7 +11,12 @@ urlpatterns = [
         name="batch",
     ),
     path(
-        "departements/<str:code>/signalements/depot-fichier/rapport.csv",
+        "departements/<str:code>/signalements/depot-fichier/<int:job_id>/",
+        views.batch_status,
+        name="batch-status",
+    ),
+    path(
+        "departements/<str:code>/signalements/depot-fichier/<int:job_id>/rapport.csv",
         views.batch_report,
         name="batch-report",
     ),

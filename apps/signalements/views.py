@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -20,7 +20,7 @@ from apps.territories.permissions import Right, files_anywhere, may
 from . import batch, conversation, decisions, errors, export
 from .access import visible_signalements
 from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
-from .models import Attachment, RejectionReason, SavedFilter, Signalement
+from .models import Attachment, BatchFiling, RejectionReason, SavedFilter, Signalement
 from .transitions import OPEN, STATUS_COLOURS, Action, Status
 
 # Saved selections of the queue, per user and département, at most.
@@ -253,12 +253,10 @@ def attachment(request, pk, attachment_id):
     return response
 
 
-REPORT_SESSION_KEY = "batch_filing_report"
-
-
 def batch_filing(request, code):
-    """File from a file (contributors of the département): the form, then each row's fate
-    and the report to download (`batch.py`)."""
+    """File from a file (contributors of the département): the form; the file read at once
+    (refused whole with the reason), then its rows checked and filed by a worker — the
+    browser is sent to the filing's own page, which follows it (`batch_status`)."""
     departement = get_object_or_404(visible_departements(request.user), code=code)
     if not may(request.user, Right.FILE, departement):
         raise PermissionDenied(
@@ -270,7 +268,7 @@ def batch_filing(request, code):
         .exclude(state="published")
         .order_by("rank")
     )
-    outcomes, refused = None, None
+    refused = None
     if request.method == "POST":
         vintage_id = _int(request.POST.get("vintage"))
         upload = request.FILES.get("file")
@@ -281,34 +279,76 @@ def batch_filing(request, code):
         else:
             all_or_nothing = request.POST.get("mode", "all") != "valid"
             try:
-                outcomes = batch.file_upload(request.user, vintage_id, upload, all_or_nothing)
+                job = batch.start(request.user, vintage_id, upload, all_or_nothing)
             except (batch.BatchRefused, errors.Refused) as exc:
-                refused = str(exc)  # the file, or a filing refused as it was written
-        if outcomes is not None:
-            request.session[REPORT_SESSION_KEY] = batch.report_csv(outcomes)
+                refused = str(exc)
+            else:
+                return redirect("signalements:batch-status", code=code, job_id=job.pk)
     return render(
         request,
         "signalements/batch.html",
         {
             "departement": departement,
             "vintages": vintages,
-            "outcomes": outcomes,
-            "filed": sum(o.filed for o in outcomes) if outcomes else 0,
             "refused": refused,
             "max_rows": settings.BATCH_FILING_MAX_ROWS,
             "max_mb": settings.BATCH_FILING_MAX_BYTES // 2**20,
+            "recent": BatchFiling.objects.filter(
+                user=request.user, vintage__departement=departement
+            ).only("pk", "name", "state", "total", "filed", "created_at")[:5],
         },
     )
 
 
-def batch_report(request, code):
-    """The last file's report (CSV), kept in the session of whoever sent it."""
-    get_object_or_404(visible_departements(request.user), code=code)
-    report = request.session.get(REPORT_SESSION_KEY)
-    if report is None:
+def _batch_job(request, code, job_id):
+    """A filing from a file, its sender's only (404 to anyone else, as an unknown one)."""
+    if not request.user.is_authenticated:
         raise Http404
-    response = HttpResponse(report, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="rapport-depot.csv"'
+    return get_object_or_404(
+        BatchFiling.objects.select_related("vintage__departement").defer(
+            "vintage__departement__geom", "rows"
+        ),
+        pk=job_id,
+        user=request.user,
+        vintage__departement__code=code,
+    )
+
+
+def batch_status(request, code, job_id):
+    """A filing from a file: its progress while a worker checks the rows (the page asks
+    `?format=json` every second), then each row's fate and the report."""
+    job = _batch_job(request, code, job_id)
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "state": job.state,
+                "state_label": job.get_state_display(),
+                "checked": job.checked,
+                "total": job.total,
+                "finished": job.finished,
+            }
+        )
+    outcomes = batch.outcomes_of(job) if job.finished else None
+    return render(
+        request,
+        "signalements/batch_status.html",
+        {
+            "departement": job.vintage.departement,
+            "job": job,
+            "outcomes": outcomes,
+        },
+    )
+
+
+def batch_report(request, code, job_id):
+    """A finished filing's report (CSV: ligne, statut, signalement, message)."""
+    job = _batch_job(request, code, job_id)
+    if not job.finished:
+        raise Http404
+    response = HttpResponse(
+        batch.report_csv(batch.outcomes_of(job)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="rapport-depot-{job.pk}.csv"'
     return response
 
 
