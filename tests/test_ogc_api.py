@@ -151,6 +151,46 @@ def test_bbox_and_lambert_93_output(client, world):
     assert client.get(f"/ogc/collections/{M2}/items?crs=EPSG:3857").status_code == 400
 
 
+# The same requests as pygeoapi answers them (its `api/itemtypes.py` and `api/__init__.py`,
+# geopython/pygeoapi at debd17b, June 2026: `evaluate_limit`, `validate_bbox`,
+# `validate_datetime`, the bbox-crs checks) beside ours; `docs/qgis.md` explains each
+# difference. (query, pygeoapi's status, our status, features we return)
+PYGEOAPI_COMPARED = [
+    ("limit=2", 200, 200, 2),
+    ("limit=0", 400, 400, None),  # « limit value should be strictly positive »
+    ("limit=-3", 400, 400, None),
+    ("limit=abc", 400, 400, None),
+    ("limit=1000000", 200, 200, 15),  # both use their maximum instead (2,000 here)
+    ("bbox=3,46,2,47", 200, 400, None),  # pygeoapi: an antimeridian box, no French one is
+    ("bbox=3,47,4,46", 400, 400, None),  # miny above maxy
+    ("bbox=1,2,3", 400, 400, None),
+    ("bbox=a,b,c,d", 400, 400, None),
+    ("bbox=2.9,46.4,0,3.1,46.6,100", 200, 200, 15),  # six numbers: heights ignored
+    ("bbox-crs=http://www.opengis.net/def/crs/EPSG/0/2154", 400, 400, None),  # no bbox
+    ("crs=http://www.opengis.net/def/crs/EPSG/0/3857", 400, 400, None),  # not offered
+    ("datetime=hier", 400, 400, None),
+    ("datetime=1990-01-01", 400, 200, 0),  # pygeoapi: outside the extent is an error
+    ("code_cs=CS1.1.1.1", 200, 200, 1),  # a property filter
+    ("inconnu=1", 200, 200, 15),  # unknown parameters ignored by both
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query, pygeoapi, ours, returned", PYGEOAPI_COMPARED, ids=[q for q, *_ in PYGEOAPI_COMPARED]
+)
+def test_items_answer_as_pygeoapi_does_but_where_the_docs_say_why_not(
+    client, world, query, pygeoapi, ours, returned
+):
+    _published(world)
+    answer = client.get(f"/ogc/collections/{M2}/items?{query}")
+    assert answer.status_code == ours
+    if ours == 400:
+        assert answer.json()["code"] == "InvalidParameterValue"
+    else:
+        assert answer.json()["numberReturned"] == returned
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("who, status", [("anonymous", 404), ("contributor_out", 404)])
 def test_an_unpublished_vintage_is_no_collection_for_outsiders(client, world, who, status):

@@ -307,13 +307,20 @@ def _datetime(value) -> tuple | None:
 def _bbox(request, found: Collection) -> Polygon | None:
     raw = request.GET.get("bbox")
     if not raw:
+        if request.GET.get("bbox-crs"):
+            raise BadRequest("bbox-crs sans bbox")
         return None
     try:
         values = [float(v) for v in raw.split(",")]
     except ValueError as exc:
         raise BadRequest("bbox : quatre nombres séparés par des virgules") from exc
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
-        raise BadRequest("bbox : xmin,ymin,xmax,ymax")
+    if len(values) == 6:  # xmin,ymin,zmin,xmax,ymax,zmax: the heights play no part here
+        values = [values[0], values[1], values[3], values[4]]
+    if len(values) != 4 or values[1] > values[3]:
+        raise BadRequest("bbox : xmin,ymin,xmax,ymax (ou six nombres avec les hauteurs)")
+    if values[0] > values[2]:
+        # The standard's reading is a box across the antimeridian: no French territory is.
+        raise BadRequest("bbox : xmin dépasse xmax (aucun territoire ne traverse l'antiméridien)")
     box = Polygon.from_bbox(values)
     box.srid = found.srid_of(request.GET.get("bbox-crs"))
     if box.srid != found.storage_srid:
@@ -357,7 +364,9 @@ def items(request, cid):
         return _bad(str(exc))
     except ValueError:
         return _bad("limit et cursor : des entiers")
-    limit = max(1, min(limit, MAX_LIMIT))
+    if limit < 1:
+        return _bad("limit : un entier d'au moins 1")
+    limit = min(limit, MAX_LIMIT)  # above the maximum: the maximum, as the standard says
     rows = found.rows(srid).filter(pk__gt=after)
     if box is not None:
         rows = rows.filter(**{f"{found.geometry_field}__intersects": box})
