@@ -116,8 +116,14 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     page.wait_for_selector("#map[data-ready='1']")
     page.wait_for_load_state("networkidle")
     assert _centre_pixel(page) == _rgb("#ccf24d")  # grass
+    expect(page.locator("#loop-note")).to_have_text("Retours M2 ouverts.")  # (no plan here)
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # « Signaler une erreur » in view at once: nothing scrolled, the button on screen.
+    expect(page.locator("#report-open")).to_be_visible()
+    button = page.locator("#report-open").bounding_box()
+    assert button["y"] + button["height"] <= 800 and page.evaluate("window.scrollY") == 0
+    assert page.locator(".map-side").evaluate("side => side.scrollTop") == 0
     page.click("#report-open")
     page.select_option("select[name=code_cs_proposed]", "CS2.1.1.1")
     page.select_option("select[name=code_us_proposed]", "US1.2")
@@ -131,6 +137,12 @@ def test_contributor_files_from_the_map_operator_accepts_from_the_queue_map_chan
     page.click("#report-form button[type=submit]")
     page.wait_for_selector("#report-done")
     signalement = Signalement.objects.get()
+    # The panel again, the new signalement listed with its link; the confirmation links to it.
+    page_link = f"/signalements/{signalement.pk}/"
+    expect(page.locator("#report-done a")).to_have_attribute("href", page_link)
+    listed = page.locator(f"#polygon-body li a[href='{page_link}']")
+    expect(listed).to_have_text(f"n° {signalement.pk}")
+    expect(page.locator("#polygon-body")).not_to_contain_text("Aucun signalement sur ce polygone")
     assert (signalement.code_cs_proposed, signalement.attachments.count()) == ("CS2.1.1.1", 1)
 
     page.context.clear_cookies()
@@ -367,4 +379,43 @@ def test_a_file_s_filing_page_follows_the_worker_then_shows_each_row(
     expect(page.locator("#batch-report tbody tr")).to_have_count(3, timeout=10_000)
     expect(page.locator("main h2").first).to_contain_text("3 signalements déposés")
     assert page.locator("#batch-progress").count() == 0
+    assert errors == []
+
+
+def test_a_drawn_shape_beyond_its_polygon_is_shown_clipped_before_sending(
+    live_server, world, browser_page, settings
+):
+    """Leaflet.draw speaks French; a shape drawn over two squares is shown cut to the square
+    it overlaps most (filled) with why, before anything is sent."""
+    from apps.signalements.models import Signalement
+
+    settings.ORTHO_WMTS_URL = ""
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
+    browser_login(page, live_server.url, "contributor_in")
+    page.goto(f"{live_server.url}/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100")
+    page.wait_for_selector("#map[data-ready='1']")
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(cx, cy)
+    page.click("#report-open")
+    page.select_option("select[name=code_cs_proposed]", "CS2.1.1.1")
+    page.select_option("select[name=code_us_proposed]", "US1.2")
+    page.click("#report-form button:has-text('Dessiner')")
+    # Square (1, 1)'s east edge is 50 m east of the centre, about 61 px at z17: the shape
+    # runs from 40 px west to 150 px east of it, so it lies mostly in square (1, 1).
+    corners = [(-40, -40), (150, -40), (150, 40), (-40, 40)]
+    page.mouse.move(cx + corners[0][0], cy + corners[0][1])
+    expect(page.locator(".leaflet-draw-tooltip")).to_contain_text("Cliquez pour commencer")
+    for dx, dy in corners:
+        page.mouse.click(cx + dx, cy + dy)
+        page.wait_for_timeout(400)  # not a double click
+    page.mouse.move(cx + corners[0][0] + 20, cy + corners[0][1])
+    expect(page.locator(".leaflet-draw-tooltip")).to_contain_text("premier point pour fermer")
+    page.mouse.click(cx + corners[0][0], cy + corners[0][1])
+    expect(page.locator("#report-clipped")).to_be_visible()
+    expect(page.locator("#report-clipped")).to_contain_text("seule sa partie dans ce polygone")
+    assert not Signalement.objects.exists()
     assert errors == []

@@ -368,3 +368,77 @@ def test_manager_moves_a_meeting_and_chooses_its_invitees(client, campaign):
     assert list(info.invitees.values_list("name", flat=True)) == ["DDT 98"]
     html = client.get("/departements/98/calendrier/").content.decode()
     assert "Agence 97" not in html  # only the département's organisations are offered
+
+
+@pytest.mark.parametrize(
+    "feedback_open, published, window, today, expected",
+    [
+        (
+            True,
+            False,
+            ("2027-01-04", "2027-03-15"),
+            "2027-02-01",
+            "Retours M2 ouverts jusqu'au 14 mars 2027 inclus.",
+        ),
+        (
+            True,
+            False,
+            ("2027-01-04", "2027-10-02"),
+            "2027-02-01",
+            "Retours M2 ouverts jusqu'au 1er octobre 2027 inclus.",
+        ),
+        (True, False, None, "2027-02-01", "Retours M2 ouverts."),
+        (
+            False,
+            False,
+            ("2027-01-04", "2027-03-15"),
+            "2026-12-01",
+            "Retours M2 fermés : la boucle s'ouvre le 4 janvier 2027, les signalements seront "
+            "possibles à partir de cette date.",
+        ),
+        (
+            False,
+            False,
+            ("2027-01-04", "2027-03-15"),
+            "2027-04-01",
+            "Retours M2 clos depuis le 15 mars 2027 : les signalements ne sont plus possibles "
+            "sur ce millésime.",
+        ),
+        (
+            False,
+            False,
+            None,
+            "2027-04-01",
+            "Retours M2 fermés : aucune boucle n'est prévue pour l'instant.",
+        ),
+        (
+            False,
+            True,
+            ("2027-01-04", "2027-03-15"),
+            "2027-04-01",
+            "M2 est publié : il ne change plus.",
+        ),
+    ],
+    ids=["open", "open-until-the-1st", "open-no-plan", "not-yet", "over", "no-plan", "published"],
+)
+def test_the_map_says_until_when_a_loop_is_open_or_why_filing_is_not_possible(
+    feedback_open, published, window, today, expected
+):
+    from django.utils import translation
+
+    from apps.campaigns.map import loop_note
+
+    day = datetime.date.fromisoformat
+    window = tuple(map(day, window)) if window else None
+    with translation.override("fr"):
+        assert loop_note("M2", feedback_open, published, window, day(today)) == expected
+
+
+@pytest.mark.django_db
+def test_the_map_page_carries_each_vintage_s_loop_note(client, world):
+    from .helpers import login
+
+    create_plan(world["m2"].departement, datetime.date(2026, 1, 5))
+    login(client, world, "contributor_in")
+    page = client.get("/departements/98/carte/").content.decode()
+    assert '"loop": "Retours M1' in page and '"loop": "Retours M2' in page

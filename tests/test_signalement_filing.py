@@ -6,6 +6,7 @@ from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from pyproj import Transformer
 
 from apps.landcover.models import LandCoverPolygon, Vintage
 from apps.signalements.models import Attachment, Signalement
@@ -163,6 +164,40 @@ def test_check_warns_below_the_minimum_mapping_unit(client, world):
     data = client.post("/api/signalements/check/", body, content_type="application/json").json()
     assert data["minimum_mapping_unit"] == 2500 and round(data["area"]) == 400
     assert "hors spécifications" in data["hint"]
+    assert not Signalement.objects.exists()
+
+
+def test_check_shows_a_shape_beyond_its_polygon_clipped_to_it(client, world):
+    """A shape over squares (1, 1) and (2, 1) — 60 m and 40 m of its 100 m width: the
+    square it overlaps most is the one corrected, the check says so and sends that part."""
+    login(client, world, "contributor_in")
+    across = square_wgs84(X0 + 140, Y0 + 120, X0 + 240, Y0 + 170)  # 100 × 50 m
+    body = {
+        "vintage": world["m2"].pk,
+        "geom": across,
+        "code_cs_proposed": "CS2.1.1.1",
+        "code_us_proposed": "US1.2",
+    }
+    data = client.post("/api/signalements/check/", body, content_type="application/json").json()
+    clipped = data["clipped"]
+    assert clipped["area"] == pytest.approx(3000, abs=2)
+    assert clipped["drawn_area"] == pytest.approx(5000, abs=2)
+    assert "(3000 m² sur 5000 m², en couleur pleine)" in clipped["message"]
+    # The part sent back, in WGS84: 140–200 m east, 120–170 m north (square (1, 1)).
+    to_lambert = Transformer.from_crs(4326, 2154, always_xy=True).transform
+    ring = clipped["geometry"]["coordinates"][0]
+    xs, ys = zip(*(to_lambert(lon, lat) for lon, lat in ring), strict=True)
+    assert (round(min(xs)), round(max(xs)), round(min(ys)), round(max(ys))) == (
+        X0 + 140,
+        X0 + 200,
+        Y0 + 120,
+        Y0 + 170,
+    )
+    inside = square_wgs84(X0 + 110, Y0 + 110, X0 + 190, Y0 + 190)
+    data = client.post(
+        "/api/signalements/check/", {**body, "geom": inside}, content_type="application/json"
+    ).json()
+    assert data["clipped"] is None
     assert not Signalement.objects.exists()
 
 

@@ -113,6 +113,7 @@ def departement_map(request, code):
                 "tiles": tiles.url_template("vintage", v.pk),
                 "identify": reverse("vintage-polygon-at", args=[v.pk]),
                 "feedbackOpen": v.feedback_open,
+                "published": v.state == Vintage.State.PUBLISHED,
             }
             for v in vintages
         ],
@@ -164,6 +165,10 @@ def departement_map(request, code):
             "attachments": _("Photos ou documents (4 au plus, 16 Mo chacun)"),
             "draw": _("Dessiner la bonne limite"),
             "drawn": _("Forme dessinée : le signalement porte sur elle."),
+            "drawStart": _("Cliquez pour commencer la forme."),
+            "drawCont": _("Cliquez pour continuer la forme."),
+            "drawEnd": _("Cliquez sur le premier point pour fermer la forme."),
+            "drawError": _("Les côtés de la forme ne peuvent pas se croiser."),
             "impact": _("Si le signalement est accepté :"),
             "send": _("Envoyer"),
             "cancel": _("Annuler"),

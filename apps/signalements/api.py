@@ -516,6 +516,7 @@ class SignalementViewSet(
                 "artif_impact_text": format_delta(plan["impact"]["delta_m2"])
                 if plan["impact"]
                 else "",
+                "clipped": filing.clipped(plan),
             }
         )
 

@@ -304,6 +304,36 @@ def _most_overlapped(vintage_id: int, shape) -> tuple[int | None, float]:
     return (row[0], row[1]) if row else (None, 0.0)
 
 
+def clipped(plan: dict) -> dict | None:
+    """When a drawn shape reaches beyond the polygon it overlaps most, what will be
+    corrected: the part inside that polygon (GeoJSON in WGS84), its area and why — shown on
+    the map before sending. None when the shape lies in the polygon."""
+    geom = plan["geom"]
+    if geom is None or plan["area"] >= geom.area - 1.0:
+        return None
+    sql = f"""
+        WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g)
+        SELECT ST_AsGeoJSON(ST_Transform(
+                   ST_Intersection(ST_Intersection(p.geom, ST_Envelope(shape.g)), shape.g),
+                   4326), 7)
+        FROM {LandCoverPolygon._meta.db_table} p, shape WHERE p.id = %(p)s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"g": bytes(geom.ewkb), "p": plan["polygon"].pk})
+        row = cursor.fetchone()
+    return {
+        "geometry": json.loads(row[0]) if row and row[0] else None,
+        "area": round(plan["area"], 1),
+        "drawn_area": round(geom.area, 1),
+        "message": _(
+            "La forme dessinée déborde du polygone qu'elle recouvre le plus : seule sa partie "
+            "dans ce polygone (%(area).0f m² sur %(drawn).0f m², en couleur pleine) sera "
+            "corrigée. Un signalement porte sur un polygone ; dessinez-en un par polygone."
+        )
+        % {"area": plan["area"], "drawn": geom.area},
+    }
+
+
 def _area_outside(departement_id: int, geom) -> float:
     """m² of `geom` outside the département's outline (0 when it has no outline)."""
     row = (

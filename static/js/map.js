@@ -20,7 +20,9 @@ const state = {
 };
 const STATUS_COLOURS = cfg.statusColours;
 let markers = null;
+let lastIdentify = null;
 let drawn = null;
+let clippedLayer = null;
 let drawer = null;
 
 let map, primary, secondary, changes, ortho, highlight;
@@ -246,6 +248,18 @@ function showPolygon(p) {
   row(dl, t.revision, String(p.revision));
   if (p.confidence !== null) row(dl, t.confidence, `${Math.round(p.confidence * 100)} %`);
   body.append(dl);
+  // Filing first, right under the codes: in view as soon as the polygon is selected.
+  const v = cfg.vintages.find((x) => x.id === p.vintage);
+  if (cfg.canFile && p.feedback_open) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.id = "report-open";
+    b.textContent = t.report;
+    b.addEventListener("click", () => showReportForm(p));
+    body.append(b);
+  } else if (cfg.canFile && v && v.loop) {
+    body.append(el("p", { id: "report-closed", className: "hint", textContent: v.loop }));
+  }
   section(body, t.history, t.noHistory, p.revisions, (r) => [
     `${r.revision} · ${new Date(r.created_at).toLocaleDateString()} · ${r.cause_label} · ` +
       `${r.code_cs_before}/${r.code_us_before} → ${r.code_cs_after}/${r.code_us_after}` +
@@ -260,14 +274,6 @@ function showPolygon(p) {
     comment.addEventListener("click", () => comment.replaceWith(commentForm(sg.id)));
     return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name} `, comment];
   });
-  if (cfg.canFile && p.feedback_open) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.id = "report-open";
-    b.textContent = t.report;
-    b.addEventListener("click", () => showReportForm(p));
-    body.append(b);
-  }
   document.getElementById("polygon-panel").hidden = false;
   if (highlight) map.removeLayer(highlight);
   highlight = L.geoJSON(p.geometry, { pane: "highlight", interactive: false, style: { color: "#00e5ff", weight: 3, fill: false } }).addTo(map);
@@ -303,8 +309,14 @@ function identify(e) {
   const body = document.getElementById("polygon-body");
   document.getElementById("polygon-panel").hidden = false;
   body.textContent = t.loading;
-  const url = `${v.identify}?lon=${e.latlng.lng.toFixed(7)}&lat=${e.latlng.lat.toFixed(7)}&z=${map.getZoom()}`;
-  getJSON(url)
+  lastIdentify = `${v.identify}?lon=${e.latlng.lng.toFixed(7)}&lat=${e.latlng.lat.toFixed(7)}&z=${map.getZoom()}`;
+  return loadPanel(lastIdentify);
+}
+
+/* The polygon at the last place clicked, into the panel (again after a filing). */
+function loadPanel(url) {
+  const body = document.getElementById("polygon-body");
+  return getJSON(url)
     .then(({ ok, status, data }) => {
       if (status === 404) {
         body.textContent = t.nothing;
@@ -372,12 +384,13 @@ function showReportForm(p) {
   const draw = el("button", { type: "button", textContent: t.draw });
   const hint = el("p", { id: "report-hint", className: "hint-warning", hidden: true });
   const impact = el("p", { id: "report-impact", className: "hint", hidden: true });
+  const clippedNote = el("p", { id: "report-clipped", className: "hint-warning", hidden: true });
   const error = el("p", { id: "report-error", className: "error" });
   const send = el("button", { type: "submit", textContent: t.send });
   const cancel = el("button", { type: "button", textContent: t.cancel });
   form.append(labelled(t.proposedCs, cs), csDef, labelled(t.proposedUs, us), usDef, labelled(t.comment, comment),
-    labelled(t.attachments, files), draw, hint, impact, error, send, cancel);
-  body.append(form);
+    labelled(t.attachments, files), draw, clippedNote, hint, impact, error, send, cancel);
+  document.getElementById("report-open").after(form);
   document.getElementById("report-open").hidden = true;
 
   const payload = () => {
@@ -396,6 +409,11 @@ function showReportForm(p) {
         const places = ok && d.artif_impact ? d.artif_impact.communes.map((c) => c.name).join(", ") : "";
         impact.hidden = !(ok && d.artif_impact_text);
         impact.textContent = impact.hidden ? "" : `${t.impact} ${d.artif_impact_text} (${places})`;
+        // A shape reaching beyond its polygon: the part that will be corrected, filled; the
+        // rest of the drawing dashed.
+        showClipped(ok && d.clipped ? d.clipped : null);
+        clippedNote.hidden = !(ok && d.clipped);
+        clippedNote.textContent = ok && d.clipped ? d.clipped.message : "";
       });
   };
   cs.addEventListener("change", check);
@@ -428,21 +446,39 @@ function showReportForm(p) {
         }
         clearDrawn();
         form.remove();
-        const done = document.createElement("p");
-        done.id = "report-done";
-        done.textContent = t.sent.replace("%(id)s", d.id) + (d.hint ? ` ${d.hint}` : "");
-        body.append(done);
         refreshTiles();
         loadMarkers();
+        // The panel again, with the new signalement listed; the confirmation on top.
+        loadPanel(lastIdentify).then(() => {
+          const done = el("p", { id: "report-done", className: "success", role: "status" });
+          const link = el("a", {
+            href: cfg.signalementPage.replace("/0/", `/${d.id}/`),
+            textContent: t.sent.replace("%(id)s", d.id),
+          });
+          done.append(link, d.hint ? ` ${d.hint}` : "");
+          document.getElementById("polygon-body").prepend(done);
+        });
       })
       .catch(() => { send.disabled = false; error.textContent = t.error; });
   });
+}
+
+function showClipped(found) {
+  if (clippedLayer) map.removeLayer(clippedLayer);
+  clippedLayer = null;
+  if (drawn) drawn.setStyle({ dashArray: found ? "6 6" : null, fillOpacity: found ? 0.05 : 0.2 });
+  if (!found || !found.geometry) return;
+  clippedLayer = L.geoJSON(found.geometry, {
+    pane: "highlight", interactive: false,
+    style: { color: "#e6007e", weight: 2, fillColor: "#e6007e", fillOpacity: 0.55 },
+  }).addTo(map);
 }
 
 function clearDrawn() {
   if (drawer) drawer.disable();
   if (drawn) map.removeLayer(drawn);
   drawn = null;
+  showClipped(null);
 }
 
 function refreshTiles() {
@@ -507,12 +543,26 @@ function searchCommunes(q) {
     });
 }
 
+/* Until when the shown vintage's loop is open, or why filing is not possible (calendar). */
+function showLoopNote() {
+  const note = document.getElementById("loop-note");
+  const v = byRank[state.vintage];
+  note.textContent = v && v.loop ? v.loop : "";
+}
+
 function bindControls() {
   const select = document.getElementById("vintage");
   if (select) {
     select.value = state.vintage || "";
-    select.addEventListener("change", () => { state.vintage = select.value; rebuildLayers(); loadMarkers(); saveUrl(); });
+    select.addEventListener("change", () => {
+      state.vintage = select.value;
+      rebuildLayers();
+      loadMarkers();
+      saveUrl();
+      showLoopNote();
+    });
   }
+  showLoopNote();
   document.querySelectorAll("input[name=colour]").forEach((input) => {
     input.checked = input.value === state.colour;
     input.addEventListener("change", () => {
@@ -570,8 +620,16 @@ function bindControls() {
   });
 }
 
+/* Leaflet.draw's tooltips in the page's language. */
+function localiseDraw() {
+  if (!L.drawLocal) return;
+  L.drawLocal.draw.handlers.polygon.tooltip = { start: t.drawStart, cont: t.drawCont, end: t.drawEnd };
+  L.drawLocal.draw.handlers.polyline.error = t.drawError;
+}
+
 window.ocsgeMapInit = function (leafletMap) {
   map = leafletMap;
+  localiseDraw();
   map.setMaxZoom(20);
   setPane("primary", 400);
   setPane("secondary", 410);
