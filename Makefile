@@ -10,7 +10,7 @@ DB_NAME ?= ocsge
 PGHOST ?= 127.0.0.1
 PGUSER ?= postgres
 export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
-APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose nodejs
+APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose nodejs gettext
 STYLE_SPEC := 26.6.0
 NODE_TOOLS := $(VENV)/node/node_modules/.bin/gl-style-validate
 DEMO_DIR := var/data/demo
@@ -19,12 +19,12 @@ DEMO_SEED ?= 42
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: fuzz help install system-packages venv node-tools db demo demo-data serve test lint format bench clean worker beat vendor backup restore
+.PHONY: fuzz help install system-packages venv node-tools messages messages-extract db demo demo-data serve test lint format bench clean worker beat vendor backup restore
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 
-install: system-packages venv node-tools db ## Install system packages, the virtualenv, MapLibre's style validator and the database
+install: system-packages venv node-tools messages db ## Install system packages, the virtualenv, MapLibre's style validator and the database
 
 system-packages: ## apt-get install PostGIS, GDAL, Chromium and docker-compose (validates docker-compose.yml) when missing
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -50,6 +50,13 @@ $(NODE_TOOLS): | venv
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
 	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @maplibre/maplibre-gl-style-spec@$(STYLE_SPEC)
+
+messages: ## Compile the interface's catalogues: English, and French (its msgstr taken from the msgid: French is the source; its plural rule counts 0 as singular)
+	msgen locale/fr/LC_MESSAGES/django.po | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo -
+	msgfmt --check -o locale/en/LC_MESSAGES/django.mo locale/en/LC_MESSAGES/django.po
+
+messages-extract: venv ## Refresh locale/*/django.po from the code and templates (then translate the new English entries)
+	$(PY) manage.py makemessages -l en -l fr --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=benchmarks
 
 db: ## Start PostgreSQL if down, create the database with PostGIS, migrate
 	@pg_isready -h $(PGHOST) -q || pg_ctlcluster --skip-systemctl-redirect 15 main start

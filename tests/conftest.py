@@ -141,7 +141,8 @@ def browser_page():
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # French, as the platform's users: Chromium would ask for English otherwise.
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="fr-FR")
         # Every browser journey also checks the Content-Security-Policy: nothing refused.
         violations = []
         page.on(

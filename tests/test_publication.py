@@ -59,7 +59,10 @@ def test_publication_package_reads_back_equal_to_the_database(
         "OCSGE_98_M2_2024.gpkg",
         "OCSGE_98_M1_2021.parquet",
         "OCSGE_98_M2_2024.parquet",
+        "OCSGE_98_M1_2021.pmtiles",
+        "OCSGE_98_M2_2024.pmtiles",
         "OCSGE_98_DIFFERENCE_2021_2024.gpkg",
+        "OCSGE_98_DIFFERENCE_2021_2024.pmtiles",
         "OCSGE_98_ARTIFICIALISATION_COMMUNES.csv",
         "metadata.json",
     }

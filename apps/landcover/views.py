@@ -173,6 +173,7 @@ def departement_map(request, code):
             "send": _("Envoyer"),
             "cancel": _("Annuler"),
             "sent": _("Signalement n° %(id)s déposé."),
+            "numero": _("n°"),
         },
     }
     contributions.add_map_config(config, request, departement)

@@ -97,7 +97,11 @@ def queue(request, code):
                 "cs": colours,
                 "api": reverse("signalement-list"),
                 "vintages": reverse("vintage-list"),
-                "labels": {"current": _("actuel"), "proposed": _("proposé")},
+                "labels": {
+                    "current": _("actuel"),
+                    "proposed": _("proposé"),
+                    "numero": _("n°"),
+                },
                 "bulk": reverse("signalement-bulk"),
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},

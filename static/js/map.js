@@ -269,7 +269,7 @@ function showPolygon(p) {
     const dot = document.createElement("span");
     dot.className = "status-dot";
     dot.style.background = STATUS_COLOURS[sg.status] || "#000";
-    const link = el("a", { href: cfg.signalementPage.replace("/0/", `/${sg.id}/`), textContent: `n° ${sg.id}` });
+    const link = el("a", { href: cfg.signalementPage.replace("/0/", `/${sg.id}/`), textContent: `${t.numero} ${sg.id}` });
     const comment = el("button", { type: "button", className: "link-button", textContent: t.commentOpen });
     comment.addEventListener("click", () => comment.replaceWith(commentForm(sg.id)));
     return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name} `, comment];
@@ -505,7 +505,7 @@ function loadMarkers() {
         const p = f.properties;
         // Built as DOM text nodes: names come from users (never an HTML string).
         layer.bindPopup(textLines([
-          `n° ${f.id} · ${p.status_label}`,
+          `${t.numero} ${f.id} · ${p.status_label}`,
           `${p.code_cs_current}/${p.code_us_current} → ${p.code_cs_proposed}/${p.code_us_proposed}`,
           p.organisation_name,
         ]));

@@ -102,7 +102,7 @@ function decide(action) {
         if (!ok) return say(refusal(d, JSON.stringify(d)), true);
         setStatus(ids[0], d.properties.status);
         const related = d.properties.related || [];
-        say(`n° ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
+        say(`${cfg.labels.numero} ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
           (related.length ? ` — ${cfg.related.replace("%(n)s", related.length).replace("%(ids)s", related.join(", "))}` : ""));
         if (action === "accept" && related.length) offerClosing(related);
         select(currentIndex + 1);
@@ -114,7 +114,7 @@ function decide(action) {
       .then(({ ok, data: d }) => {
         if (!ok) return say(refusal(d, JSON.stringify(d)), true);
         (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
-        const failed = (d.results || []).filter((res) => !res.ok).map((res) => `n° ${res.id} : ${res.detail}`);
+        const failed = (d.results || []).filter((res) => !res.ok).map((res) => `${cfg.labels.numero} ${res.id} : ${res.detail}`);
         say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
         clearPicked();
       });
@@ -163,7 +163,7 @@ window.ocsgeQueueInit = function (leafletMap) {
     pointToLayer: (f, latlng) => {
       const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
       m.feature = f;
-      m.bindPopup(textLines([`n° ${f.id}`, `${cfg.labels.current} : ${f.properties.current}`, `${cfg.labels.proposed} : ${f.properties.proposed}`]));
+      m.bindPopup(textLines([`${cfg.labels.numero} ${f.id}`, `${cfg.labels.current} : ${f.properties.current}`, `${cfg.labels.proposed} : ${f.properties.proposed}`]));
       m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
       markers[f.id] = m;
       return m;
