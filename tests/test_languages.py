@@ -103,7 +103,9 @@ def _data_strings():
 
 
 # French words English keeps for French institutions, and each language's own name.
-LOAN_WORDS = re.compile(r"\b(départements?|régions?|signalements?|décret)\b|Français", re.IGNORECASE)
+LOAN_WORDS = re.compile(
+    r"\b(départements?|régions?|signalements?|décret)\b|Français", re.IGNORECASE
+)
 
 
 def _french_left(html: str, data: list[str]) -> list[str]:
