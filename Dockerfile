@@ -9,7 +9,7 @@ COPY ocsge ocsge
 # torch==2.13.0 from PyPI is the CUDA build: the same image serves the GPU worker.
 RUN pip install --no-cache-dir -e .
 COPY . .
-RUN msgen locale/fr/LC_MESSAGES/django.po | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo - \
+RUN msgattrib --clear-fuzzy --empty locale/fr/LC_MESSAGES/django.po | msgen - | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo - \
     && msgfmt --check -o locale/en/LC_MESSAGES/django.mo locale/en/LC_MESSAGES/django.po
 ENV DJANGO_SETTINGS_MODULE=ocsge_web.settings STATIC_ROOT=/app/var/static
 EXPOSE 8000

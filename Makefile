@@ -52,7 +52,7 @@ $(NODE_TOOLS): | venv
 	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @maplibre/maplibre-gl-style-spec@$(STYLE_SPEC)
 
 messages: ## Compile the interface's catalogues: English, and French (its msgstr taken from the msgid: French is the source; its plural rule counts 0 as singular)
-	msgen locale/fr/LC_MESSAGES/django.po | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo -
+	msgattrib --clear-fuzzy --empty locale/fr/LC_MESSAGES/django.po | msgen - | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo -
 	msgfmt --check -o locale/en/LC_MESSAGES/django.mo locale/en/LC_MESSAGES/django.po
 
 messages-extract: venv ## Refresh locale/*/django.po from the code and templates (then translate the new English entries)

@@ -182,3 +182,29 @@ def test_the_english_catalogue_is_complete_and_keeps_every_placeholder():
         mo = root / lang / "LC_MESSAGES/django.mo"
         assert mo.exists(), f"{mo}: run `make messages`"
         assert mo.stat().st_mtime >= (mo.with_suffix(".po")).stat().st_mtime
+
+
+def test_french_is_written_as_a_french_reader_expects(client, world):
+    """Thousands grouped (« 28 434 polygones »), French plurals (0 and 1 singular: « 1 reçu »,
+    « 1 polygone »), statuses by their labels, never codes."""
+    from apps.campaigns.calendar import create_plan
+    from apps.landcover.models import Vintage
+
+    Vintage.objects.filter(pk=world["m1"].pk).update(polygon_count=1)
+    Vintage.objects.filter(pk=world["m2"].pk).update(polygon_count=28434)
+    create_plan(world["m2"].departement, __import__("datetime").date(2026, 1, 5))
+    signalement = file(world)
+    from apps.signalements import decisions
+
+    decisions.apply_action(world["users"]["operator"], signalement.pk, "take")
+    client.force_login(world["users"]["operator2"])
+    page = client.get("/departements/98/").content.decode()
+    assert "28\xa0434 polygones" in page and "1 polygone," in page
+    plan = client.get("/departements/98/calendrier/").content.decode()
+    assert "1 reçu, 0 décidé" in plan
+    detail = client.get(f"/signalements/{signalement.pk}/").content.decode()
+    assert "Reçu → En cours de traitement" in detail and "submitted" not in detail
+    client.cookies["django_language"] = "en"
+    page = client.get("/departements/98/").content.decode()
+    assert "28,434 polygons" in page and "1 polygon," in page
+    assert "1 received, 0 decided" in client.get("/departements/98/calendrier/").content.decode()

@@ -27,7 +27,7 @@ def test_publication_is_refused_while_a_loop_is_open_or_a_signalement_undecided(
     file(campaign)
     reasons = publication.blockers(plan.departement)
     assert any("M2 est encore ouverte" in r for r in reasons)
-    assert any("ne sont pas décidés" in r for r in reasons)
+    assert "1 signalement M2 n'est pas décidé." in reasons
     with pytest.raises(publication.Refused):
         publication.publish(plan.departement, campaign["users"]["operator2"])
 

@@ -113,8 +113,17 @@ class OutboxMail(models.Model):
         SENT = "sent", _("envoyé")
         FAILED = "failed", _("échec")
 
+    class Kind(models.TextChoices):
+        ACCOUNT_INVITATION = "account_invitation", _("invitation à la plateforme")
+        INVITATION = "invitation", _("invitation à une réunion")
+        LOOP_OPEN = "loop_open", _("ouverture d'une boucle de retours")
+        LOOP_REMINDER = "loop_reminder", _("rappel avant la fin d'une boucle")
+        LOOP_CLOSE = "loop_close", _("fin d'une boucle de retours")
+        RESULTS = "results", _("résultats aux contributeurs")
+        DIGEST = "digest", _("résumé du jour aux opérateurs")
+
     key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(_("type"), max_length=40)
+    kind = models.CharField(_("type"), max_length=40, choices=Kind.choices)
     departement = models.ForeignKey(
         Departement, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )

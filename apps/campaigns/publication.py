@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.artif.queries import Level, per_commune, territory, write_csv
 from apps.landcover.difference import vintage_pair
@@ -47,7 +48,11 @@ def blockers(departement) -> list[str]:
         undecided = vintage.signalements.filter(status__in=OPEN).count()
         if undecided:
             reasons.append(
-                _("%(n)d signalement(s) %(rank)s ne sont pas décidés.")
+                ngettext(
+                    "%(n)d signalement %(rank)s n'est pas décidé.",
+                    "%(n)d signalements %(rank)s ne sont pas décidés.",
+                    undecided,
+                )
                 % {"n": undecided, "rank": vintage.rank}
             )
     done = Publication.objects.filter(

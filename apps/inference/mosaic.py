@@ -17,6 +17,7 @@ from pathlib import Path
 import rasterio
 import shapely
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 DALLE_SUFFIXES = (".jp2", ".tif", ".tiff", ".asc")
 MAX_LISTED = 10
@@ -140,7 +141,11 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
             ]
             if missing:
                 raise MosaicError(
-                    _("IRC : aucune dalle infrarouge pour %(n)d dalle(s) photo : %(list)s")
+                    ngettext(
+                        "IRC : aucune dalle infrarouge pour %(n)d dalle photo : %(list)s",
+                        "IRC : aucune dalle infrarouge pour %(n)d dalles photo : %(list)s",
+                        len(missing),
+                    )
                     % {"n": len(missing), "list": _listed(missing)}
                 )
         # BD ORTHO IRC: near infrared is band 1.
@@ -155,7 +160,11 @@ def prepare(rgb: Path, nir: Path, elevation: Path, workdir: Path) -> Prepared:
         ]
         if uncovered:
             raise MosaicError(
-                _("altitude : %(n)d dalle(s) photo non couverte(s) : %(list)s")
+                ngettext(
+                    "altitude : %(n)d dalle photo non couverte : %(list)s",
+                    "altitude : %(n)d dalles photo non couvertes : %(list)s",
+                    len(uncovered),
+                )
                 % {"n": len(uncovered), "list": _listed(uncovered)}
             )
         elevation = _vrt(workdir / "elevation.vrt", heights, "-b", "1", *grid, "-r", "bilinear")

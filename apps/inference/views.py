@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from apps.landcover.models import Vintage
@@ -164,7 +164,9 @@ def run_action(request, code, pk, action):
         except orchestration.RunRefused as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, _("%(n)d bloc(s) relancé(s).") % {"n": n})
+            messages.success(
+                request, ngettext("%(n)d bloc relancé.", "%(n)d blocs relancés.", n) % {"n": n}
+            )
     else:
         raise PermissionDenied
     return redirect("inference:runs", code=code)
