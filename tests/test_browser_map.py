@@ -419,3 +419,33 @@ def test_a_drawn_shape_beyond_its_polygon_is_shown_clipped_before_sending(
     expect(page.locator("#report-clipped")).to_contain_text("seule sa partie dans ce polygone")
     assert not Signalement.objects.exists()
     assert errors == []
+
+
+def test_an_operator_undoes_a_decision_from_the_queue(live_server, world, browser_page, settings):
+    """« a » accepts, the message offers « Annuler », « u » undoes: the status and the
+    polygon back as they were."""
+    from apps.landcover.models import LandCoverPolygon
+    from apps.signalements.models import Signalement
+
+    from .helpers import file
+
+    settings.ORTHO_WMTS_URL = ""
+    signalement = file(world)
+    page = browser_page
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/signalements/")
+    page.wait_for_selector("#queue-map[data-ready='1']")
+    page.keyboard.press("a")
+    expect(page.locator("#queue-message")).to_contain_text("Pris en compte")
+    expect(page.locator("#undo-decision")).to_have_text("Annuler")
+    assert LandCoverPolygon.objects.get(pk=signalement.polygon_id).code_cs == "CS2.1.1.1"
+    page.keyboard.press("u")
+    expect(page.locator("#queue-message")).to_contain_text("Décision annulée")
+    expect(page.locator(f"#queue-table tr[data-id='{signalement.pk}'] .status")).to_have_text(
+        "Reçu"
+    )
+    assert Signalement.objects.get(pk=signalement.pk).status == "submitted"
+    assert LandCoverPolygon.objects.get(pk=signalement.polygon_id).code_cs == "CS2.2.1"
+    assert errors == []

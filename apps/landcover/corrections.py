@@ -275,6 +275,73 @@ def _revise(polygon, code_cs, code_us, geom, author, cause, origin, srid=None):
             polygon.__dict__.pop(name, None)
 
 
+def revert(
+    polygon_id: int, revision: int, pieces: list[int], *, author=None, origin=""
+) -> list[int]:
+    """Undo the correction that gave polygon `polygon_id` its revision `revision` (and split
+    `pieces` off it): the pieces removed, the polygon given back its codes and outline as
+    they were before, as a new revision (the history keeps both). Refused with
+    CorrectionConflict when anything changed since. Returns the ids written (the change
+    layer and indicators follow them); the caller holds the decision's lock."""
+    table = LandCoverPolygon._meta.db_table
+    polygon = (
+        LandCoverPolygon.objects.select_for_update()
+        .defer("geom", "geom_3857")
+        .filter(pk=polygon_id)
+        .first()
+    )
+    unchanged = LandCoverPolygon.objects.filter(pk__in=pieces, revision=1).count()
+    if polygon is None or polygon.revision != revision or unchanged != len(pieces):
+        raise CorrectionConflict(
+            _("Le polygone a changé depuis cette décision : elle ne peut plus être annulée.")
+        )
+    split_off = bool(pieces)
+    with connection.cursor() as cur:
+        if pieces:
+            cur.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [list(pieces)])
+            cur.execute(
+                f"DELETE FROM {PolygonRevision._meta.db_table} WHERE polygon_id = ANY(%s)",
+                [list(pieces)],
+            )
+        # Outline and codes from the undone revision's « before », copied on the server; the
+        # Web Mercator copy and the area follow the outline (the table's trigger).
+        cur.execute(
+            f"""
+            WITH undone AS (
+                SELECT code_cs_before, code_us_before, geom_before
+                FROM {PolygonRevision._meta.db_table}
+                WHERE polygon_id = %(id)s AND revision = %(revision)s
+            ), old AS (
+                SELECT code_cs, code_us, geom FROM {table} WHERE id = %(id)s
+            ), new AS (
+                UPDATE {table} p
+                SET code_cs = undone.code_cs_before, code_us = undone.code_us_before,
+                    revision = %(revision)s + 1,
+                    geom = CASE WHEN %(split)s THEN undone.geom_before ELSE p.geom END
+                FROM undone WHERE p.id = %(id)s RETURNING p.code_cs, p.code_us, p.geom
+            )
+            INSERT INTO {PolygonRevision._meta.db_table} (
+                polygon_id, revision, code_cs_before, code_us_before, code_cs_after,
+                code_us_after, geom_before, geom_after, author_id, cause, comment, created_at)
+            SELECT %(id)s, %(revision)s + 1, old.code_cs, old.code_us, new.code_cs, new.code_us,
+                   old.geom, new.geom, %(author)s, %(cause)s, %(comment)s, now()
+            FROM old, new
+            """,
+            {
+                "id": polygon_id,
+                "revision": revision,
+                "split": split_off,
+                "author": getattr(author, "pk", None),
+                "cause": PolygonRevision.Cause.UNDO,
+                "comment": origin,
+            },
+        )
+    Vintage.objects.filter(pk=polygon.vintage_id).update(
+        revision=F("revision") + 1, polygon_count=F("polygon_count") - len(pieces)
+    )
+    return [polygon_id, *pieces]
+
+
 def corrected_polygons(vintage) -> list[int]:
     """Ids of the vintage's polygons changed by a correction (not by the inference)."""
     revised = PolygonRevision.objects.filter(polygon__vintage=vintage).exclude(

@@ -285,6 +285,7 @@ class PolygonRevision(models.Model):
         CORRECTION = "correction", _("correction d'un opérateur")
         SIGNALEMENT = "signalement", _("signalement accepté")
         INFERENCE = "inference", _("inférence")
+        UNDO = "undo", _("annulation d'une décision")
 
     # No database constraint: the partitioned polygon table's key is (id, vintage) in the
     # database. Revisions are deleted with their vintage (gpkg._delete_vintage).

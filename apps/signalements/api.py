@@ -605,6 +605,20 @@ class SignalementViewSet(
     def withdraw(self, request, pk=None):
         return self._act(request, pk, Action.WITHDRAW)
 
+    @extend_schema(
+        request=None,
+        responses={200: SignalementDetailSerializer},
+        summary="Annuler la dernière décision",
+        description="Within 15 minutes, by the operator who decided (or a manager): the "
+        "status back, an accept's correction reverted; 409 when too late, when the polygon "
+        "changed since, or when the last action is no decision.",
+    )
+    @action(detail=True, methods=["post"])
+    def undo(self, request, pk=None):
+        self.get_object()  # 404 outside the caller's scope
+        decisions.undo(request.user, int(pk))
+        return self._detail(pk)
+
 
 class RejectionReasonViewSet(viewsets.ReadOnlyModelViewSet):
     """The table of rejection reasons (editable in the admin)."""

@@ -197,3 +197,42 @@ def after_accept(signalement: Signalement, touched: list[int]):
 
     origin_id, corrected_id = signalement.pk, touched[-1]
     transaction.on_commit(lambda: dispatch(propose_coherence, origin_id, corrected_id))
+
+
+def withdraw_untouched(origin: Signalement, user) -> list[int]:
+    """When the accept that caused them is undone: its coherence proposals that nobody has
+    acted on yet (still « Reçu », nothing but their filing in the journal) are withdrawn,
+    each with its event. Those an operator already handled stay as they are."""
+    from django.db.models import Count
+
+    from .models import SignalementEvent
+
+    candidates = (
+        Signalement.objects.filter(
+            origin=origin, kind=Signalement.Kind.COHERENCE, status=Status.SUBMITTED
+        )
+        .annotate(n=Count("events"))
+        .filter(n=1)
+        .values_list("pk", flat=True)
+    )
+    # Locked, and still untouched once locked (no GROUP BY under FOR UPDATE).
+    untouched = list(
+        Signalement.objects.select_for_update()
+        .filter(pk__in=list(candidates), status=Status.SUBMITTED)
+        .values_list("pk", flat=True)
+    )
+    if not untouched:
+        return []
+    Signalement.objects.filter(pk__in=untouched).update(status=Status.WITHDRAWN)
+    SignalementEvent.objects.bulk_create(
+        SignalementEvent(
+            signalement_id=pk,
+            actor=user,
+            action="undo",
+            from_status=Status.SUBMITTED,
+            to_status=Status.WITHDRAWN,
+            message=_("la décision qui l'avait causée est annulée"),
+        )
+        for pk in untouched
+    )
+    return untouched

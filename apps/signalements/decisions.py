@@ -66,8 +66,10 @@ def apply_action(
                 raise Refused(_("Choisissez un motif de rejet de la liste."), "reason")
         if action in NEEDS_MESSAGE and not (message or "").strip():
             raise Refused(_("Un message est nécessaire."), "message")
+        corrected = None
         if action == Action.ACCEPT:
-            ids = apply_correction(signalement, user)
+            ids, revision = apply_correction(signalement, user)
+            corrected = {"polygon": ids[0], "revision": revision, "pieces": ids[1:]}
             coherence.after_accept(signalement, ids)
             if touched is None:
                 update_derived(signalement.vintage.departement, ids)
@@ -92,13 +94,15 @@ def apply_action(
             to_status=to,
             reason=reason_obj,
             message=message or "",
+            corrected=corrected,
         )
     return signalement
 
 
-def apply_correction(signalement: Signalement, user) -> list[int]:
+def apply_correction(signalement: Signalement, user) -> tuple[list[int], int]:
     """Accepting: the correction made (`landcover.corrections`: codes, or a split along the
-    drawn shape) on the locked polygon. Returns the ids of the polygons written."""
+    drawn shape) on the locked polygon. Returns the ids of the polygons written (the
+    polygon first, then the piece split off) and the polygon's new revision."""
     if signalement.polygon_id is None:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
     polygon = (
@@ -107,7 +111,7 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
         .get(pk=signalement.polygon_id)
     )
     try:
-        return corrections.apply(
+        ids = corrections.apply(
             polygon,
             signalement.code_cs_proposed,
             signalement.code_us_proposed,
@@ -119,6 +123,88 @@ def apply_correction(signalement: Signalement, user) -> list[int]:
         )
     except corrections.CorrectionConflict as exc:
         raise Conflict(str(exc)) from exc
+    return ids, polygon.revision
+
+
+# How long a decision can be undone by whoever made it (a manager: any decision of theirs
+# or their operators' within it).
+UNDO_SECONDS = 15 * 60
+UNDOABLE = {
+    Action.TAKE,
+    Action.ASK_INFO,
+    Action.ACCEPT,
+    Action.ALREADY_DONE,
+    Action.REJECT_OUT_OF_SPEC,
+    Action.REJECT_IRRELEVANT,
+}
+
+
+def undo_refusal(user, signalement, last) -> Exception | None:
+    """Why `user` may not undo the signalement's last action `last` (None: they may)."""
+    from apps.territories.permissions import Right, may
+
+    if signalement.vintage.state == Vintage.State.PUBLISHED:
+        return Conflict(_("Ce millésime est publié : il ne change plus."))
+    if not can_decide(user, signalement.vintage):
+        return Forbidden(_("Seuls les opérateurs du département décident."))
+    if last is None or last.action not in UNDOABLE:
+        return Conflict(_("La dernière action sur ce signalement n'est pas une décision."))
+    manager = may(user, Right.MANAGE_CALENDAR, signalement.vintage.departement)
+    if last.actor_id != user.pk and not manager:
+        return Forbidden(_("Seul l'opérateur qui a décidé (ou un responsable) l'annule."))
+    if (timezone.now() - last.created_at).total_seconds() > UNDO_SECONDS:
+        return Conflict(
+            _("Une décision s'annule pendant %(min)d minutes ; celle-ci date de plus.")
+            % {"min": UNDO_SECONDS // 60}
+        )
+    return None
+
+
+def undo(user, signalement_id: int) -> Signalement:
+    """Undo the signalement's last decision, within UNDO_SECONDS, by the operator who made it
+    (or a manager of the département): its status back, an accept's correction reverted
+    (`corrections.revert`: refused when the polygon changed since), the coherence
+    proposals it caused and nobody touched withdrawn, derived data recomputed after the
+    commit. The journal keeps the decision and records the undo."""
+    with transaction.atomic():
+        signalement = locked(user, signalement_id)
+        last = signalement.events.order_by("-created_at", "-id").first()
+        if refusal := undo_refusal(user, signalement, last):
+            raise refusal
+        if last.action == Action.ACCEPT and last.corrected:
+            try:
+                ids = corrections.revert(
+                    last.corrected["polygon"],
+                    last.corrected["revision"],
+                    last.corrected["pieces"],
+                    author=user,
+                    origin=_("annulation de l'acceptation du signalement %(s)d")
+                    % {"s": signalement.pk},
+                )
+            except corrections.CorrectionConflict as exc:
+                raise Conflict(str(exc)) from exc
+            coherence.withdraw_untouched(signalement, user)
+            update_derived(signalement.vintage.departement, ids)
+        previous = signalement.status
+        signalement.status = last.from_status
+        if last.action == Action.TAKE:
+            signalement.assignee = None
+        if signalement.status in OPEN:
+            signalement.decided_by = None
+            signalement.decided_at = None
+            signalement.reason = None
+            signalement.decision_message = ""
+        signalement.save()
+        touch_feedback(signalement.vintage_id)
+        SignalementEvent.objects.create(
+            signalement=signalement,
+            actor=user,
+            action="undo",
+            from_status=previous,
+            to_status=signalement.status,
+            message=_("annule « %(action)s »") % {"action": last.get_action_display()},
+        )
+    return signalement
 
 
 def update_derived(departement, polygon_ids):

@@ -133,11 +133,17 @@ class SignalementEvent(models.Model):
 
     signalement = models.ForeignKey(Signalement, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
-    action = models.CharField(max_length=24, choices=[("file", _("déposer")), *Action.choices])
+    action = models.CharField(
+        max_length=24,
+        choices=[("file", _("déposer")), *Action.choices, ("undo", _("annuler la décision"))],
+    )
     from_status = models.CharField(max_length=24, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=24, choices=Status.choices)
     reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, null=True, blank=True)
     message = models.TextField(blank=True)
+    # An accept's correction: {"polygon": id, "revision": its revision after, "pieces": ids
+    # split off} — what undoing it restores.
+    corrected = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

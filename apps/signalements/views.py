@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from apps.landcover import tiles
 from apps.landcover.models import CoverCode
@@ -101,6 +102,8 @@ def queue(request, code):
                     "current": _("actuel"),
                     "proposed": _("proposé"),
                     "numero": _("n°"),
+                    "undo": pgettext("undo a decision", "Annuler"),
+                    "undone": _("Décision annulée :"),
                 },
                 "bulk": reverse("signalement-bulk"),
                 "actions": [a.value for a in Action],
@@ -221,6 +224,8 @@ def detail(request, pk):
                 conversation.add_comment(request.user, signalement.pk, text)
             elif action in (Action.ANSWER, Action.WITHDRAW):
                 decisions.apply_action(request.user, signalement.pk, action, message=text)
+            elif action == "undo":
+                decisions.undo(request.user, signalement.pk)
             else:
                 raise errors.Refused(_("Action inconnue."), "do")
         except errors.Refused as exc:
@@ -237,6 +242,12 @@ def detail(request, pk):
             "is_open": signalement.status in OPEN,
             "can_answer": is_author and signalement.status == Status.AWAITING_INFO,
             "can_withdraw": is_author and signalement.status in OPEN,
+            # The journal is prefetched: its last event, without another query.
+            "can_undo": request.user.is_authenticated
+            and decisions.undo_refusal(
+                request.user, signalement, (list(signalement.events.all()) or [None])[-1]
+            )
+            is None,
         },
     )
 

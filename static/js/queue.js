@@ -105,6 +105,7 @@ function decide(action) {
         say(`${cfg.labels.numero} ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
           (related.length ? ` — ${cfg.related.replace("%(n)s", related.length).replace("%(ids)s", related.join(", "))}` : ""));
         if (action === "accept" && related.length) offerClosing(related);
+        offerUndo([ids[0]]);
         select(currentIndex + 1);
       });
   } else {
@@ -116,9 +117,34 @@ function decide(action) {
         (d.results || []).forEach((res) => res.ok && setStatus(res.id, res.status));
         const failed = (d.results || []).filter((res) => !res.ok).map((res) => `${cfg.labels.numero} ${res.id} : ${res.detail}`);
         say(`${d.done} ✓, ${d.failed} ✗ ${failed.join(" · ")}`, d.failed > 0);
+        offerUndo((d.results || []).filter((res) => res.ok).map((res) => res.id));
         clearPicked();
       });
   }
+}
+
+/* After a decision: « Annuler » (or the key u) puts the signalements back as they were —
+ * status, and an accept's correction — for a while (the server says when it is too late). */
+let undoable = [];
+function offerUndo(ids) {
+  undoable = ids;
+  if (!ids.length) return;
+  const b = document.createElement("button");
+  b.type = "button";
+  b.id = "undo-decision";
+  b.textContent = cfg.labels.undo;
+  b.addEventListener("click", undoLast);
+  document.getElementById("queue-message").append(" ", b);
+}
+
+function undoLast() {
+  const ids = undoable;
+  undoable = [];
+  if (!ids.length) return;
+  Promise.all(ids.map((id) => postJSON(`${cfg.api}${id}/undo/`, {}).then(({ ok, data: d }) => {
+    if (ok) setStatus(id, d.properties.status);
+    return ok ? `${cfg.labels.numero} ${id} : ${cfg.statusLabels[d.properties.status]}` : `${cfg.labels.numero} ${id} : ${refusal(d)}`;
+  }))).then((lines) => say(`${cfg.labels.undone} ${lines.join(" · ")}`));
 }
 
 /* After an accept: one click closes the other open signalements of the place. */
@@ -193,6 +219,7 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (e.key === "k" || e.key === "ArrowUp") { select(currentIndex - 1); e.preventDefault(); }
     else if (e.key === "x") { const c = rows()[currentIndex] && rows()[currentIndex].querySelector(".pick"); if (c) { c.checked = !c.checked; showPicked(); } }
     else if (e.key === "Escape") { clearPicked(); }
+    else if (e.key === "u" && undoable.length) { undoLast(); e.preventDefault(); }
     else if (KEYS[e.key] && document.getElementById("toolbar")) { decide(KEYS[e.key]); e.preventDefault(); }
   });
   if (rows().length) select(0);
