@@ -12,7 +12,8 @@ PGUSER ?= postgres
 export DATABASE_URL ?= postgis://$(PGUSER)@$(PGHOST):5432/$(DB_NAME)
 APT_PACKAGES := postgresql-15-postgis-3 gdal-bin libgdal-dev chromium docker-compose nodejs gettext
 STYLE_SPEC := 26.6.0
-NODE_TOOLS := $(VENV)/node/node_modules/.bin/gl-style-validate
+AXE_CORE := 4.14.1
+NODE_TOOLS := $(VENV)/node/.installed-$(STYLE_SPEC)-$(AXE_CORE)
 DEMO_DIR := var/data/demo
 DEMO_SIZE_KM ?= 16
 DEMO_SEED ?= 42
@@ -44,12 +45,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	@touch $(STAMP)
 
-node-tools: $(NODE_TOOLS) ## Install MapLibre's style validator (the tests check the styles with it) under .venv/node
+node-tools: $(NODE_TOOLS) ## Install the tests' browser-side tools under .venv/node: MapLibre's style validator, axe-core (accessibility)
 
 $(NODE_TOOLS): | venv
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
-	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error @maplibre/maplibre-gl-style-spec@$(STYLE_SPEC)
+	npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error \
+	  @maplibre/maplibre-gl-style-spec@$(STYLE_SPEC) axe-core@$(AXE_CORE)
+	@touch $@
 
 messages: ## Compile the interface's catalogues: English, and French (its msgstr taken from the msgid: French is the source; its plural rule counts 0 as singular)
 	msgattrib --clear-fuzzy --empty locale/fr/LC_MESSAGES/django.po | msgen - | msgfmt --check -o locale/fr/LC_MESSAGES/django.mo -

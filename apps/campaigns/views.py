@@ -45,6 +45,13 @@ class MilestoneForm(forms.ModelForm):
                 pk__in=departement_organisations(departement)
             ).order_by("name")
         field.required = False
+        # Each row's fields named after their step (a table cell has no label of its own).
+        if self.instance.pk is not None:
+            step = self.instance.get_step_display()
+            for name in ("planned_date", "actual_date", "time", "place"):
+                self.fields[name].widget.attrs["aria-label"] = (
+                    f"{step} — {self.fields[name].label}"
+                )
 
     class Meta:
         model = Milestone

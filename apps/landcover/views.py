@@ -174,6 +174,10 @@ def departement_map(request, code):
             "cancel": _("Annuler"),
             "sent": _("Signalement n° %(id)s déposé."),
             "numero": _("n°"),
+            "mapKeyboard": _(
+                "Carte : les flèches la déplacent, + et − zooment, Entrée interroge le polygone "
+                "au centre."
+            ),
         },
     }
     contributions.add_map_config(config, request, departement)

@@ -646,6 +646,20 @@ window.ocsgeMapInit = function (leafletMap) {
   rebuildLayers();
   bindControls();
   map.on("click", (e) => { if (!(drawer && drawer.enabled())) identify(e); });
+  // Keyboard: the map takes the focus (Tab), arrows move it, Enter asks for the polygon
+  // under its centre; the focus then goes to the panel (its first action).
+  const container = map.getContainer();
+  container.setAttribute("aria-label", t.mapKeyboard);
+  container.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || e.target !== container || (drawer && drawer.enabled())) return;
+    e.preventDefault();
+    const centre = map.getSize().divideBy(2);
+    const found = identify({ latlng: map.getCenter(), containerPoint: centre });
+    if (found) found.then(() => {
+      const first = document.getElementById("report-open") || document.getElementById("panel-close");
+      if (first) first.focus();
+    });
+  });
   loadMarkers();
   map.on("move zoom resize", updateClip);
   map.on("moveend", saveUrl);
