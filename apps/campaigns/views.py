@@ -49,9 +49,7 @@ class MilestoneForm(forms.ModelForm):
         if self.instance.pk is not None:
             step = self.instance.get_step_display()
             for name in ("planned_date", "actual_date", "time", "place"):
-                self.fields[name].widget.attrs["aria-label"] = (
-                    f"{step} — {self.fields[name].label}"
-                )
+                self.fields[name].widget.attrs["aria-label"] = f"{step} — {self.fields[name].label}"
 
     class Meta:
         model = Milestone
