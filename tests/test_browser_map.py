@@ -449,3 +449,50 @@ def test_an_operator_undoes_a_decision_from_the_queue(live_server, world, browse
     assert Signalement.objects.get(pk=signalement.pk).status == "submitted"
     assert LandCoverPolygon.objects.get(pk=signalement.polygon_id).code_cs == "CS2.2.1"
     assert errors == []
+
+
+def test_on_a_phone_the_map_comes_first_and_a_polygon_opens_as_a_bottom_sheet(
+    live_server, world, browser_page, settings
+):
+    """390 × 844, touch: the map fills the width, a tapped polygon's panel slides up from the
+    bottom with « Signaler une erreur » in reach, the form offers the camera, and « Me
+    localiser » takes the map to where the phone is."""
+    settings.ORTHO_WMTS_URL = ""
+    to_wgs84 = Transformer.from_crs(2154, 4326, always_xy=True).transform
+    lon, lat = to_wgs84(X0 + 150, Y0 + 150)
+    here_lon, here_lat = to_wgs84(X0 + 350, Y0 + 350)  # the phone, in square (3, 3)
+    context = browser_page.context.browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="fr-FR",
+        is_mobile=True,
+        has_touch=True,
+        geolocation={"latitude": here_lat, "longitude": here_lon},
+        permissions=["geolocation"],
+    )
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    browser_login(page, live_server.url, "contributor_in")
+    page.goto(f"{live_server.url}/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2")
+    page.wait_for_selector("#map[data-ready='1']")
+    box = page.locator("#map").bounding_box()
+    assert box["width"] >= 370 and box["height"] >= 320  # was 0 px wide
+    page.tap("#map", position={"x": box["width"] / 2, "y": box["height"] / 2})
+    expect(page.locator("#report-open")).to_be_visible()
+    sheet = page.locator("#polygon-panel").bounding_box()
+    assert sheet["y"] >= 844 * 0.4 and sheet["y"] + sheet["height"] <= 844 + 1
+    button = page.locator("#report-open").bounding_box()
+    assert button["y"] + button["height"] <= 844 and page.evaluate("window.scrollY") == 0
+    page.tap("#report-open")
+    camera = page.locator("#report-camera")
+    expect(camera).to_be_visible()
+    assert camera.get_attribute("capture") == "environment"
+    page.tap("#panel-close")
+    page.tap("#locate-me")
+    page.wait_for_selector("#map[data-located='1']")
+    page.wait_for_timeout(500)  # the view is saved in the address after the move
+    view = dict(p.split("=") for p in page.url.split("?")[1].split("&"))
+    assert float(view["lat"]) == pytest.approx(here_lat, abs=1e-4)
+    assert float(view["lon"]) == pytest.approx(here_lon, abs=1e-4)
+    assert errors == []
+    context.close()

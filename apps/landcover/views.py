@@ -174,6 +174,9 @@ def departement_map(request, code):
             "cancel": _("Annuler"),
             "sent": _("Signalement n° %(id)s déposé."),
             "numero": _("n°"),
+            "locate": _("Me localiser"),
+            "locateFailed": _("Position introuvable (autorisez la localisation, en HTTPS)."),
+            "camera": _("Prendre une photo"),
             "mapKeyboard": _(
                 "Carte : les flèches la déplacent, + et − zooment, Entrée interroge le polygone "
                 "au centre."

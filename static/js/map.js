@@ -381,6 +381,9 @@ function showReportForm(p) {
     type: "file", name: "attachments", multiple: true,
     accept: "image/jpeg,image/png,image/webp,application/pdf",
   });
+  // On phones and tablets, a photo straight from the camera (shown on touch screens).
+  const camera = el("input", { type: "file", name: "camera", accept: "image/*", id: "report-camera" });
+  camera.setAttribute("capture", "environment");
   const draw = el("button", { type: "button", textContent: t.draw });
   const hint = el("p", { id: "report-hint", className: "hint-warning", hidden: true });
   const impact = el("p", { id: "report-impact", className: "hint", hidden: true });
@@ -389,7 +392,8 @@ function showReportForm(p) {
   const send = el("button", { type: "submit", textContent: t.send });
   const cancel = el("button", { type: "button", textContent: t.cancel });
   form.append(labelled(t.proposedCs, cs), csDef, labelled(t.proposedUs, us), usDef, labelled(t.comment, comment),
-    labelled(t.attachments, files), draw, clippedNote, hint, impact, error, send, cancel);
+    labelled(t.attachments, files), Object.assign(labelled(t.camera, camera), { className: "camera" }),
+    draw, clippedNote, hint, impact, error, send, cancel);
   document.getElementById("report-open").after(form);
   document.getElementById("report-open").hidden = true;
 
@@ -435,7 +439,7 @@ function showReportForm(p) {
     const data = new FormData();
     Object.entries(payload()).forEach(([k, v]) => data.append(k, typeof v === "object" ? JSON.stringify(v) : v));
     data.append("comment", comment.value);
-    Array.from(files.files).forEach((f) => data.append("attachments", f));
+    [...files.files, ...camera.files].forEach((f) => data.append("attachments", f));
     send.disabled = true;
     postForm(cfg.signalements, data)
       .then(({ ok, data: d }) => {
@@ -620,6 +624,56 @@ function bindControls() {
   });
 }
 
+/* « Me localiser » (phones in the field): the map goes to where the device is, a dot and
+ * the accuracy circle there. Browsers ask the user first (and need HTTPS). */
+let located = null;
+function addLocateControl() {
+  if (!navigator.geolocation) return;
+  const Locate = L.Control.extend({
+    options: { position: "topleft" },
+    onAdd: function () {
+      const div = L.DomUtil.create("div", "leaflet-bar locate-control");
+      const a = L.DomUtil.create("a", "", div);
+      a.href = "#";
+      a.id = "locate-me";
+      a.setAttribute("role", "button");
+      a.title = t.locate;
+      a.setAttribute("aria-label", t.locate);
+      // A target drawn in SVG (no icon font: nothing to load, the same on every device).
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("viewBox", "0 0 24 24");
+      svg.setAttribute("width", "18");
+      svg.setAttribute("height", "18");
+      svg.setAttribute("aria-hidden", "true");
+      [["circle", { cx: 12, cy: 12, r: 7, fill: "none", stroke: "#333", "stroke-width": 2 }],
+        ["circle", { cx: 12, cy: 12, r: 2.5, fill: "#333" }],
+        ["path", { d: "M12 1v4M12 19v4M1 12h4M19 12h4", stroke: "#333", "stroke-width": 2 }],
+      ].forEach(([tag, attrs]) => {
+        const shape = document.createElementNS("http://www.w3.org/2000/svg", tag);
+        Object.entries(attrs).forEach(([k, v]) => shape.setAttribute(k, v));
+        svg.append(shape);
+      });
+      a.append(svg);
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.on(a, "click", (e) => {
+        L.DomEvent.preventDefault(e);
+        map.locate({ setView: true, maxZoom: 18, enableHighAccuracy: true });
+      });
+      return div;
+    },
+  });
+  new Locate().addTo(map);
+  map.on("locationfound", (e) => {
+    if (located) map.removeLayer(located);
+    located = L.layerGroup([
+      L.circle(e.latlng, { radius: e.accuracy, weight: 1, color: "#1f78b4", fillOpacity: 0.1, interactive: false }),
+      L.circleMarker(e.latlng, { radius: 7, color: "#ffffff", weight: 2, fillColor: "#1f78b4", fillOpacity: 1, interactive: false }),
+    ], { pane: "markers" }).addTo(map);
+    document.getElementById("map").dataset.located = "1";
+  });
+  map.on("locationerror", () => { document.getElementById("loop-note").textContent = t.locateFailed; });
+}
+
 /* Leaflet.draw's tooltips in the page's language. */
 function localiseDraw() {
   if (!L.drawLocal) return;
@@ -646,6 +700,7 @@ window.ocsgeMapInit = function (leafletMap) {
   rebuildLayers();
   bindControls();
   map.on("click", (e) => { if (!(drawer && drawer.enabled())) identify(e); });
+  addLocateControl();
   // Keyboard: the map takes the focus (Tab), arrows move it, Enter asks for the polygon
   // under its centre; the focus then goes to the panel (its first action).
   const container = map.getContainer();
