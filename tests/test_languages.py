@@ -135,6 +135,7 @@ def _french_left(html: str, data: list[str]) -> list[str]:
         ("contributor_in", "/departements/98/signalements/depot-fichier/"),
         ("contributor_in", "/signalements/{signalement}/"),
         ("contributor_in", "/comptes/jetons/"),
+        ("contributor_in", "/mes-signalements/"),
         ("contributor_in", "/territoires/commune/98001/"),
         ("operator", "/departements/98/signalements/"),
         ("operator", "/signalements/{signalement}/"),

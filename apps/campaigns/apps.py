@@ -7,7 +7,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from apps.landcover import contributions
+        from apps.signalements.signals import signalement_changed
 
         from .map import map_config
+        from .notifications import on_signalement_changed
 
         contributions.MAP_CONFIG.append(map_config)
+        signalement_changed.connect(on_signalement_changed, dispatch_uid="campaigns-notify")

@@ -121,6 +121,8 @@ class OutboxMail(models.Model):
         LOOP_CLOSE = "loop_close", _("fin d'une boucle de retours")
         RESULTS = "results", _("résultats aux contributeurs")
         DIGEST = "digest", _("résumé du jour aux opérateurs")
+        NOTIFICATION = "notification", _("suite d'un signalement")
+        NOTIFICATIONS = "notifications", _("suites des signalements du jour")
 
     key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(_("type"), max_length=40, choices=Kind.choices)
@@ -179,3 +181,58 @@ class Publication(models.Model):
 
     def __str__(self):
         return f"{self.departement} — {self.get_state_display()}"
+
+
+class NotificationSetting(models.Model):
+    """How a user hears of what happens to their signalements."""
+
+    class Frequency(models.TextChoices):
+        IMMEDIATE = "immediate", _("à chaque fois, par courriel")
+        DAILY = "daily", _("un courriel par jour au plus")
+        NEVER = "never", _("jamais par courriel (sur le site seulement)")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_setting"
+    )
+    frequency = models.CharField(
+        _("courriels"), max_length=10, choices=Frequency.choices, default=Frequency.IMMEDIATE
+    )
+
+    class Meta:
+        verbose_name = _("préférence de notification")
+        verbose_name_plural = _("préférences de notification")
+
+    def __str__(self):
+        return f"{self.user} : {self.get_frequency_display()}"
+
+
+class Notification(models.Model):
+    """Something that happened to a user's signalement: its status changed, details were
+    asked, a comment was left. Counted on « Mes signalements » until seen; mailed at once,
+    in the day's mail, or never, as the user chose."""
+
+    class What(models.TextChoices):
+        STATUS = "status", _("changement de statut")
+        QUESTION = "question", _("demande de précisions")
+        COMMENT = "comment", _("commentaire")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    signalement = models.ForeignKey(
+        "signalements.Signalement", on_delete=models.CASCADE, related_name="+"
+    )
+    what = models.CharField(max_length=10, choices=What.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(null=True, blank=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "seen_at"])]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+
+    def __str__(self):
+        return self.text[:80]

@@ -17,8 +17,11 @@ def sync_calendars() -> dict:
 
 @shared_task(acks_late=True)
 def daily_digest() -> int:
-    """The operators' daily digest of new signalements (Celery beat, every morning)."""
-    return loops.digest()
+    """The operators' daily digest of new signalements, and the contributors' daily mail of
+    what happened to theirs (Celery beat, every morning)."""
+    from .notifications import mail_daily
+
+    return loops.digest() + mail_daily()
 
 
 @shared_task(acks_late=True)

@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("departements/<str:code>/rapport-qualite/", views.quality_page, name="quality"),
     path("departements/<str:code>/publier/", views.publish_view, name="publish"),
+    path("mes-signalements/", views.mine, name="mine"),
     path("donnees/", views.open_data, name="open-data"),
     path("donnees/catalogue.jsonld", views.open_data_catalogue, name="open-data-catalogue"),
     path("donnees/<str:code>/<str:name>", views.open_data_file, name="open-data-file"),

@@ -22,7 +22,14 @@ from apps.territories.permissions import Right, may
 from . import loops, publication, quality
 from .calendar import LOOPS, create_plan, departement_organisations, loop_window
 from .dashboard import departement_rows
-from .models import Milestone, OutboxMail, ProductionPlan, Publication
+from .models import (
+    Milestone,
+    Notification,
+    NotificationSetting,
+    OutboxMail,
+    ProductionPlan,
+    Publication,
+)
 
 
 def can_manage(user, departement) -> bool:
@@ -364,4 +371,51 @@ def nomenclature(request):
         request,
         "campaigns/nomenclature.html",
         {"cover": CoverCode.objects.all(), "use": UseCode.objects.all()},
+    )
+
+
+class NotificationForm(forms.ModelForm):
+    class Meta:
+        model = NotificationSetting
+        fields = ["frequency"]
+        widgets = {"frequency": forms.RadioSelect}
+
+
+def mine(request):
+    """« Mes signalements »: the user's signalements in every département, what happened to
+    them (new since the last visit highlighted, then marked seen), and how to be told."""
+    from django.contrib.auth.views import redirect_to_login
+
+    from apps.signalements.models import Signalement
+
+    from . import notifications
+
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    setting, _created = NotificationSetting.objects.get_or_create(user=request.user)
+    if request.method == "POST":
+        form = NotificationForm(request.POST, instance=setting)
+        if form.is_valid():
+            form.save()
+            messages.success(request, _("Préférence enregistrée."))
+            return redirect("campaigns:mine")
+    else:
+        form = NotificationForm(instance=setting)
+    notes = list(
+        Notification.objects.filter(user=request.user).only(
+            "signalement_id", "what", "text", "created_at", "seen_at"
+        )[:50]
+    )
+    visited = timezone.now()
+    notifications.seen(request.user, before=visited)
+    signalements = (
+        Signalement.objects.filter(author=request.user)
+        .select_related("vintage__departement")
+        .defer("vintage__departement__geom", "geom", "location")
+        .order_by("-created_at")[:200]
+    )
+    return render(
+        request,
+        "campaigns/mine.html",
+        {"form": form, "notes": notes, "signalements": signalements},
     )

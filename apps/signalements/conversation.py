@@ -8,7 +8,8 @@ from apps.territories.permissions import RULES, Right
 
 from .access import can_decide, locked
 from .errors import Conflict, Forbidden
-from .models import SignalementComment
+from .models import Signalement, SignalementComment
+from .signals import signalement_changed
 from .transitions import OPEN
 from .uploads import Upload, check_uploads, store
 
@@ -24,7 +25,13 @@ def add_comment(user, signalement_id: int, text: str):
             raise Forbidden(_("Vous ne pouvez pas commenter ce signalement."))
         if not decider and signalement.status not in OPEN:
             raise Conflict(_("Le signalement est clos."))
-        return SignalementComment.objects.create(signalement=signalement, author=user, text=text)
+        comment = SignalementComment.objects.create(
+            signalement=signalement, author=user, text=text
+        )
+        signalement_changed.send(
+            Signalement, signalement=signalement, actor=user, what="comment", message=text
+        )
+        return comment
 
 
 def add_attachments(user, signalement_id: int, uploads: list[Upload]):

@@ -16,6 +16,7 @@ from .access import can_decide, locked, visible_signalements
 from .errors import Conflict, Forbidden, Missing, Refused
 from .map import touch_feedback
 from .models import RejectionReason, Signalement, SignalementEvent
+from .signals import signalement_changed
 from .transitions import (
     AUTHOR,
     NEEDS_MESSAGE,
@@ -95,6 +96,13 @@ def apply_action(
             reason=reason_obj,
             message=message or "",
             corrected=corrected,
+        )
+        signalement_changed.send(
+            Signalement,
+            signalement=signalement,
+            actor=user,
+            what="question" if action == Action.ASK_INFO else "status",
+            message=message or "",
         )
     return signalement
 
@@ -203,6 +211,9 @@ def undo(user, signalement_id: int) -> Signalement:
             from_status=previous,
             to_status=signalement.status,
             message=_("annule « %(action)s »") % {"action": last.get_action_display()},
+        )
+        signalement_changed.send(
+            Signalement, signalement=signalement, actor=user, what="status", message=""
         )
     return signalement
 
