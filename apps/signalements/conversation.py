@@ -25,9 +25,7 @@ def add_comment(user, signalement_id: int, text: str):
             raise Forbidden(_("Vous ne pouvez pas commenter ce signalement."))
         if not decider and signalement.status not in OPEN:
             raise Conflict(_("Le signalement est clos."))
-        comment = SignalementComment.objects.create(
-            signalement=signalement, author=user, text=text
-        )
+        comment = SignalementComment.objects.create(signalement=signalement, author=user, text=text)
         signalement_changed.send(
             Signalement, signalement=signalement, actor=user, what="comment", message=text
         )
