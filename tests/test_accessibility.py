@@ -28,7 +28,7 @@ PAGES = [
     ("contributor_in", "/departements/98/carte/", "#map[data-ready='1']"),
     ("contributor_in", "/departements/98/signalements/", "#queue-map[data-ready='1']"),
     ("contributor_in", "/departements/98/signalements/depot-fichier/", "main"),
-    ("contributor_in", "/signalements/{signalement}/", "main"),
+    ("contributor_in", "/signalements/{signalement}/", "#place[data-ready='1']"),
     ("contributor_in", "/comptes/jetons/", "main"),
     ("contributor_in", "/mes-signalements/", "main"),
     ("contributor_in", "/territoires/commune/98001/", "main"),

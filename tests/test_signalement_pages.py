@@ -227,3 +227,27 @@ def test_an_operator_saves_a_selection_of_the_queue_and_only_they_see_it(client,
     client.logout()
     client.post("/departements/98/signalements/", {"do": "save-filter", "name": "x"})
     assert not SavedFilter.objects.exists()
+
+
+def test_the_signalement_page_shows_the_place_the_codes_by_name_and_what_was_corrected(
+    client, world
+):
+    import json
+    import re
+
+    from apps.signalements import decisions
+
+    from .helpers import file
+
+    s = file(world)
+    login(client, world, "contributor_in")
+    page = client.get(f"/signalements/{s.pk}/").content.decode()
+    assert "CS2.2.1 — Formations herbacées" in page and "CS2.1.1.1 — Peuplement de feuillus" in page
+    place = json.loads(re.search(r'id="place-config"[^>]*>(.*?)</script>', page).group(1))
+    lat, lon = place["location"]
+    assert (round(lat, 3), round(lon, 3)) == (46.501, 3.002)  # square (1, 1)
+    assert place["tiles"] == f"/tiles/{world['m2'].pk}/{{z}}/{{x}}/{{y}}.pbf"
+    assert 'id="before-after"' not in page
+    decisions.apply_action(world["users"]["operator"], s.pk, "accept")
+    page = client.get(f"/signalements/{s.pk}/").content.decode()
+    assert "avant CS2.2.1 / US1.1, après CS2.1.1.1 / US1.2" in page

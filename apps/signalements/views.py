@@ -239,6 +239,7 @@ def detail(request, pk):
         "signalements/detail.html",
         {
             "s": signalement,
+            **_place_and_codes(signalement),
             "is_open": signalement.status in OPEN,
             "can_answer": is_author and signalement.status == Status.AWAITING_INFO,
             "can_withdraw": is_author and signalement.status in OPEN,
@@ -250,6 +251,57 @@ def detail(request, pk):
             is None,
         },
     )
+
+
+def _place_and_codes(signalement) -> dict:
+    """The signalement's map (its place on the vintage's tiles, the drawn shape) and its
+    codes with their labels and colours; once accepted, the polygon before and after."""
+    from apps.landcover.models import CoverCode, PolygonRevision, UseCode
+
+    cs = {
+        c.code: c
+        for c in CoverCode.objects.filter(
+            code__in=[signalement.code_cs_current, signalement.code_cs_proposed]
+        )
+    }
+    us = {
+        u.code: u
+        for u in UseCode.objects.filter(
+            code__in=[signalement.code_us_current, signalement.code_us_proposed]
+        )
+    }
+    point = wgs84(signalement.location)
+    shape = wgs84(signalement.geom)
+    config = {
+        "tiles": tiles.url_template("vintage", signalement.vintage_id),
+        "location": [point.y, point.x] if point else None,
+        "shape": json.loads(shape.geojson) if shape else None,
+        "cs": dict(CoverCode.objects.values_list("code", "colour")),
+    }
+    before_after = None
+    accept = next((e for e in signalement.events.all() if e.corrected), None)
+    if signalement.status == Status.ACCEPTED and accept is not None:
+        revision = (
+            PolygonRevision.objects.filter(
+                polygon_id=accept.corrected["polygon"], revision=accept.corrected["revision"]
+            )
+            .only("code_cs_before", "code_us_before", "code_cs_after", "code_us_after")
+            .first()
+        )
+        if revision is not None:
+            before_after = {
+                "before": (revision.code_cs_before, revision.code_us_before),
+                "after": (signalement.code_cs_proposed, signalement.code_us_proposed),
+                "split": bool(accept.corrected["pieces"]),
+            }
+    return {
+        "current_cs": cs.get(signalement.code_cs_current),
+        "current_us": us.get(signalement.code_us_current),
+        "proposed_cs": cs.get(signalement.code_cs_proposed),
+        "proposed_us": us.get(signalement.code_us_proposed),
+        "place": config,
+        "before_after": before_after,
+    }
 
 
 def attachment(request, pk, attachment_id):
