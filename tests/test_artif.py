@@ -543,6 +543,7 @@ URLS = [
     "/api/artificialisation/{level}/{code}/communes/",
     "/territoires/{level}/{code}/",
     "/territoires/{level}/{code}/artificialisation.csv",
+    "/territoires/{level}/{code}/rapport.pdf",
 ]
 
 
@@ -655,3 +656,57 @@ def test_territory_page_queries_do_not_grow_with_communes(client, readers, gener
     with CaptureQueriesContext(connection) as ctx:
         client.get("/territoires/departement/99/")
     assert len(ctx) == first
+
+
+@pytest.mark.parametrize(
+    "level, code, lines",
+    [
+        ("commune", "98001", ["Étréchy-sur-Carré (commune 98001)"]),
+        ("departement", "98", ["Carré (département 98)", "Étréchy-sur-Carré 98001 0,00 6,25 1,00"]),
+    ],
+)
+def test_the_territory_report_is_a_pdf_with_the_figures_of_the_page(
+    client, world, level, code, lines
+):
+    """The PDF made on the server: M1 none artificialised, M2 the built square (1 ha of
+    16 ha, 6,25 %), a net flow of 1 ha; a département's has its communes."""
+    from pypdf import PdfReader
+
+    from apps.artif.compute import compute_departement
+    from apps.landcover.difference import compute_difference
+    from apps.territories.models import Departement
+
+    from .helpers import login
+
+    dep = Departement.objects.get(code="98")
+    compute_difference(dep)
+    compute_departement(dep)
+    login(client, world, "operator2")
+    response = client.get(f"/territoires/{level}/{code}/rapport.pdf")
+    assert response["Content-Type"] == "application/pdf"
+    assert f'filename="artificialisation_{level}_{code}.pdf"' in response["Content-Disposition"]
+    reader = PdfReader(io.BytesIO(response.content))
+    # Words in reading order (a table's cells come one per line).
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "M2 2024 1,00 16,00 6,25" in text
+    assert "1,00 0,00 1,00" in text  # artificialisation, désartificialisation, net
+    for line in lines:
+        assert line in text
+    assert "Licence Ouverte" in text
+
+
+def test_an_epci_report_names_the_epci_and_each_of_its_communes(client, readers, generated):
+    from pypdf import PdfReader
+
+    from apps.territories.models import Epci
+
+    dep = generated[0]
+    epci = Epci.objects.filter(communes__departement=dep).distinct().order_by("siren").first()
+    client.force_login(readers["reviewer"])
+    response = client.get(f"/territoires/epci/{epci.siren}/rapport.pdf")
+    text = " ".join(
+        " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages).split()
+    )
+    assert f"{epci.name} (EPCI {epci.siren})" in text
+    for name, code in epci.communes.values_list("name", "code"):
+        assert f"{' '.join(name.split())} {code}" in text

@@ -154,3 +154,26 @@ def test_a_visitor_sees_the_published_vintages_drawn_from_their_pmtiles(
     assert archive_reads and all(r and r.startswith("bytes=") for _u, r in archive_reads)
     assert not [u for u, _r in requests if "/tiles/" in u]
     assert errors == []
+
+
+def test_the_territory_legend_shows_each_class_once_and_tooltips_give_units(
+    live_server, world, browser_page
+):
+    """One commune: one class, named by its value with its unit (was « 2,61 – 2,61 » four
+    times); the tooltip gives the unit too; the net flow in hectares."""
+    from apps.artif.compute import compute_departement
+    from apps.landcover.difference import compute_difference
+
+    compute_difference(Departement.objects.get(code="98"))
+    compute_departement(Departement.objects.get(code="98"))
+    page = browser_page
+    browser_login(page, live_server.url, "operator2")
+    page.goto(f"{live_server.url}/territoires/departement/98/")
+    page.wait_for_selector("#choropleth-legend li")
+    # M2: square (0, 0) built, 1 ha of the 16 ha commune.
+    legend = page.locator("#choropleth-legend li")
+    assert [t.strip() for t in legend.all_inner_texts()] == ["6,25 %"]
+    page.locator("#territory-map path.leaflet-interactive").first.hover(force=True)
+    assert page.locator(".leaflet-tooltip").inner_text().endswith(": 6,25 %")
+    page.check("input[name=choropleth][value=net_ha]")
+    assert [t.strip() for t in legend.all_inner_texts()] == ["1 ha"]

@@ -10,4 +10,9 @@ urlpatterns = [
         views.territory_csv,
         name="territory-csv",
     ),
+    path(
+        "territoires/<str:level>/<str:code>/rapport.pdf",
+        views.territory_pdf,
+        name="territory-pdf",
+    ),
 ]

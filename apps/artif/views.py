@@ -82,6 +82,7 @@ def territory_page(request, level, code):
                 "net_ha": _("Artificialisation nette M1→M2 (ha)"),
                 "none": _("pas de données"),
             },
+            "units": {"M1_share": "%", "M2_share": "%", "net_ha": "ha"},
         },
     }
     return render(request, "artif/territory.html", context)
@@ -96,4 +97,18 @@ def territory_csv(request, level, code):
         f'attachment; filename="artificialisation_{level}_{found.code}.csv"'
     )
     write_csv(response, per_commune(request.user, found))
+    return response
+
+
+@longer_statements(settings.FIGURES_STATEMENT_TIMEOUT_MS)
+def territory_pdf(request, level, code):
+    """The territory's report as a PDF made on the server (`report.render_pdf`)."""
+    from .report import render_pdf
+
+    found = territory_or_404(request.user, level, code)
+    pdf = render_pdf(found, summary(request.user, found), per_commune(request.user, found))
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="artificialisation_{level}_{found.code}.pdf"'
+    )
     return response

@@ -7,12 +7,20 @@ const cfg = JSON.parse(document.getElementById("territory-config").textContent);
 const SEQ = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"];
 const DIV = ["#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"];
 
+/* Quantile breaks, each once: a territory of few communes (or of equal values) gets fewer
+ * classes, never the same class twice in the legend. */
 function breaks(values, n) {
   const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
   if (!sorted.length) return [];
   const out = [];
   for (let i = 1; i < n; i++) out.push(sorted[Math.floor((i * sorted.length) / n)]);
-  return out;
+  return [...new Set(out)].filter((c) => c < sorted[sorted.length - 1]);
+}
+/* `k` colours spread over the palette (its ends kept). */
+function spread(palette, k) {
+  if (k >= palette.length) return palette;
+  if (k === 1) return [palette[palette.length - 1]];
+  return Array.from({ length: k }, (_, i) => palette[Math.round((i * (palette.length - 1)) / (k - 1))]);
 }
 function classOf(v, cuts) {
   let k = 0;
@@ -20,7 +28,11 @@ function classOf(v, cuts) {
   return k;
 }
 function fmt(v) {
-  return v === null ? cfg.labels.none : v.toLocaleString(document.documentElement.lang, { maximumFractionDigits: 2 });
+  if (v === null) return cfg.labels.none;
+  return (v === 0 ? 0 : v).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 2 });
+}
+function withUnit(v, key) {
+  return v === null ? cfg.labels.none : `${fmt(v)} ${cfg.units[key]}`;
 }
 
 window.ocsgeTerritoryInit = function (map) {
@@ -31,17 +43,18 @@ window.ocsgeTerritoryInit = function (map) {
     const key = document.querySelector("input[name=choropleth]:checked").value;
     const values = data.features.map((f) => f.properties[key]);
     const diverging = key === "net_ha";
-    const palette = diverging ? DIV : SEQ;
-    let colour;
+    const known = values.filter((v) => v !== null);
+    let palette;
     let cuts;
     if (diverging) {
-      const top = Math.max(...values.filter((v) => v !== null).map(Math.abs), 0.01);
+      const top = Math.max(...known.map(Math.abs), 0.01);
       cuts = [-top / 2, -top / 10, top / 10, top / 2];
-      colour = (v) => palette[classOf(v, cuts)];
+      palette = DIV;
     } else {
-      cuts = breaks(values, palette.length);
-      colour = (v) => palette[classOf(v, cuts)];
+      cuts = breaks(values, SEQ.length);
+      palette = spread(SEQ, cuts.length + 1);
     }
+    const colour = (v) => palette[classOf(v, cuts)];
     if (layer) map.removeLayer(layer);
     layer = L.geoJSON(data, {
       style: (f) => {
@@ -50,7 +63,7 @@ window.ocsgeTerritoryInit = function (map) {
       },
       onEachFeature: (f, l) => {
         const p = f.properties;
-        l.bindTooltip(textLines([`${p.name} (${p.code}) : ${fmt(p[key])}`]));
+        l.bindTooltip(textLines([`${p.name} (${p.code}) : ${withUnit(p[key], key)}`]));
         l.on("click", () => { window.location.href = `../../commune/${p.code}/`; });
       },
     }).addTo(map);
@@ -60,15 +73,18 @@ window.ocsgeTerritoryInit = function (map) {
     title.textContent = cfg.labels[key];
     legend.append(title);
     const list = document.createElement("ul");
-    const edges = [null, ...cuts, null];
+    // Each class by the lowest and highest values it holds: no empty class, none twice.
     palette.forEach((c, i) => {
+      const held = known.filter((v) => classOf(v, cuts) === i);
+      if (!held.length) return;
       const li = document.createElement("li");
       const sw = document.createElement("span");
       sw.className = "swatch";
       sw.style.background = c;
-      const lo = edges[i] === null ? "…" : fmt(edges[i]);
-      const hi = edges[i + 1] === null ? "…" : fmt(edges[i + 1]);
-      li.append(sw, ` ${lo} – ${hi}`);
+      const lo = Math.min(...held);
+      const hi = Math.max(...held);
+      li.dataset.colour = c;
+      li.append(sw, lo === hi ? ` ${withUnit(lo, key)}` : ` ${fmt(lo)} – ${withUnit(hi, key)}`);
       list.append(li);
     });
     legend.append(list);
