@@ -2,6 +2,7 @@
 assembly into a draft vintage, bad inputs."""
 
 import io
+import re
 import shutil
 
 import pytest
@@ -267,8 +268,15 @@ def test_operator_starts_a_run_from_the_page_and_follows_it(
         "checkpoint": f"{folder}/model.pt",
         "block_px": "512",
     }
+    # The inputs are chosen from the data folder's list; the page never shows its path.
+    page = client.get("/departements/99/inference/").content.decode()
+    assert f'<option value="{folder}/rgb.tif">rgb.tif</option>' in page
+    assert f'<option value="{folder}/model.pt">model.pt</option>' in page
+    assert str(settings.DATA_DIR) not in page
     bad = client.post("/departements/99/inference/", {**data, "rgb": "../../etc/passwd"})
-    assert "introuvable" in bad.content.decode() and not InferenceRun.objects.exists()
+    assert "Choisissez un fichier ou un dossier de la liste" in bad.content.decode()
+    assert str(settings.DATA_DIR) not in bad.content.decode()
+    assert not InferenceRun.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/departements/99/inference/", data)
     assert response.status_code == 302
@@ -437,3 +445,68 @@ def test_only_a_failed_run_is_rerun(client, cast, state):
     response = client.post(f"/departements/98/inference/{run.pk}/rerun/", follow=True)
     assert "Seule une inférence en échec se relance" in response.content.decode()
     assert _states(run) == before
+
+
+def test_the_page_lists_the_data_folder_and_never_shows_a_server_path(
+    client, staff, settings, tmp_path
+):
+    """Rasters and dalle folders of DATA_DIR, by folder (a large dalle set once, as a folder),
+    checkpoints apart; a refusal names files relative to the folder."""
+    from apps.inference import views
+
+    settings.DATA_DIR = tmp_path
+    (tmp_path / "ortho" / "D032").mkdir(parents=True)
+    for k in range(25):
+        (tmp_path / "ortho" / "D032" / f"dalle_{k:02d}.jp2").write_bytes(b"")
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "mnt" / "alti.asc").write_bytes(b"")
+    (tmp_path / "modeles").mkdir()
+    (tmp_path / "modeles" / "unet.pt").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("")
+    rasters, checkpoints = views.data_choices()
+    assert rasters == [
+        ("", "—"),
+        ("mnt", [("mnt/alti.asc", "alti.asc")]),
+        ("ortho", [("ortho/D032", "D032/ (25 dalles)")]),
+    ]
+    assert checkpoints == [("", "—"), ("modeles", [("modeles/unet.pt", "unet.pt")])]
+    message = f"RVB : aucune dalle (.jp2, .tif, .asc) dans {tmp_path}/ortho/D032 ni /opt/x/y.tif"
+    assert views.without_server_paths(message) == (
+        "RVB : aucune dalle (.jp2, .tif, .asc) dans ortho/D032 ni y.tif"
+    )
+
+
+def test_each_run_and_model_shows_its_iou_per_class(client, staff, checkpoint):
+    from apps.inference.models import InferenceRun, ModelVersion
+    from apps.landcover.models import ModelClass
+    from apps.territories.models import Departement
+
+    ModelClass.objects.update_or_create(id=1, defaults={"label": "bâtiment"})
+    ModelClass.objects.update_or_create(id=10, defaults={"label": "feuillus"})
+    version = ModelVersion.objects.create(
+        name="affiné 99",
+        checkpoint="/models/affine99.pt",
+        metrics={
+            "before": {"miou": 0.5, "iou": {"1": 0.61, "10": 0.4}},
+            "after": {"miou": 0.7, "iou": {"1": 0.62, "10": 0.78}},
+        },
+    )
+    InferenceRun.objects.create(
+        departement=Departement.objects.get(code="99"),
+        rank="M2",
+        millesime=2024,
+        rgb="/x/rgb.tif",
+        nir="/x/nir.tif",
+        elevation="/x/e.tif",
+        model_version=version,
+        created_by=staff["operator"],
+    )
+    client.force_login(staff["operator"])
+    page = client.get("/departements/99/inference/").content.decode()
+    assert "Modèle « affiné 99 » : IoU par classe" in page
+    rows = re.findall(
+        r"<tr><td>(\d+ — [^<]+)</td><td class=\"num\">([\d,]+)</td>"
+        r"<td class=\"num\">([\d,]+)</td></tr>",
+        page,
+    )
+    assert rows[:2] == [("1 — bâtiment", "0,620", "0,610"), ("10 — feuillus", "0,780", "0,400")]

@@ -53,3 +53,25 @@ def register_general(checkpoint, name: str, report: dict) -> ModelVersion:
             },
         )
     return version
+
+
+def class_ious(version, labels: dict[int, str]) -> list[dict]:
+    """A model's IoU per class as its registry entry measured it, on held-out areas: after
+    its fine-tuning (with the figure before), or on the held-out synthetic tiles of its
+    training. [{"id", "label", "iou", "before"}], classes in order; empty when unmeasured."""
+    metrics = version.metrics or {}
+    after = (metrics.get("after") or metrics.get("held_out_synthetic") or {}).get("iou") or {}
+    before = (metrics.get("before") or {}).get("iou") or {}
+    rows = []
+    for key, value in sorted(after.items(), key=lambda kv: int(kv[0])):
+        if value is None:
+            continue
+        rows.append(
+            {
+                "id": int(key),
+                "label": labels.get(int(key), ""),
+                "iou": value,
+                "before": before.get(key, before.get(int(key))),
+            }
+        )
+    return rows
