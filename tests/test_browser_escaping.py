@@ -46,14 +46,16 @@ def test_no_script_of_ours_turns_data_into_html():
         if sinks.search(line)
     ]
     assert found == []
-    # and every popup/tooltip goes through the text-node helper
+    # and every popup/tooltip goes through the text-node helper (or the queue's popupOf,
+    # text nodes and swatches built as DOM)
     calls = [
         line.strip()
         for path in sorted(JS.glob("*.js"))
         for line in path.read_text().splitlines()
         if re.search(r"bind(Popup|Tooltip)\(", line)
     ]
-    assert len(calls) == 3 and all(re.search(r"bind(Popup|Tooltip)\(textLines\(", c) for c in calls)
+    assert len(calls) == 3
+    assert all(re.search(r"bind(Popup|Tooltip)\((textLines|popupOf)\(", c) for c in calls)
 
 
 def _view(x, y):

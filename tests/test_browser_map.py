@@ -496,3 +496,70 @@ def test_on_a_phone_the_map_comes_first_and_a_polygon_opens_as_a_bottom_sheet(
     assert float(view["lon"]) == pytest.approx(here_lon, abs=1e-4)
     assert errors == []
     context.close()
+
+
+def test_the_queue_map_shows_the_current_signalement_in_its_colours_m1_and_m2(
+    live_server, world, browser_page, settings
+):
+    """Pixel checks: beside the current signalement's marker, its polygon in the colour of
+    its vintage's CS — M2's built square (0, 0) — then, switched to M1, the grass it was."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from .helpers import file, grass_polygon
+
+    settings.ORTHO_WMTS_URL = ""
+    built = grass_polygon(world, 0, 0)  # built in M2
+    file(world, polygon_id=built.pk, cs="CS1.1.1.2", us="US5")
+    page = browser_page
+    browser_login(page, live_server.url, "operator")
+    page.goto(f"{live_server.url}/departements/98/signalements/")
+    page.wait_for_selector("#queue-map[data-ready='1']")
+    page.wait_for_load_state("networkidle")
+
+    def pixels():
+        """(beside the marker, the map's background in its bottom-left corner)."""
+        box = page.locator("#queue-map").bounding_box()
+        image = Image.open(BytesIO(page.locator("#queue-map").screenshot())).convert("RGB")
+        scale = image.width / box["width"]
+        # The map is centred on the marker; 40 px to its right is still the 100 m square.
+        beside = (int((box["width"] / 2 + 40) * scale), int(box["height"] / 2 * scale))
+        return image.getpixel(beside), image.getpixel((3, image.height - 3))
+
+    def beside_marker():
+        # Once the tiles have faded in: the same pixel twice, a quarter second apart.
+        last = None
+        for _ in range(20):
+            now = pixels()[0]
+            if now == last:
+                return now
+            last = now
+            page.wait_for_timeout(250)
+        return last
+
+    from apps.landcover.models import CoverCode
+
+    colours = dict(CoverCode.objects.values_list("code", "colour"))
+
+    def drawn_as(pixel):
+        """The CS whose colour, drawn at 0.8 (layer) × 0.8 (fill) opacity over the map's
+        background, is nearest the pixel (browsers blend within a few units)."""
+        background = pixels()[1]
+
+        def seen(colour):
+            rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+            return [0.36 * b + 0.64 * c for b, c in zip(background, rgb, strict=True)]
+
+        def distance(code):
+            return sum((a - b) ** 2 for a, b in zip(pixel, seen(colours[code]), strict=True))
+
+        return min(colours, key=distance)
+
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("CS1.1.1.1 / US5")
+    page.wait_for_timeout(300)
+    assert drawn_as(beside_marker()) == "CS1.1.1.1"  # M2: built
+    page.locator(".leaflet-control-layers label", has_text="M1 2021").click()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert drawn_as(beside_marker()) == "CS2.2.1"  # M1: grass

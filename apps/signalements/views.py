@@ -68,6 +68,8 @@ def queue(request, code):
                     "vintage": s.vintage_id,
                     "current": f"{s.code_cs_current} / {s.code_us_current}",
                     "proposed": f"{s.code_cs_proposed} / {s.code_us_proposed}",
+                    "cs_current": s.code_cs_current,
+                    "cs_proposed": s.code_cs_proposed,
                 },
             }
             for s in page
@@ -93,7 +95,16 @@ def queue(request, code):
             "open_statuses": [str(st) for st in OPEN],
             "config": {
                 "points": points,
-                "tiles": [tiles.url_template("vintage", v.pk) for v in vintages[-1:]],
+                # Every visible vintage, one shown at a time (the current signalement's):
+                # M1 and M2 compared at its place.
+                "tiles": [
+                    {
+                        "id": v.pk,
+                        "label": f"{v.rank} {v.millesime}",
+                        "url": tiles.url_template("vintage", v.pk),
+                    }
+                    for v in vintages
+                ],
                 "statusColours": STATUS_COLOURS,
                 "cs": colours,
                 "api": reverse("signalement-list"),

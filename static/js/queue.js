@@ -18,6 +18,30 @@ function say(text, isError) {
   p.className = isError ? "error" : "";
 }
 
+/* The vintage shown on the map (its tiles), the others removed. */
+const vintageLayers = {};
+function showVintage(id) {
+  Object.entries(vintageLayers).forEach(([key, layer]) => {
+    if (String(key) === String(id)) { if (!map.hasLayer(layer)) layer.addTo(map); }
+    else if (map.hasLayer(layer)) map.removeLayer(layer);
+  });
+}
+
+/* A marker's popup: its number, current → proposed codes with their colours. */
+function popupOf(f) {
+  const box = textLines([`${cfg.labels.numero} ${f.id}`]);
+  [[cfg.labels.current, f.properties.current, f.properties.cs_current],
+    [cfg.labels.proposed, f.properties.proposed, f.properties.cs_proposed]].forEach(([label, codes, cs]) => {
+    const line = document.createElement("div");
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.background = cfg.cs[cs] || "#888";
+    line.append(sw, `${label} : ${codes}`);
+    box.append(line);
+  });
+  return box;
+}
+
 function select(index) {
   const all = rows();
   if (!all.length) return;
@@ -28,6 +52,7 @@ function select(index) {
   row.focus({ preventScroll: false });
   const m = markers[row.dataset.id];
   if (m && map) {
+    showVintage(m.feature.properties.vintage);
     map.setView(m.getLatLng(), Math.max(map.getZoom(), 17));
     m.openPopup();
     outline(m);
@@ -178,18 +203,26 @@ window.ocsgeQueueInit = function (leafletMap) {
   map = leafletMap;
   fitMap();
   window.addEventListener("resize", fitMap);
-  cfg.tiles.forEach((url) => L.vectorGrid.protobuf(url, {
-    rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
-    fetchOptions: { credentials: "same-origin" },
-    vectorTileLayerStyles: {
-      polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
-    },
-  }).addTo(map));
+  // One layer per vintage, one shown (the current signalement's); the control switches to
+  // the other to compare M1 and M2 at the place.
+  const bases = {};
+  cfg.tiles.forEach((t) => {
+    vintageLayers[t.id] = L.vectorGrid.protobuf(t.url, {
+      rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
+      fetchOptions: { credentials: "same-origin" },
+      vectorTileLayerStyles: {
+        polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
+      },
+    });
+    bases[t.label] = vintageLayers[t.id];
+  });
+  if (cfg.tiles.length) showVintage(cfg.tiles[cfg.tiles.length - 1].id);
+  if (cfg.tiles.length > 1) L.control.layers(bases, null, { collapsed: false, position: "topright" }).addTo(map);
   const layer = L.geoJSON(cfg.points, {
     pointToLayer: (f, latlng) => {
       const m = L.circleMarker(latlng, { radius: 7, weight: 1.5, color: "#fff", fillColor: COLOURS[f.properties.status] || "#000", fillOpacity: 1 });
       m.feature = f;
-      m.bindPopup(textLines([`${cfg.labels.numero} ${f.id}`, `${cfg.labels.current} : ${f.properties.current}`, `${cfg.labels.proposed} : ${f.properties.proposed}`]));
+      m.bindPopup(popupOf(f));
       m.on("click", () => select(rows().findIndex((r) => r.dataset.id === String(f.id))));
       markers[f.id] = m;
       return m;
