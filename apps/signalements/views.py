@@ -9,8 +9,8 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from apps.landcover import tiles
 from apps.landcover.models import CoverCode
@@ -119,12 +119,25 @@ def queue(request, code):
                 "bulk": reverse("signalement-bulk"),
                 "actions": [a.value for a in Action],
                 "statusLabels": {k: str(v) for k, v in Status.choices},
-                "closeRelated": _("Clore les %(n)s autres comme « déjà pris en compte »"),
-                "picked": _("%(n)s coché(s) : les décisions s'appliquent à eux"),
+                # Both forms: the page picks one by the language's rule (`pluralFrom`).
+                "closeRelated": [
+                    _("Clore l'autre comme « déjà pris en compte »"),
+                    _("Clore les %(n)s autres comme « déjà pris en compte »"),
+                ],
+                "picked": [
+                    _("%(n)s coché : les décisions s'appliquent à lui"),
+                    _("%(n)s cochés : les décisions s'appliquent à eux"),
+                ],
                 "confirmBulk": _("Appliquer « %(action)s » aux %(n)s signalements cochés ?"),
                 "actionLabels": {k: str(v) for k, v in Action.choices},
                 "chooseReason": _("Choisissez dans la liste un motif de la décision « %(kind)s »."),
-                "related": _("%(n)s autre(s) au même endroit : n° %(ids)s"),
+                "related": [
+                    _("%(n)s autre au même endroit : n° %(ids)s"),
+                    _("%(n)s autres au même endroit : n° %(ids)s"),
+                ],
+                # The first count written in the plural: 2 in French (0 and 1 are
+                # singular), 0 in English.
+                "pluralFrom": 2 if get_language().startswith("fr") else 0,
             },
             "querystring": _without_page(request.GET),
             "saved_filters": SavedFilter.objects.filter(

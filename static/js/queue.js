@@ -42,6 +42,12 @@ function popupOf(f) {
   return box;
 }
 
+/* [singular, plural] of a sentence with `%(n)s`, by the page language's rule. */
+function plural(forms, n) {
+  const many = cfg.pluralFrom === 2 ? n >= 2 : n !== 1;
+  return forms[many ? 1 : 0].replace("%(n)s", n);
+}
+
 function select(index) {
   const all = rows();
   if (!all.length) return;
@@ -81,7 +87,7 @@ function showPicked() {
   const badge = document.getElementById("picked");
   if (!badge) return;
   badge.hidden = picked.length === 0;
-  badge.textContent = cfg.picked.replace("%(n)s", picked.length);
+  badge.textContent = plural(cfg.picked, picked.length);
 }
 
 function clearPicked() {
@@ -128,7 +134,7 @@ function decide(action) {
         setStatus(ids[0], d.properties.status);
         const related = d.properties.related || [];
         say(`${cfg.labels.numero} ${ids[0]} : ${cfg.statusLabels[d.properties.status]}` +
-          (related.length ? ` — ${cfg.related.replace("%(n)s", related.length).replace("%(ids)s", related.join(", "))}` : ""));
+          (related.length ? ` — ${plural(cfg.related, related.length).replace("%(ids)s", related.join(", "))}` : ""));
         if (action === "accept" && related.length) offerClosing(related);
         offerUndo([ids[0]]);
         select(currentIndex + 1);
@@ -178,7 +184,7 @@ function offerClosing(ids) {
   const b = document.createElement("button");
   b.type = "button";
   b.id = "close-related";
-  b.textContent = cfg.closeRelated.replace("%(n)s", ids.length);
+  b.textContent = plural(cfg.closeRelated, ids.length);
   b.addEventListener("click", () => {
     postJSON(cfg.bulk, { ids, action: "already_done", message: "" }).then(({ ok, data: d }) => {
       if (!ok) return say(refusal(d, JSON.stringify(d)), true);
