@@ -209,3 +209,25 @@ def test_french_is_written_as_a_french_reader_expects(client, world):
     page = client.get("/departements/98/").content.decode()
     assert "28,434 polygons" in page and "1 polygon," in page
     assert "1 received, 0 decided" in client.get("/departements/98/calendrier/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "day, fmt, expected",
+    [
+        ("2027-10-01", "j F Y", "1er octobre 2027"),
+        ("2027-06-01", "l j F Y", "mardi 1er juin 2027"),
+        ("2027-10-14", "j F Y", "14 octobre 2027"),
+        ("2027-06-21", "j N Y", "21 juin 2027"),
+        ("2027-07-21", "j N Y", "21 juil. 2027"),  # « jui » for both, before
+        ("2027-02-01", "j N Y", "1er fév. 2027"),
+    ],
+)
+def test_dates_are_written_as_a_french_reader_expects(day, fmt, expected):
+    import datetime
+
+    from django.utils import translation
+
+    from apps.ops.templatetags.dates import frdate
+
+    with translation.override("fr"):
+        assert frdate(datetime.date.fromisoformat(day), fmt) == expected
