@@ -171,8 +171,8 @@ def test_all_or_nothing_files_nothing_when_a_row_is_refused(client, world, tmp_p
     job = BatchFiling.objects.get()
     report = client.get(f"/departements/98/signalements/depot-fichier/{job.pk}/rapport.csv")
     lines = report.content.decode().splitlines()
-    assert lines[0] == "ligne,statut,signalement,message"
-    assert [line.split(",")[:2] for line in lines[1:]] == [
+    assert lines[0] == "\ufeffligne;statut;signalement;message"  # for a spreadsheet
+    assert [line.split(";")[:2] for line in lines[1:]] == [
         ["1", "refusé"],
         ["2", "refusé"],
         ["3", "refusé"],

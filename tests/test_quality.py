@@ -149,9 +149,12 @@ def test_quality_report_page_csv_and_printable(
     assert (
         "printable" in client.get("/departements/98/rapport-qualite/?imprimer=1").content.decode()
     )
-    rows = client.get("/departements/98/rapport-qualite/?format=csv").content.decode().splitlines()
-    assert rows[0] == "table,ligne,colonne,nombre,surface_m2"
-    assert "corrections,CS2.2.1,CS1.1.1.1,1,10000.0" in rows
+    # For a spreadsheet: BOM, « ; », decimal comma, words and labels rather than codes.
+    data = client.get("/departements/98/rapport-qualite/?format=csv").content.decode()
+    rows = data.splitlines()
+    assert rows[0] == "\ufefftableau;ligne;colonne;nombre;surface (m²)"
+    assert "corrections;CS2.2.1;CS1.1.1.1;1;10000,00" in rows
+    assert "statut;M2;Pris en compte;2;" in rows and "accepted" not in data
 
 
 # --- dashboard ----------------------------------------------------------------------------------

@@ -249,46 +249,64 @@ def _by_commune(departement) -> list[dict]:
         ]
 
 
+# The CSV's words for the report's keys (spreadsheet readers see no code names).
+WORDS = {
+    "received": "reçus",
+    "decided": "décidés",
+    "accepted": "acceptés",
+    "open": "ouverts",
+    "filed": "déposés",
+    "rejected": "rejetés",
+    "explained": "expliqués",
+    "net": "net",
+    "compared_ha": "surface comparée",
+    "agree_ha": "accord",
+    "ours_only_ha": "plateforme seule",
+    "ign_only_ha": "IGN seul",
+    "before": "avant corrections",
+    "after": "après corrections",
+}
+
+
 def csv_rows(data) -> list[list]:
-    """The report flattened: table, row, column, count, area (m²)."""
-    rows = [["table", "ligne", "colonne", "nombre", "surface_m2"]]
+    """The report flattened: table, row, column, count, area (m²) — for a spreadsheet
+    (`ops.spreadsheet`): French words, statuses by their labels."""
+    from apps.signalements.transitions import Status
+
+    w = WORDS.get
+    rows = [["tableau", "ligne", "colonne", "nombre", "surface (m²)"]]
     t = data["totals"]
     for key in ("received", "decided", "accepted", "open"):
-        rows.append(["totaux", key, "", t[key], ""])
+        rows.append(["totaux", w(key), "", t[key], None])
     rate = t["acceptance_rate"]
-    rows.append(["totaux", "taux_acceptation_pct", "", "" if rate is None else round(rate, 2), ""])
+    rows.append(["totaux", "taux d'acceptation (%)", "", rate, None])
     for table, block in (
-        ("coherence_m1_m2", "coherence"),
-        ("propositions_modele", "model_proposals"),
+        ("cohérence M1/M2", "coherence"),
+        ("propositions du modèle", "model_proposals"),
     ):
         for key in ("filed", "accepted", "rejected", "open"):
-            rows.append([table, key, "", data[block][key], ""])
+            rows.append([table, w(key), "", data[block][key], None])
     for r in data["by_status"]:
-        rows.append(["statut", r["rank"], r["status"], r["count"], ""])
+        rows.append(["statut", r["rank"], str(Status(r["status"]).label), r["count"], None])
     for r in data["by_organisation"]:
         for key in ("received", "accepted", "explained", "open"):
-            rows.append(["organisation", r["organisation__name"], key, r[key], ""])
+            rows.append(["organisation", r["organisation__name"], w(key), r[key], None])
     for r in data["by_commune"]:
-        rows.append(["commune", r["code"], "received", r["received"], ""])
-        rows.append(["commune", r["code"], "accepted", r["accepted"], ""])
+        rows.append(["commune", r["code"], w("received"), r["received"], None])
+        rows.append(["commune", r["code"], w("accepted"), r["accepted"], None])
     for row in data["matrix"]:
         for cell in row["cells"]:
             if cell["count"]:
-                rows.append(
-                    ["corrections", row["from"], cell["to"], cell["count"], round(cell["area"], 1)]
-                )
+                rows.append(["corrections", row["from"], cell["to"], cell["count"], cell["area"]])
     for r in data["area_by_class"]:
-        rows.append(["surface_par_classe", r["code"], "net", "", round(r["net"], 1)])
+        rows.append(["surface par classe", r["code"], w("net"), "", r["net"]])
     for rank, c in data["ign"].items():
         for key in ("compared_ha", "agree_ha", "ours_only_ha", "ign_only_ha"):
-            rows.append(["accord_ign", rank, key, "", round(c[key] * 10_000, 1)])
+            rows.append(["accord IGN", rank, w(key), "", c[key] * 10_000])
         for r in c["reasons"]:
             for key in ("ours_only_ha", "ign_only_ha"):
-                rows.append([f"ecart_ign_{r['reason']}", rank, key, "", round(r[key] * 10_000, 1)])
+                rows.append([f"écart IGN ({r['reason']})", rank, w(key), "", r[key] * 10_000])
     for r in data["artif"]:
         for key in ("before", "after"):
-            value = r[key]
-            rows.append(
-                ["artificialise", r["rank"], key, "", "" if value is None else round(value, 1)]
-            )
+            rows.append(["artificialisé", r["rank"], w(key), "", r[key]])
     return rows

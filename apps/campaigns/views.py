@@ -1,4 +1,3 @@
-import csv
 import datetime
 from pathlib import Path
 
@@ -7,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -269,12 +268,9 @@ def quality_page(request, code):
         raise PermissionDenied
     data = quality.report(departement)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = (
-            f'attachment; filename="rapport_qualite_{departement.code}.csv"'
-        )
-        csv.writer(response).writerows(quality.csv_rows(data))
-        return response
+        from apps.ops.spreadsheet import csv_response
+
+        return csv_response(f"rapport_qualite_{departement.code}", quality.csv_rows(data))
     return render(
         request,
         "campaigns/quality.html",

@@ -256,16 +256,15 @@ def file_rows(
     return outcomes
 
 
-def report_csv(outcomes: list[Outcome]) -> str:
-    """The per-row report: ligne, statut, signalement, message."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["ligne", "statut", "signalement", "message"])
-    for o in outcomes:
-        writer.writerow(
-            [o.number, "déposé" if o.filed else "refusé", o.signalement_id or "", o.message]
-        )
-    return out.getvalue()
+def report_rows(outcomes: list[Outcome]) -> list[list]:
+    """The per-row report: ligne, statut, signalement, message (the header first)."""
+    return [
+        ["ligne", "statut", "signalement", "message"],
+        *(
+            [o.number, _("déposé") if o.filed else _("refusé"), o.signalement_id or "", o.message]
+            for o in outcomes
+        ),
+    ]
 
 
 def read_upload(user, vintage_id: int, upload) -> list[Row]:

@@ -4,7 +4,6 @@ for GIS (where each signalement was filed, in the département's CRS)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 
@@ -32,23 +31,16 @@ COLUMNS = [
 ]
 
 
-def _french(value):
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.2f}".replace(".", ",")
-    return value
-
-
 def as_csv(rows, name: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    response.write("\ufeff")
-    writer = csv.writer(response, delimiter=";")
-    writer.writerow([column for column, _value in COLUMNS])
-    for s in rows:
-        writer.writerow([_french(value(s)) for _column, value in COLUMNS])
-    return response
+    from apps.ops.spreadsheet import csv_response
+
+    return csv_response(
+        name,
+        [
+            [column for column, _value in COLUMNS],
+            *([value(s) for _column, value in COLUMNS] for s in rows),
+        ],
+    )
 
 
 def as_geopackage(rows, name: str, srid: int) -> FileResponse:

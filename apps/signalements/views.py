@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language, pgettext
@@ -432,15 +432,13 @@ def batch_status(request, code, job_id):
 
 
 def batch_report(request, code, job_id):
-    """A finished filing's report (CSV: ligne, statut, signalement, message)."""
+    """A finished filing's report, for a spreadsheet (ligne, statut, signalement, message)."""
+    from apps.ops.spreadsheet import csv_response
+
     job = _batch_job(request, code, job_id)
     if not job.finished:
         raise Http404
-    response = HttpResponse(
-        batch.report_csv(batch.outcomes_of(job)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="rapport-depot-{job.pk}.csv"'
-    return response
+    return csv_response(f"rapport-depot-{job.pk}", batch.report_rows(batch.outcomes_of(job)))
 
 
 def _int(value) -> int | None:
