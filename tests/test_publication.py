@@ -32,26 +32,17 @@ def test_publication_is_refused_while_a_loop_is_open_or_a_signalement_undecided(
         publication.publish(plan.departement, campaign["users"]["operator2"])
 
 
-def test_publication_package_reads_back_equal_to_the_database(
-    campaign, settings, tmp_path, django_capture_on_commit_callbacks
-):
+def test_publication_package_reads_back_equal_to_the_database(campaign, published, tmp_path):
     import json
 
     import pyogrio
 
-    from apps.campaigns import publication
-    from apps.campaigns.models import Publication
-    from apps.landcover.difference import compute_difference
     from apps.landcover.models import ChangePiece, LandCoverPolygon
+    from apps.signalements.models import Signalement
 
-    settings.MEDIA_ROOT = tmp_path
-    built, _forest, _rejected = decide_some(campaign, django_capture_on_commit_callbacks)
+    pub = published  # two decisions on M2, the difference computed, the package built
+    built = Signalement.objects.get(code_cs_proposed="CS1.1.1.1", status="accepted")
     dep = campaign["plan"].departement
-    compute_difference(dep)
-    with django_capture_on_commit_callbacks(execute=True):
-        publication.publish(dep, campaign["users"]["operator2"])
-    pub = Publication.objects.get(departement=dep)
-    assert pub.state == Publication.State.DONE
     folder = tmp_path / "publications" / "98"
     names = {f["name"] for f in pub.files}
     assert names == {

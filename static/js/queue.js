@@ -2,6 +2,7 @@
  * the current row or on the checked rows (bulk endpoint). */
 import { postJSON, refusal } from "./api.js";
 import { textLines } from "./dom.js";
+import { coverLayer } from "./tiles.js";
 
 const cfg = JSON.parse(document.getElementById("queue-config").textContent);
 const KEYS = { t: "take", a: "accept", d: "already_done", i: "ask_info", s: "reject_out_of_spec", r: "reject_irrelevant" };
@@ -213,13 +214,7 @@ window.ocsgeQueueInit = function (leafletMap) {
   // the other to compare M1 and M2 at the place.
   const bases = {};
   cfg.tiles.forEach((t) => {
-    vintageLayers[t.id] = L.vectorGrid.protobuf(t.url, {
-      rendererFactory: L.canvas.tile, interactive: false, maxNativeZoom: 22, maxZoom: 22, opacity: 0.8,
-      fetchOptions: { credentials: "same-origin" },
-      vectorTileLayerStyles: {
-        polygons: (p, z) => ({ fill: true, fillColor: cfg.cs[p.code_cs] || "#888", fillOpacity: 0.8, stroke: z >= 15 && !p.agg, color: "#fff", weight: 0.5 }),
-      },
-    });
+    vintageLayers[t.id] = coverLayer(t.url, cfg.cs, { opacity: 0.8, fillOpacity: 0.8 });
     bases[t.label] = vintageLayers[t.id];
   });
   if (cfg.tiles.length) showVintage(cfg.tiles[cfg.tiles.length - 1].id);

@@ -1,21 +1,11 @@
 /* A signalement's page: its place on the vintage as it is now (vector tiles in the CS
  * colours), the point where it was filed and the drawn shape. Configuration: #place-config. */
+import { coverLayer } from "./tiles.js";
+
 const cfg = JSON.parse(document.getElementById("place-config").textContent);
 
 window.ocsgePlaceInit = function (map) {
-  L.vectorGrid.protobuf(cfg.tiles, {
-    rendererFactory: L.canvas.tile,
-    interactive: false,
-    maxNativeZoom: 22,
-    maxZoom: 22,
-    fetchOptions: { credentials: "same-origin" },
-    vectorTileLayerStyles: {
-      polygons: (props) => ({
-        fill: true, fillColor: cfg.cs[props.code_cs] || "#888888", fillOpacity: 0.9,
-        stroke: true, color: "#ffffff", weight: 0.6,
-      }),
-    },
-  }).addTo(map);
+  coverLayer(cfg.tiles, cfg.cs, { fillOpacity: 0.9 }).addTo(map);
   const marker = L.circleMarker(cfg.location, {
     radius: 7, color: "#ffffff", weight: 2, fillColor: "#e6007e", fillOpacity: 1,
   }).addTo(map);
