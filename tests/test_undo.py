@@ -64,17 +64,29 @@ def test_an_accept_is_undone_codes_and_history_kept(
     assert Signalement.objects.get(pk=proposal.pk).status == "withdrawn"
 
 
-def test_undoing_a_split_removes_the_piece_and_makes_the_polygon_whole(world):
+def test_undoing_a_split_removes_the_piece_and_makes_the_polygon_whole(
+    world, django_capture_on_commit_callbacks
+):
+    from apps.landcover.difference import compute_difference
+    from apps.landcover.models import ChangePiece
+
     from .helpers import square_wgs84
 
+    compute_difference(world["m2"].departement)
+    changes = sorted(ChangePiece.objects.values_list("cs_apres", "area"))
     polygon = grass_polygon(world, 1, 1)
     shape = square_wgs84(X0 + 120, Y0 + 120, X0 + 180, Y0 + 180)
     s = file(world, polygon_id=None, geom=shape)
-    decisions.apply_action(world["users"]["operator"], s.pk, "accept")
+    with django_capture_on_commit_callbacks(execute=True):
+        decisions.apply_action(world["users"]["operator"], s.pk, "accept")
     piece = LandCoverPolygon.objects.get(vintage=world["m2"], ocsge_id__endswith=f"-S{s.pk}")
     assert round(piece.area) == 3600 and _state(s.pk)[4:] == (6400, 16)
     revision = Vintage.objects.get(pk=world["m2"].pk).revision
-    decisions.undo(world["users"]["operator"], s.pk)
+    assert len(ChangePiece.objects.all()) == len(changes) + 1  # the new wood
+    with django_capture_on_commit_callbacks(execute=True):  # derived data after the commit
+        decisions.undo(world["users"]["operator"], s.pk)
+    # The change layer as it was before the accept (the removed piece's change gone).
+    assert sorted(ChangePiece.objects.values_list("cs_apres", "area")) == changes
     assert _state(s.pk) == ("submitted", "CS2.2.1", "US1.1", 3, 10000, 15)
     assert not LandCoverPolygon.objects.filter(pk=piece.pk).exists()
     assert not PolygonRevision.objects.filter(polygon_id=piece.pk).exists()
