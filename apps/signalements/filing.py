@@ -113,19 +113,19 @@ def minimum_mapping_unit(vintage: Vintage, code_cs: str, where, area: float) -> 
 def check_proposal(current: tuple[str, str], cs: str, us: str) -> tuple[str, str]:
     cs = cs or current[0]
     us = us or current[1]
+    if (cs, us) == tuple(current):
+        raise Refused(_("La proposition est identique à la donnée actuelle."), "code_cs_proposed")
+    # One query when the pair exists (both codes do then); else, say which is wrong.
+    if CoverUsePair.objects.filter(cover_id=cs, use_id=us).exists():
+        return cs, us
     if cs != current[0] and not CoverCode.objects.filter(code=cs).exists():
         raise Refused(_("Code de couverture %(code)s inconnu.") % {"code": cs}, "code_cs_proposed")
     if us != current[1] and not UseCode.objects.filter(code=us).exists():
         raise Refused(_("Code d'usage %(code)s inconnu.") % {"code": us}, "code_us_proposed")
-    if (cs, us) == tuple(current):
-        raise Refused(_("La proposition est identique à la donnée actuelle."), "code_cs_proposed")
-    if not CoverUsePair.objects.filter(cover_id=cs, use_id=us).exists():
-        raise Refused(
-            _("Le couple %(cs)s / %(us)s n'existe pas dans la nomenclature.")
-            % {"cs": cs, "us": us},
-            "code_us_proposed",
-        )
-    return cs, us
+    raise Refused(
+        _("Le couple %(cs)s / %(us)s n'existe pas dans la nomenclature.") % {"cs": cs, "us": us},
+        "code_us_proposed",
+    )
 
 
 @dataclass

@@ -60,10 +60,18 @@ TERRITORY_TOLERANCE_M = 3.0
 
 
 def is_platform_admin(user) -> bool:
-    """Superusers and members holding the admin role (DESIGN §3: users, organisations)."""
-    return user.is_authenticated and (
-        user.is_superuser or user.memberships.filter(role=Role.ADMIN).exists()
-    )
+    """Superusers and members holding the admin role (DESIGN §3: users, organisations).
+    Asked several times a request (scopes, pages): kept on the user object, which a request
+    loads afresh (a membership changed is seen at the next request)."""
+    if not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    known = getattr(user, "_platform_admin", None)
+    if known is None:
+        known = user.memberships.filter(role=Role.ADMIN).exists()
+        user._platform_admin = known
+    return known
 
 
 def departements_where(user, action: Right = Right.SEE):
