@@ -290,17 +290,24 @@ def tiles_over(bounds: tuple[float, float, float, float], z: int):
             yield x, y
 
 
-def warm_tiles(vintage_id: int) -> int:
-    """Build every tile up to CACHE_MAX_ZOOM over the vintage's extent (after an import: a
-    request then never builds one). Returns the number of tiles kept."""
+def extent_3857(table: str, column: str, value: int):
+    """(xmin, ymin, xmax, ymax) in EPSG:3857 of the rows of `table` whose `column` is
+    `value` (a vintage's polygons, a département's change pieces); None when there are none."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
-            "ST_Extent(geom_3857) AS e FROM landcover_landcoverpolygon WHERE vintage_id = %s) b",
-            [vintage_id],
+            f"ST_Extent(geom_3857) AS e FROM {table} WHERE {column} = %s) b",
+            [value],
         )
         bounds = cur.fetchone()
-    if bounds is None or bounds[0] is None:
+    return None if bounds is None or bounds[0] is None else bounds
+
+
+def warm_tiles(vintage_id: int) -> int:
+    """Build every tile up to CACHE_MAX_ZOOM over the vintage's extent (after an import: a
+    request then never builds one). Returns the number of tiles kept."""
+    bounds = extent_3857("landcover_landcoverpolygon", "vintage_id", vintage_id)
+    if bounds is None:
         return 0
     kept = 0
     for z in range(CACHE_MAX_ZOOM + 1):

@@ -13,23 +13,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from django.db import connection
-
 from . import tiles
 
 ARCHIVE_MAX_ZOOM = tiles.FULL_DETAIL_ZOOM
-MEDIA_TYPE = "application/vnd.pmtiles"
-
-
-def _extent_3857(table: str, column: str, value: int):
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT "
-            f"ST_Extent(geom_3857) AS e FROM {table} WHERE {column} = %s) b",
-            [value],
-        )
-        bounds = cur.fetchone()
-    return None if bounds is None or bounds[0] is None else bounds
 
 
 def _bounds_e7(bounds_3857) -> dict:
@@ -47,7 +33,7 @@ def _bounds_e7(bounds_3857) -> dict:
     }
 
 
-def _write(path: Path, bounds_3857, tile, metadata: dict, progress=None) -> int:
+def _write(path: Path, bounds_3857, tile, metadata: dict) -> int:
     """Write the archive of every non-empty `tile(z, x, y)` over the box; returns how many
     tiles it holds (0: no file written)."""
     from pmtiles.tile import Compression, TileType, zxy_to_tileid
@@ -63,13 +49,11 @@ def _write(path: Path, bounds_3857, tile, metadata: dict, progress=None) -> int:
     try:
         with partial.open("wb") as f:
             writer = Writer(f)
-            for done, (tile_id, z, x, y) in enumerate(wanted, 1):
+            for tile_id, z, x, y in wanted:
                 data = tile(z, x, y)
                 if data:
                     writer.write_tile(tile_id, gzip.compress(data, mtime=0))
                     written += 1
-                if progress:
-                    progress(done, len(wanted))
             if written:
                 box = _bounds_e7(bounds_3857)
                 writer.finalize(
@@ -138,13 +122,13 @@ def _layer(name: str, fields: dict, description: str) -> dict:
     }
 
 
-def export_vintage_pmtiles(vintage, path: Path, progress=None) -> int:
+def export_vintage_pmtiles(vintage, path: Path) -> int:
     """The vintage's tiles as a PMTiles archive at `path`; returns the number of tiles."""
     from ocsge.licence import LICENCE
 
     from .tile_views import POLYGON_FIELDS
 
-    bounds = _extent_3857("landcover_landcoverpolygon", "vintage_id", vintage.pk)
+    bounds = tiles.extent_3857("landcover_landcoverpolygon", "vintage_id", vintage.pk)
     if bounds is None:
         return 0
     dep = vintage.departement
@@ -159,14 +143,14 @@ def export_vintage_pmtiles(vintage, path: Path, progress=None) -> int:
             _layer("polygons", POLYGON_FIELDS, "Polygones de l'OCS GE (code_cs, code_us)")
         ],
     }
-    return _write(path, bounds, _vintage_tile(vintage.pk, vintage.revision), metadata, progress)
+    return _write(path, bounds, _vintage_tile(vintage.pk, vintage.revision), metadata)
 
 
-def export_changes_pmtiles(departement, m1, m2, path: Path, progress=None) -> int:
+def export_changes_pmtiles(departement, m1, m2, path: Path) -> int:
     """The M1→M2 change layer's tiles as a PMTiles archive; returns the number of tiles."""
     from ocsge.licence import LICENCE
 
-    bounds = _extent_3857("landcover_changepiece", "departement_id", departement.pk)
+    bounds = tiles.extent_3857("landcover_changepiece", "departement_id", departement.pk)
     if bounds is None:
         return 0
     name = f"OCS GE {departement.code} évolutions {m1.millesime} → {m2.millesime}"
@@ -189,7 +173,7 @@ def export_changes_pmtiles(departement, m1, m2, path: Path, progress=None) -> in
     def tile(z, x, y):
         return tiles.change_tile(departement.pk, z, x, y)
 
-    return _write(path, bounds, tile, metadata, progress)
+    return _write(path, bounds, tile, metadata)
 
 
 def read_tiles(path: Path) -> dict[tuple[int, int, int], bytes]:

@@ -282,12 +282,7 @@ def _place_and_codes(signalement) -> dict:
     codes with their labels and colours; once accepted, the polygon before and after."""
     from apps.landcover.models import CoverCode, PolygonRevision, UseCode
 
-    cs = {
-        c.code: c
-        for c in CoverCode.objects.filter(
-            code__in=[signalement.code_cs_current, signalement.code_cs_proposed]
-        )
-    }
+    cs = {c.code: c for c in CoverCode.objects.all()}  # 14 rows: labels and map colours
     us = {
         u.code: u
         for u in UseCode.objects.filter(
@@ -300,7 +295,7 @@ def _place_and_codes(signalement) -> dict:
         "tiles": tiles.url_template("vintage", signalement.vintage_id),
         "location": [point.y, point.x] if point else None,
         "shape": json.loads(shape.geojson) if shape else None,
-        "cs": dict(CoverCode.objects.values_list("code", "colour")),
+        "cs": {code: c.colour for code, c in cs.items()},
     }
     before_after = None
     accept = next((e for e in signalement.events.all() if e.corrected), None)
