@@ -298,7 +298,8 @@ def _place_and_codes(signalement) -> dict:
         "cs": {code: c.colour for code, c in cs.items()},
     }
     before_after = None
-    accept = next((e for e in signalement.events.all() if e.corrected), None)
+    # The last accept (an earlier one may have been undone, then accepted again).
+    accept = next((e for e in reversed(signalement.events.all()) if e.corrected), None)
     if signalement.status == Status.ACCEPTED and accept is not None:
         revision = (
             PolygonRevision.objects.filter(
