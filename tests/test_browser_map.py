@@ -314,15 +314,18 @@ def test_the_map_colours_a_model_s_vintage_by_its_confidence(
     browser_login(page, live_server.url, "operator")
     page.goto(f"{live_server.url}/departements/98/carte/")
     assert page.locator("input[name=colour][value=confidence]").count() == 0  # delivered
+    page.wait_for_load_state("networkidle")  # no tile of the first page still being built
     m2 = world["m2"]
-    # As if the model had produced it (a new revision: the browser holds the old tiles).
-    Vintage.objects.filter(pk=m2.pk).update(
-        source=Vintage.Source.INFERENCE, revision=m2.revision + 1
-    )
     polygons = LandCoverPolygon.objects.filter(vintage=m2)
     polygons.update(confidence=0.97)
     doubtful = polygons.get(geom__intersects=f"SRID=2154;POINT({X0 + 150} {Y0 + 150})")
     LandCoverPolygon.objects.filter(pk=doubtful.pk).update(confidence=0.31)
+    # As if the model had produced it, then a new revision — last, so that no tile carries
+    # the new revision's ETag with the confidences half written (the browser holds the old
+    # tiles).
+    Vintage.objects.filter(pk=m2.pk).update(
+        source=Vintage.Source.INFERENCE, revision=m2.revision + 1
+    )
     lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 150, Y0 + 150)
     page.goto(
         f"{live_server.url}/departements/98/carte/?z=17&lat={lat}&lon={lon}&v=M2&op=100"

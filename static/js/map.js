@@ -27,6 +27,11 @@ let drawer = null;
 
 let map, primary, secondary, changes, ortho, highlight;
 
+/* A signalement's page (the config's URL names signalement 0). */
+function signalementUrl(id) {
+  return cfg.signalementPage.replace("/0/", `/${id}/`);
+}
+
 /* Colour of the model's confidence class (classes sorted by their lower bound). */
 function confidenceColour(value) {
   if (value === null || value === undefined) return cfg.noConfidence.colour;
@@ -269,7 +274,7 @@ function showPolygon(p) {
     const dot = document.createElement("span");
     dot.className = "status-dot";
     dot.style.background = STATUS_COLOURS[sg.status] || "#000";
-    const link = el("a", { href: cfg.signalementPage.replace("/0/", `/${sg.id}/`), textContent: `${t.numero} ${sg.id}` });
+    const link = el("a", { href: signalementUrl(sg.id), textContent: `${t.numero} ${sg.id}` });
     const comment = el("button", { type: "button", className: "link-button", textContent: t.commentOpen });
     comment.addEventListener("click", () => comment.replaceWith(commentForm(sg.id)));
     return [dot, link, ` · ${sg.status_label} · → ${sg.code_cs_proposed}/${sg.code_us_proposed} · ${sg.organisation_name} `, comment];
@@ -456,7 +461,7 @@ function showReportForm(p) {
         loadPanel(lastIdentify).then(() => {
           const done = el("p", { id: "report-done", className: "success", role: "status" });
           const link = el("a", {
-            href: cfg.signalementPage.replace("/0/", `/${d.id}/`),
+            href: signalementUrl(d.id),
             textContent: t.sent.replace("%(id)s", d.id),
           });
           done.append(link, d.hint ? ` ${d.hint}` : "");

@@ -4,7 +4,6 @@
 
 const cfg = JSON.parse(document.getElementById("open-data-config").textContent);
 const status = document.getElementById("archive-status");
-const ARCHIVE_MAX_ZOOM = 14; // full detail: the map overzooms beyond
 
 /* VectorGrid's protobuf layer with its tiles taken from a PMTiles archive: each tile read
  * from the archive is handed to VectorGrid's own decoder as a blob URL. */
@@ -56,7 +55,7 @@ function show(index) {
     shown = new PMTilesGrid(archive, {
       rendererFactory: L.canvas.tile,
       interactive: false,
-      maxNativeZoom: Math.min(header.maxZoom, ARCHIVE_MAX_ZOOM),
+      maxNativeZoom: header.maxZoom, // the archive's last zoom: the map overzooms beyond
       maxZoom: 20,
       vectorTileLayerStyles: style(entry.layer),
     });
