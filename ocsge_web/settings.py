@@ -134,7 +134,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # configured (below).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's password backend, the user read with their admin flag in one query.
+    "apps.accounts.backends.MemberBackend",
     # Platform admins hold every model permission; the admin site opens to them alone.
     "apps.accounts.backends.PlatformAdminBackend",
 ]

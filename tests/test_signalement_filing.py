@@ -261,3 +261,42 @@ def test_list_filters(client, world):
     assert len(ids("commune=98001")) == 2 and ids("commune=97001") == []
     assert len(ids("status=submitted&open=true")) == 2
     assert ids(f"organisation={world['orgs']['agence_out'].pk}") == []
+
+
+# The statements a filing on a polygon needs (issue 20: ≤ 8): the session, the user with
+# their admin flag, the polygon with its vintage, the proposal's pair and the built-up zone
+# test, the organisation with the territory test, the signalement, its journal's first
+# event, the open signalements at the same place — and after the commit the tiles'
+# feedback version (the impact estimate goes to a worker).
+FILING_STATEMENTS = 7
+AFTER_FILING = 2  # the feedback version's UPDATE, the estimate's task
+
+
+def _statements(queries) -> list[str]:
+    """The statements run, without the savepoints of the test's own transaction."""
+    return [
+        q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+
+def test_a_filing_on_a_polygon_runs_seven_statements_and_answers_what_a_read_shows(
+    client, world, django_capture_on_commit_callbacks
+):
+    login(client, world, "contributor_in")
+    polygon = grass_polygon(world, 2, 2)
+    with (
+        django_capture_on_commit_callbacks() as after,
+        CaptureQueriesContext(connection) as queries,
+    ):
+        response = post_filing(client, world, polygon=polygon.pk, comment="Une friche")
+    assert response.status_code == 201, response.content
+    assert len(_statements(queries)) == FILING_STATEMENTS, _statements(queries)
+    assert len(after) == AFTER_FILING
+    # Made from the object just written, the answer is the signalement as it reads.
+    answer = response.json()
+    read = client.get(f"/api/signalements/{answer['id']}/").json()
+    assert answer.pop("hint") is None
+    assert answer == read
+    assert answer["properties"]["events"][0]["action"] == "file"
+    assert answer["properties"]["comment"] == "Une friche"
+    assert answer["properties"]["organisation_name"] == "Agence 98"

@@ -4,6 +4,8 @@ and their impact on artificialisation."""
 import threading
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.landcover.models import ChangePiece, LandCoverPolygon, PolygonRevision, Vintage
 from apps.signalements import decisions, errors
@@ -314,3 +316,25 @@ def test_the_departement_page_table_follows_an_accepted_correction(
     assert after["CS2.1.1.1"] == before.get("CS2.1.1.1", 0) + 1
     page = client.get("/departements/98/").content.decode()
     assert "CS2.1.1.1" in page
+
+
+def test_an_accept_answers_the_signalement_as_a_read_shows_it_in_few_statements(client, world):
+    signalement = file(world)
+    login(client, world, "operator")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            f"/api/signalements/{signalement.pk}/accept/", {}, content_type="application/json"
+        )
+    assert response.status_code == 200, response.content
+    statements = [
+        q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+    # session, user and admin flag, the locked signalement with its vintage, people and the
+    # right to decide, the locked polygon, the vintage's revision, the signalement, its event,
+    # the author's notification; the answer's journal, comments, attachments and related ones
+    # (the polygon's revision is written through a binary cursor, not counted here).
+    assert len(statements) <= 12, statements
+    answer = response.json()
+    assert answer == client.get(f"/api/signalements/{signalement.pk}/").json()
+    assert answer["properties"]["status"] == "accepted"
+    assert [e["action"] for e in answer["properties"]["events"]] == ["file", "accept"]

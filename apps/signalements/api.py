@@ -8,7 +8,17 @@ import django_filters
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, Window
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Value,
+    Window,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -28,7 +38,7 @@ from apps.ops.parsers import JSONParser
 from apps.territories.models import Commune
 
 from . import access, batch, conversation, decisions, filing, uploads
-from .models import RejectionReason, Signalement
+from .models import RejectionReason, Signalement, SignalementComment, SignalementEvent
 from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
 from .uploads import AttachmentLimits
@@ -369,6 +379,14 @@ def transition(step: Action):
     return decorate
 
 
+# What the detail shows beside the signalement: a query each.
+DETAIL_PREFETCH = (
+    Prefetch("events", SignalementEvent.objects.select_related("actor", "reason")),
+    Prefetch("comments", SignalementComment.objects.select_related("author")),
+    "attachments",
+)
+
+
 class SignalementViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -400,9 +418,7 @@ class SignalementViewSet(
             group_size=Value(None, output_field=IntegerField())
         )
         if self.action == "retrieve":
-            qs = qs.prefetch_related(
-                "events__actor", "events__reason", "comments__author", "attachments"
-            )
+            qs = qs.prefetch_related(*DETAIL_PREFETCH)
         return qs.order_by("-created_at", "-pk")
 
     def get_throttles(self):
@@ -425,9 +441,10 @@ class SignalementViewSet(
         data = SignalementSerializer(page_rows(page), many=True).data
         return self.get_paginated_response(data)
 
-    def _detail(self, pk, code=status.HTTP_200_OK, **extra):
+    def _detail(self, pk, code=status.HTTP_200_OK, instance=None, **extra):
         self.action = "retrieve"
-        instance = self.get_queryset().get(pk=pk)
+        if instance is None:
+            instance = self.get_queryset().get(pk=pk)
         data = SignalementDetailSerializer(instance, context=self.get_serializer_context()).data
         data.update(extra)
         return Response(data, status=code)
@@ -439,7 +456,13 @@ class SignalementViewSet(
         serializer.is_valid(raise_exception=True)
         uploads = _uploads(serializer.validated_data["attachments"])
         signalement = filing.file_signalement(request.user, serializer.filing(), uploads)
-        return self._detail(signalement.pk, status.HTTP_201_CREATED, hint=signalement.hint)
+        # Answered from the object just written (its events and attachments held on it).
+        departement = signalement.vintage.departement
+        signalement.departement_code, signalement.rank = departement.code, signalement.vintage.rank
+        signalement.group_size = None
+        return self._detail(
+            signalement.pk, status.HTTP_201_CREATED, instance=signalement, hint=signalement.hint
+        )
 
     @extend_schema(request=BatchSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
@@ -558,19 +581,27 @@ class SignalementViewSet(
         done = sum(r["ok"] for r in results)
         return Response({"done": done, "failed": len(results) - done, "results": results})
 
+    def _decided(self, signalement):
+        """The answer to a decision, from the signalement as `access.locked` read and the
+        decision left it; its journal, comments and attachments read in three queries."""
+        signalement.departement_code = signalement.vintage.departement.code
+        signalement.rank = signalement.vintage.rank
+        signalement.group_size = None
+        prefetch_related_objects([signalement], *DETAIL_PREFETCH)
+        return self._detail(signalement.pk, instance=signalement)
+
     def _act(self, request, pk, name):
-        self.get_object()  # 404 outside the caller's scope
         serializer = DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         reason = serializer.validated_data.get("reason")
-        decisions.apply_action(
+        signalement = decisions.apply_action(  # 404 outside the caller's scope
             request.user,
             int(pk),
             name,
             reason=reason.pk if reason else None,
             message=serializer.validated_data["message"],
         )
-        return self._detail(pk)
+        return self._decided(signalement)
 
     # One endpoint per transition of `transitions.TRANSITIONS`, each deciding through `_act`.
     @transition(Action.TAKE)
@@ -615,9 +646,7 @@ class SignalementViewSet(
     )
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
-        self.get_object()  # 404 outside the caller's scope
-        decisions.undo(request.user, int(pk))
-        return self._detail(pk)
+        return self._decided(decisions.undo(request.user, int(pk)))  # 404 outside the scope
 
 
 class RejectionReasonViewSet(viewsets.ReadOnlyModelViewSet):

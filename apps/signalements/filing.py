@@ -16,7 +16,7 @@ from django.contrib.gis.db.models.functions import (
 )
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.db import OperationalError, connection, transaction
-from django.db.models import Value
+from django.db.models import BooleanField, Case, Exists, OuterRef, Value, When
 from django.utils.translation import gettext as _
 
 from apps.artif.impact import correction_impact
@@ -33,7 +33,7 @@ from apps.landcover.scoping import visible_vintages
 from apps.ops.dispatch import dispatch
 from apps.ops.timeouts import cancelled, statement_timeout
 from apps.territories.models import Departement
-from apps.territories.permissions import contributing_organisation, files_anywhere
+from apps.territories.permissions import Stored, contributing_organisation, files_anywhere
 from ocsge.nomenclature import BUILDING
 from ocsge.nomenclature import minimum_mapping_unit as mmu_for
 
@@ -93,30 +93,96 @@ def parse_geometry(value, srid: int) -> GEOSGeometry:
     return geom
 
 
-def minimum_mapping_unit(vintage: Vintage, code_cs: str, where, area: float) -> float:
+def minimum_mapping_unit(
+    vintage: Vintage, code_cs: str, where, area: float, built_up: bool | None = None
+) -> float:
     """The minimum mapping unit of a proposal of `area` m²: the one of a built-up zone if
-    `where` (the drawn shape, or the polygon, or a point of it) meets one of the vintage's.
-    An area above both units is not compared with the zones: the answer changes nothing
-    (a road network of 787,000 vertices took 3 s to compare with one zone)."""
+    `where` (the drawn shape, or the polygon, or a point of it) meets one of the vintage's —
+    `built_up` when already known (`_target`). An area above both units is compared with
+    the zones at its point only (a road network of 787,000 vertices took 3 s to compare
+    with one zone)."""
     if code_cs == BUILDING:
         return mmu_for(code_cs, in_built_up_zone=False)
     within, outside = (
         mmu_for(code_cs, in_built_up_zone=True),
         mmu_for(code_cs, in_built_up_zone=False),
     )
-    if callable(where):
-        where = where(large=area >= max(within, outside))
-    built_up = ZoneConstruite.objects.filter(vintage=vintage, geom__intersects=where).exists()
+    if built_up is None:
+        if callable(where):
+            where = where(large=area >= max(within, outside))
+        built_up = ZoneConstruite.objects.filter(vintage=vintage, geom__intersects=where).exists()
     return within if built_up else outside
 
 
-def check_proposal(current: tuple[str, str], cs: str, us: str) -> tuple[str, str]:
+def _vintage(user, vintage_id: int) -> Vintage:
+    vintage = (
+        visible_vintages(user)
+        .filter(pk=vintage_id)
+        .select_related("departement")
+        .defer("departement__geom")
+        .first()
+    )
+    if vintage is None:
+        raise Refused(_("Millésime inconnu."), "vintage")
+    return vintage
+
+
+def _target(user, filing: Filing) -> LandCoverPolygon | None:
+    """The map's filing on a polygon, in one query: the polygon of the vintage (one the user
+    sees), the vintage and its département, whether the proposal's pair exists
+    (`pair_known`) and — for a proposed cover other than a building — whether the polygon
+    meets a built-up zone (`built_up`: at its point when it is larger than both units, as
+    `minimum_mapping_unit` does). None when there is no such polygon (`_vintage` then says
+    why)."""
+    cs, us = filing.code_cs_proposed, filing.code_us_proposed
+    pair = CoverUsePair.objects.filter(
+        cover_id=cs or OuterRef("code_cs"), use_id=us or OuterRef("code_us")
+    )
+    polygons = (
+        LandCoverPolygon.objects.filter(
+            pk=filing.polygon_id,
+            vintage_id=filing.vintage_id,
+            vintage__in=visible_vintages(user),
+        )
+        .select_related("vintage__departement")
+        .defer("geom", "geom_3857", "vintage__departement__geom")
+        .annotate(vertices=NumPoints("geom"), inner=PointOnSurface("geom"), pair_known=Exists(pair))
+    )
+    if cs and cs != BUILDING:
+        zones = ZoneConstruite.objects.filter(vintage=OuterRef("vintage_id"))
+        large = max(mmu_for(cs, in_built_up_zone=True), mmu_for(cs, in_built_up_zone=False))
+        at_point = Exists(zones.filter(geom__intersects=OuterRef("inner")))
+        polygons = polygons.annotate(
+            built_up=Case(
+                When(area__gte=large, then=at_point),
+                default=Exists(zones.filter(geom__intersects=OuterRef("geom"))),
+                output_field=BooleanField(),
+            )
+        )
+    return polygons.first()
+
+
+def _stored_outline(polygon: LandCoverPolygon) -> Stored:
+    return Stored(
+        f"SELECT geom FROM {LandCoverPolygon._meta.db_table} WHERE id = %s AND vintage_id = %s",
+        (polygon.pk, polygon.vintage_id),
+    )
+
+
+def check_proposal(
+    current: tuple[str, str], cs: str, us: str, pair_known: bool | None = None
+) -> tuple[str, str]:
+    """The proposed codes (a blank one keeps the current), refused when identical to the
+    current ones or not a pair of the nomenclature; `pair_known`: whether the pair exists,
+    when already asked (`_target`)."""
     cs = cs or current[0]
     us = us or current[1]
     if (cs, us) == tuple(current):
         raise Refused(_("La proposition est identique à la donnée actuelle."), "code_cs_proposed")
     # One query when the pair exists (both codes do then); else, say which is wrong.
-    if CoverUsePair.objects.filter(cover_id=cs, use_id=us).exists():
+    if pair_known is None:
+        pair_known = CoverUsePair.objects.filter(cover_id=cs, use_id=us).exists()
+    if pair_known:
         return cs, us
     if cs != current[0] and not CoverCode.objects.filter(code=cs).exists():
         raise Refused(_("Code de couverture %(code)s inconnu.") % {"code": cs}, "code_cs_proposed")
@@ -145,15 +211,10 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
 
     Also answers the map's "check before sending" (`hint`: below the minimum mapping unit).
     """
-    vintage = (
-        visible_vintages(user)
-        .filter(pk=filing.vintage_id)
-        .select_related("departement")
-        .defer("departement__geom")
-        .first()
-    )
-    if vintage is None:
-        raise Refused(_("Millésime inconnu."), "vintage")
+    polygon = None
+    if filing.geom in (None, "") and filing.polygon_id is not None:
+        polygon = _target(user, filing)
+    vintage = polygon.vintage if polygon is not None else _vintage(user, filing.vintage_id)
     if vintage.state == Vintage.State.PUBLISHED:
         raise Refused(_("Ce millésime est publié : il ne change plus."), "vintage")
     if not vintage.feedback_open:
@@ -173,9 +234,6 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         target, overlap = _most_overlapped(vintage.pk, geom)
         polygon = polygons.filter(pk=target).first() if target is not None else None
     elif filing.polygon_id is not None:
-        polygon = (
-            polygons.filter(pk=filing.polygon_id).annotate(inner=PointOnSurface("geom")).first()
-        )
         if polygon is None:
             raise Refused(_("Ce polygone n'appartient pas à ce millésime."), "polygon")
         location = polygon.inner
@@ -192,8 +250,8 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
     if geom is not None and _area_outside(vintage.departement_id, geom) > 1.0:
         raise Refused(_("La forme dessinée sort du département."), "geom")
     # What the filing would change lies wholly in the territory: the drawn shape (the
-    # polygon is split along it), or the whole polygon (read only if needed).
-    changed = geom if geom is not None else (lambda: polygon.geom)
+    # polygon is split along it), or the whole polygon (its outline read by the database).
+    changed = geom if geom is not None else _stored_outline(polygon)
     organisation = contributing_organisation(user, location, vintage.departement, within=changed)
     if organisation is None:
         if not files_anywhere(user):
@@ -210,7 +268,12 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
             "polygon",
         )
     current = (polygon.code_cs, polygon.code_us)
-    cs, us = check_proposal(current, filing.code_cs_proposed, filing.code_us_proposed)
+    cs, us = check_proposal(
+        current,
+        filing.code_cs_proposed,
+        filing.code_us_proposed,
+        pair_known=getattr(polygon, "pair_known", None),
+    )
     area = overlap if geom is not None else polygon.area or 0.0
 
     def where(large):
@@ -218,7 +281,13 @@ def prepare(user, filing: Filing, with_impact: bool = True) -> dict:
         # outline (read then).
         return location if large else polygon.geom
 
-    mmu = minimum_mapping_unit(vintage, cs, geom if geom is not None else where, area)
+    mmu = minimum_mapping_unit(
+        vintage,
+        cs,
+        geom if geom is not None else where,
+        area,
+        built_up=getattr(polygon, "built_up", None),
+    )
     hint = None
     if area < mmu:
         hint = _(
@@ -373,18 +442,24 @@ def file_signalement(
             area=plan["area"],
             model_confidence=plan["polygon"].confidence,
         )
-        SignalementEvent.objects.create(
+        event = SignalementEvent.objects.create(
             signalement=signalement,
             actor=user,
             action="file",
             to_status=Status.SUBMITTED,
             message=filing.comment,
         )
-        for upload, kind in checked:
-            store(signalement, user, upload, kind)
+        attachments = [store(signalement, user, upload, kind) for upload, kind in checked]
         touch_feedback(plan["vintage"].pk)
         transaction.on_commit(lambda: _estimate_impact_later(signalement.pk))
     signalement.hint = plan["hint"]
+    # What was just written is what there is: the answer is made from it, not read back
+    # (Django's prefetch cache, as `prefetch_related` would have filled it).
+    signalement._prefetched_objects_cache = {
+        "events": [event],
+        "comments": [],
+        "attachments": attachments,
+    }
     return signalement
 
 

@@ -12,10 +12,11 @@ ask nothing else: no view, service or template checks a role by itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Value, When
+from django.db.models.expressions import RawSQL
 
 from .models import Commune, Departement, Organisation, Role
 
@@ -118,15 +119,28 @@ def signalement_scope(user, departement_id: int) -> list[int] | None:
 # --- filing: the place must lie in the contributor's territory ---------------------------
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A geometry the database reads itself, never sent to Python: the one column of the
+    one row `sql` selects (a polygon's outline is up to 255,000 vertices)."""
+
+    sql: str
+    params: tuple = ()
+
+
 def contributing_organisation(user, location, departement, within=None) -> Organisation | None:
     """The user's contributing organisation whose territory in `departement` holds
     `location` — and, when `within` is given (what the filing would change: the drawn shape,
-    or the whole polygon), holds all of it, but for strips thinner than
-    2 × TERRITORY_TOLERANCE_M along the edge. Only the département's own geometries are
-    compared (they share its CRS; another département's may be in another).
+    or the whole polygon as a `Stored` geometry), holds all of it, but for strips thinner
+    than 2 × TERRITORY_TOLERANCE_M along the edge. Only the département's own geometries
+    are compared (they share its CRS; another département's may be in another).
 
-    One EXISTS per kind of territory (each on a GiST index), not one OR over joined
-    geometries (that joined every commune of the département: 120 ms a filing)."""
+    One statement: the candidate organisations, one EXISTS per kind of territory (each on a
+    GiST index, not one OR over joined geometries: that joined every commune of the
+    département, 120 ms a filing), each with whether it holds `within` — at once when its
+    territory is the whole département or its région (a 255,000-vertex road network took
+    seconds to compare with the département's outline), else compared with its communes
+    that meet `within`."""
     if not user.is_authenticated:
         return None
     communes = Commune.objects.filter(departement=departement, geom__intersects=location)
@@ -139,65 +153,42 @@ def contributing_organisation(user, location, departement, within=None) -> Organ
         | Exists(communes.filter(departement__organisations=OuterRef("pk")))
         | Exists(departements.filter(region__organisations=OuterRef("pk")))
     )
+    if within is not None:
+        whole = Departement.objects.filter(pk=departement.pk).filter(
+            Q(organisations=OuterRef("pk")) | Q(region__organisations=OuterRef("pk"))
+        )
+        orgs = orgs.annotate(
+            holds=Case(
+                When(Exists(whole), then=Value(True)),
+                default=_holds_within_communes(within, departement.pk),
+                output_field=BooleanField(),
+            )
+        )
     for organisation in orgs.order_by("pk").distinct():
-        if within is None or holds(organisation.pk, within, departement):
+        if within is None or organisation.holds:
             return organisation
     return None
 
 
-def holds(organisation_id: int, geom, departement) -> bool:
-    """Whether the organisation's territory in `departement` holds `geom` (up to the
-    tolerance): one statement, on the territory pieces that meet `geom` only. `geom` lies in
-    the département (the callers check it), or is a callable giving it, called only when the
-    organisation holds part of the département: one holding all of it (its département or
-    région) holds it without reading it — a 255,000-vertex road network took seconds to
-    compare with the département's outline."""
-    whole = Organisation.objects.filter(pk=organisation_id).filter(
-        Q(departements=departement.pk) | Q(regions__departements=departement.pk)
-    )
-    if whole.exists():
-        return True
-    if callable(geom):
-        geom = geom()
-    links = {
-        name: getattr(Organisation, name).through._meta.db_table
-        for name in ("communes", "departements", "regions")
-    }
+def _holds_within_communes(geom, departement_id: int) -> RawSQL:
+    """Whether the communes of the organisation (the outer row) in the département hold
+    `geom` (a GEOS geometry of the département's CRS, or `Stored`) up to the tolerance: on
+    the communes meeting it only."""
+    if isinstance(geom, Stored):
+        shape, shape_params = f"({geom.sql})", list(geom.params)
+    else:
+        shape, shape_params = "ST_GeomFromEWKB(%s)", [bytes(geom.ewkb)]
+    link = Organisation.communes.through._meta.db_table
+    organisation = f'"{Organisation._meta.db_table}"."id"'
     sql = f"""
-        WITH shape AS (SELECT ST_GeomFromEWKB(%(g)s) AS g),
-        territory AS (
-            SELECT c.geom FROM {Commune._meta.db_table} c, shape
-            WHERE c.departement_id = %(dep)s AND c.geom && shape.g AND (
-                c.id IN (SELECT commune_id FROM {links["communes"]}
-                         WHERE organisation_id = %(org)s)
-                OR c.departement_id IN (SELECT departement_id FROM {links["departements"]}
-                                        WHERE organisation_id = %(org)s))
-            UNION ALL
-            SELECT d.geom FROM {Departement._meta.db_table} d, shape
-            WHERE d.id = %(dep)s AND d.geom && shape.g AND (
-                d.id IN (SELECT departement_id FROM {links["departements"]}
-                         WHERE organisation_id = %(org)s)
-                OR d.region_id IN (SELECT region_id FROM {links["regions"]}
-                                   WHERE organisation_id = %(org)s))
-        )
-        SELECT ST_IsEmpty(ST_Buffer(
-            ST_Difference(shape.g, coalesce((SELECT ST_Union(geom) FROM territory),
-                                            ST_SetSRID('POLYGON EMPTY'::geometry,
-                                                       ST_SRID(shape.g)))),
-            -%(tol)s))
-        FROM shape
+        SELECT ST_IsEmpty(ST_Buffer(ST_Difference(s.g, coalesce(
+            (SELECT ST_Union(c.geom) FROM {Commune._meta.db_table} c
+             WHERE c.departement_id = %s AND c.geom && s.g
+               AND c.id IN (SELECT commune_id FROM {link} WHERE organisation_id = {organisation})),
+            ST_SetSRID('POLYGON EMPTY'::geometry, ST_SRID(s.g)))), -%s))
+        FROM (SELECT {shape} AS g) s
     """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            {
-                "g": bytes(geom.ewkb),
-                "org": organisation_id,
-                "dep": departement.pk,
-                "tol": TERRITORY_TOLERANCE_M,
-            },
-        )
-        return bool(cursor.fetchone()[0])
+    return RawSQL(sql, [departement_id, TERRITORY_TOLERANCE_M, *shape_params], BooleanField())
 
 
 # --- members: who may name whom ----------------------------------------------------------
