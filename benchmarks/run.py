@@ -604,7 +604,12 @@ def main(argv=None):
     results = json.loads(store.read_text()) if store.exists() else {}
     for name in [] if args.render_only else (args.only or sorted(BENCHES)):
         run, _render = BENCHES[name]
-        results[name] = {"when": time.strftime("%Y-%m-%d"), "machine": machine(), **run(args)}
+        results[name] = {
+            "when": time.strftime("%Y-%m-%d"),
+            "commit": commit(),
+            "machine": machine(),
+            **run(args),
+        }
         store.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     parts = [
         "# Benchmarks",
@@ -616,7 +621,8 @@ def main(argv=None):
     for name, (_run, render) in sorted(BENCHES.items()):
         if name in results:
             r = results[name]
-            parts += [render(r), "", f"_Measured {r['when']} on {r['machine']}._", ""]
+            at = f"at commit {r['commit']}" if r.get("commit") else "(commit not recorded)"
+            parts += [render(r), "", f"_Measured {r['when']} {at} on {r['machine']}._", ""]
     (DOCS / "benchmarks.md").write_text("\n".join(parts))
     print(f"wrote {DOCS / 'benchmarks.md'}")
 
