@@ -1,8 +1,6 @@
 """The official CRS of each French territory (formats README), and identifying the CRS a
 file declares — an ESRI `.prj` names « RGF93 Lambert 93 » without any EPSG code."""
 
-from pyproj import CRS
-
 LAMBERT_93 = 2154
 # The five DROM départements, each in its official CRS (formats README): their polygons are
 # stored, measured and exported in it — in Lambert-93 their areas would be wrong by up to a
@@ -32,6 +30,8 @@ def region_epsg(region_code: str) -> int:
 
 def identified_epsg(crs) -> int | None:
     """The EPSG code of `crs` (any form pyproj reads), or None when it is none we know."""
+    from pyproj import CRS  # here: pyproj's import is a fortieth of every start-up
+
     src = CRS.from_user_input(crs)
     code = src.to_epsg() or src.to_epsg(min_confidence=70)
     if code:

@@ -2,10 +2,9 @@
 
 A service raises a `Refusal` (or a subclass with its own status) before writing anything;
 `api_exception_handler` (DRF's EXCEPTION_HANDLER) answers it with
-`{"detail": message, "field": input at fault}` — no view catches it itself."""
-
-from rest_framework.response import Response
-from rest_framework.views import exception_handler
+`{"detail": message, "field": input at fault}` — no view catches it itself. (DRF is
+imported when answering: the services import this module, and every command's start-up
+would pay for DRF's views.)"""
 
 
 class Refusal(Exception):
@@ -18,11 +17,15 @@ class Refusal(Exception):
         self.field = field
 
 
-def refusal_response(exc: Refusal) -> Response:
+def refusal_response(exc: Refusal):
+    from rest_framework.response import Response
+
     return Response({"detail": str(exc), "field": exc.field}, status=exc.status)
 
 
 def api_exception_handler(exc, context):
+    from rest_framework.views import exception_handler
+
     if isinstance(exc, Refusal):
         return refusal_response(exc)
     return exception_handler(exc, context)

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.artif.compute import compute_departement
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 from apps.territories.models import Departement
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Compute the artificialisation indicators of a département: per commune and vintage "
         "(threshold rule applied), and the M1→M2 flows."

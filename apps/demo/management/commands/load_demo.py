@@ -5,7 +5,6 @@ from pathlib import Path
 
 from dateutil.relativedelta import relativedelta
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,6 +18,7 @@ from apps.demo.signalements import EXTRA_CONTRIBUTORS
 from apps.demo.signalements import seed as seed_signalements
 from apps.inference.ml.synthetic import render_geopackage
 from apps.landcover.models import ChangePiece, Vintage
+from apps.ops.commands import DataCommand
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
 from ocsge import synth
 
@@ -61,7 +61,7 @@ DEMO_USERS = [
 INFERENCE_CODE = "97"
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Generate (once) and load the demo département with M1 and M2, and the demo users."
 
     def add_arguments(self, parser):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference.training import (
     Photos,
@@ -12,9 +12,10 @@ from apps.inference.training import (
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.management.vintages import vintage_or_refusal
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Write a corrected vintage and its aerial photos as a training set in FLAIR-1's "
         "layout (512 px patches of the 5 bands, labels of the model's classes, metadata per "

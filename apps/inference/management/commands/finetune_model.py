@@ -1,13 +1,14 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference import finetune
 from apps.inference.registry import registered
+from apps.ops.commands import DataCommand
 from apps.territories.models import Departement
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Fine-tune the model on a département's corrections (on the GPU when there is one): "
         "start from a checkpoint, train on the corrected patches with a replay of the "

@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference.ml.synthetic import render_geopackage
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Render synthetic aerial photos (OUTDIR/rgb.tif, nir.tif, elevation.tif) of a vintage "
         "written by generate_departement, as inputs for run_inference and the demo model."

@@ -1,16 +1,17 @@
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference.models import InferenceRun
 from apps.inference.orchestration import RunRefused, start
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 from apps.territories.models import Departement
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Classify a département's aerial photos (RGB, NIR, elevation rasters) with a "
         "checkpoint, block by block on the `gpu` queue (eagerly without a broker), and make "

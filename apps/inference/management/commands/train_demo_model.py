@@ -5,16 +5,17 @@ import time
 from pathlib import Path
 
 import torch
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference.ml.checkpoint import ModelMeta, save_checkpoint
 from apps.inference.ml.train import band_statistics, evaluate, make_samples, train
 from apps.inference.ml.unet import UNet
 from apps.inference.registry import register_general
 from apps.landcover.models import ModelClass
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Train a small U-Net (ResNet-18) on imagery rendered from generated landscapes, save "
         "it as a checkpoint and write its mIoU on held-out synthetic tiles beside it (.json)."

@@ -1,12 +1,13 @@
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.landcover.difference import compute_difference, vintage_pair
+from apps.ops.commands import DataCommand
 from apps.territories.models import Departement
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Rebuild the M1→M2 change layer (difference pieces) of a département."
 
     def add_arguments(self, parser):

@@ -1,14 +1,15 @@
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.landcover.gpkg import ImportRefused, export_ocsge
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Export the current revision of a vintage as an OCS GE GeoPackage."
 
     def add_arguments(self, parser):

@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from apps.ops.commands import DataCommand
 from ocsge import synth
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Write a synthetic département: OUTDIR/ocsge_M1.gpkg, OUTDIR/ocsge_M2.gpkg "
         "(official OCS GE layout) and OUTDIR/territoires.gpkg (ADMIN EXPRESS layout)."

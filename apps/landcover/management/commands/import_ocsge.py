@@ -1,15 +1,16 @@
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.landcover.derived import after_change
 from apps.landcover.gpkg import ImportRefused, import_ocsge
 from apps.landcover.management.progress import progress_bar
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Import an OCS GE GeoPackage (layer OCCUPATION_SOL, and ZONE_CONSTRUITE) as a vintage."
 
     def add_arguments(self, parser):

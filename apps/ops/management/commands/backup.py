@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.ops.backup import BackupError, backup
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Back up the database (pg_dump, custom format) and the media folder."
 
     def add_arguments(self, parser):

@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.ops.backup import BackupError, restore
+from apps.ops.commands import DataCommand
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = "Restore a backup: the database dump (replacing what is there) and the media archive."
 
     def add_arguments(self, parser):

@@ -1,14 +1,15 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.inference.registry import registered
 from apps.landcover.management.vintages import vintage_or_refusal
 from apps.landcover.models import Vintage
+from apps.ops.commands import DataCommand
 from apps.signalements import model_proposals
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Classify again, with the retained (fine-tuned) model, the windows of a vintage where "
         "the model's confidence was low or corrections cluster, and file each disagreement "

@@ -1,12 +1,13 @@
 import time
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from apps.ops.commands import DataCommand
 from apps.territories.loader import TerritoryFileError, load_territories
 
 
-class Command(BaseCommand):
+class Command(DataCommand):
     help = (
         "Load régions, départements, EPCI and communes from ADMIN EXPRESS as downloaded "
         "(.7z, folder, Shapefiles, GeoPackage, or the France-wide WGS84 GeoPackage); idempotent."
