@@ -338,3 +338,18 @@ def test_an_accept_answers_the_signalement_as_a_read_shows_it_in_few_statements(
     assert answer == client.get(f"/api/signalements/{signalement.pk}/").json()
     assert answer["properties"]["status"] == "accepted"
     assert [e["action"] for e in answer["properties"]["events"]] == ["file", "accept"]
+
+
+@pytest.mark.parametrize("pk", ["abc", "99999999999999999999999", "-1"])
+def test_a_decision_on_what_is_no_signalement_id_is_not_found_and_changes_nothing(
+    client, world, pk
+):
+    signalement = file(world)
+    login(client, world, "operator")
+    for step in ("accept", "undo"):
+        response = client.post(
+            f"/api/signalements/{pk}/{step}/", {}, content_type="application/json"
+        )
+        assert response.status_code == 404, response.content[:300]
+    signalement.refresh_from_db()
+    assert signalement.status == Status.SUBMITTED

@@ -399,6 +399,7 @@ class SignalementViewSet(
     filterset_class = SignalementFilter
     pagination_class = Pagination
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    lookup_value_regex = "[0-9]+"  # anything else is no signalement's id: 404 by the router
 
     def initialize_request(self, request, *args, **kwargs):
         # Before anything reads the body: attachments are counted and measured while they
