@@ -461,6 +461,9 @@ class SignalementViewSet(
         departement = signalement.vintage.departement
         signalement.departement_code, signalement.rank = departement.code, signalement.vintage.rank
         signalement.group_size = None
+        # Django's prefetch cache filled as `prefetch_related` would have (this object is
+        # serialized and dropped: nothing else reads these lists).
+        signalement._prefetched_objects_cache = signalement.written
         return self._detail(
             signalement.pk, status.HTTP_201_CREATED, instance=signalement, hint=signalement.hint
         )

@@ -453,13 +453,8 @@ def file_signalement(
         touch_feedback(plan["vintage"].pk)
         transaction.on_commit(lambda: _estimate_impact_later(signalement.pk))
     signalement.hint = plan["hint"]
-    # What was just written is what there is: the answer is made from it, not read back
-    # (Django's prefetch cache, as `prefetch_related` would have filled it).
-    signalement._prefetched_objects_cache = {
-        "events": [event],
-        "comments": [],
-        "attachments": attachments,
-    }
+    # What was just written is all there is: the API answers from it, not read back.
+    signalement.written = {"events": [event], "comments": [], "attachments": attachments}
     return signalement
 
 
