@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.tiles import _percentile, _serve, _session_cookie
+from benchmarks.tiles import _percentile, _serve, _session_cookie, server_env
 
 CLIENTS = 20
 BENCH_CODE = "95"
@@ -137,19 +137,14 @@ def _worker(root: Path):
     """One Celery worker (concurrency 1) on the default queue, as in production: the
     tasks a request queues (impact estimates, derived data after an accept) run there, not
     in the request."""
-    import os
     import subprocess
     import sys
 
-    env = {**os.environ, "REDIS_URL": BENCH_REDIS, "DEBUG": "false"}
-    from django.conf import settings
-
-    env["SECRET_KEY"] = settings.SECRET_KEY
     celery = str(Path(sys.executable).parent / "celery")
     return subprocess.Popen(
         [celery, "-A", "ocsge_web", "worker", "-Q", "default", "-c", "1", "-l", "warning"],
         cwd=root,
-        env=env,
+        env=server_env(REDIS_URL=BENCH_REDIS),
     )
 
 
@@ -215,13 +210,7 @@ def bench_signalements(args, root: Path, dsn: str) -> dict:
     contributor_cookie = _session_cookie(contributor) + f"; csrftoken={CSRF}"
     operator_cookie = _session_cookie(operator) + f"; csrftoken={CSRF}"
     redis.Redis.from_url(BENCH_REDIS).flushdb()
-    import os
-
-    os.environ["REDIS_URL"] = BENCH_REDIS  # for the server started below
-    try:
-        server = _serve(root, PORT, workers=WORKERS)
-    finally:
-        del os.environ["REDIS_URL"]
+    server = _serve(root, PORT, workers=WORKERS, env=server_env(REDIS_URL=BENCH_REDIS))
     worker = _worker(root)
     api = "/api/signalements/"
     query = (

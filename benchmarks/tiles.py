@@ -104,20 +104,27 @@ def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple
     return out
 
 
-def _serve(root: Path, port: int = PORT, workers: int = 2, threads: int = 1):
+def server_env(**extra) -> dict:
+    """The environment of the processes a benchmark starts (server, worker)."""
     from django.conf import settings
 
     # Same key as this process: the session cookie made here must verify there.
     # Plain HTTP on loopback (no TLS proxy in front), and rate limits out of the way: the
     # benchmarks measure throughput, the limits are tested in tests/test_security.py.
-    env = {
+    return {
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": settings.SECRET_KEY,
         "SECURE_SSL_REDIRECT": "false",
         "API_RATE_USER": "100000000/hour",
         "FILING_RATE": "100000000/hour",
+        **extra,
     }
+
+
+def _serve(root: Path, port: int = PORT, workers: int = 2, threads: int = 1, env=None):
+    """gunicorn serving the app (`env`: `server_env()` unless given)."""
+    env = env or server_env()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),

@@ -147,6 +147,15 @@ def annotated(queryset):
     )
 
 
+def as_listed(signalement):
+    """A signalement loaded with its vintage and département, given what `annotated` adds
+    (no query: for answering from an object in hand)."""
+    signalement.departement_code = signalement.vintage.departement.code
+    signalement.rank = signalement.vintage.rank
+    signalement.group_size = None
+    return signalement
+
+
 def page_rows(ranked_page) -> list:
     """Full rows for a page of (pk, group_size) from `ranked`, in the page's order."""
     keys = list(ranked_page)
@@ -457,15 +466,15 @@ class SignalementViewSet(
         serializer.is_valid(raise_exception=True)
         uploads = _uploads(serializer.validated_data["attachments"])
         signalement = filing.file_signalement(request.user, serializer.filing(), uploads)
-        # Answered from the object just written (its events and attachments held on it).
-        departement = signalement.vintage.departement
-        signalement.departement_code, signalement.rank = departement.code, signalement.vintage.rank
-        signalement.group_size = None
-        # Django's prefetch cache filled as `prefetch_related` would have (this object is
-        # serialized and dropped: nothing else reads these lists).
+        # Answered from the object just written: Django's prefetch cache filled as
+        # `prefetch_related` would have (this object is serialized and dropped: nothing
+        # else reads these lists).
         signalement._prefetched_objects_cache = signalement.written
         return self._detail(
-            signalement.pk, status.HTTP_201_CREATED, instance=signalement, hint=signalement.hint
+            signalement.pk,
+            status.HTTP_201_CREATED,
+            instance=as_listed(signalement),
+            hint=signalement.hint,
         )
 
     @extend_schema(request=BatchSerializer, responses=OpenApiTypes.OBJECT)
@@ -588,11 +597,8 @@ class SignalementViewSet(
     def _decided(self, signalement):
         """The answer to a decision, from the signalement as `access.locked` read and the
         decision left it; its journal, comments and attachments read in three queries."""
-        signalement.departement_code = signalement.vintage.departement.code
-        signalement.rank = signalement.vintage.rank
-        signalement.group_size = None
         prefetch_related_objects([signalement], *DETAIL_PREFETCH)
-        return self._detail(signalement.pk, instance=signalement)
+        return self._detail(signalement.pk, instance=as_listed(signalement))
 
     def _act(self, request, pk, name):
         serializer = DecisionSerializer(data=request.data)

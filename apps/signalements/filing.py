@@ -103,15 +103,17 @@ def minimum_mapping_unit(
     with one zone)."""
     if code_cs == BUILDING:
         return mmu_for(code_cs, in_built_up_zone=False)
-    within, outside = (
-        mmu_for(code_cs, in_built_up_zone=True),
-        mmu_for(code_cs, in_built_up_zone=False),
-    )
+    within, outside = _units(code_cs)
     if built_up is None:
         if callable(where):
             where = where(large=area >= max(within, outside))
         built_up = ZoneConstruite.objects.filter(vintage=vintage, geom__intersects=where).exists()
     return within if built_up else outside
+
+
+def _units(code_cs: str) -> tuple[float, float]:
+    """The minimum mapping units of `code_cs` in a built-up zone and elsewhere."""
+    return mmu_for(code_cs, in_built_up_zone=True), mmu_for(code_cs, in_built_up_zone=False)
 
 
 def _vintage(user, vintage_id: int) -> Vintage:
@@ -150,7 +152,7 @@ def _target(user, filing: Filing) -> LandCoverPolygon | None:
     )
     if cs and cs != BUILDING:
         zones = ZoneConstruite.objects.filter(vintage=OuterRef("vintage_id"))
-        large = max(mmu_for(cs, in_built_up_zone=True), mmu_for(cs, in_built_up_zone=False))
+        large = max(_units(cs))
         at_point = Exists(zones.filter(geom__intersects=OuterRef("inner")))
         polygons = polygons.annotate(
             built_up=Case(
