@@ -3,8 +3,7 @@
 psycopg's `write_row` encodes one value at a time (about 6 µs a polygon row here); an import
 sends a million rows. Here the columns of a batch are laid out with numpy: each column is
 a `Stream` of per-row byte segments (fixed-width numbers in network byte order, UTF-8 text,
-EWKB), the small columns are interleaved into one "head" segment per row with a single
-gather, and the rows are joined with their large geometry segments by one `bytes.join`.
+EWKB), and Arrow joins the fields of each row, all rows at once.
 Only `SIGNATURE`, the rows and `TRAILER` need sending (`Copy.write`).
 """
 
@@ -78,48 +77,41 @@ class Stream:
 
 @dataclass
 class Slices:
-    """Row i's bytes are data[begins[i]:ends[i]]: a part of each item of a Stream, sent
-    without copying (a `rows` tail field)."""
+    """Row i's bytes are data[starts[i] + skip:starts[i + 1]]: each item of a Stream less its
+    first `skip` bytes (a header replaced by another field)."""
 
     data: np.ndarray  # uint8
-    begins: np.ndarray  # int64
-    ends: np.ndarray  # int64
+    starts: np.ndarray  # int64, n + 1 entries
+    skip: int
 
     @property
     def lengths(self) -> np.ndarray:
-        return self.ends - self.begins
-
-    def segments(self) -> list[memoryview]:
-        view = memoryview(self.data)
-        return [view[a:b] for a, b in zip(self.begins.tolist(), self.ends.tolist(), strict=True)]
+        return np.diff(self.starts) - self.skip
 
 
-def interleave(streams: list[Stream]) -> Stream:
-    """Row i of the result is row i of each stream, in order (one gather)."""
-    n = len(streams[0].starts) - 1
-    k = len(streams)
-    offsets = np.cumsum([0] + [len(s.data) for s in streams[:-1]])
-    source = np.concatenate([s.data for s in streams])
-    src = np.stack([s.starts[:-1] + o for s, o in zip(streams, offsets, strict=True)], axis=1)
-    lengths = np.stack([s.lengths for s in streams], axis=1)  # (n, k), row-major = output order
-    flat_len = lengths.ravel()
-    dest = np.zeros(n * k + 1, dtype=np.int64)
-    np.cumsum(flat_len, out=dest[1:])
-    index = np.repeat(src.ravel() - dest[:-1], flat_len) + np.arange(dest[-1])
-    row_starts = dest[::k]
-    return Stream(source[index], row_starts)
+def _arrow(field: Stream | Slices) -> pa.LargeBinaryArray:
+    """A field's rows as an Arrow array over the same memory (no copy; a copy less the
+    skipped bytes for `Slices`)."""
+    starts = np.ascontiguousarray(field.starts, dtype=np.int64)
+    array = pa.Array.from_buffers(
+        pa.large_binary(),
+        len(starts) - 1,
+        [None, pa.py_buffer(starts), pa.py_buffer(np.ascontiguousarray(field.data))],
+    )
+    if isinstance(field, Slices) and field.skip and len(array):
+        array = pc.binary_slice(array, field.skip, int(np.diff(starts).max()))
+    return array
 
 
-def rows(head: list[Stream], tail: list[Stream]) -> bytes:
-    """COPY rows: the fields of `head` (small: interleaved with one gather) followed by
-    those of `tail` (large: not copied but joined). Each list holds the streams of its
-    fields, length streams included (see `Stream.with_length`)."""
-    heads = interleave(head)
-    parts = [s.segments() for s in (heads, *tail)]
-    joined = [None] * (len(parts) * len(parts[0]))
-    for i, p in enumerate(parts):
-        joined[i :: len(parts)] = p
-    return b"".join(joined)
+def rows(fields: list[Stream | Slices]) -> memoryview:
+    """COPY rows: for each row, its bytes in every field, in order (the fields' length
+    streams included, see `Stream.with_length`). Arrow's element-wise join lays them out,
+    one copy of each byte, outside the GIL (a Python loop over rows held it: the import's
+    worker threads waited on each other)."""
+    joined = pc.binary_join_element_wise(*map(_arrow, fields), pa.scalar(b"", pa.large_binary()))
+    _validity, offsets, data = joined.buffers()
+    end = int(np.frombuffer(offsets, dtype=np.int64)[joined.offset + len(joined)])
+    return memoryview(data)[:end]
 
 
 def field_count(n_rows: int, n_fields: int) -> Stream:

@@ -168,4 +168,4 @@ def srid_header(n: int, srid: int) -> Stream:
 
 def bodies(buf: Buffer) -> Slices:
     """Each MultiPolygon of `multipolygons` after its byte order and type (5 bytes)."""
-    return Slices(buf.data, buf.starts[:-1] + 5, buf.starts[1:])
+    return Slices(buf.data, buf.starts, 5)

@@ -34,7 +34,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework_gis",
+    # Not "rest_framework_gis": its ready() imports DRF's serializers (0.1 s at every
+    # command's start) to map geometry fields, and the one geometry the API writes
+    # declares its field (`signalements.api.WGS84`).
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",

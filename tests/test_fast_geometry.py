@@ -9,7 +9,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from ocsge import ewkb, validity
+from ocsge import copybin, ewkb, validity
 from ocsge.projection import LambertToWebMercator
 
 
@@ -207,6 +207,38 @@ def test_wkb_rewrite_declines_other_encodings():
     good = shapely.to_wkb(shapely.MultiPolygon([shapely.Polygon(square(0, 0))] * 2), byte_order=1)
     assert ewkb.rings(ewkb.multipolygons(_arrow([good]))) is not None
     assert ewkb.rings(ewkb.multipolygons(_arrow([good[:-8]]))) is None
+
+
+def test_copy_rows_lay_each_rows_fields_end_to_end():
+    ids = copybin.Stream.fixed([7, 8, 9], ">i2")
+    null = np.array([False, True, False])
+    numbers = copybin.Stream.fixed([1, 2, 3], ">i4", null=null)
+    text = copybin.Stream(np.frombuffer(b"xxabcde", np.uint8), np.array([2, 4, 4, 7]))
+    headed = copybin.Slices(np.frombuffer(b"HHpqHHHHrs", np.uint8), np.array([0, 4, 6, 10]), 2)
+    fields = [
+        ids,
+        *numbers.with_length(null=null),
+        *text.with_length(),
+        headed,
+    ]
+    assert bytes(copybin.rows(fields)) == (
+        b"\x00\x07"
+        + b"\x00\x00\x00\x04"
+        + b"\x00\x00\x00\x01"
+        + b"\x00\x00\x00\x02ab"
+        + b"pq"
+        + b"\x00\x08"
+        + b"\xff\xff\xff\xff"
+        + b"\x00\x00\x00\x00"
+        + b""
+        + b"\x00\x09"
+        + b"\x00\x00\x00\x04"
+        + b"\x00\x00\x00\x03"
+        + b"\x00\x00\x00\x03cde"
+        + b"rs"
+    )
+    empty = copybin.Stream(np.zeros(0, np.uint8), np.zeros(1, np.int64))
+    assert bytes(copybin.rows([empty, copybin.Slices(empty.data, empty.starts, 5)])) == b""
 
 
 def test_inner_cells_never_claim_a_box_the_outline_does_not_cover():

@@ -249,7 +249,7 @@ def _local_geometry(buf, geoms: np.ndarray, srid: int):
         local = Stream.of_items(_ewkb(geoms, srid))
         return local.lengths, [], local
     body = ewkb.bodies(buf)
-    return body.lengths + 9, [ewkb.srid_header(len(body.begins), srid)], body
+    return body.lengths + 9, [ewkb.srid_header(len(body.starts) - 1, srid)], body
 
 
 class _Undecodable(Exception):
@@ -266,7 +266,7 @@ class _Checked:
     problems: list[tuple[str, list[str]]]
     invalid: int
     millesimes: dict[int, int]
-    block: bytes | None
+    block: bytes | memoryview | None
     outline: object = None  # the batch's union, when the département's outline is built
 
 
@@ -412,7 +412,7 @@ class _BatchChecker:
         bad = ~(yes | no | empty)
         return yes.astype(np.uint8), empty, label(bad) if bad.any() else []
 
-    def _block(self, batch, ids, mill, ossature, no_ossature, flags, geoms) -> bytes:
+    def _block(self, batch, ids, mill, ossature, no_ossature, flags, geoms) -> memoryview:
         """The batch's rows in COPY's binary format (columns as in `COPY_COLUMNS`)."""
         n, fields = batch.num_rows, self.fields
         (length, prefix, local), mercator = self._encoded(batch.column(self.geom_col), geoms)
@@ -437,7 +437,7 @@ class _BatchChecker:
             Stream.fixed(length, ">i4"),
             *prefix,
         ]
-        return copybin.rows(head, [local, *mercator.with_length()])
+        return copybin.rows([*head, local, *mercator.with_length()])
 
     def check(self, batch, first_row: int) -> _Checked:
         fields, n = self.fields, batch.num_rows
@@ -797,7 +797,7 @@ def _zone_rows(layer: Layer, vintage_id: int, to_local, srid: int) -> bytes:
         Stream.fixed(length, ">i4"),
         *prefix,
     ]
-    return copybin.SIGNATURE + copybin.rows(head, [local]) + copybin.TRAILER
+    return b"".join([copybin.SIGNATURE, copybin.rows([*head, local]), copybin.TRAILER])
 
 
 def _write_zones(rows: bytes):
