@@ -478,3 +478,95 @@ def test_it_refuses_an_id_repeated_in_another_batch(square_departement, tmp_path
     with pytest.raises(ImportRefused, match=cols["id"][1]):
         import_ocsge(path, "98", "M1")
     assert _counts() == before
+
+
+# --- an import in its own transaction: rows loaded beside, indexes built two at a time ----
+
+
+def _other_connection():
+    import psycopg
+
+    return psycopg.connect(**connection.get_connection_params(), autocommit=True)
+
+
+def _index_parents(vintage_id):
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT p.relname FROM pg_index i JOIN pg_inherits h ON h.inhrelid = i.indexrelid "
+            "JOIN pg_class p ON p.oid = h.inhparent WHERE i.indrelid = to_regclass(%s) "
+            "ORDER BY 1",
+            [partitions.name(vintage_id)],
+        )
+        return [r[0] for r in cur.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_import_of_its_own_attaches_the_indexes_it_built_beside_and_leaves_no_table(tmp_path):
+    geoms, cols = square_rows()
+    path = write_gpkg(tmp_path / "new.gpkg", geoms, **cols)
+    tables = set(_polygon_tables())
+    assert not connection.in_atomic_block  # the import's transaction is its own
+    vintage = import_ocsge(path, "977", "M1", name="Île neuve")
+    assert set(_polygon_tables()) - tables == {partitions.name(vintage.pk)}
+    assert _is_partition(vintage.pk)
+    assert _partition_indexes(vintage.pk) == [
+        "btree (id, vintage_id)",
+        "btree (vintage_id, ocsge_id)",
+        "gist (geom)",
+        "gist (geom_3857)",
+    ]
+    # Each is the partition's share of the parent's index: none was built twice.
+    assert _index_parents(vintage.pk) == [
+        "landcover_landcoverpolygon_pkey",
+        "lcpoly_geom3857_gist",
+        "lcpoly_geom_gist",
+        "uniq_poly_ocsge_id",
+    ]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stats WHERE tablename = %s AND attname IN ('geom', 'code_cs')",
+            [partitions.name(vintage.pk)],
+        )
+        assert cur.fetchone()[0] == 2  # the planner's statistics are there
+    assert LandCoverPolygon.objects.filter(vintage=vintage).count() == 16
+    assert Departement.objects.get(code="977").geom.area == pytest.approx(160_000.0)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("fails", ["refused-while-streaming", "after-the-rows-are-committed"])
+def test_an_import_of_its_own_that_fails_leaves_no_table_and_no_departement(
+    tmp_path, monkeypatch, fails
+):
+    import apps.landcover.gpkg as gpkg
+
+    geoms, cols = square_rows()
+    if fails == "refused-while-streaming":
+        cols["code_cs"][3] = "CS9.9"
+    else:  # the partition is attached, then the outline cannot be written
+
+        def broken(*args):
+            raise RuntimeError("disque plein")
+
+        monkeypatch.setattr(gpkg, "_set_outline", broken)
+    path = write_gpkg(tmp_path / "new.gpkg", geoms, **cols)
+    before = _counts()
+    with pytest.raises((ImportRefused, RuntimeError)):
+        import_ocsge(path, "977", "M1", name="Île neuve")
+    assert _counts() == before
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_table_a_crashed_import_left_is_dropped_by_the_next_but_not_one_being_loaded(
+    tmp_path,
+):
+    abandoned, loading = partitions.name(10**9), partitions.name(10**9 + 1)
+    with _other_connection() as other, _other_connection() as importer:
+        for table in (abandoned, loading):
+            other.execute(f"CREATE TABLE {table} (LIKE landcover_landcoverpolygon)")
+        # Another process is loading the second one: it holds its lock.
+        importer.execute("SELECT pg_advisory_lock(%s, %s)", [partitions.BULK_LOCK, 10**9 + 1])
+        geoms, cols = square_rows()
+        import_ocsge(write_gpkg(tmp_path / "new.gpkg", geoms, **cols), "977", "M1")
+        left = set(_polygon_tables())
+        assert abandoned not in left and loading in left
+        other.execute(f"DROP TABLE {loading}")

@@ -537,6 +537,7 @@ def import_ocsge(
             repair=repair,
             replace=replace,
             progress=progress,
+            after=stack.callback,
         )
 
 
@@ -550,7 +551,9 @@ def _import(
     repair: bool,
     replace: bool,
     progress: ProgressFn | None,
+    after: Callable,
 ) -> Vintage:
+    """`after(f)`: f is called once the import's transaction has ended."""
     info = _layer_info(delivery.occupation)
     fields = _field_map(info, LAYER)
     geom_type = (info.get("geometry_type") or "").replace(" Z", "").replace(" M", "")
@@ -573,6 +576,10 @@ def _import(
     started = time.perf_counter()
     known_cs = set(CoverCode.objects.values_list("code", flat=True))
     known_us = set(UseCode.objects.values_list("code", flat=True))
+    # Our own transaction (a command, a worker): the rows are loaded from a second
+    # connection and the indexes built two at a time (`partitions.BulkLoad`). Inside a
+    # caller's transaction, everything stays in it.
+    bulk = not connection.in_atomic_block
 
     with transaction.atomic():
         departement = Departement.objects.select_for_update().filter(code=departement_code).first()
@@ -618,8 +625,15 @@ def _import(
             vintage = Vintage.objects.create(
                 departement=departement, rank=rank, millesime=0, source=Vintage.Source.IMPORT
             )
-        # Rows go into a bare table; its indexes are built once, when it is attached.
-        staged = partitions.stage(vintage.id)
+        # Rows go into a bare table; its indexes are built once, before or when it is
+        # attached.
+        if bulk:
+            load = partitions.BulkLoad(vintage.id)
+            after(load.close)
+            staged, raw = load.table, load.cursor()
+        else:
+            staged = partitions.stage(vintage.id)
+            raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
         problems = _Problems()
         seen_ids: set[str] = set()
         outline_parts: list = []
@@ -627,7 +641,6 @@ def _import(
         invalid_count = 0
         done = 0
         columns = [fields[k] for k in (*REQUIRED, *OPTIONAL) if k in fields]
-        raw = connection.cursor().cursor  # psycopg cursor under Django's wrapper
         # FREEZE: the table is new in this transaction, so its rows are written frozen and
         # all-visible (no hint bits to set on first read, nothing for vacuum to do).
         copy_sql = f"COPY {staged} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY, FREEZE)"
@@ -719,7 +732,11 @@ def _import(
                 if created_departement and not invalid_count and outline_parts
                 else None
             )
-            partitions.attach(vintage.id)  # builds the partition's indexes
+            if bulk:
+                load.build()
+                load.attach()
+            else:
+                partitions.attach(vintage.id)  # builds the partition's indexes
             indexed_s = time.perf_counter() - started - streamed_s
             if zones is not None:
                 _write_zones(zones.result())
