@@ -148,7 +148,9 @@ def render_newdep(r) -> str:
             ),
             f"The outline ({r['outline_km2']} km²) is the union of each batch's polygons, built "
             "while they stream (GEOS's coverage union), then of the batches' unions. Ours also "
-            "checks every row (codes, identifiers, validity), writes the Web Mercator copy and "
-            "builds four indexes (two GiST) and the statistics; process start-up included.",
+            "checks every row (codes, identifiers, validity), writes the Web Mercator copy, "
+            "builds four indexes (two GiST; two at a time, the rows committed beside by a "
+            "second connection: `partitions.BulkLoad`) and the statistics; process start-up "
+            "included.",
         ]
     )
