@@ -271,6 +271,31 @@ def test_tile_query_is_one_statement_plus_the_scoping(
         client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf")
 
 
+@pytest.mark.parametrize("z", [12, 14, 16])
+def test_a_tile_clips_each_polygon_once_and_looks_its_signalements_up_in_one_pass(
+    square_vintages, square_departement, z
+):
+    """No per-polygon subquery and no clipping in a filter (a `WHERE geom IS NOT NULL` on
+    the clipped geometry is pushed down by PostgreSQL: every polygon clipped twice)."""
+    from apps.landcover.contributions import tile_attributes
+
+    m1, _ = square_vintages
+    x, y = tile_of(X0 + 200, Y0 + 200, z)
+    sql, params = tiles.vintage_tile_query(
+        m1.pk, z, x, y, tile_attributes(None, square_departement.pk)
+    )
+    assert "sig_open" in sql  # the signalements' attributes are in the statement
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN (VERBOSE) " + sql, params)
+        plan = [r[0] for r in cur.fetchall()]
+    assert not [line for line in plan if "Filter:" in line and "st_asmvtgeom" in line]
+    assert not [line for line in plan if "SubPlan" in line]
+    scans = [line for line in plan if "signalements_signalement" in line and "Scan" in line]
+    assert len(scans) == 1
+    # Grouped by polygon once for the tile, not aggregated again for each polygon.
+    assert any("Group Key: s.polygon_id" in line for line in plan)
+
+
 # --- identify, commune search, page ----------------------------------------------------
 
 

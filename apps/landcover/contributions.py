@@ -30,14 +30,18 @@ class TileAttributes:
     """Attributes an app adds to each polygon of the vintage tiles above CACHE_MAX_ZOOM
     (the lower tiles are shared by every viewer and cached: they carry none).
 
-    `join`: SQL joining the polygon `p` to one row whose `columns` it gives under `alias`
-    (`LEFT JOIN LATERAL (…) <alias> ON true`); its parameters are named `<alias>_…`.
+    `rows`: SQL selecting `polygon_id` and the `columns`, at most one row per polygon, for
+    the polygons of the tile — the statement's CTE `tile` (its column `id`): e.g. `WHERE
+    s.polygon_id IN (SELECT id FROM tile) … GROUP BY s.polygon_id`. It becomes the CTE
+    `alias`, joined to the tile's polygons (NULLs where it has no row): the database looks
+    up only the tile's polygons, in one pass, not a subquery per polygon. Its parameters
+    are named `<alias>_…`.
     `viewer(user, departement_id)` -> (etag key, parameters), or None when the viewer is
     shown nothing (the join is then left out); `user` None: everything (the benchmark)."""
 
     alias: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), in the tile's order
-    join: str
+    rows: str
     viewer: Callable
 
 

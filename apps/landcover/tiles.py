@@ -90,17 +90,25 @@ bounds AS (
 
 _POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
 _POLYGON_NAMES = "id, code_cs, code_us, model_class, confidence"
-# `{{columns}}`, `{{nulls}}`, `{{names}}` and `{{joins}}`: the attributes the apps above
-# contribute (`contributions.TILE_ATTRIBUTES`), filled in by `_with_attributes`.
+# `{{ctes}}`, `{{columns}}`, `{{nulls}}`, `{{names}}` and `{{joins}}`: the attributes the apps
+# above contribute (`contributions.TILE_ATTRIBUTES`), filled in by `_with_attributes`: each
+# a CTE of rows for the polygons of `tile`, joined to them. (No `WHERE geom IS NOT NULL`:
+# ST_AsMVT leaves out features without geometry by itself, and PostgreSQL would push the
+# condition down and clip every polygon twice.)
 
 _FULL = f"""
-WITH {_ENVELOPE}
-SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT p.id AS fid, {_POLYGON_COLUMNS}{{columns}}, false AS agg,
+WITH {_ENVELOPE},
+tile AS (
+  SELECT {_POLYGON_COLUMNS},
          ST_AsMVTGeom(p.geom_3857, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
-  FROM landcover_landcoverpolygon p CROSS JOIN bounds {{joins}}
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv
-) t WHERE geom IS NOT NULL
+){{ctes}}
+SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
+  SELECT tile.id AS fid, tile.id, code_cs, code_us, model_class, confidence{{columns}},
+         false AS agg, tile.geom
+  FROM tile {{joins}}
+) t
 """
 
 _GENERALISED = f"""
@@ -115,7 +123,13 @@ small AS (
 ), cells AS (
   SELECT DISTINCT ON (cx, cy) cx, cy, code_cs, code_us FROM small
   ORDER BY cx, cy, a DESC, code_cs, code_us  -- ties broken: the same tile every time
-), features AS (
+), tile AS (
+  SELECT {_POLYGON_COLUMNS},
+         ST_AsMVTGeom(ST_Simplify(p.geom_3857, %(tolerance)s, true),
+                      bounds.env, {EXTENT}, {BUFFER}, true) AS geom
+  FROM landcover_landcoverpolygon p CROSS JOIN bounds
+  WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
+){{ctes}}, features AS (
   SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
          NULL::smallint AS model_class, NULL::float AS confidence{{nulls}}, true AS agg,
          ST_AsMVTGeom(ST_MakeEnvelope(cx * %(cell)s, cy * %(cell)s,
@@ -123,15 +137,12 @@ small AS (
                       bounds.env, {EXTENT}, {BUFFER}, true) AS geom
   FROM cells, bounds
   UNION ALL
-  SELECT 1, p.id, {_POLYGON_COLUMNS}{{columns}}, false,
-         ST_AsMVTGeom(ST_Simplify(p.geom_3857, %(tolerance)s, true),
-                      bounds.env, {EXTENT}, {BUFFER}, true)
-  FROM landcover_landcoverpolygon p CROSS JOIN bounds {{joins}}
-  WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
+  SELECT 1, tile.id, tile.id, code_cs, code_us, model_class, confidence{{columns}}, false,
+         tile.geom
+  FROM tile {{joins}}
 )
 SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT fid, {_POLYGON_NAMES}{{names}}, agg, geom
-  FROM features WHERE geom IS NOT NULL ORDER BY layer
+  SELECT fid, {_POLYGON_NAMES}{{names}}, agg, geom FROM features ORDER BY layer
 ) t
 """
 
@@ -140,10 +151,13 @@ def _with_attributes(template: str, shown) -> str:
     """The tile statement with the contributed attributes `shown` (TileAttributes, …)."""
     attributes = [a for a, *_ in shown]
     return template.format(
+        ctes="".join(f",\n{a.alias} AS ({a.rows}\n)" for a in attributes),
         columns="".join(f", {a.alias}.{name}" for a in attributes for name, _ in a.columns),
         nulls="".join(f", NULL::{kind} AS {name}" for a in attributes for name, kind in a.columns),
         names="".join(f", {name}" for a in attributes for name, _ in a.columns),
-        joins="\n".join(a.join for a in attributes),
+        joins="\n".join(
+            f"LEFT JOIN {a.alias} ON {a.alias}.polygon_id = tile.id" for a in attributes
+        ),
     )
 
 
@@ -159,7 +173,7 @@ SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
   FROM landcover_changepiece c, bounds
   WHERE c.departement_id = %(departement)s AND c.geom_3857 && bounds.benv
     AND c.area >= %(min_area)s
-) t WHERE geom IS NOT NULL
+) t
 """
 
 

@@ -73,17 +73,17 @@ def _most_advanced() -> str:
 
 
 # Each polygon's open signalements that the viewer may see: how many, the most advanced
-# status.
+# status (for the tile's polygons: `contributions.TileAttributes`).
 TILE_SIGNALEMENTS = TileAttributes(
     alias="sig",
     columns=(("sig_open", "int"), ("sig_status", "text")),
-    join=f"""
-LEFT JOIN LATERAL (
-  SELECT NULLIF(count(*), 0)::int AS sig_open, {_most_advanced()} AS sig_status
+    rows=f"""
+  SELECT s.polygon_id, count(*)::int AS sig_open, {_most_advanced()} AS sig_status
   FROM {Signalement._meta.db_table} s
-  WHERE s.polygon_id = p.id AND s.status IN ({", ".join(f"'{s.value}'" for s in sorted(OPEN))})
+  WHERE s.polygon_id IN (SELECT id FROM tile)
+    AND s.status IN ({", ".join(f"'{s.value}'" for s in sorted(OPEN))})
     AND (%(sig_all)s OR s.organisation_id = ANY(%(sig_orgs)s))
-) sig ON true""",
+  GROUP BY s.polygon_id""",
     viewer=_tile_viewer,
 )
 
