@@ -238,6 +238,11 @@ def test_tile_etag_follows_the_vintage_revision_and_answers_304(client, square_v
     first = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
     assert first["Content-Encoding"] == "gzip"
     assert "no-cache" in first["Cache-Control"]
+    assert "Accept-Encoding" in first["Vary"] and first["ETag"].startswith('W/"')
+    plain = client.get(url)  # the same tile, not compressed, under the strong ETag
+    assert "Content-Encoding" not in plain and first["ETag"] == "W/" + plain["ETag"]
+    assert gzip.decompress(first.content) == plain.content
+    assert int(first["Content-Length"]) == len(first.content) < len(plain.content)
     etag = first["ETag"]
     assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
     Vintage.objects.filter(pk=m1.pk).update(revision=2)

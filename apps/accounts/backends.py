@@ -6,22 +6,28 @@ from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.db.models import Exists, OuterRef
 
 from apps.territories.models import Membership, Role
-from apps.territories.permissions import is_platform_admin
+from apps.territories.permissions import is_platform_admin, remember_rights, rights_annotation
 
 
 class MemberBackend(ModelBackend):
     """Django's `ModelBackend`; a session's user is read with whether they hold the admin
-    role, in the same query (most requests ask it: scopes, pages — a second query each)."""
+    role and with their rights (`permissions.rights_annotation`), in the same query (most
+    requests ask them: scopes, pages — more queries each)."""
 
     def get_user(self, user_id):
         admin = Membership.objects.filter(user=OuterRef("pk"), role=Role.ADMIN)
+        User = get_user_model()
         user = (
-            get_user_model()
-            ._default_manager.annotate(_platform_admin=Exists(admin))
+            User._default_manager.annotate(
+                _platform_admin=Exists(admin), _rights=rights_annotation(User._meta.db_table)
+            )
             .filter(pk=user_id)
             .first()
         )
-        return user if user is not None and self.user_can_authenticate(user) else None
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        remember_rights(user, user._rights)
+        return user
 
 
 class PlatformAdminBackend(BaseBackend):

@@ -9,10 +9,14 @@ then. Up to z11 (no contributed attributes, built ahead by workers) the ETag nam
 revision the served tile was built at. Browsers revalidate (`no-cache`) and get a 304.
 """
 
+import functools
+import gzip
+import re
+
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views.decorators.gzip import gzip_page
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from . import tiles
@@ -43,6 +47,35 @@ def _tile_response(request, etag: str, build) -> HttpResponse:
     return response
 
 
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b")
+
+
+def _gzip_fast(view):
+    """Tiles gzipped at level 1 (Django's `gzip_page` uses 6): a 60 KB z14 tile in 1 ms
+    instead of 4 (10 instead of 3 at worst), for about 14 % more bytes (measured on the
+    demo's tiles: 48 % of the raw size instead of 42 %). Tiles reflect nothing a client
+    sends beside a secret, so the BREACH padding of Django's middleware is not needed."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        patch_vary_headers(response, ("Accept-Encoding",))
+        if (
+            response.status_code != 200
+            or response.has_header("Content-Encoding")
+            or not _ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", ""))
+        ):
+            return response
+        response.content = gzip.compress(response.content, compresslevel=1, mtime=0)
+        response["Content-Encoding"] = "gzip"
+        response["Content-Length"] = str(len(response.content))
+        if (etag := response.get("ETag", "")).startswith('"'):
+            response["ETag"] = "W/" + etag  # another representation of the same tile
+        return response
+
+    return wrapper
+
+
 def _check(z, x, y):
     try:
         tiles.check_tile(z, x, y)
@@ -52,7 +85,7 @@ def _check(z, x, y):
 
 
 @require_GET
-@gzip_page
+@_gzip_fast
 def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     if bad := _check(z, x, y):
         return bad
@@ -79,7 +112,7 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
 
 
 @require_GET
-@gzip_page
+@_gzip_fast
 def change_tile(request, code: str, z: int, x: int, y: int):
     if bad := _check(z, x, y):
         return bad

@@ -75,6 +75,63 @@ def is_platform_admin(user) -> bool:
     return known
 
 
+def _rights_sql(user_id: str) -> str:
+    """SQL of an array of 'role:departement_id' texts: each role the user whose id is the
+    SQL `user_id` holds, with each département its organisation's territory (départements,
+    régions, communes) touches."""
+    from .models import Membership
+
+    member = Membership._meta.db_table
+    through = {
+        name: getattr(Organisation, name).through._meta.db_table
+        for name in ("departements", "regions", "communes")
+    }
+    return f"""ARRAY(
+        SELECT m.role || ':' || t.departement_id FROM {member} m
+        JOIN {through["departements"]} t ON t.organisation_id = m.organisation_id
+        WHERE m.user_id = {user_id}
+        UNION
+        SELECT m.role || ':' || d.id FROM {member} m
+        JOIN {through["regions"]} t ON t.organisation_id = m.organisation_id
+        JOIN {Departement._meta.db_table} d ON d.region_id = t.region_id
+        WHERE m.user_id = {user_id}
+        UNION
+        SELECT m.role || ':' || c.departement_id FROM {member} m
+        JOIN {through["communes"]} t ON t.organisation_id = m.organisation_id
+        JOIN {Commune._meta.db_table} c ON c.id = t.commune_id
+        WHERE m.user_id = {user_id})"""
+
+
+def rights_annotation(user_table: str) -> RawSQL:
+    """For loading users with their rights in the same query (`accounts.backends`): then
+    `remember_rights(user, user.<annotation>)`."""
+    return RawSQL(_rights_sql(f'"{user_table}"."id"'), ())
+
+
+def remember_rights(user, pairs: list[str]) -> None:
+    found: dict[str, set[int]] = {}
+    for pair in pairs:
+        role, departement_id = pair.rsplit(":", 1)
+        found.setdefault(role, set()).add(int(departement_id))
+    user._departements_by_role = {role: frozenset(ids) for role, ids in found.items()}
+
+
+def _departements_by_role(user) -> dict[str, frozenset[int]]:
+    """Each role `user` holds -> the départements where it applies. Read once (with the
+    session's user, `accounts.backends`, or here in one statement) and kept on the user
+    object, which a request loads afresh (a membership changed is seen at the next
+    request): the scopes a request builds are then plain lists of ids, not the same joins
+    compiled and run again in each of its queries."""
+    known = getattr(user, "_departements_by_role", None)
+    if known is None:
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {_rights_sql('%s')}", [user.pk] * 3)
+            remember_rights(user, cur.fetchone()[0])
+    return user._departements_by_role
+
+
 def departements_where(user, action: Right = Right.SEE):
     """The départements where `user` may do `action`: those their organisations' territory
     (communes, départements, régions) touches, through a membership of a role granting it."""
@@ -83,15 +140,13 @@ def departements_where(user, action: Right = Right.SEE):
     roles = RULES[Right(action)]
     if user.is_superuser or ((roles is None or Role.ADMIN in roles) and is_platform_admin(user)):
         return Departement.objects.all()
-    memberships = user.memberships.all()
-    if roles is not None:
-        memberships = memberships.filter(role__in=roles)
-    orgs = memberships.values("organisation")
-    return Departement.objects.filter(
-        Q(organisations__in=orgs)
-        | Q(region__organisations__in=orgs)
-        | Q(communes__organisations__in=orgs)
-    ).distinct()
+    ids = {
+        pk
+        for role, pks in _departements_by_role(user).items()
+        if roles is None or role in roles
+        for pk in pks
+    }
+    return Departement.objects.filter(pk__in=sorted(ids))
 
 
 def may(user, action: Right, departement) -> bool:
