@@ -252,6 +252,7 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
         "polygons": vintage.polygon_count,
         "zooms": results,
         "z14_p95_ratio": round(z14["http_p95_ms"] / z14["plain_p95_ms"], 3),
+        "z14_sql_p95_ratio": round(z14["sql_p95_ms"] / z14["plain_p95_ms"], 3),
         "max_tile_kb": max(r["raw_kb_max"] for r in results.values()),
     }
 
@@ -285,9 +286,24 @@ def render_tiles(r: dict) -> str:
         )
     lines += [
         "",
-        f"z14 p95 ratio ours/plain: **{r['z14_p95_ratio']}** (target ≤ 1.1); largest tile "
-        f"**{r['max_tile_kb']} KB** (target < 500 KB).",
+        f"z14 p95 ratio ours/plain: **{r['z14_p95_ratio']}** through HTTP (target ≤ 1.1)"
+        + (
+            f", **{r['z14_sql_p95_ratio']}** for our statement alone (the same work as the "
+            "plain one plus the model's columns and the open signalements of the tile's "
+            "polygons, grouped once)"
+            if "z14_sql_p95_ratio" in r
+            else ""
+        )
+        + f"; largest tile **{r['max_tile_kb']} KB** (target < 500 KB).",
     ]
+    if "z14_sql_p95_ratio" in r:
+        lines += [
+            "",
+            "What HTTP adds at z ≥ 12 (tiles built per request): a new connection per tile "
+            "here, the session's user with their rights (one query), the vintage's scope "
+            "and revision (one), whose signalements the viewer sees (one), gzip at level 1 "
+            "(about 1 ms for a 60 KB tile) — about 10 ms a tile on this machine.",
+        ]
     return "\n".join(lines)
 
 
