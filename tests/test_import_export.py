@@ -37,6 +37,15 @@ def _polygon_tables():
         return [r[0] for r in cur.fetchall()]
 
 
+# A vintage's partition: the primary key, the unique ids, a GiST index on each geometry.
+PARTITION_INDEXES = [
+    "btree (id, vintage_id)",
+    "btree (vintage_id, ocsge_id)",
+    "gist (geom)",
+    "gist (geom_3857)",
+]
+
+
 def _partition_indexes(vintage_id):
     with connection.cursor() as cur:
         cur.execute(
@@ -114,12 +123,7 @@ def test_it_refuses_a_second_import_of_the_same_rank_unless_replace(loaded):
 def test_each_vintage_is_a_partition_with_its_own_indexes(loaded):
     vintage = import_ocsge(loaded / "ocsge_M1.gpkg", "99", "M1")
     assert _is_partition(vintage.pk)
-    assert _partition_indexes(vintage.pk) == [
-        "btree (id, vintage_id)",
-        "btree (vintage_id, ocsge_id)",
-        "gist (geom)",
-        "gist (geom_3857)",
-    ]
+    assert _partition_indexes(vintage.pk) == PARTITION_INDEXES
     # Queries by vintage use its partition's spatial index.
     with connection.cursor() as cur:
         cur.execute(
@@ -509,12 +513,7 @@ def test_an_import_of_its_own_attaches_the_indexes_it_built_beside_and_leaves_no
     vintage = import_ocsge(path, "977", "M1", name="Île neuve")
     assert set(_polygon_tables()) - tables == {partitions.name(vintage.pk)}
     assert _is_partition(vintage.pk)
-    assert _partition_indexes(vintage.pk) == [
-        "btree (id, vintage_id)",
-        "btree (vintage_id, ocsge_id)",
-        "gist (geom)",
-        "gist (geom_3857)",
-    ]
+    assert _partition_indexes(vintage.pk) == PARTITION_INDEXES
     # Each is the partition's share of the parent's index: none was built twice.
     assert _index_parents(vintage.pk) == [
         "landcover_landcoverpolygon_pkey",

@@ -94,9 +94,9 @@ _STANDALONE = re.compile(rf"^{PARENT}_v(\d+)$")
 
 class BulkLoad:
     """Load vintage `vintage_id`'s partition from a second connection (see the module's
-    notes). Use: `copy()` the rows, `build()` the indexes, `attach()` in the caller's
-    transaction, and `close()` once that transaction has ended — committed or not —, which
-    drops the table unless it is a partition by then. Not for use inside an outer
+    notes). Use: COPY the rows through `cursor()`, `build()` the indexes, `attach()` in the
+    caller's transaction, and `close()` once that transaction has ended — committed or not
+    —, which drops the table unless it is a partition by then. Not for use inside an outer
     transaction: the table is committed before the caller's transaction decides."""
 
     def __init__(self, vintage_id: int):
@@ -104,12 +104,17 @@ class BulkLoad:
         self.table = name(self.vid)
         self._params = connection.get_connection_params()
         self._conn = psycopg.connect(**self._params)
-        # Held for the whole load (the session's, not a transaction's): the table is ours
-        # while it is committed and not yet attached.
-        self._conn.execute("SELECT pg_advisory_lock(%s, %s)", [BULK_LOCK, self.vid])
-        self._conn.commit()
-        self._drop_abandoned()
-        self._conn.execute(_create_sql(self.vid))  # COPY … FREEZE needs it in the same transaction
+        try:
+            # Held for the whole load (the session's, not a transaction's): the table is
+            # ours while it is committed and not yet attached.
+            self._conn.execute("SELECT pg_advisory_lock(%s, %s)", [BULK_LOCK, self.vid])
+            self._conn.commit()
+            self._drop_abandoned()
+            # COPY … FREEZE needs the table created in its own transaction.
+            self._conn.execute(_create_sql(self.vid))
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _drop_abandoned(self):
         """Tables a crashed bulk load left: standalone, and no process holds their lock."""
