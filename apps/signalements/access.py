@@ -1,7 +1,7 @@
 """Which signalements a user sees and locks, built on `territories.permissions` (the rules
 of who may do what live there, not here)."""
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from apps.territories.permissions import Right, departements_where, may
@@ -12,12 +12,6 @@ from .models import Signalement
 
 def can_decide(user, vintage) -> bool:
     return may(user, Right.DECIDE, vintage.departement_id)
-
-
-def decides(signalement: Signalement, user) -> bool:
-    """Whether `user` decides `signalement`'s département (read with it by `locked`)."""
-    known = getattr(signalement, "decides", None)
-    return can_decide(user, signalement.vintage) if known is None else known
 
 
 def visible_signalements(user):
@@ -34,15 +28,12 @@ def visible_signalements(user):
 
 def locked(user, signalement_id: int) -> Signalement:
     """The signalement, locked (`SELECT … FOR UPDATE`), if `user` sees it: read with what
-    a decision and its answer need (vintage, département, people, reason) and whether the
-    user decides there (`decides`), in one query."""
-    deciding = departements_where(user, Right.DECIDE).filter(pk=OuterRef("vintage__departement"))
+    a decision and its answer need (vintage, département, people, reason), in one query."""
     signalement = (
         visible_signalements(user)
         .select_for_update(of=("self",))
         .select_related("vintage__departement", "author", "organisation", "assignee", "reason")
         .defer("vintage__departement__geom")
-        .annotate(decides=Exists(deciding))
         .filter(pk=signalement_id)
         .first()
     )

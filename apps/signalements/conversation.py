@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from apps.territories.permissions import RULES, Right
 
-from .access import decides, locked
+from .access import can_decide, locked
 from .errors import Conflict, Forbidden
 from .models import Signalement, SignalementComment
 from .signals import signalement_changed
@@ -17,7 +17,7 @@ from .uploads import Upload, check_uploads, store
 def add_comment(user, signalement_id: int, text: str):
     with transaction.atomic():
         signalement = locked(user, signalement_id)
-        decider = decides(signalement, user)
+        decider = can_decide(user, signalement.vintage)
         member = user.memberships.filter(
             organisation=signalement.organisation_id, role__in=RULES[Right.FILE]
         ).exists()

@@ -12,7 +12,7 @@ from apps.ops.dispatch import dispatch
 from apps.territories.models import Departement
 
 from . import coherence
-from .access import decides, locked, visible_signalements
+from .access import can_decide, locked, visible_signalements
 from .errors import Conflict, Forbidden, Missing, Refused
 from .map import touch_feedback
 from .models import RejectionReason, Signalement, SignalementEvent
@@ -42,7 +42,7 @@ def apply_action(
         if signalement.vintage.state == Vintage.State.PUBLISHED:
             raise Conflict(_("Ce millésime est publié : il ne change plus."))
         if who == OPERATOR:
-            if not decides(signalement, user):
+            if not can_decide(user, signalement.vintage):
                 raise Forbidden(_("Seuls les opérateurs du département décident."))
             if signalement.author_id == user.pk:
                 raise Forbidden(_("Personne ne décide son propre signalement."))
@@ -153,7 +153,7 @@ def undo_refusal(user, signalement, last) -> Exception | None:
 
     if signalement.vintage.state == Vintage.State.PUBLISHED:
         return Conflict(_("Ce millésime est publié : il ne change plus."))
-    if not decides(signalement, user):
+    if not can_decide(user, signalement.vintage):
         return Forbidden(_("Seuls les opérateurs du département décident."))
     if last is None or last.action not in UNDOABLE:
         return Conflict(_("La dernière action sur ce signalement n'est pas une décision."))

@@ -109,6 +109,7 @@ def rights_annotation(user_table: str) -> RawSQL:
 
 
 def remember_rights(user, pairs: list[str]) -> None:
+    """Keep on `user` the rights `_rights_sql` gave ('role:departement_id' texts)."""
     found: dict[str, set[int]] = {}
     for pair in pairs:
         role, departement_id = pair.rsplit(":", 1)
@@ -132,27 +133,38 @@ def _departements_by_role(user) -> dict[str, frozenset[int]]:
     return user._departements_by_role
 
 
-def departements_where(user, action: Right = Right.SEE):
-    """The départements where `user` may do `action`: those their organisations' territory
-    (communes, départements, régions) touches, through a membership of a role granting it."""
+def _departement_ids(user, action: Right) -> set[int] | None:
+    """The ids of the départements where `user` may do `action`; None: all of them."""
     if not user.is_authenticated:
-        return Departement.objects.none()
+        return set()
     roles = RULES[Right(action)]
     if user.is_superuser or ((roles is None or Role.ADMIN in roles) and is_platform_admin(user)):
-        return Departement.objects.all()
-    ids = {
+        return None
+    return {
         pk
         for role, pks in _departements_by_role(user).items()
         if roles is None or role in roles
         for pk in pks
     }
+
+
+def departements_where(user, action: Right = Right.SEE):
+    """The départements where `user` may do `action`: those their organisations' territory
+    (communes, départements, régions) touches, through a membership of a role granting it."""
+    ids = _departement_ids(user, action)
+    if ids is None:
+        return Departement.objects.all()
     return Departement.objects.filter(pk__in=sorted(ids))
 
 
 def may(user, action: Right, departement) -> bool:
-    """Whether `user` may do `action` in the département (an instance or its id)."""
+    """Whether `user` may do `action` in the département (an instance or its id): from the
+    rights read with the user, without a query but for platform admins."""
     pk = getattr(departement, "pk", departement)
-    return departements_where(user, action).filter(pk=pk).exists()
+    ids = _departement_ids(user, action)
+    if ids is None:
+        return Departement.objects.filter(pk=pk).exists()
+    return pk in ids
 
 
 def files_anywhere(user) -> bool:
