@@ -16,7 +16,7 @@ from apps.artif.compute import compute_departement, update_after_correction
 from apps.artif.impact import correction_impact, format_delta
 from apps.artif.models import ArtifFlow, ArtifStat, ThresholdFlip
 from apps.landcover.difference import compute_difference
-from apps.landcover.models import LandCoverPolygon, Vintage
+from apps.landcover.models import ChangePiece, LandCoverPolygon, Vintage
 from apps.territories.models import Commune, Departement, Membership, Organisation, Role
 from ocsge.artificialisation import is_artificialised
 
@@ -311,6 +311,34 @@ def test_a_patch_of_polygons_in_two_communes_is_one_patch():
     assert flips(v) == []
 
 
+def test_a_road_network_of_many_vertices_counts_in_each_commune_it_crosses_and_none_other():
+    """A road network of more than 10,000 vertices (its commune areas come from its
+    intersection with each commune its box meets, not from a relate of the whole polygon):
+    an L along the west and north edges of four square communes; its box covers the
+    south-east commune, which it never enters."""
+    road = box(0, 0, 40, 1000).union(box(40, 960, 1000, 1000))
+    dense = shapely.segmentize(road, 0.25)
+    assert shapely.get_num_coordinates(dense) > 10_000
+    fields = box(0, 0, 1000, 1000).difference(road)
+    dep, v = build(
+        [(fields, GRASS), (dense, ("CS1.1.1.2", "US4.1.1"))],
+        communes=(
+            (0, 0, 500, 500),
+            (500, 0, 1000, 500),
+            (0, 500, 500, 1000),
+            (500, 500, 1000, 1000),
+        ),
+    )
+    compute_departement(dep)
+    assert artif_by_commune(v) == {
+        "98001": (20_000.0, 250_000.0),  # 40 m × 500 m of the west branch
+        "98002": (0.0, 250_000.0),
+        "98003": (38_400.0, 250_000.0),  # 40 × 500 west, 460 × 40 north
+        "98004": (20_000.0, 250_000.0),  # 500 × 40 north
+    }
+    assert flips(v) == []
+
+
 def test_a_correction_in_one_commune_updates_the_patch_it_extends_into_another():
     """The same two fields; the one in the first commune is built over: the other, now a
     1,500 m² enclosed field in the second commune only, is filled — the incremental update
@@ -465,6 +493,78 @@ def test_incremental_update_after_corrections_equals_a_full_recomputation(genera
     compute_departement(dep)
     assert incremental == _snapshot(dep)
     assert all(abs(g) < 5.0 for g in _identity_gaps(dep, m1, m2).values())
+
+
+def _tables_named(suffix):
+    with connection.cursor() as cur:
+        cur.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", [f"%\\_{suffix}"])
+        return sorted(r[0] for r in cur.fetchall())
+
+
+def test_the_full_recomputation_works_in_tables_parallel_workers_can_read_and_leaves_none(
+    generated,
+):
+    """A temporary table is readable by its own backend only, so a statement reading one
+    never runs in parallel: the difference and the indicators keep their work in unlogged
+    tables named after the backend, which PostgreSQL may scan with its parallel workers, and
+    drop them when done."""
+    dep, m1, m2 = generated
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    with connection.execute_wrapper(record):
+        compute_difference(dep)
+        compute_departement(dep)
+    made = sorted(
+        {s.split()[3] for s in statements if s.lstrip().startswith("CREATE UNLOGGED TABLE")}
+    )
+    assert made == [
+        f"{name}_{pid}"
+        for name in (
+            "a_box", "a_drop", "a_fill", "a_flow", "a_pc", "a_s1", "a_s1_nb", "a_s2",
+            "a_s2_nb", "diff_parts", "diff_pieces", "diff_twins",
+        )
+    ]  # fmt: skip
+    assert not [s for s in statements if "TEMP TABLE" in s.upper()]
+    assert _tables_named(pid) == []
+    # Such a table, read with parallelism made cheap, is read by parallel workers.
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE UNLOGGED TABLE probe_{pid} AS SELECT generate_series(1, 50000) AS n")
+        cur.execute("SET LOCAL parallel_setup_cost = 0")
+        cur.execute("SET LOCAL parallel_tuple_cost = 0")
+        cur.execute("SET LOCAL min_parallel_table_scan_size = 0")
+        cur.execute(f"EXPLAIN SELECT count(*) FROM probe_{pid}")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        cur.execute(f"DROP TABLE probe_{pid}")
+    assert "Gather" in plan and "Parallel Seq Scan" in plan
+
+
+def test_a_failed_recomputation_leaves_no_work_table_and_the_old_figures(generated):
+    dep, m1, m2 = generated
+    before = _snapshot(dep)
+    pieces = sorted(ChangePiece.objects.filter(departement=dep).values_list("id", flat=True))
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+
+    def fail_on_insert(execute, sql, params, many, context):
+        if sql.lstrip().startswith("INSERT INTO artif_artifstat"):
+            raise RuntimeError("the server went away")
+        return execute(sql, params, many, context)
+
+    with pytest.raises(RuntimeError), connection.execute_wrapper(fail_on_insert):
+        compute_departement(dep)
+    assert _tables_named(pid) == []
+    assert _snapshot(dep) == before
+    assert (
+        sorted(ChangePiece.objects.filter(departement=dep).values_list("id", flat=True)) == pieces
+    )
 
 
 def test_import_command_computes_the_indicators_once_communes_are_loaded(small_departement):

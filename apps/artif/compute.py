@@ -40,6 +40,7 @@ from django.db.models import Exists, OuterRef
 
 from apps.landcover.difference import lock_derived, vintage_pair
 from apps.landcover.models import Vintage
+from apps.ops.scratch import Scratch
 from apps.territories.models import Commune
 from ocsge.artificialisation import BUILDING, BUILDING_THRESHOLD_M2, THRESHOLD_M2
 
@@ -49,7 +50,6 @@ from .models import ArtifStat
 # threshold: the only place where a patch can change. Each step of the recursion starts
 # from the polygons found by the previous one.
 _REGION = """
-CREATE TEMP TABLE a_region ON COMMIT DROP AS
 WITH RECURSIVE r(id) AS (
   SELECT n.id FROM landcover_landcoverpolygon s
   JOIN landcover_landcoverpolygon n ON n.vintage_id = %(v)s AND n.area < %(threshold)s
@@ -68,7 +68,6 @@ SELECT id FROM r
 # with their geometry (indexed below), clustered. {kind} is an SQL expression over the
 # polygon `p`.
 _CANDIDATES = """
-CREATE TEMP TABLE {table} ON COMMIT DROP AS
 SELECT p.id AS pid, p.area AS parea, p.geom AS g, ST_ClusterDBSCAN(p.geom, 0, 1) OVER () AS k
 FROM landcover_landcoverpolygon p
 WHERE p.vintage_id = %(v)s AND p.area < %(threshold)s AND ({kind}) AND NOT ({kept}) {region}
@@ -77,7 +76,6 @@ WHERE p.vintage_id = %(v)s AND p.area < %(threshold)s AND ({kind}) AND NOT ({kep
 # The polygons of the same kind outside the candidates whose boxes meet a candidate, with
 # their geometry (read once here: the next statement loops over them).
 _OUTSIDE = """
-CREATE TEMP TABLE {nb} ON COMMIT DROP AS
 SELECT DISTINCT ON (n.id) n.id, n.geom FROM {table} s
 JOIN landcover_landcoverpolygon n ON n.geom && s.g AND n.vintage_id = %(v)s
 WHERE ({kind_n}) AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.pid = n.id)
@@ -89,7 +87,6 @@ ORDER BY n.id
 # (LATERAL): a big one (a road network of 100,000 vertices) is read and prepared once,
 # then tested against each candidate its box meets.
 _FLIPPING = """
-CREATE TEMP TABLE {out} ON COMMIT DROP AS
 SELECT s.pid FROM {table} s
 JOIN (
   SELECT k FROM {table} GROUP BY k HAVING sum(parea) < %(threshold)s
@@ -109,43 +106,63 @@ SELECT DISTINCT c.id FROM landcover_landcoverpolygon p
 JOIN territories_commune c ON c.departement_id = %(dept)s
  AND c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
 WHERE p.vintage_id = %(v)s
-  AND (p.id = ANY(%(changed)s) OR p.id IN (SELECT id FROM a_region))
+  AND (p.id = ANY(%(changed)s) OR p.id IN (SELECT id FROM {a_region}))
 ORDER BY c.id
 """
 
-_POLYGON_COMMUNE = """
-CREATE TEMP TABLE a_pc ON COMMIT DROP AS
+# A polygon of more vertices than this (a road network, a river) is cut by the communes
+# differently: testing it against a commune it crosses is a full relate of the whole
+# polygon (about a second for 300,000 vertices), where its intersection with each commune
+# its box meets costs a few hundredths.
+BIG_VERTICES = 10_000
+
+# Each polygon's area in each commune it meets. Most polygons: the commune drives the loop
+# (prepared once, tested against each polygon its box meets), its area by intersection
+# only when the polygon crosses the commune's boundary. A big polygon: its intersection
+# with every commune its box meets (empty ones are dropped by `area > 0` downstream).
+_POLYGON_COMMUNE = f"""
 SELECT pid, cid, code_cs, code_us, raw, ign, ign_seuil,
-       CASE WHEN within THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
+       CASE WHEN big THEN ST_Area(ST_Intersection(g, cg))
+            WHEN ST_Within(g, cg) THEN parea ELSE ST_Area(ST_Intersection(g, cg)) END AS area
 FROM (
   SELECT p.id AS pid, c.id AS cid, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us) AS raw,
          p.ign_artif AS ign, p.ign_crit_seuil AS ign_seuil,
-         p.area AS parea, p.geom AS g, c.geom AS cg, ST_Within(p.geom, c.geom) AS within
+         p.area AS parea, p.geom AS g, c.geom AS cg, false AS big
   FROM territories_commune c
   JOIN landcover_landcoverpolygon p
     ON p.vintage_id = %(v)s AND p.geom && c.geom AND ST_Intersects(p.geom, c.geom)
-  WHERE c.id = ANY(%(communes)s)
+  WHERE c.id = ANY(%(communes)s) AND ST_NPoints(p.geom) <= {BIG_VERTICES}
+  UNION ALL
+  SELECT p.id, c.id, p.code_cs, p.code_us, ocsge_artif(p.code_cs, p.code_us),
+         p.ign_artif, p.ign_crit_seuil, p.area, p.geom, c.geom, true
+  FROM landcover_landcoverpolygon p
+  JOIN territories_commune c ON c.id = ANY(%(communes)s) AND c.geom && p.geom
+  WHERE p.vintage_id = %(v)s AND ST_NPoints(p.geom) > {BIG_VERTICES}
 ) cut
 """
 
 
-def _step(cur, params, candidates, out, kind, region, kept="false"):
+def _step(work, params, candidates, out, kind, region, kept="false"):
     """One step of the threshold rule: `kind` is the kind of land whose small enclosed
     patches flip, an SQL template over {raw} (the rule's flag) and {id} (a polygon id);
     `kept`, over the polygon `p`: polygons of that kind that never flip (they still join
-    their neighbours into a patch, which then never flips either)."""
-    mine = kind.format(raw="ocsge_artif(p.code_cs, p.code_us)", id="p.id")
-    cur.execute(_CANDIDATES.format(table=candidates, kind=mine, kept=kept, region=region), params)
-    cur.execute(f"CREATE INDEX ON {candidates} (pid)")
-    cur.execute(f"CREATE INDEX ON {candidates} USING gist (g)")
-    cur.execute(f"ANALYZE {candidates}")
-    neighbour = kind.format(raw="ocsge_artif(n.code_cs, n.code_us)", id="n.id")
-    nb = f"{candidates}_nb"
-    cur.execute(_OUTSIDE.format(table=candidates, nb=nb, kind_n=neighbour), params)
-    cur.execute(f"ANALYZE {nb}")
-    cur.execute(_FLIPPING.format(table=candidates, out=out, nb=nb), params)
-    cur.execute(f"CREATE INDEX ON {out} (pid)")
-    cur.execute(f"ANALYZE {out}")
+    their neighbours into a patch, which then never flips either). `candidates` and `out`
+    name work tables."""
+    mine = work.sql(kind, raw="ocsge_artif(p.code_cs, p.code_us)", id="p.id")
+    work.create(
+        candidates,
+        _CANDIDATES.format(kind=mine, kept=kept, region=region),
+        params,
+        index=("(pid)", "USING gist (g)"),
+    )
+    neighbour = work.sql(kind, raw="ocsge_artif(n.code_cs, n.code_us)", id="n.id")
+    table, nb = work.names[candidates], work.names[f"{candidates}_nb"]
+    work.create(f"{candidates}_nb", _OUTSIDE.format(table=table, kind_n=neighbour), params)
+    work.create(out, _FLIPPING.format(table=table, nb=nb), params, index=("(pid)",))
+
+
+# The work tables of a vintage's computation.
+_VINTAGE_TABLES = ("a_region", "a_s1", "a_s1_nb", "a_fill", "a_s2", "a_s2_nb", "a_drop", "a_pc")
 
 
 def _run(cur, sql, params):
@@ -153,32 +170,33 @@ def _run(cur, sql, params):
     return cur.rowcount
 
 
-def _flips(cur, params, incremental: bool) -> int:
+def _flips(work, params, incremental: bool) -> int:
     """The threshold rule over the whole vintage, or over the region of the changed
     polygons: replaces the vintage's flips there. Returns the number of flips written."""
+    cur = work.cur
     region = ""
     if incremental:
-        cur.execute(_REGION, params)
-        cur.execute("CREATE INDEX ON a_region (id)")
-        cur.execute("ANALYZE a_region")
-        region = "AND p.id IN (SELECT id FROM a_region)"
+        work.create("a_region", _REGION, params, index=("(id)",))
+        region = work.sql("AND p.id IN (SELECT id FROM {a_region})")
     # Step 1: enclosed non-artificialised patches under the threshold are filled.
-    _step(cur, params, "a_s1", "a_fill", kind="NOT {raw}", region=region)
+    _step(work, params, "a_s1", "a_fill", kind="NOT {raw}", region=region)
     # Step 2: after filling, artificialised islands under the threshold are dropped.
     _step(
-        cur,
+        work,
         params,
         "a_s2",
         "a_drop",
-        kind="{raw} OR EXISTS (SELECT 1 FROM a_fill f WHERE f.pid = {id})",
+        kind="{raw} OR EXISTS (SELECT 1 FROM {a_fill} f WHERE f.pid = {id})",
         region=region,
         # Built surfaces have their own threshold, 50 m² of footprint (décret).
         kept="p.code_cs = %(building_cs)s AND p.area >= %(building)s",
     )
     if incremental:
         cur.execute(
-            "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s AND "
-            "(polygon_id = ANY(%(changed)s) OR polygon_id IN (SELECT id FROM a_region))",
+            work.sql(
+                "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s AND "
+                "(polygon_id = ANY(%(changed)s) OR polygon_id IN (SELECT id FROM {a_region}))"
+            ),
             params,
         )
     else:
@@ -186,18 +204,20 @@ def _flips(cur, params, incremental: bool) -> int:
     # Filled and not dropped: artificialised; dropped and artificialised by the rule: not.
     flips = _run(
         cur,
-        """
-        INSERT INTO artif_thresholdflip (vintage_id, polygon_id, step, artif)
-        SELECT %(v)s, f.pid, 'fill', true FROM a_fill f
-        WHERE NOT EXISTS (SELECT 1 FROM a_drop d WHERE d.pid = f.pid)
-        UNION ALL
-        SELECT %(v)s, d.pid, 'drop', false FROM a_drop d
-        JOIN landcover_landcoverpolygon p ON p.id = d.pid AND p.vintage_id = %(v)s
-        WHERE ocsge_artif(p.code_cs, p.code_us)
-        """,
+        work.sql(
+            """
+            INSERT INTO artif_thresholdflip (vintage_id, polygon_id, step, artif)
+            SELECT %(v)s, f.pid, 'fill', true FROM {a_fill} f
+            WHERE NOT EXISTS (SELECT 1 FROM {a_drop} d WHERE d.pid = f.pid)
+            UNION ALL
+            SELECT %(v)s, d.pid, 'drop', false FROM {a_drop} d
+            JOIN landcover_landcoverpolygon p ON p.id = d.pid AND p.vintage_id = %(v)s
+            WHERE ocsge_artif(p.code_cs, p.code_us)
+            """
+        ),
         params,
     )
-    cur.execute("DROP TABLE a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop")
+    work.drop("a_s1", "a_s1_nb", "a_fill", "a_s2", "a_s2_nb", "a_drop")
     return flips
 
 
@@ -223,7 +243,7 @@ SELECT %(v)s, cid, ours, ign,
 FROM (
   SELECT x.pid, x.cid, coalesce(f.artif, x.raw) AS ours, x.ign, coalesce(x.ign_seuil, false)
          AS ign_seuil, f.polygon_id IS NOT NULL AS flipped, x.area
-  FROM a_pc x
+  FROM {a_pc} x
   LEFT JOIN artif_thresholdflip f ON f.vintage_id = %(v)s AND f.polygon_id = x.pid
   WHERE x.ign IS NOT NULL AND x.area > 0
 ) compared
@@ -231,13 +251,13 @@ GROUP BY 1, 2, 3, 4, 5
 """
 
 
-def _compare_with_ign(cur, params) -> int:
-    cur.execute(
+def _compare_with_ign(work, params) -> int:
+    work.cur.execute(
         "DELETE FROM artif_igncomparison WHERE vintage_id = %(v)s "
         "AND commune_id = ANY(%(communes)s)",
         params,
     )
-    return _run(cur, _IGN_COMPARISON, params)
+    return _run(work.cur, work.sql(_IGN_COMPARISON), params)
 
 
 def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
@@ -257,17 +277,15 @@ def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
     }
     with transaction.atomic(), connection.cursor() as cur:
         lock_derived(vintage.departement_id)
-        cur.execute(
-            "DROP TABLE IF EXISTS a_region, a_pc, a_s1, a_s1_nb, a_fill, a_s2, a_s2_nb, a_drop"
-        )
-        flips = _flips(cur, params, incremental)
+        work = Scratch(cur, *_VINTAGE_TABLES)
+        flips = _flips(work, params, incremental)
         if incremental:
-            cur.execute(_SCOPE, params)
+            cur.execute(work.sql(_SCOPE), params)
             params["communes"] = [r[0] for r in cur.fetchall()]
-            cur.execute("DROP TABLE a_region")
+            work.drop("a_region")
         else:
             params["communes"] = _scope(vintage.departement, None)
-        pieces = _run(cur, _POLYGON_COMMUNE, params)
+        pieces = work.create("a_pc", _POLYGON_COMMUNE, params)
         cur.execute(
             "DELETE FROM artif_artifstat WHERE vintage_id = %(v)s "
             "AND commune_id = ANY(%(communes)s)",
@@ -275,18 +293,20 @@ def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
         )
         stats = _run(
             cur,
-            """
+            work.sql(
+                """
             INSERT INTO artif_artifstat (vintage_id, commune_id, code_cs, code_us, artif, area)
             SELECT %(v)s, x.cid, x.code_cs, x.code_us, coalesce(f.artif, x.raw), sum(x.area)
-            FROM a_pc x
+            FROM {a_pc} x
             LEFT JOIN artif_thresholdflip f ON f.vintage_id = %(v)s AND f.polygon_id = x.pid
             WHERE x.area > 0
             GROUP BY x.cid, x.code_cs, x.code_us, coalesce(f.artif, x.raw)
-            """,
+            """
+            ),
             params,
         )
-        compared = _compare_with_ign(cur, params)
-        cur.execute("DROP TABLE a_pc")
+        compared = _compare_with_ign(work, params)
+        work.drop()
     return {
         "pieces": pieces,
         "flips": flips,
@@ -304,7 +324,6 @@ _EFFECTIVE = (
 )
 
 _FLOW_PIECES = f"""
-CREATE TEMP TABLE a_flow ON COMMIT DROP AS
 -- the difference product's pieces whose artificialisation differs
 SELECT cp.cs_avant, cp.us_avant, cp.cs_apres, cp.us_apres, cp.geom AS g, cp.area,
        b.artif_b AS artif
@@ -317,7 +336,8 @@ JOIN LATERAL (
   SELECT {_EFFECTIVE.format(v="m2", p="b")} AS artif_b FROM landcover_landcoverpolygon b
   WHERE b.id = cp.polygon_after_id AND b.vintage_id = %(m2)s
 ) b ON true
-WHERE cp.departement_id = %(dept)s AND a.artif_a <> b.artif_b AND cp.geom && (SELECT box FROM a_box)
+WHERE cp.departement_id = %(dept)s AND a.artif_a <> b.artif_b
+  AND cp.geom && (SELECT box FROM {{a_box}})
 UNION ALL
 -- overlaps of a flipped polygon with the other vintage's polygons of the same codes
 SELECT a.code_cs, a.code_us, b.code_cs, b.code_us, g, ST_Area(g), artif_b
@@ -331,14 +351,14 @@ FROM (
     FROM artif_thresholdflip f
     JOIN landcover_landcoverpolygon a ON a.id = f.polygon_id AND a.vintage_id = %(m1)s
     JOIN landcover_landcoverpolygon b ON b.vintage_id = %(m2)s AND b.geom && a.geom
-    WHERE f.vintage_id = %(m1)s AND a.geom && (SELECT box FROM a_box)
+    WHERE f.vintage_id = %(m1)s AND a.geom && (SELECT box FROM {{a_box}})
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
     UNION
     SELECT a.id, b.id
     FROM artif_thresholdflip f
     JOIN landcover_landcoverpolygon b ON b.id = f.polygon_id AND b.vintage_id = %(m2)s
     JOIN landcover_landcoverpolygon a ON a.vintage_id = %(m1)s AND a.geom && b.geom
-    WHERE f.vintage_id = %(m2)s AND b.geom && (SELECT box FROM a_box)
+    WHERE f.vintage_id = %(m2)s AND b.geom && (SELECT box FROM {{a_box}})
       AND (a.code_cs, a.code_us) = (b.code_cs, b.code_us)
   ) pairs
   JOIN landcover_landcoverpolygon a ON a.id = pairs.aid AND a.vintage_id = %(m1)s
@@ -360,7 +380,7 @@ FROM (
   SELECT c.id AS cid, f.artif, f.cs_avant, f.us_avant, f.cs_apres, f.us_apres,
          CASE WHEN ST_Within(f.g, c.geom) THEN f.area
               ELSE ST_Area(ST_Intersection(f.g, c.geom)) END AS area
-  FROM a_flow f
+  FROM {a_flow} f
   JOIN territories_commune c
     ON c.id = ANY(%(communes)s) AND f.g && c.geom AND ST_Intersects(f.g, c.geom)
 ) per_commune
@@ -383,16 +403,17 @@ def compute_flows(departement, communes=None) -> int:
         if pair is None:
             return 0
         params = {"dept": departement.pk, "m1": pair[0].pk, "m2": pair[1].pk, "communes": scope}
-        cur.execute("DROP TABLE IF EXISTS a_box, a_flow")
+        work = Scratch(cur, "a_box", "a_flow")
         # The box of the communes recomputed (one row).
-        cur.execute(
-            "CREATE TEMP TABLE a_box ON COMMIT DROP AS "
-            "SELECT ST_Extent(geom)::geometry AS box FROM territories_commune WHERE id = ANY(%s)",
-            [scope],
+        work.create(
+            "a_box",
+            "SELECT ST_Extent(geom)::geometry AS box FROM territories_commune "
+            "WHERE id = ANY(%(communes)s)",
+            params,
         )
-        cur.execute(_FLOW_PIECES, params)
-        written = _run(cur, _FLOWS_BY_COMMUNE, params)
-        cur.execute("DROP TABLE a_box, a_flow")
+        work.create("a_flow", _FLOW_PIECES, params)
+        written = _run(cur, work.sql(_FLOWS_BY_COMMUNE), params)
+        work.drop()
     return written
 
 

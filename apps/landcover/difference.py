@@ -15,6 +15,8 @@ département.
 
 from django.db import connection, transaction
 
+from apps.ops.scratch import Scratch
+
 from .models import ChangePiece, Vintage
 
 # Pieces smaller than this (m²) are numerical noise of two boundaries drawn the same way.
@@ -29,7 +31,6 @@ _COLUMNS = (
 # Twins: same coordinates in both vintages (the box test uses the GiST index). Both vintages
 # are partitions, so a twinned polygon overlaps nothing else: no overlay needed.
 _TWINS = """
-CREATE TEMP TABLE diff_twins ON COMMIT DROP AS
 SELECT a.id AS aid, b.id AS bid
 FROM landcover_landcoverpolygon a
 JOIN landcover_landcoverpolygon b
@@ -49,7 +50,7 @@ _TWIN_PIECES = f"""
 INSERT INTO landcover_changepiece ({_COLUMNS})
 SELECT %(dept)s, a.id, b.id, a.code_cs, a.code_us, b.code_cs, b.code_us,
        a.geom, a.geom_3857, a.area
-FROM diff_twins t
+FROM {{diff_twins}} t
 JOIN landcover_landcoverpolygon a ON a.id = t.aid AND a.vintage_id = %(m1)s
 JOIN landcover_landcoverpolygon b ON b.id = t.bid AND b.vintage_id = %(m2)s
 WHERE (a.code_cs, a.code_us) IS DISTINCT FROM (b.code_cs, b.code_us)
@@ -57,13 +58,12 @@ WHERE (a.code_cs, a.code_us) IS DISTINCT FROM (b.code_cs, b.code_us)
 
 # The polygons to overlay, subdivided. {members}: which polygons take part.
 _SIDES = f"""
-CREATE TEMP TABLE diff_parts ON COMMIT DROP AS
 SELECT p.id, p.vintage_id = %(m1)s AS is_a, p.code_cs, p.code_us,
        ST_Subdivide({{geom}}, {SUBDIVIDE_VERTICES}) AS g
 FROM landcover_landcoverpolygon p
 WHERE p.vintage_id IN (%(m1)s, %(m2)s)
-  AND NOT EXISTS (SELECT 1 FROM diff_twins t WHERE t.aid = p.id)
-  AND NOT EXISTS (SELECT 1 FROM diff_twins t WHERE t.bid = p.id)
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = p.id)
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = p.id)
   {{members}}
 """
 # Incremental: the given polygons and the polygons of the other vintage their boxes meet,
@@ -86,9 +86,10 @@ _MEMBERS_OF = """
   )
 """
 
-_OVERLAY = f"""
-INSERT INTO landcover_changepiece ({_COLUMNS})
-SELECT %(dept)s, aid, bid, cs_a, us_a, cs_b, us_b, g, ST_Transform(g, 3857), ST_Area(g)
+# Built as a work table (so it may run in parallel), then inserted.
+_OVERLAY = """
+SELECT %(dept)s AS dept, aid, bid, cs_a, us_a, cs_b, us_b, g, ST_Transform(g, 3857) AS g3857,
+       ST_Area(g) AS area
 FROM (
   SELECT aid, bid, cs_a, us_a, cs_b, us_b,
          ST_Multi(ST_CollectionExtract(ST_Union(piece), 3)) AS g
@@ -96,10 +97,10 @@ FROM (
     SELECT pa.id AS aid, pb.id AS bid, pa.code_cs AS cs_a, pa.code_us AS us_a,
            pb.code_cs AS cs_b, pb.code_us AS us_b,
            ST_CollectionExtract(ST_Intersection(pa.g, pb.g), 3) AS piece
-    FROM diff_parts pa
-    JOIN diff_parts pb ON NOT pb.is_a AND pb.g && pa.g
+    FROM {diff_parts} pa
+    JOIN {diff_parts} pb ON NOT pb.is_a AND pb.g && pa.g
     WHERE pa.is_a AND (pa.code_cs, pa.code_us) IS DISTINCT FROM (pb.code_cs, pb.code_us)
-      AND ST_Intersects(pa.g, pb.g) {{pair_scope}}
+      AND ST_Intersects(pa.g, pb.g) {pair_scope}
   ) cut
   WHERE NOT ST_IsEmpty(piece)
   GROUP BY aid, bid, cs_a, us_a, cs_b, us_b
@@ -142,12 +143,13 @@ def compute_difference(departement, polygon_ids=None) -> int:
         m1, m2 = pair
         params = {"dept": departement.pk, "m1": m1.pk, "m2": m2.pk, "min_area": MIN_PIECE_AREA}
         with connection.cursor() as cur:
+            work = Scratch(cur, "diff_twins", "diff_parts", "diff_pieces")
             if polygon_ids is None:
                 cur.execute(
                     "DELETE FROM landcover_changepiece WHERE departement_id = %s",
                     [departement.pk],
                 )
-                twins, members, geom, pair_scope = _TWINS.format(scope_a=""), "", "p.geom", ""
+                twins, scope_a, members, geom, pair_scope = _TWINS, "", "", "p.geom", ""
             else:
                 params["ids"] = list(polygon_ids)
                 cur.execute(
@@ -155,17 +157,22 @@ def compute_difference(departement, polygon_ids=None) -> int:
                     "AND (polygon_before_id = ANY(%(ids)s) OR polygon_after_id = ANY(%(ids)s))",
                     params,
                 )
-                twins = _TWINS.format(scope_a="AND a.id = ANY(%(ids)s)") + _TWINS_OF_M2
+                twins, scope_a = _TWINS + _TWINS_OF_M2, "AND a.id = ANY(%(ids)s)"
                 members, geom = _MEMBERS_OF, _CLIPPED
                 pair_scope = "AND (pa.id = ANY(%(ids)s) OR pb.id = ANY(%(ids)s))"
-            cur.execute("DROP TABLE IF EXISTS diff_twins, diff_parts")
-            cur.execute(twins, params)
-            cur.execute(_TWIN_PIECES, params)
+            work.create("diff_twins", twins, params, index=("(aid)", "(bid)"), scope_a=scope_a)
+            cur.execute(work.sql(_TWIN_PIECES), params)
             written = cur.rowcount
-            cur.execute(_SIDES.format(members=members, geom=geom), params)
-            cur.execute("CREATE INDEX ON diff_parts USING gist (g)")
-            cur.execute("ANALYZE diff_parts")
-            cur.execute(_OVERLAY.format(pair_scope=pair_scope), params)
+            work.create(
+                "diff_parts", _SIDES, params, index=("USING gist (g)",), members=members, geom=geom
+            )
+            work.create("diff_pieces", _OVERLAY, params, pair_scope=pair_scope)
+            cur.execute(
+                work.sql(
+                    f"INSERT INTO landcover_changepiece ({_COLUMNS}) SELECT dept, aid, bid, "
+                    "cs_a, us_a, cs_b, us_b, g, g3857, area FROM {diff_pieces}"
+                ),
+            )
             written += cur.rowcount
-            cur.execute("DROP TABLE diff_twins, diff_parts")
+            work.drop()
             return written

@@ -1,0 +1,51 @@
+"""Work tables of a set-based computation that PostgreSQL may read in parallel.
+
+A temporary table is readable by its own backend only: a statement that reads one never
+runs in parallel (PostgreSQL marks such scans parallel-restricted), so the big computations
+(the difference product, the indicators of a vintage) ran on one core however many the
+server had. They keep their intermediate results in unlogged tables instead, named after
+the backend (`diff_parts_12345`) and created and dropped inside the caller's transaction:
+nobody else sees them (a rolled-back transaction takes them with it; two computations at
+once never meet on a name), and the statements reading them can use PostgreSQL's parallel
+workers (`max_parallel_workers_per_gather`, 2 by default). `INSERT … SELECT` never runs in
+parallel in PostgreSQL 15 while `CREATE TABLE … AS` does: a costly result is built as a
+work table, then inserted.
+"""
+
+
+class Scratch:
+    """The work tables `names` of one computation, on the cursor `cur`, inside a transaction.
+
+    `sql(statement)` fills the placeholders `{name}` of a statement with the tables' real
+    names; `create(name, select)` builds one (unlogged, from a SELECT); `drop()` drops those
+    made, at the end of the work (an exception rolls them back with the transaction)."""
+
+    def __init__(self, cur, *names):
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+        self.cur = cur
+        self.names = {name: f"{name}_{pid}" for name in names}
+        self.made = []
+
+    def sql(self, statement: str, **fields) -> str:
+        return statement.format(**self.names, **fields)
+
+    def create(self, name: str, select: str, params=None, index=(), **fields) -> int:
+        """CREATE UNLOGGED TABLE name AS select, with its indexes (`index`: what follows
+        `CREATE INDEX ON table`, "(col)" or "USING gist (col)"), analysed; returns the rows
+        written."""
+        table = self.names[name]
+        self.cur.execute(f"CREATE UNLOGGED TABLE {table} AS {self.sql(select, **fields)}", params)
+        rows = self.cur.rowcount
+        self.made.append(table)
+        for spec in index:
+            self.cur.execute(f"CREATE INDEX ON {table} {spec}")
+        self.cur.execute(f"ANALYZE {table}")
+        return rows
+
+    def drop(self, *names):
+        """Drop the given work tables, or all those made."""
+        tables = [self.names[n] for n in names] if names else list(self.made)
+        if tables:
+            self.cur.execute(f"DROP TABLE {', '.join(tables)}")
+        self.made = [t for t in self.made if t not in tables]
