@@ -143,7 +143,9 @@ def compute_difference(departement, polygon_ids=None) -> int:
         m1, m2 = pair
         params = {"dept": departement.pk, "m1": m1.pk, "m2": m2.pk, "min_area": MIN_PIECE_AREA}
         with connection.cursor() as cur:
-            work = Scratch(cur, "diff_twins", "diff_parts", "diff_pieces")
+            work = Scratch(
+                cur, "diff_twins", "diff_parts", "diff_pieces", parallel_scans=polygon_ids is None
+            )
             if polygon_ids is None:
                 cur.execute(
                     "DELETE FROM landcover_changepiece WHERE departement_id = %s",

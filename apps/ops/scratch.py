@@ -18,14 +18,21 @@ class Scratch:
 
     `sql(statement)` fills the placeholders `{name}` of a statement with the tables' real
     names; `create(name, select)` builds one (unlogged, from a SELECT); `drop()` drops those
-    made, at the end of the work (an exception rolls them back with the transaction)."""
+    made, at the end of the work (an exception rolls them back with the transaction).
+    `parallel_scans`: small tables may be split between parallel workers too, for the rest
+    of the work (a full recomputation; an incremental one stays on one process)."""
 
-    def __init__(self, cur, *names):
+    def __init__(self, cur, *names, parallel_scans=False):
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
         self.cur = cur
         self.names = {name: f"{name}_{pid}" for name in names}
         self.made = []
+        self.parallel_scans = parallel_scans
+        if parallel_scans:
+            # A table of few pages whose rows are costly (the communes: their geometries
+            # live in TOAST) is otherwise read by one process, the whole join with it too.
+            cur.execute("SET LOCAL min_parallel_table_scan_size = 0")
 
     def sql(self, statement: str, **fields) -> str:
         return statement.format(**self.names, **fields)
@@ -44,8 +51,11 @@ class Scratch:
         return rows
 
     def drop(self, *names):
-        """Drop the given work tables, or all those made."""
+        """Drop the given work tables, or all those made (the work is over: the planner's
+        settings are restored)."""
         tables = [self.names[n] for n in names] if names else list(self.made)
         if tables:
             self.cur.execute(f"DROP TABLE {', '.join(tables)}")
         self.made = [t for t in self.made if t not in tables]
+        if not names and self.parallel_scans:
+            self.cur.execute("SET LOCAL min_parallel_table_scan_size TO DEFAULT")
