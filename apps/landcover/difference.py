@@ -177,4 +177,6 @@ def compute_difference(departement, polygon_ids=None) -> int:
             )
             written += cur.rowcount
             work.drop()
+            if polygon_ids is None:
+                cur.execute("ANALYZE landcover_changepiece")  # read next by the flows
             return written
