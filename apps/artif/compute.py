@@ -73,40 +73,29 @@ FROM landcover_landcoverpolygon p
 WHERE p.vintage_id = %(v)s AND p.area < %(threshold)s AND ({kind}) AND NOT ({kept}) {region}
 """
 
-# The polygons of the same kind outside the candidates whose boxes meet a candidate (their
-# ids: copying a road network's geometry into a work table costs more than reading it again).
+# The polygons of the same kind outside the candidates whose boxes meet a candidate, with
+# their geometry (read once here: the next statement loops over them).
 _OUTSIDE = """
-SELECT DISTINCT n.id FROM {table} s
+SELECT DISTINCT ON (n.id) n.id, n.geom FROM {table} s
 JOIN landcover_landcoverpolygon n ON n.geom && s.g AND n.vintage_id = %(v)s
 WHERE ({kind_n}) AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.pid = n.id)
+ORDER BY n.id
 """
 
 # Clusters that flip: under the threshold in total, and touching none of those polygons
 # (which would make them part of a bigger patch). The outside polygon drives the loop
 # (LATERAL): a big one (a road network of 100,000 vertices) is read and prepared once,
-# then tested against each candidate its box meets. PostGIS prepares a geometry on its
-# second call only: the first test of each outside polygon is against a 1 m square at the
-# corner of its box, which GEOS answers with a linear scan (a rectangle), instead of a full
-# relate of the road network with a candidate (about a second for 300,000 vertices).
+# then tested against each candidate its box meets.
 _FLIPPING = """
 SELECT s.pid FROM {table} s
 JOIN (
   SELECT k FROM {table} GROUP BY k HAVING sum(parea) < %(threshold)s
   EXCEPT
   SELECT DISTINCT hit.k
-  FROM {nb} n
-  JOIN landcover_landcoverpolygon o ON o.id = n.id AND o.vintage_id = %(v)s
+  FROM {nb} o
   CROSS JOIN LATERAL (
-    SELECT c.k FROM (
-      SELECT NULL::integer AS k, ST_MakeEnvelope(
-        ST_XMin(o.geom), ST_YMin(o.geom), ST_XMin(o.geom) + 1, ST_YMin(o.geom) + 1, ST_SRID(o.geom)
-      ) AS g
-      UNION ALL
-      SELECT s.k, s.g FROM {table} s WHERE s.g && o.geom
-    ) c
-    WHERE ST_Intersects(o.geom, c.g)
+    SELECT s.k FROM {table} s WHERE s.g && o.geom AND ST_Intersects(o.geom, s.g)
   ) hit
-  WHERE hit.k IS NOT NULL
 ) flipping ON flipping.k = s.k
 """
 
