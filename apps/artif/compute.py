@@ -85,7 +85,11 @@ ORDER BY n.id
 # Clusters that flip: under the threshold in total, and touching none of those polygons
 # (which would make them part of a bigger patch). The outside polygon drives the loop
 # (LATERAL): a big one (a road network of 100,000 vertices) is read and prepared once,
-# then tested against each candidate its box meets.
+# then tested against each candidate its box meets. PostGIS prepares a geometry on its
+# second call only, and the first call relates the whole polygon (about a second for
+# 300,000 vertices): each outside polygon is first tested against a 1 m square at the
+# corner of its box (cluster -1, which no cluster has), which GEOS answers with a linear
+# scan. `OFFSET 0` keeps the test above the union, so both rows go through the same call.
 _FLIPPING = """
 SELECT s.pid FROM {table} s
 JOIN (
@@ -94,7 +98,14 @@ JOIN (
   SELECT DISTINCT hit.k
   FROM {nb} o
   CROSS JOIN LATERAL (
-    SELECT s.k FROM {table} s WHERE s.g && o.geom AND ST_Intersects(o.geom, s.g)
+    SELECT c.k FROM (
+      SELECT -1 AS k, ST_MakeEnvelope(ST_XMin(o.geom), ST_YMin(o.geom), ST_XMin(o.geom) + 1,
+                                      ST_YMin(o.geom) + 1, ST_SRID(o.geom)) AS g
+      UNION ALL
+      SELECT s.k, s.g FROM {table} s WHERE s.g && o.geom
+      OFFSET 0
+    ) c
+    WHERE ST_Intersects(o.geom, c.g)
   ) hit
 ) flipping ON flipping.k = s.k
 """
