@@ -681,7 +681,10 @@ def main(argv=None):
     parser.add_argument("--size-km", type=float, default=108)
     parser.add_argument("--resolution", type=float, default=2.5)
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of each import/export tool (median kept)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each tool, alternately, where a benchmark repeats (median kept)",
     )
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
     parser.add_argument("--requests", type=int, default=400, help="per API operation")

@@ -23,8 +23,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyogrio
-import pyogrio.errors
 import shapely
 import shapely.errors
 from django.contrib.gis.geos import GEOSGeometry
@@ -36,6 +34,7 @@ from apps.territories.models import SRID_L93, Departement
 from ocsge import copybin, ewkb, validity
 from ocsge.copybin import Stream
 from ocsge.crs import OFFICIAL_CRS, identified_epsg, official_epsg
+from ocsge.ogr import pyogrio
 from ocsge.outline import InnerCells
 from ocsge.projection import LambertToWebMercator
 

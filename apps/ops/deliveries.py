@@ -116,8 +116,7 @@ def _head(path: Path, n: int = 8) -> bytes:
 
 
 def _layers(path: Path) -> list[str]:
-    import pyogrio  # here: 0.2 s of imports (pandas) no page or command start should pay
-    import pyogrio.errors
+    from ocsge.ogr import pyogrio  # here: 0.1 s of imports no page start should pay
 
     try:
         return [str(name) for name, _geom in pyogrio.list_layers(path)]

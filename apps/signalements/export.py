@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import tempfile
 
+import numpy as np
 from django.http import FileResponse, HttpResponse
 
 from .transitions import Status
@@ -30,6 +31,14 @@ COLUMNS = [
     ("commentaire", lambda s: s.comment),
 ]
 
+# The GeoPackage's numeric columns (the others are text; a missing figure is NULL).
+GPKG_TYPES = {
+    "numero": np.int64,
+    "surface_m2": np.float64,
+    "confiance_modele": np.float64,
+    "impact_artif_m2": np.float64,
+}
+
 
 def as_csv(rows, name: str) -> HttpResponse:
     from apps.ops.spreadsheet import csv_response
@@ -44,18 +53,25 @@ def as_csv(rows, name: str) -> HttpResponse:
 
 
 def as_geopackage(rows, name: str, srid: int) -> FileResponse:
-    import geopandas as gpd
-    import shapely
+    from ocsge.ogr import pyogrio
 
     rows = list(rows)
-    frame = gpd.GeoDataFrame(
-        {column: [value(s) for s in rows] for column, value in COLUMNS},
-        geometry=[shapely.from_wkb(bytes(s.location.wkb)) for s in rows],
-        crs=f"EPSG:{srid}",
-    )
+    fields = [
+        np.array([value(s) for s in rows], dtype=GPKG_TYPES.get(column, object))
+        for column, value in COLUMNS
+    ]
     with tempfile.TemporaryDirectory() as folder:
         path = f"{folder}/{name}.gpkg"
-        frame.to_file(path, layer="signalements", driver="GPKG", geometry_type="Point")
+        pyogrio.raw.write(
+            path,
+            np.array([bytes(s.location.wkb) for s in rows], dtype=object),
+            fields,
+            [column for column, _value in COLUMNS],
+            layer="signalements",
+            driver="GPKG",
+            geometry_type="Point",
+            crs=f"EPSG:{srid}",
+        )
         with open(path, "rb") as f:
             data = io.BytesIO(f.read())
     return FileResponse(

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 import shapely
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection, transaction
@@ -26,6 +25,7 @@ from pyproj import Transformer
 
 from apps.ops.deliveries import DeliveryRefused, Layer, layers_of
 from ocsge.crs import OFFICIAL_CRS, identified_epsg, official_epsg, region_epsg
+from ocsge.ogr import pyogrio
 
 from .models import Commune, Departement, Epci, Region
 

@@ -8,10 +8,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 import shapely
 
 from ocsge.crs import DROM_REGION, official_epsg
+from ocsge.ogr import pyogrio
 
 _SYLL = [
     "mar",

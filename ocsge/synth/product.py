@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyogrio
 import shapely
 from affine import Affine
 
 from ocsge import artif_union
 from ocsge.nomenclature import MMU_BUILDING_M2, MMU_BUILT_UP_M2, MMU_ELSEWHERE_M2
+from ocsge.ogr import pyogrio
 from ocsge.vectorize import min_pixels, polygonize, sieve_components, simplify_coverage
 
 from .themes import THEMES

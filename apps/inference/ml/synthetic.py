@@ -183,7 +183,6 @@ def render_geopackage(
     """
     from pathlib import Path
 
-    import pyogrio
     import rasterio
     import rasterio.features
     import shapely
@@ -192,10 +191,14 @@ def render_geopackage(
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    df = pyogrio.read_dataframe(gpkg, layer="OCCUPATION_SOL")
-    crs = df.crs or "EPSG:2154"  # the photos in the polygons' CRS (a DROM's own, or L93)
-    values = classes_from_codes(df.code_cs.values, df.code_us.values)
-    geoms = df.geometry.values
+    from ocsge.ogr import pyogrio
+
+    meta, _fids, wkb, (code_cs, code_us) = pyogrio.raw.read(
+        gpkg, layer="OCCUPATION_SOL", columns=["code_cs", "code_us"]
+    )
+    crs = meta["crs"] or "EPSG:2154"  # the photos in the polygons' CRS (a DROM's own, or L93)
+    values = classes_from_codes(code_cs, code_us)
+    geoms = shapely.from_wkb(wkb)
     x0, y0, x1, y1 = shapely.total_bounds(geoms)
     width, height = int(np.ceil((x1 - x0) / res)), int(np.ceil((y1 - y0) / res))
     transform = Affine(res, 0, x0, 0, -res, y1)
