@@ -339,6 +339,38 @@ def test_a_road_network_of_many_vertices_counts_in_each_commune_it_crosses_and_n
     assert flips(v) == []
 
 
+ROAD = ("CS1.1.1.2", "US4.1.1")
+
+
+def test_a_changed_road_network_of_many_vertices_makes_the_pieces_of_its_changed_neighbours():
+    """Both vintages' road network has more than 10,000 vertices and changed between them
+    (no twin): a spur was built over a field, a house over a stretch of road. The network is
+    cut down to its changed neighbours' boxes before the overlay; the pieces are exactly the
+    two changes, and an unchanged field far from them makes none."""
+    road = box(0, 0, 40, 1000).union(box(40, 960, 1000, 1000))
+    spur, house = box(40, 500, 100, 540), box(0, 100, 20, 150)
+    fields = [box(40, 0, 520, 480), box(520, 0, 1000, 480), box(520, 480, 1000, 960)]
+    north_west = box(40, 480, 520, 960)
+    road_m2 = road.union(spur).difference(house)
+    dense_m1, dense_m2 = shapely.segmentize(road, 0.25), shapely.segmentize(road_m2, 0.25)
+    assert min(shapely.get_num_coordinates([dense_m1, dense_m2])) > 10_000
+    field_pieces = [(f, GRASS) for f in fields]
+    dep, _ = build([(dense_m1, ROAD), (north_west, GRASS), *field_pieces])
+    build(
+        [(dense_m2, ROAD), (north_west.difference(spur), GRASS), (house, BUILT), *field_pieces],
+        rank="M2",
+    )
+    compute_difference(dep)
+    pieces = sorted(
+        (p.cs_avant, p.us_avant, p.cs_apres, p.us_apres, round(p.area, 3))
+        for p in ChangePiece.objects.filter(departement=dep)
+    )
+    assert pieces == [
+        ("CS1.1.1.2", "US4.1.1", "CS1.1.1.1", "US5", 1_000.0),  # the house: 20 × 50
+        ("CS2.2.1", "US1.1", "CS1.1.1.2", "US4.1.1", 2_400.0),  # the spur: 60 × 40
+    ]
+
+
 def test_a_correction_in_one_commune_updates_the_patch_it_extends_into_another():
     """The same two fields; the one in the first commune is built over: the other, now a
     1,500 m² enclosed field in the second commune only, is filled — the incremental update
