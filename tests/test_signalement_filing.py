@@ -249,6 +249,29 @@ def test_list_uses_a_constant_number_of_queries(client, world):
     assert len(many) == len(few)
 
 
+def test_a_list_page_carries_the_lists_size_without_a_count_of_its_own(client, world):
+    """The size of the list comes with the page's rows (one scan of the filtered
+    signalements, not a COUNT and then the sorted page), and stays right on the last page,
+    beyond it (404, as before) and on an empty list."""
+    login(client, world, "operator")
+    filed = [file(world)] + [file(world, user="colleague") for _ in range(4)]
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get("/api/signalements/?ordering=priority&page_size=2").json()
+    assert not [q["sql"] for q in queries if "COUNT(*)" in q["sql"]]
+    last = client.get("/api/signalements/?ordering=priority&page_size=2&page=3").json()
+    table = [
+        (first["count"], len(first["features"]), first["next"] is not None),
+        (last["count"], len(last["features"]), last["next"] is not None),
+    ]
+    assert table == [(5, 2, True), (5, 1, False)]
+    assert client.get("/api/signalements/?page_size=2&page=4").status_code == 404
+    none = client.get("/api/signalements/?code_cs_proposed=CS5.1").json()
+    assert (none["count"], none["features"]) == (0, [])
+    # The operator's queue page says the same.
+    page = client.get("/departements/98/signalements/?status=submitted").content.decode()
+    assert len(filed) == 5 and "5 signalements" in page
+
+
 def test_list_filters(client, world):
     s = file(world)
     file(world, user="colleague", cs="CS1.2.2", us="US6.3")

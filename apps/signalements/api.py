@@ -8,6 +8,7 @@ import django_filters
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.paginator import Paginator
 from django.db.models import (
     Count,
     Exists,
@@ -44,8 +45,28 @@ from .transitions import OPEN, Action, Status
 from .uploads import AttachmentLimits
 
 
+class CountedPaginator(Paginator):
+    """Pages of `page_keys`: the list's size is read from the page's first row, so a page
+    costs one scan of the filtered signalements instead of two (a COUNT, then the sorted
+    page). An empty page (beyond the last, or no row at all) counts as Django does."""
+
+    def page(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            return super().page(number)  # refused as Django refuses it
+        if number >= 1:
+            bottom = (number - 1) * self.per_page
+            rows = list(self.object_list[bottom : bottom + self.per_page])
+            if rows:
+                self.__dict__["count"] = rows[0][2]  # Paginator.count is a cached property
+                return self._get_page(rows, number, self)
+        return super().page(number)
+
+
 class Pagination(GeoJsonPagination):
     max_page_size = 2000
+    django_paginator_class = CountedPaginator
 
     def get_paginated_response_schema(self, schema):
         # `schema` is already the FeatureCollection of the list serializer: the page is that
@@ -156,12 +177,20 @@ def as_listed(signalement):
     return signalement
 
 
+def page_keys(ranked_queryset):
+    """(pk, group_size, total) of a sorted `ranked` queryset: `total` (every row of the
+    list, a window over them) comes with the page, so `CountedPaginator` runs no COUNT."""
+    return ranked_queryset.annotate(total=Window(expression=Count("pk"))).values_list(
+        "pk", "group_size", "total"
+    )
+
+
 def page_rows(ranked_page) -> list:
-    """Full rows for a page of (pk, group_size) from `ranked`, in the page's order."""
+    """Full rows for a page of `page_keys`, in the page's order."""
     keys = list(ranked_page)
-    rows = annotated(Signalement.objects.filter(pk__in=[pk for pk, _ in keys])).in_bulk()
+    rows = annotated(Signalement.objects.filter(pk__in=[k[0] for k in keys])).in_bulk()
     out = []
-    for pk, group_size in keys:
+    for pk, group_size, *_total in keys:
         row = rows[pk]
         row.group_size = group_size
         out.append(row)
@@ -446,7 +475,7 @@ class SignalementViewSet(
 
     def list(self, request, *args, **kwargs):
         """Sorted and paginated on narrow rows, then the page's 50 rows read whole."""
-        keys = self.filter_queryset(self.get_queryset()).values_list("pk", "group_size")
+        keys = page_keys(self.filter_queryset(self.get_queryset()))
         page = self.paginate_queryset(keys)
         data = SignalementSerializer(page_rows(page), many=True).data
         return self.get_paginated_response(data)

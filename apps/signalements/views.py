@@ -5,7 +5,6 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,7 +19,15 @@ from apps.territories.permissions import Right, files_anywhere, may
 
 from . import batch, conversation, decisions, errors, export
 from .access import visible_signalements
-from .api import SignalementFilter, annotated, page_rows, ranked, wgs84
+from .api import (
+    CountedPaginator,
+    SignalementFilter,
+    annotated,
+    page_keys,
+    page_rows,
+    ranked,
+    wgs84,
+)
 from .models import Attachment, BatchFiling, RejectionReason, SavedFilter, Signalement
 from .transitions import OPEN, STATUS_COLOURS, Action, Status
 
@@ -47,8 +54,8 @@ def queue(request, code):
         if fmt == "csv":
             return export.as_csv(rows.iterator(), name)
         return export.as_geopackage(rows, name, departement.srid)
-    keys = filterset.qs.order_by(*_ordering(params)).values_list("pk", "group_size")
-    page = Paginator(keys, 50).get_page(request.GET.get("page"))
+    keys = page_keys(filterset.qs.order_by(*_ordering(params)))
+    page = CountedPaginator(keys, 50).get_page(request.GET.get("page"))
     page.object_list = page_rows(page.object_list)  # the page's 50 rows read whole
     colours = dict(CoverCode.objects.values_list("code", "colour"))
     for s in page:
