@@ -456,6 +456,18 @@ def _render_artif(r):
     return render_artif(r)
 
 
+def _bench_startup(args):
+    from benchmarks.startup import bench_startup
+
+    return bench_startup(args, ROOT)
+
+
+def _render_startup(r):
+    from benchmarks.startup import render_startup
+
+    return render_startup(r)
+
+
 def _bench_inference(args):
     from benchmarks.inference import bench_inference
 
@@ -562,6 +574,7 @@ BENCHES = {
     "load": (_bench_load, _render_load),
     "artif": (_bench_artif, _render_artif),
     "inference": (_bench_inference, _render_inference),
+    "startup": (_bench_startup, _render_startup),
     "io": (bench_io, render_io),
     "tiles": (_bench_tiles, _render_tiles),
     "signalements": (_bench_signalements, _render_signalements),
