@@ -66,7 +66,7 @@ WHERE (a.code_cs, a.code_us) IS DISTINCT FROM (b.code_cs, b.code_us)
 _SIDES = f"""
 SELECT p.id, p.vintage_id = %(m1)s AS is_a, p.code_cs, p.code_us,
        ST_Subdivide({{geom}}, {SUBDIVIDE_VERTICES}) AS g
-FROM landcover_landcoverpolygon p
+FROM landcover_landcoverpolygon p {{join}}
 WHERE p.vintage_id IN (%(m1)s, %(m2)s)
   AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = p.id)
   AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = p.id)
@@ -74,19 +74,27 @@ WHERE p.vintage_id IN (%(m1)s, %(m2)s)
 """
 # Full: a polygon of many vertices is kept where it can make a piece only: within 1 m of the
 # boxes of the other vintage's overlaid (not twinned) polygons of other codes that its box
-# meets. None: it makes no piece (NULL subdivides into nothing).
+# meets — their union, one row per such polygon. Without a row it makes no piece (its
+# intersection with NULL subdivides into nothing). A work table of its own, joined by
+# `_SIDES`, so that the overlay's sides are still cut by the parallel workers.
+_TRIM_REGIONS = f"""
+SELECT p.id, ST_Union(ST_Expand(ST_Envelope(o.geom), 1)) AS r
+FROM landcover_landcoverpolygon p
+JOIN landcover_landcoverpolygon o
+  ON o.vintage_id IN (%(m1)s, %(m2)s) AND o.vintage_id <> p.vintage_id AND o.geom && p.geom
+ AND (o.code_cs, o.code_us) IS DISTINCT FROM (p.code_cs, p.code_us)
+WHERE p.vintage_id IN (%(m1)s, %(m2)s) AND ST_NPoints(p.geom) > {TRIM_VERTICES}
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = p.id)
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = p.id)
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = o.id)
+  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = o.id)
+GROUP BY p.id
+"""
 _TRIMMED = f"""
   CASE WHEN ST_NPoints(p.geom) <= {TRIM_VERTICES} THEN p.geom
-       ELSE ST_CollectionExtract(ST_Intersection(p.geom, (
-              SELECT ST_Union(ST_Expand(ST_Envelope(o.geom), 1))
-              FROM landcover_landcoverpolygon o
-              WHERE o.vintage_id IN (%(m1)s, %(m2)s) AND o.vintage_id <> p.vintage_id
-                AND o.geom && p.geom
-                AND (o.code_cs, o.code_us) IS DISTINCT FROM (p.code_cs, p.code_us)
-                AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = o.id)
-                AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = o.id)
-            )), 3) END
+       ELSE ST_CollectionExtract(ST_Intersection(p.geom, tr.r), 3) END
 """
+_TRIM_JOIN = "LEFT JOIN {diff_trim} tr ON tr.id = p.id"
 # Incremental: the given polygons and the polygons of the other vintage their boxes meet,
 # those cut to the box of the given polygons first (a neighbour may be huge).
 _CLIPPED = """
@@ -165,7 +173,12 @@ def compute_difference(departement, polygon_ids=None) -> int:
         params = {"dept": departement.pk, "m1": m1.pk, "m2": m2.pk, "min_area": MIN_PIECE_AREA}
         with connection.cursor() as cur:
             work = Scratch(
-                cur, "diff_twins", "diff_parts", "diff_pieces", parallel_scans=polygon_ids is None
+                cur,
+                "diff_twins",
+                "diff_trim",
+                "diff_parts",
+                "diff_pieces",
+                parallel_scans=polygon_ids is None,
             )
             if polygon_ids is None:
                 cur.execute(
@@ -173,7 +186,7 @@ def compute_difference(departement, polygon_ids=None) -> int:
                     [departement.pk],
                 )
                 twins, scope_a, members, pair_scope = _TWINS, "", "", ""
-                geom = work.sql(_TRIMMED)  # its work table's name filled in
+                geom, join = _TRIMMED, work.sql(_TRIM_JOIN)
             else:
                 params["ids"] = list(polygon_ids)
                 cur.execute(
@@ -182,13 +195,21 @@ def compute_difference(departement, polygon_ids=None) -> int:
                     params,
                 )
                 twins, scope_a = _TWINS + _TWINS_OF_M2, "AND a.id = ANY(%(ids)s)"
-                members, geom = _MEMBERS_OF, _CLIPPED
+                members, geom, join = _MEMBERS_OF, _CLIPPED, ""
                 pair_scope = "AND (pa.id = ANY(%(ids)s) OR pb.id = ANY(%(ids)s))"
             work.create("diff_twins", twins, params, index=("(aid)", "(bid)"), scope_a=scope_a)
             cur.execute(work.sql(_TWIN_PIECES), params)
             written = cur.rowcount
+            if polygon_ids is None:
+                work.create("diff_trim", _TRIM_REGIONS, params, index=("(id)",))
             work.create(
-                "diff_parts", _SIDES, params, index=("USING gist (g)",), members=members, geom=geom
+                "diff_parts",
+                _SIDES,
+                params,
+                index=("USING gist (g)",),
+                members=members,
+                geom=geom,
+                join=join,
             )
             work.create("diff_pieces", _OVERLAY, params, pair_scope=pair_scope)
             cur.execute(
