@@ -87,14 +87,14 @@ def bench_inference(args, root: Path) -> dict:
         rasterio.open(paths["nir"]) as nir,
         rasterio.open(paths["elevation"]) as dem,
     ):
-        arrays = [
+        arrays = [  # the 5-band stack of each window (`_read` gives its data mask too)
             _read(
                 (rgb, nir, dem),
                 Window(w.col_off - margin, w.row_off - margin, tile, tile),
                 grid["width"],
                 grid["height"],
                 tile,
-            )
+            )[0]
             for w in windows
         ]
     model = model.to(device).eval()
