@@ -214,7 +214,10 @@ def render_inference(r) -> str:
             f"Stages (s): reading {s['read']} (of which the model waited {s['wait_read']}), "
             f"model {s['compute']}, writing COGs {s['write_cog']}, vectorising {s['vectorize']} "
             f"({r['polygons']} polygons). At this speed a département of 150 gigapixels takes "
-            f"{r['departement_150gpx_h']} h on one such device.",
+            f"{r['departement_150gpx_h']} h on one such device. On a machine of 2 cores the "
+            "reading and writing threads (decoding, deflating the COGs) take cores from the "
+            "model, which the bare forward has to itself: the model's stage is slower than the "
+            "bare forward here; on the GPU node they run on cores of their own (plan below).",
             "",
             _runs_line(r),
         ]

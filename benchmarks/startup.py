@@ -15,12 +15,14 @@ import time
 CASES = [
     ("python -c pass (the interpreter)", ["-c", "pass"]),
     (
+        # The floor of any of our commands: Django with our settings and installed apps (their
+        # models, admin registrations, checks' modules), ending as manage.py ends (frozen GC).
         "django.setup() with our settings",
         [
             "-c",
-            "import os, django; "
+            "import gc, os, django; "
             "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'ocsge_web.settings'); "
-            "django.setup()",
+            "django.setup(); gc.freeze()",
         ],
     ),
     ("manage.py help", ["manage.py", "help"]),
@@ -70,6 +72,9 @@ def render_startup(r) -> str:
     worst = max(med[CASES[2][0]], med[CASES[3][0]])
     lines += [
         "",
-        f"Slowest command start: **{worst:.2f} s** (goal ≤ {GOAL_S} s).",
+        f"Slowest command start: **{worst:.2f} s** (goal ≤ {GOAL_S} s). What a command adds "
+        "to `django.setup()` is its own imports (a file command: pyogrio without its "
+        "pandas/geopandas probe, Arrow, shapely, pyproj); the rest is Django loading our "
+        "installed apps, which every command pays.",
     ]
     return "\n".join(lines)

@@ -1,11 +1,12 @@
 """pyogrio, imported without its data-frame probe: `from ocsge.ogr import pyogrio`.
 
 pyogrio's package import probes pandas and geopandas (`pyogrio._compat`) for its data-frame
-API: 0.3–0.6 s of imports at the start of every command that reads or writes a file, though
-our code only uses the raw and Arrow APIs. Here both are hidden while pyogrio loads, then
-the flags the probe would have set are restored from the installed distributions' metadata
-(no import), so `read_dataframe`/`write_dataframe` keep working for whoever calls them —
-they import pandas and geopandas themselves when called.
+API: about 0.15–0.35 s of imports (varying with the machine's speed) at the start of every
+command that reads or writes a file, though our code only uses the raw and Arrow APIs.
+Here both are hidden while pyogrio loads, then the flags the probe would have set are
+restored from the installed distributions' metadata (no import), so `read_dataframe` and
+`write_dataframe` keep working for whoever calls them: they import pandas and geopandas
+themselves when called.
 """
 
 from __future__ import annotations
