@@ -560,7 +560,7 @@ def test_the_full_recomputation_works_in_tables_parallel_workers_can_read_and_le
         f"{name}_{pid}"
         for name in (
             "a_box", "a_drop", "a_fill", "a_flow", "a_pc", "a_s1", "a_s1_nb", "a_s2",
-            "a_s2_nb", "diff_parts", "diff_pieces", "diff_trim", "diff_twins",
+            "a_s2_nb", "diff_loose", "diff_parts", "diff_pieces", "diff_trim", "diff_twins",
         )
     ]  # fmt: skip
     assert not [s for s in statements if "TEMP TABLE" in s.upper()]

@@ -75,19 +75,23 @@ WHERE p.vintage_id IN (%(m1)s, %(m2)s)
 # Full: a polygon of many vertices is kept where it can make a piece only: within 1 m of the
 # boxes of the other vintage's overlaid (not twinned) polygons of other codes that its box
 # meets — their union, one row per such polygon. Without a row it makes no piece (its
-# intersection with NULL subdivides into nothing). A work table of its own, joined by
-# `_SIDES`, so that the overlay's sides are still cut by the parallel workers.
-_TRIM_REGIONS = f"""
-SELECT p.id, ST_Union(ST_Expand(ST_Envelope(o.geom), 1)) AS r
+# intersection with NULL subdivides into nothing). Work tables of their own (the overlaid
+# polygons' boxes, `_LOOSE`, indexed; then the regions), joined by `_SIDES`, so that the
+# overlay's sides are still cut by the parallel workers.
+_LOOSE = f"""
+SELECT p.id, p.vintage_id AS v, p.code_cs, p.code_us, ST_Expand(ST_Envelope(p.geom), 1) AS b,
+       ST_NPoints(p.geom) > {TRIM_VERTICES} AS big
 FROM landcover_landcoverpolygon p
-JOIN landcover_landcoverpolygon o
-  ON o.vintage_id IN (%(m1)s, %(m2)s) AND o.vintage_id <> p.vintage_id AND o.geom && p.geom
- AND (o.code_cs, o.code_us) IS DISTINCT FROM (p.code_cs, p.code_us)
-WHERE p.vintage_id IN (%(m1)s, %(m2)s) AND ST_NPoints(p.geom) > {TRIM_VERTICES}
+WHERE p.vintage_id IN (%(m1)s, %(m2)s)
   AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = p.id)
   AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = p.id)
-  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = o.id)
-  AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.bid = o.id)
+"""
+_TRIM_REGIONS = """
+SELECT p.id, ST_Union(o.b) AS r
+FROM {diff_loose} p
+JOIN {diff_loose} o ON o.v <> p.v AND o.b && p.b
+ AND (o.code_cs, o.code_us) IS DISTINCT FROM (p.code_cs, p.code_us)
+WHERE p.big
 GROUP BY p.id
 """
 _TRIMMED = f"""
@@ -175,6 +179,7 @@ def compute_difference(departement, polygon_ids=None) -> int:
             work = Scratch(
                 cur,
                 "diff_twins",
+                "diff_loose",
                 "diff_trim",
                 "diff_parts",
                 "diff_pieces",
@@ -201,6 +206,7 @@ def compute_difference(departement, polygon_ids=None) -> int:
             cur.execute(work.sql(_TWIN_PIECES), params)
             written = cur.rowcount
             if polygon_ids is None:
+                work.create("diff_loose", _LOOSE, params, index=("USING gist (b)",))
                 work.create("diff_trim", _TRIM_REGIONS, params, index=("(id)",))
             work.create(
                 "diff_parts",
