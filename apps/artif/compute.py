@@ -38,7 +38,7 @@ import time
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
-from apps.landcover.difference import lock_derived, vintage_pair
+from apps.landcover.difference import BIG_VERTICES, lock_derived, vintage_pair
 from apps.landcover.models import Vintage
 from apps.ops.scratch import Scratch
 from apps.territories.models import Commune
@@ -121,11 +121,10 @@ WHERE p.vintage_id = %(v)s
 ORDER BY c.id
 """
 
-# A polygon of more vertices than this (a road network, a river) is cut by the communes
+# A polygon of over BIG_VERTICES vertices (a road network, a river) is cut by the communes
 # differently: testing it against a commune it crosses is a full relate of the whole
 # polygon (about a second for 300,000 vertices), where its intersection with each commune
 # its box meets costs a few hundredths.
-BIG_VERTICES = 10_000
 
 # Each polygon's area in each commune it meets. Most polygons: the commune drives the loop
 # (prepared once, tested against each polygon its box meets), its area by intersection

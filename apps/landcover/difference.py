@@ -26,8 +26,10 @@ from .models import ChangePiece, Vintage
 # Pieces smaller than this (m²) are numerical noise of two boundaries drawn the same way.
 MIN_PIECE_AREA = 1.0
 SUBDIVIDE_VERTICES = 256
-# Polygons of more vertices are cut down to their neighbours' boxes before being subdivided.
-TRIM_VERTICES = 10_000
+# A polygon of more vertices (a road network, a river) is too costly to relate, cut or
+# subdivide whole: the change layer cuts it down to its neighbours' boxes before it is
+# subdivided, the indicators intersect it with each commune (apps/artif/compute.py).
+BIG_VERTICES = 10_000
 
 _COLUMNS = (
     "departement_id, polygon_before_id, polygon_after_id, cs_avant, us_avant, cs_apres, "
@@ -80,7 +82,7 @@ WHERE p.vintage_id IN (%(m1)s, %(m2)s)
 # overlay's sides are still cut by the parallel workers.
 _LOOSE = f"""
 SELECT p.id, p.vintage_id AS v, p.code_cs, p.code_us, ST_Expand(ST_Envelope(p.geom), 1) AS b,
-       ST_NPoints(p.geom) > {TRIM_VERTICES} AS big
+       ST_NPoints(p.geom) > {BIG_VERTICES} AS big
 FROM landcover_landcoverpolygon p
 WHERE p.vintage_id IN (%(m1)s, %(m2)s)
   AND NOT EXISTS (SELECT 1 FROM {{diff_twins}} t WHERE t.aid = p.id)
@@ -95,7 +97,7 @@ WHERE p.big
 GROUP BY p.id
 """
 _TRIMMED = f"""
-  CASE WHEN ST_NPoints(p.geom) <= {TRIM_VERTICES} THEN p.geom
+  CASE WHEN ST_NPoints(p.geom) <= {BIG_VERTICES} THEN p.geom
        ELSE ST_CollectionExtract(ST_Intersection(p.geom, tr.r), 3) END
 """
 _TRIM_JOIN = "LEFT JOIN {diff_trim} tr ON tr.id = p.id"
