@@ -4,7 +4,7 @@ départements where they may `SEE`, and every published one."""
 from django.db.models import Exists, OuterRef, Q
 
 from apps.territories.models import Departement
-from apps.territories.permissions import departements_where
+from apps.territories.permissions import departement_ids, departements_where
 
 from .models import Vintage
 
@@ -22,3 +22,15 @@ def visible_vintages(user):
     return Vintage.objects.filter(
         Q(departement__in=departements_where(user).values("pk")) | Q(state=Vintage.State.PUBLISHED)
     )
+
+
+def visible_vintage_sql(user, alias: str) -> tuple[str, list]:
+    """`visible_vintages` as an SQL condition on the vintage table's alias `alias` (and its
+    parameters), for hand-written statements."""
+    ids = departement_ids(user)
+    if ids is None:
+        return "true", []
+    return f"({alias}.state = %s OR {alias}.departement_id = ANY(%s))", [
+        Vintage.State.PUBLISHED,
+        ids,
+    ]

@@ -12,11 +12,10 @@ from django.contrib.gis.db.models.functions import (
     Area,
     Difference,
     NumPoints,
-    PointOnSurface,
 )
 from django.contrib.gis.geos import GEOSException, GEOSGeometry, Point
 from django.db import OperationalError, connection, transaction
-from django.db.models import BooleanField, Case, Exists, OuterRef, Value, When
+from django.db.models import Value
 from django.utils.translation import gettext as _
 
 from apps.artif.impact import correction_impact
@@ -29,8 +28,9 @@ from apps.landcover.models import (
     Vintage,
     ZoneConstruite,
 )
-from apps.landcover.scoping import visible_vintages
+from apps.landcover.scoping import visible_vintage_sql, visible_vintages
 from apps.ops.dispatch import dispatch
+from apps.ops.rows import Reader, select_list
 from apps.ops.timeouts import cancelled, statement_timeout
 from apps.territories.models import Departement
 from apps.territories.permissions import Stored, contributing_organisation, files_anywhere
@@ -130,38 +130,63 @@ def _vintage(user, vintage_id: int) -> Vintage:
 
 
 def _target(user, filing: Filing) -> LandCoverPolygon | None:
-    """The map's filing on a polygon, in one query: the polygon of the vintage (one the user
-    sees), the vintage and its département, whether the proposal's pair exists
-    (`pair_known`) and — for a proposed cover other than a building — whether the polygon
-    meets a built-up zone (`built_up`: at its point when it is larger than both units, as
-    `minimum_mapping_unit` does). None when there is no such polygon (`_vintage` then says
-    why)."""
+    """The map's filing on a polygon, in one statement: the polygon of the vintage (one the
+    user sees), the vintage and its département, its vertex count (`vertices`) and a point
+    inside it (`inner`), whether the proposal's pair exists (`pair_known`) and — for a
+    proposed cover other than a building — whether the polygon meets a built-up zone
+    (`built_up`: at its point when it is larger than both units, as `minimum_mapping_unit`
+    does). None when there is no such polygon (`_vintage` then says why). Written as SQL:
+    its ORM form took 9 ms of a filing to build, for 1.5 ms of running."""
     cs, us = filing.code_cs_proposed, filing.code_us_proposed
-    pair = CoverUsePair.objects.filter(
-        cover_id=cs or OuterRef("code_cs"), use_id=us or OuterRef("code_us")
-    )
-    polygons = (
-        LandCoverPolygon.objects.filter(
-            pk=filing.polygon_id,
-            vintage_id=filing.vintage_id,
-            vintage__in=visible_vintages(user),
-        )
-        .select_related("vintage__departement")
-        .defer("geom", "geom_3857", "vintage__departement__geom")
-        .annotate(vertices=NumPoints("geom"), inner=PointOnSurface("geom"), pair_known=Exists(pair))
-    )
+    visible, visible_params = visible_vintage_sql(user, "v")
+    built_up, built_up_params = "NULL", []
     if cs and cs != BUILDING:
-        zones = ZoneConstruite.objects.filter(vintage=OuterRef("vintage_id"))
-        large = max(_units(cs))
-        at_point = Exists(zones.filter(geom__intersects=OuterRef("inner")))
-        polygons = polygons.annotate(
-            built_up=Case(
-                When(area__gte=large, then=at_point),
-                default=Exists(zones.filter(geom__intersects=OuterRef("geom"))),
-                output_field=BooleanField(),
-            )
-        )
-    return polygons.first()
+        built_up = f"""CASE WHEN p.area >= %s
+            THEN EXISTS (SELECT 1 FROM {_ZONE} z WHERE z.vintage_id = p.vintage_id
+                         AND ST_Intersects(z.geom, ST_PointOnSurface(p.geom)))
+            ELSE EXISTS (SELECT 1 FROM {_ZONE} z WHERE z.vintage_id = p.vintage_id
+                         AND ST_Intersects(z.geom, p.geom)) END"""
+        built_up_params = [max(_units(cs))]
+    sql = f"""
+        SELECT {_POLYGON_COLUMNS[1]}, {_VINTAGE_COLUMNS[1]}, {_DEPARTEMENT_COLUMNS[1]},
+               ST_NPoints(p.geom), ST_AsEWKB(ST_PointOnSurface(p.geom)),
+               EXISTS (SELECT 1 FROM {_PAIR} cp
+                       WHERE cp.cover_id = coalesce(nullif(%s, ''), p.code_cs)
+                         AND cp.use_id = coalesce(nullif(%s, ''), p.code_us)),
+               {built_up}
+        FROM {_POLYGON} p
+        JOIN {_VINTAGE} v ON v.id = p.vintage_id
+        JOIN {_DEPARTEMENT} d ON d.id = v.departement_id
+        WHERE p.id = %s AND p.vintage_id = %s AND {visible}
+    """
+    params = [cs, us, *built_up_params, filing.polygon_id, filing.vintage_id, *visible_params]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    if row is None:
+        return None
+    read = Reader(row)
+    polygon = read.take(LandCoverPolygon, _POLYGON_COLUMNS[0])
+    polygon.vintage = read.take(Vintage, _VINTAGE_COLUMNS[0])
+    polygon.vintage.departement = read.take(Departement, _DEPARTEMENT_COLUMNS[0])
+    polygon.vertices = read.next()
+    polygon.inner = GEOSGeometry(memoryview(read.next()))
+    polygon.pair_known = read.next()
+    built = read.next()
+    if built is not None:
+        polygon.built_up = built
+    return polygon
+
+
+_POLYGON = LandCoverPolygon._meta.db_table
+_VINTAGE = Vintage._meta.db_table
+_DEPARTEMENT = Departement._meta.db_table
+_ZONE = ZoneConstruite._meta.db_table
+_PAIR = CoverUsePair._meta.db_table
+# What `_target` reads of each (the outlines stay in the database).
+_POLYGON_COLUMNS = select_list(LandCoverPolygon, "p", exclude=("geom", "geom_3857"))
+_VINTAGE_COLUMNS = select_list(Vintage, "v")
+_DEPARTEMENT_COLUMNS = select_list(Departement, "d", exclude=("geom",))
 
 
 def _stored_outline(polygon: LandCoverPolygon) -> Stored:

@@ -149,6 +149,13 @@ def _departement_ids(user, action: Right) -> set[int] | None:
     }
 
 
+def departement_ids(user, action: Right = Right.SEE) -> list[int] | None:
+    """The ids of the départements where `user` may do `action`, sorted; None: all of them
+    (for hand-written statements; querysets use `departements_where`)."""
+    ids = _departement_ids(user, action)
+    return None if ids is None else sorted(ids)
+
+
 def departements_where(user, action: Right = Right.SEE):
     """The départements where `user` may do `action`: those their organisations' territory
     (communes, départements, régions) touches, through a membership of a role granting it."""
