@@ -8,6 +8,8 @@ with `take(Model, row, names)`, exactly as a `select_related` would: fields left
 deferred (read on first access), like `.defer()`.
 """
 
+import functools
+
 from django.db import connection
 
 
@@ -16,10 +18,24 @@ def field_names(model, exclude=()) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields if f.name not in exclude]
 
 
-def select_list(model, alias: str, exclude=()) -> tuple[list[str], str]:
+def select_list(model, alias: str, exclude=()) -> tuple[tuple[str, ...], str]:
     """(names, SQL) of the model's columns read through the table alias `alias`."""
-    names = field_names(model, exclude)
+    names = tuple(field_names(model, exclude))
     return names, ", ".join(f'{alias}."{name}"' for name in names)
+
+
+@functools.cache
+def _converters(model, names: tuple[str, ...]) -> list[tuple[int, object, list]]:
+    """(position, column, converters) of the fields whose values the ORM converts when it
+    reads them (geometries from their WKB, …): the same converters its compiler applies."""
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    out = []
+    for at, name in enumerate(names):
+        col = by_attname[name].get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if converters:
+            out.append((at, col, converters))
+    return out
 
 
 class Reader:
@@ -30,10 +46,21 @@ class Reader:
         self.row = row
         self.at = 0
 
-    def take(self, model, names):
-        values = self.row[self.at : self.at + len(names)]
+    def take(self, model, names: tuple[str, ...]):
+        values = list(self.row[self.at : self.at + len(names)])
         self.at += len(names)
+        for at, col, converters in _converters(model, names):
+            for converter in converters:
+                values[at] = converter(values[at], col, connection)
         return model.from_db(connection.alias, names, values)
+
+    def take_nullable(self, model, names: tuple[str, ...]):
+        """`take`, or None when the primary key read is NULL (a LEFT JOIN that found
+        nothing)."""
+        if self.row[self.at + names.index(model._meta.pk.attname)] is None:
+            self.at += len(names)
+            return None
+        return self.take(model, names)
 
     def next(self):
         value = self.row[self.at]

@@ -2,7 +2,7 @@
 on the locked row (`SELECT … FOR UPDATE`: two operators deciding at once give one decision
 and one conflict); accepting applies the correction (`landcover.corrections`)."""
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -12,7 +12,7 @@ from apps.ops.dispatch import dispatch
 from apps.territories.models import Departement
 
 from . import coherence
-from .access import can_decide, locked, visible_signalements
+from .access import can_decide, locked, visible_signalement_sql, visible_signalements
 from .errors import Conflict, Forbidden, Missing, Refused
 from .map import touch_feedback
 from .models import RejectionReason, Signalement, SignalementEvent
@@ -266,16 +266,23 @@ def related_open(signalement: Signalement, user) -> list[int]:
     """Open signalements about the same place that `user` may see: the same polygon, or
     overlapping with the same proposal. Accepting one offers to close these as « déjà pris
     en compte ». One statement: the UNION of two indexed selections (an OR of both would
-    scan the table), then the user's scope."""
-    near = Signalement.objects.filter(vintage=signalement.vintage_id, status__in=OPEN).exclude(
-        pk=signalement.pk
-    )
+    scan the table), then the user's scope (hand-written: its ORM form took 6 ms of each
+    filing and decision to build, for 1.5 ms of running)."""
+    visible, visible_params = visible_signalement_sql(user, "s", "v")
     shape = signalement.geom or signalement.location.buffer(1)
-    same = near.filter(
-        location__intersects=shape,
-        code_cs_proposed=signalement.code_cs_proposed,
-        code_us_proposed=signalement.code_us_proposed,
-    ).values("pk")
+    table = Signalement._meta.db_table
+    open_here = (
+        f"SELECT n.id FROM {table} n WHERE n.vintage_id = %s AND n.status = ANY(%s) AND n.id <> %s"
+    )
+    near = [signalement.vintage_id, list(OPEN), signalement.pk]
+    same = f"""{open_here} AND ST_Intersects(n.location, ST_GeomFromEWKB(%s))
+        AND n.code_cs_proposed = %s AND n.code_us_proposed = %s"""
+    params = [*near, bytes(shape.ewkb), signalement.code_cs_proposed, signalement.code_us_proposed]
     if signalement.polygon_id:
-        same = same.union(near.filter(polygon_id=signalement.polygon_id).values("pk"))
-    return sorted(visible_signalements(user).filter(pk__in=same).values_list("pk", flat=True))
+        same = f"{same} UNION {open_here} AND n.polygon_id = %s"
+        params += [*near, signalement.polygon_id]
+    sql = f"""SELECT s.id FROM {table} s JOIN {Vintage._meta.db_table} v ON v.id = s.vintage_id
+        WHERE s.id IN ({same}) AND {visible} ORDER BY s.id"""
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, *visible_params])
+        return [row[0] for row in cur.fetchall()]
