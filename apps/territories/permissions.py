@@ -17,7 +17,6 @@ from enum import StrEnum
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.expressions import RawSQL
 
 from apps.ops.rows import Reader, select_list
 
@@ -78,10 +77,11 @@ def is_platform_admin(user) -> bool:
     return known
 
 
-def _rights_sql(user_id: str) -> str:
+def rights_sql(user_id: str) -> str:
     """SQL of an array of 'role:departement_id' texts: each role the user whose id is the
     SQL `user_id` holds, with each département its organisation's territory (départements,
-    régions, communes) touches."""
+    régions, communes) touches. Users are loaded with it (`accounts.backends`), then
+    `remember_rights(user, value)`."""
     member = Membership._meta.db_table
     through = {
         name: getattr(Organisation, name).through._meta.db_table
@@ -103,14 +103,8 @@ def _rights_sql(user_id: str) -> str:
         WHERE m.user_id = {user_id})"""
 
 
-def rights_annotation(user_table: str) -> RawSQL:
-    """For loading users with their rights in the same query (`accounts.backends`): then
-    `remember_rights(user, user.<annotation>)`."""
-    return RawSQL(_rights_sql(f'"{user_table}"."id"'), ())
-
-
 def remember_rights(user, pairs: list[str]) -> None:
-    """Keep on `user` the rights `_rights_sql` gave ('role:departement_id' texts)."""
+    """Keep on `user` the rights `rights_sql` gave ('role:departement_id' texts)."""
     found: dict[str, set[int]] = {}
     for pair in pairs:
         role, departement_id = pair.rsplit(":", 1)
@@ -129,7 +123,7 @@ def _departements_by_role(user) -> dict[str, frozenset[int]]:
         from django.db import connection
 
         with connection.cursor() as cur:
-            cur.execute(f"SELECT {_rights_sql('%s')}", [user.pk] * 3)
+            cur.execute(f"SELECT {rights_sql('%s')}", [user.pk] * 3)
             remember_rights(user, cur.fetchone()[0])
     return user._departements_by_role
 
