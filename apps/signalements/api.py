@@ -272,6 +272,73 @@ class SignalementSerializer(GeoFeatureModelSerializer):
     def get_artif_impact_text(self, obj) -> str:
         return format_delta(obj.artif_impact)
 
+    def to_representation(self, instance):
+        """What DRF's walk over the fields declared above gives (the OpenAPI schema is made
+        from them; `test_the_hand_written_representation_is_drfs` compares both), written
+        out: that walk built 25 fields for each serializer (2 ms a filing or decision) and
+        asked each for its value (0.1 ms a row of a list)."""
+        return {
+            "id": instance.pk,
+            "type": "Feature",
+            "geometry": _geometry(instance.location),
+            "properties": self.properties(instance),
+        }
+
+    def properties(self, s) -> dict:
+        assignee, reason = s.assignee, s.reason
+        return {
+            "kind": s.kind,
+            "kind_label": str(s.get_kind_display()),
+            "origin": s.origin_id,
+            "vintage": s.vintage_id,
+            "rank": _text(s.rank),
+            "departement": _text(s.departement_code),
+            "polygon": s.polygon_id,
+            "status": s.status,
+            "status_label": str(s.get_status_display()),
+            "code_cs_current": s.code_cs_current,
+            "code_us_current": s.code_us_current,
+            "code_cs_proposed": s.code_cs_proposed,
+            "code_us_proposed": s.code_us_proposed,
+            "comment": s.comment,
+            "area": _number(s.area),
+            "author": s.author.username,
+            "organisation": s.organisation_id,
+            "organisation_name": s.organisation.name,
+            "assignee": None if assignee is None else assignee.username,
+            "reason": None if reason is None else reason.label,
+            "decision_message": s.decision_message,
+            "group_size": None if s.group_size is None else int(s.group_size),
+            "confidence": _number(s.model_confidence),
+            "artif_impact": _number(s.artif_impact),
+            "artif_impact_text": format_delta(s.artif_impact),
+            "created_at": _datetime(s.created_at),
+            "updated_at": _datetime(s.updated_at),
+        }
+
+
+# The fields whose representation is not plain (time zone and format; GeoJSON with its
+# rounding): one instance each, asked by the hand-written representations (neither reads
+# its serializer).
+_DATETIME = serializers.DateTimeField()
+_WGS84 = WGS84(precision=7)
+
+
+def _geometry(value):
+    return None if value is None else _WGS84.to_representation(value)
+
+
+def _datetime(value):
+    return None if value is None else _DATETIME.to_representation(value)
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _number(value):
+    return None if value is None else float(value)
+
 
 class EventSerializer(serializers.Serializer):
     actor = serializers.CharField(source="actor.username")
@@ -322,6 +389,43 @@ class SignalementDetailSerializer(SignalementSerializer):
 
     def get_related(self, obj) -> list[int]:
         return decisions.related_open(obj, self.context["request"].user)
+
+    def properties(self, s) -> dict:
+        return {
+            **super().properties(s),
+            "drawn": _geometry(s.geom),
+            "events": [
+                {
+                    "actor": e.actor.username,
+                    "action": _text(e.action),
+                    "from_status": _text(e.from_status),
+                    "to_status": _text(e.to_status),
+                    "reason": None if e.reason is None else e.reason.label,
+                    "message": _text(e.message),
+                    "created_at": _datetime(e.created_at),
+                }
+                for e in s.events.all()
+            ],
+            "comments": [
+                {
+                    "author": c.author.username,
+                    "text": _text(c.text),
+                    "created_at": _datetime(c.created_at),
+                }
+                for c in s.comments.all()
+            ],
+            "attachments": [
+                {
+                    "id": a.pk,
+                    "name": _text(a.name),
+                    "content_type": _text(a.content_type),
+                    "size": None if a.size is None else int(a.size),
+                    "url": reverse("signalements:attachment", args=[a.signalement_id, a.pk]),
+                }
+                for a in s.attachments.all()
+            ],
+            "related": self.get_related(s),
+        }
 
 
 class BatchSerializer(serializers.Serializer):
