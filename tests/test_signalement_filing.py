@@ -339,6 +339,7 @@ def test_the_hand_written_representation_is_drfs(client, world):
         SignalementDetailSerializer,
         SignalementSerializer,
         SignalementViewSet,
+        detail_lists,
         page_keys,
         page_rows,
         ranked,
@@ -357,6 +358,10 @@ def test_the_hand_written_representation_is_drfs(client, world):
     reason = RejectionReason.objects.filter(applies_to="rejected_irrelevant").first()
     decisions.apply_action(users["operator"], drawn.pk, "reject_irrelevant", reason=reason.pk)
     Signalement.objects.filter(pk=plain.pk).update(artif_impact=-1234.5)
+    expected_lists = {  # (events, comments, attachments)
+        drawn.pk: (2, 0, 0),
+        plain.pk: (2, 1, 1),
+    }
 
     request = Request(APIRequestFactory().get("/"))
     request.user = users["operator"]
@@ -369,6 +374,14 @@ def test_the_hand_written_representation_is_drfs(client, world):
         assert serializer.to_representation(instance) == walked
         assert list(serializer.to_representation(instance)["properties"]) == list(
             walked["properties"]
+        )
+        # A decision's answer reads the lists by hand (`detail_lists`): the same.
+        answered = view.get_queryset().prefetch_related(None).get(pk=pk)
+        answered._prefetched_objects_cache = detail_lists(pk)
+        assert serializer.to_representation(answered) == walked
+        properties = walked["properties"]
+        assert expected_lists[pk] == tuple(
+            len(properties[k]) for k in ("events", "comments", "attachments")
         )
     written = {drawn.pk: "Agence 98", plain.pk: "Agence 98"}
     rows = page_rows(page_keys(ranked(Signalement.objects.filter(pk__in=list(written)))))

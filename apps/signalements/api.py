@@ -5,10 +5,12 @@ import datetime
 import functools
 
 import django_filters
+from django.contrib.auth import get_user_model
 from django.contrib.gis.gdal import CoordTransform, SpatialReference
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -18,7 +20,6 @@ from django.db.models import (
     Prefetch,
     Value,
     Window,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -36,10 +37,17 @@ from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from apps.artif.impact import format_delta
 from apps.ops.parsers import JSONParser
+from apps.ops.rows import Reader, select_list
 from apps.territories.models import Commune
 
 from . import access, batch, conversation, decisions, filing, uploads
-from .models import RejectionReason, Signalement, SignalementComment, SignalementEvent
+from .models import (
+    Attachment,
+    RejectionReason,
+    Signalement,
+    SignalementComment,
+    SignalementEvent,
+)
 from .throttles import FilingRateThrottle
 from .transitions import OPEN, Action, Status
 from .uploads import AttachmentLimits
@@ -529,6 +537,51 @@ DETAIL_PREFETCH = (
 )
 
 
+_User = get_user_model()
+_EVENT = select_list(SignalementEvent, "e")
+_ACTOR = select_list(_User, "u")
+_REASON = select_list(RejectionReason, "r")
+_COMMENT = select_list(SignalementComment, "c")
+_ATTACHMENT = select_list(Attachment, "a")
+# `DETAIL_PREFETCH`, hand-written (Django's prefetch machinery took 9 ms of a decision to
+# build its three queries): each list in the order of its model, people and reasons with it.
+_DETAIL_LISTS = (
+    f"""SELECT {_EVENT[1]}, {_ACTOR[1]}, {_REASON[1]}
+    FROM {SignalementEvent._meta.db_table} e
+    JOIN {_User._meta.db_table} u ON u.id = e.actor_id
+    LEFT JOIN {RejectionReason._meta.db_table} r ON r.id = e.reason_id
+    WHERE e.signalement_id = %s ORDER BY e.created_at, e.id""",
+    f"""SELECT {_COMMENT[1]}, {_ACTOR[1]} FROM {SignalementComment._meta.db_table} c
+    JOIN {_User._meta.db_table} u ON u.id = c.author_id
+    WHERE c.signalement_id = %s ORDER BY c.created_at, c.id""",
+    f"""SELECT {_ATTACHMENT[1]} FROM {Attachment._meta.db_table} a
+    WHERE a.signalement_id = %s ORDER BY a.created_at, a.id""",
+)
+
+
+def detail_lists(signalement_id: int) -> dict[str, list]:
+    """The journal, comments and attachments of a signalement, as `DETAIL_PREFETCH` reads
+    them (for Django's prefetch cache)."""
+    out = {"events": [], "comments": [], "attachments": []}
+    with connection.cursor() as cur:
+        cur.execute(_DETAIL_LISTS[0], [signalement_id])
+        for row in cur.fetchall():
+            read = Reader(row)
+            event = read.take(SignalementEvent, _EVENT[0])
+            event.actor = read.take(_User, _ACTOR[0])
+            event.reason = read.take_nullable(RejectionReason, _REASON[0])
+            out["events"].append(event)
+        cur.execute(_DETAIL_LISTS[1], [signalement_id])
+        for row in cur.fetchall():
+            read = Reader(row)
+            comment = read.take(SignalementComment, _COMMENT[0])
+            comment.author = read.take(_User, _ACTOR[0])
+            out["comments"].append(comment)
+        cur.execute(_DETAIL_LISTS[2], [signalement_id])
+        out["attachments"] = [Reader(row).take(Attachment, _ATTACHMENT[0]) for row in cur]
+    return out
+
+
 class SignalementViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -729,8 +782,8 @@ class SignalementViewSet(
 
     def _decided(self, signalement):
         """The answer to a decision, from the signalement as `access.locked` read and the
-        decision left it; its journal, comments and attachments read in three queries."""
-        prefetch_related_objects([signalement], *DETAIL_PREFETCH)
+        decision left it; its journal, comments and attachments read by `detail_lists`."""
+        signalement._prefetched_objects_cache = detail_lists(signalement.pk)
         return self._detail(signalement.pk, instance=as_listed(signalement))
 
     def _act(self, request, pk, name):
