@@ -85,7 +85,7 @@ def apply_action(
             signalement.decided_at = timezone.now()
             signalement.reason = reason_obj
             signalement.decision_message = message or ""
-        signalement.save()
+        signalement.save(update_fields=_DECIDED_FIELDS)
         touch_feedback(signalement.vintage_id)
         SignalementEvent.objects.create(
             signalement=signalement,
@@ -107,16 +107,28 @@ def apply_action(
     return signalement
 
 
+# What a decision writes on the signalement.
+_DECIDED_FIELDS = [
+    "status",
+    "assignee",
+    "decided_by",
+    "decided_at",
+    "reason",
+    "decision_message",
+    "updated_at",
+]
+
+
 def apply_correction(signalement: Signalement, user) -> tuple[list[int], int]:
     """Accepting: the correction made (`landcover.corrections`: codes, or a split along the
     drawn shape) on the locked polygon. Returns the ids of the polygons written (the
     polygon first, then the piece split off) and the polygon's new revision."""
     if signalement.polygon_id is None:
         raise Conflict(_("Le polygone de ce signalement n'existe plus."))
-    polygon = (
+    polygon = (  # the vintage's partition only
         LandCoverPolygon.objects.select_for_update()
         .defer("geom", "geom_3857")
-        .get(pk=signalement.polygon_id)
+        .get(pk=signalement.polygon_id, vintage_id=signalement.vintage_id)
     )
     try:
         ids = corrections.apply(
@@ -202,7 +214,7 @@ def undo(user, signalement_id: int) -> Signalement:
             signalement.decided_at = None
             signalement.reason = None
             signalement.decision_message = ""
-        signalement.save()
+        signalement.save(update_fields=_DECIDED_FIELDS)
         touch_feedback(signalement.vintage_id)
         SignalementEvent.objects.create(
             signalement=signalement,
