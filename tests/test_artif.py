@@ -9,7 +9,7 @@ import shapely
 from django.contrib.auth import get_user_model
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 
 from apps.artif.compute import compute_departement, update_after_correction
@@ -422,6 +422,37 @@ def test_flows_split_artificialisation_and_desartificialisation():
         "artif": ("CS2.2.1", "CS1.1.1.1", 10_000.0),
         "desartif": ("CS1.1.1.1", "CS2.2.1", 10_000.0),
     }
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_with_no_transaction_open_both_vintages_are_computed_at_once_on_two_connections():
+    """Outside a transaction (an import's task, the command), M1 and M2 are computed at the
+    same time, each on a connection of its own; the figures are those of one after the
+    other. M1: a built hectare and a 1,600 m² garden in the town (filled); M2: the hectare
+    is fields again, another is built."""
+    town = around(BUILT, ((400, 400, 440, 440), GRASS), ((100, 100, 200, 200), BUILT))
+    dep, m1 = build(town)
+    _, m2 = build(
+        around(BUILT, ((400, 400, 440, 440), GRASS), ((100, 100, 200, 200), GRASS)), rank="M2"
+    )
+    compute_difference(dep)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        mine = cur.fetchone()[0]
+    result = compute_departement(dep)
+    at_once = _snapshot(dep)
+    assert result["together"] is True
+    assert len({mine, result["M1"]["backend"], result["M2"]["backend"]}) == 3
+    assert artif_by_commune(m1) == {"98001": (1_000_000.0, 1_000_000.0)}
+    assert artif_by_commune(m2) == {"98001": (990_000.0, 1_000_000.0)}
+    assert {(f.kind, f.area) for f in ArtifFlow.objects.filter(departement=dep)} == {
+        ("desartif", 10_000.0)
+    }
+    with transaction.atomic():
+        result = compute_departement(dep)
+    assert result["together"] is False
+    assert result["M1"]["backend"] == result["M2"]["backend"] == mine
+    assert _snapshot(dep) == at_once
 
 
 def test_the_figures_give_each_flow_and_the_net_as_written(client):

@@ -34,6 +34,7 @@ désartificialisation holds up to the difference product's discarded slivers (< 
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
@@ -275,11 +276,12 @@ def _compare_with_ign(work, params) -> int:
     return _run(work.cur, work.sql(_IGN_COMPARISON), params)
 
 
-def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
+def compute_vintage(vintage: Vintage, polygon_ids=None, locked=False) -> dict:
     """(Re)compute the threshold flips and the per-commune areas of a vintage: all of them,
     or, after a correction, what the changed polygons `polygon_ids` (those written; ids no
     longer in the vintage are allowed) can change. Returns counts, the communes recomputed
-    and seconds."""
+    and seconds. `locked`: the caller holds the département's lock (on another
+    connection: `compute_departement`)."""
     started = time.perf_counter()
     incremental = polygon_ids is not None
     params = {
@@ -291,7 +293,8 @@ def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
         "building_cs": BUILDING,
     }
     with transaction.atomic(), connection.cursor() as cur:
-        lock_derived(vintage.departement_id)
+        if not locked:
+            lock_derived(vintage.departement_id)
         work = Scratch(cur, *_VINTAGE_TABLES, parallel_scans=not incremental)
         flips = _flips(work, params, incremental)
         if incremental:
@@ -328,6 +331,7 @@ def compute_vintage(vintage: Vintage, polygon_ids=None) -> dict:
         "rows": stats,
         "ign_rows": compared,
         "communes": params["communes"],
+        "backend": work.pid,
         "seconds": time.perf_counter() - started,
     }
 
@@ -433,19 +437,54 @@ def compute_flows(departement, communes=None) -> int:
 
 
 def compute_departement(departement, log=None) -> dict:
-    """Everything for a département: both vintages' figures, then the flows."""
-    result = {}
-    for vintage in Vintage.objects.filter(departement=departement).order_by("rank"):
-        result[vintage.rank] = compute_vintage(vintage)
-        if log:
-            r = result[vintage.rank]
-            log(f"{vintage}: {r['rows']} rows, {r['flips']} threshold flips, {r['seconds']:.1f} s")
+    """Everything for a département: both vintages' figures, then the flows (`seconds`: the
+    wall time of it all).
+
+    The two vintages are independent: with nothing uncommitted in the way (no transaction
+    open around this call: an import's task, the command), each is computed on a connection
+    of its own at the same time, so that both cores work (most of a vintage's statements —
+    the clustering, the threshold rule — run on one core). This connection holds the
+    département's lock meanwhile. Inside a transaction (tests, or a caller's uncommitted
+    polygons the other connections would not see) they are computed one after the other."""
     started = time.perf_counter()
-    result["flows"] = compute_flows(departement)
-    result["flows_seconds"] = time.perf_counter() - started
+    vintages = list(Vintage.objects.filter(departement=departement).order_by("rank"))
+    result = {}
+    together = len(vintages) > 1 and not connection.in_atomic_block
+    with transaction.atomic():
+        lock_derived(departement.pk)
+        if together:
+            with ThreadPoolExecutor(len(vintages)) as pool:
+                futures = [pool.submit(_on_own_connection, v) for v in vintages]
+                outcomes = [f.exception() or f.result() for f in futures]
+            for vintage, outcome in zip(vintages, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                result[vintage.rank] = outcome
+        else:
+            for vintage in vintages:
+                result[vintage.rank] = compute_vintage(vintage)
+        result["together"] = together
+        if log:
+            for vintage in vintages:
+                r = result[vintage.rank]
+                what = f"{r['rows']} rows, {r['flips']} threshold flips"
+                log(f"{vintage}: {what}, {r['seconds']:.1f} s")
+        flows_started = time.perf_counter()
+        result["flows"] = compute_flows(departement)
+        result["flows_seconds"] = time.perf_counter() - flows_started
+    result["seconds"] = time.perf_counter() - started
     if log:
         log(f"flows M1→M2: {result['flows']} rows, {result['flows_seconds']:.1f} s")
     return result
+
+
+def _on_own_connection(vintage) -> dict:
+    """`compute_vintage` in a worker thread: on that thread's own connection (closed at the
+    end), under the département's lock its caller holds."""
+    try:
+        return compute_vintage(vintage, locked=True)
+    finally:
+        connection.close()
 
 
 def update_after_correction(departement, polygon_ids) -> dict:

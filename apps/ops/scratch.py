@@ -25,6 +25,7 @@ class Scratch:
     def __init__(self, cur, *names, parallel_scans=False):
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
+        self.pid = pid  # the backend doing the work
         self.cur = cur
         self.names = {name: f"{name}_{pid}" for name in names}
         self.made = []
