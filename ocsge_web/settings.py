@@ -8,7 +8,6 @@ import datetime
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_list, env_required, env_str, redis_reachable
 
@@ -228,14 +227,16 @@ CELERY_TASK_ROUTES = {
     "apps.inference.tasks.finetune_task": {"queue": "gpu"},
     "apps.signalements.tasks.model_proposals_task": {"queue": "gpu"},
 }
-# Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails.
+# Celery beat (service `beat` in docker-compose.yml): the calendar's loops and mails. A
+# schedule is seconds, or {"crontab": {...}} (crontab's arguments; ocsge_web/celery.py makes
+# it one, so that settings never import Celery: a command's start-up does not pay for it).
 CELERY_BEAT_SCHEDULE = {
     "sync-calendars": {"task": "apps.campaigns.tasks.sync_calendars", "schedule": 600.0},
     "send-outbox": {"task": "apps.campaigns.tasks.send_outbox", "schedule": 300.0},
     "redispatch-deferred": {"task": "apps.ops.tasks.redispatch_deferred", "schedule": 60.0},
     "daily-digest": {
         "task": "apps.campaigns.tasks.daily_digest",
-        "schedule": crontab(hour=7, minute=0),
+        "schedule": {"crontab": {"hour": 7, "minute": 0}},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -8,6 +8,6 @@ class ArtifConfig(AppConfig):
     def ready(self):
         from apps.landcover.derived import polygons_changed
 
-        from .tasks import follow_polygons
+        from .receivers import follow_polygons
 
         polygons_changed.connect(follow_polygons, dispatch_uid="artif-indicators")

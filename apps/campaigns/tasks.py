@@ -1,21 +1,21 @@
-from celery import shared_task
+from ocsge_web.celery import app
 
 from . import loops, mail
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def send_outbox() -> int:
     """Send the pending mails (safe to run twice at once: rows are locked one by one)."""
     return mail.send_pending()
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def sync_calendars() -> dict:
     """Open and close the feedback loops and send the calendar's mails (Celery beat)."""
     return loops.sync()
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def daily_digest() -> int:
     """The operators' daily digest of new signalements, and the contributors' daily mail of
     what happened to theirs (Celery beat, every morning)."""
@@ -24,7 +24,7 @@ def daily_digest() -> int:
     return loops.digest() + mail_daily()
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def build_publication(publication_id: int) -> str:
     """Build a département's publication package, then publish (idempotent)."""
     from .publication import build
@@ -32,7 +32,7 @@ def build_publication(publication_id: int) -> str:
     return build(publication_id)
 
 
-@shared_task(acks_late=True, max_retries=0)
+@app.task(acks_late=True, max_retries=0)
 def compute_baseline(vintage_id: int) -> float | None:
     """The quality report's artificialised area before corrections, at the vintage's
     current revision."""

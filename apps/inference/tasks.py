@@ -2,14 +2,14 @@
 late: a worker that dies mid-block leaves it to another); `assemble_run` to the default
 queue (settings.CELERY_TASK_ROUTES)."""
 
-from celery import shared_task
+from ocsge_web.celery import app
 
 from . import orchestration
 
 BLOCK_RETRIES = 2
 
 
-@shared_task(bind=True, acks_late=True, max_retries=BLOCK_RETRIES, default_retry_delay=30)
+@app.task(bind=True, acks_late=True, max_retries=BLOCK_RETRIES, default_retry_delay=30)
 def run_block(self, block_id: int) -> str:
     try:
         return orchestration.run_block(block_id)
@@ -21,12 +21,12 @@ def run_block(self, block_id: int) -> str:
         raise self.retry(exc=exc) from exc
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def assemble_run(run_id: int) -> str:
     return orchestration.assemble(run_id)
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def finetune_task(version_id: int, options: dict | None = None) -> str:
     """Fine-tune a registered version on its département's corrections (queue `gpu`)."""
     from .finetune import run

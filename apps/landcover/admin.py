@@ -18,7 +18,6 @@ from .models import (
     Vintage,
     ZoneConstruite,
 )
-from .tasks import enqueue_import
 
 
 @admin.register(CoverCode)
@@ -219,6 +218,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        from .tasks import enqueue_import  # Celery only where a task is sent
+
         enqueue_import(obj)
         messages.info(request, _("Import lancé ; la progression s'affiche dans la liste."))
 

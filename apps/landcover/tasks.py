@@ -1,10 +1,10 @@
 """Celery tasks of the landcover app (default queue)."""
 
-from celery import shared_task
 from django.db import connections, transaction
 from django.utils import timezone
 
 from apps.ops.dispatch import dispatch
+from ocsge_web.celery import app
 
 from .models import ImportJob
 
@@ -23,7 +23,7 @@ def _progress_updater(job_id):
     return update
 
 
-@shared_task(bind=True, acks_late=True, max_retries=0)
+@app.task(bind=True, acks_late=True, max_retries=0)
 def run_import_job(self, job_id: int):
     job = ImportJob.objects.get(pk=job_id)
     if job.state == ImportJob.State.DONE:
@@ -67,7 +67,7 @@ def run_import_job(self, job_id: int):
     return ImportJob.State.DONE
 
 
-@shared_task(acks_late=True, max_retries=0)
+@app.task(acks_late=True, max_retries=0)
 def derived_products_task(departement_id: int) -> dict:
     """After an import of either vintage: everything derived from the polygons (the M1→M2
     change layer when both vintages are there, the indicators when the communes are
@@ -79,7 +79,7 @@ def derived_products_task(departement_id: int) -> dict:
     return after_change(Departement.objects.get(pk=departement_id))
 
 
-@shared_task(acks_late=True, max_retries=0)
+@app.task(acks_late=True, max_retries=0)
 def derived_after_correction(departement_id: int, polygon_ids: list[int]) -> dict:
     """After corrections are committed: the derived data of the polygons they wrote (the
     change layer's pieces touching them, then the indicators of the communes they meet)."""
@@ -95,7 +95,7 @@ def enqueue_import(job: ImportJob):
     transaction.on_commit(lambda: dispatch(run_import_job, job.pk))
 
 
-@shared_task(acks_late=True, max_retries=0)
+@app.task(acks_late=True, max_retries=0)
 def refresh_tile(vintage_id: int, z: int, x: int, y: int) -> int:
     """Rebuild one low-zoom tile at its vintage's current revision (asked by a request that
     served it a revision behind). Returns its size in bytes."""
@@ -104,7 +104,7 @@ def refresh_tile(vintage_id: int, z: int, x: int, y: int) -> int:
     return len(tiles.store_tile(vintage_id, z, x, y))
 
 
-@shared_task(acks_late=True, max_retries=0)
+@app.task(acks_late=True, max_retries=0)
 def warm_tiles_task(departement_id: int) -> dict:
     """After an import: every low-zoom tile of the département's vintages, built ahead."""
     from . import tiles

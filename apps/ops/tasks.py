@@ -1,9 +1,9 @@
-from celery import shared_task
+from ocsge_web.celery import app
 
 from .dispatch import redispatch
 
 
-@shared_task
+@app.task
 def redispatch_deferred() -> int:
     """Send the tasks kept while the broker was down (beat, every minute)."""
     return redispatch()

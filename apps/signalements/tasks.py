@@ -1,15 +1,15 @@
-from celery import shared_task
+from ocsge_web.celery import app
 
 from . import filing
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def estimate_impact(signalement_id: int):
     """The artificialisation impact of a new signalement (queue and map show it)."""
     return filing.estimate_impact(signalement_id)
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def propose_coherence(origin_id: int, corrected_id: int):
     """The M1↔M2 coherence proposals following an accepted signalement."""
     from .coherence import propose
@@ -17,7 +17,7 @@ def propose_coherence(origin_id: int, corrected_id: int):
     return propose(origin_id, corrected_id)
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def model_proposals_task(vintage_id: int) -> dict:
     """The retained model's disagreements with a vintage, filed as proposals (queue `gpu`)."""
     from apps.inference.ml.predict import pick_device
@@ -30,7 +30,7 @@ def model_proposals_task(vintage_id: int) -> dict:
     return {"windows": summary.windows, "filed": len(summary.filed)}
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def file_batch(job_id: int) -> str:
     """Check and file the rows of a file of proposals (`batch.run`), counting them."""
     from .batch import run
