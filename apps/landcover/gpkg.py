@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 import shapely.errors
 from django.contrib.gis.geos import GEOSGeometry
@@ -34,6 +33,7 @@ from apps.territories.models import SRID_L93, Departement
 from ocsge import copybin, ewkb, validity
 from ocsge.copybin import Stream
 from ocsge.crs import OFFICIAL_CRS, identified_epsg, official_epsg
+from ocsge.lazy import lazy_module
 from ocsge.ogr import pyogrio
 from ocsge.outline import InnerCells
 from ocsge.projection import LambertToWebMercator
@@ -49,6 +49,8 @@ from .models import (
     Vintage,
     ZoneConstruite,
 )
+
+pc = lazy_module("pyarrow.compute")  # loaded when a file is read, not at start
 
 LAYER = "OCCUPATION_SOL"
 ZC_LAYER = "ZONE_CONSTRUITE"
