@@ -1,12 +1,12 @@
-"""What the artif app does when the land cover changes (connected in `ArtifConfig.ready`;
-Celery is imported only when a task is sent)."""
+"""What the artif app does when the land cover changes (connected in `ArtifConfig.ready`)."""
 
 
 def follow_polygons(sender, departement, polygon_ids, **kwargs) -> dict:
-    """`landcover.derived.polygons_changed`: after an import (all polygons), the département's
-    indicators at once (this already runs in a task); after corrections, those of the
-    communes they meet, in a task once the decision is committed (under a second per
-    commune on a million-polygon département, not worth the wait)."""
+    """`landcover.derived.polygons_changed`, sent from the derived-data task once the change
+    is committed: after an import (all polygons), the département's indicators at once;
+    after corrections, those of the communes they meet, in the same task (a task of its own
+    per correction doubled the worker's queue after a burst of decisions, for the same
+    work)."""
     if polygon_ids is None:
         if not departement.communes.exists():
             return {"indicators": False}
@@ -14,12 +14,7 @@ def follow_polygons(sender, departement, polygon_ids, **kwargs) -> dict:
 
         compute_departement(departement)
         return {"indicators": True}
-    from django.db import transaction
+    from .compute import update_after_correction
 
-    from apps.ops.dispatch import dispatch
-
-    from .tasks import update_indicators
-
-    ids = list(polygon_ids)
-    transaction.on_commit(lambda: dispatch(update_indicators, departement.pk, ids))
-    return {"indicators": "scheduled"}
+    result = update_after_correction(departement, list(polygon_ids))
+    return {"indicators": "updated", "communes": len(result["communes"])}
