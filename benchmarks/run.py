@@ -89,6 +89,10 @@ def pg_dsn() -> str:
     ]
     if db.get("PASSWORD"):
         parts.append(f"password={db['PASSWORD']}")
+    if options := db.get("OPTIONS", {}).get("options"):
+        # The bare statements run with the server settings the platform's own connections
+        # have (no JIT: ocsge_web/settings.py).
+        parts.append(f"options='{options}'")
     return " ".join(parts)
 
 
