@@ -73,14 +73,17 @@ def _most_advanced() -> str:
 
 
 # Each polygon's open signalements that the viewer may see: how many, the most advanced
-# status (for the tile's polygons: `contributions.TileAttributes`).
+# status (for the tile's polygons: `contributions.TileAttributes`). The tile's ids are given
+# as an array, looked up in the polygon index: written `IN (SELECT id FROM tile)`, the
+# planner misjudged the tile's size and read every signalement of the table (a z16 tile in
+# 72 ms instead of 20 beside 100,000 signalements).
 TILE_SIGNALEMENTS = TileAttributes(
     alias="sig",
     columns=(("sig_open", "int"), ("sig_status", "text")),
     rows=f"""
   SELECT s.polygon_id, count(*)::int AS sig_open, {_most_advanced()} AS sig_status
   FROM {Signalement._meta.db_table} s
-  WHERE s.polygon_id IN (SELECT id FROM tile)
+  WHERE s.polygon_id = ANY(ARRAY(SELECT id FROM tile))
     AND s.status IN ({", ".join(f"'{s.value}'" for s in sorted(OPEN))})
     AND (%(sig_all)s OR s.organisation_id = ANY(%(sig_orgs)s))
   GROUP BY s.polygon_id""",
