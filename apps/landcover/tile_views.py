@@ -13,6 +13,7 @@ import functools
 import gzip
 import re
 
+from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -23,8 +24,8 @@ from . import tiles
 from .contributions import TILE_ATTRIBUTES, tile_attributes
 from .difference import vintage_pair
 from .geometry import bounds_wgs84
-from .models import CoverCode, UseCode
-from .scoping import visible_departements, visible_vintages
+from .models import CoverCode, UseCode, Vintage
+from .scoping import visible_departements, visible_vintage_sql, visible_vintages
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -84,29 +85,39 @@ def _check(z, x, y):
     return None
 
 
+def _tile_vintage(user, vintage_id: int):
+    """(revision, feedback version, département id) of the vintage if `user` may see it,
+    else None: one hand-written statement, as `visible_vintages` scopes it (its ORM form
+    took 2–3 ms to build on every tile, for 0.3 ms of running)."""
+    visible, params = visible_vintage_sql(user, "v")
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT v.revision, v.feedback_version, v.departement_id "
+            f"FROM {Vintage._meta.db_table} v WHERE v.id = %s AND {visible}",
+            [vintage_id, *params],
+        )
+        return cur.fetchone()
+
+
 @require_GET
 @_gzip_fast
 def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
     if bad := _check(z, x, y):
         return bad
-    row = (
-        visible_vintages(request.user)
-        .filter(pk=vintage_id)
-        .values("revision", "feedback_version", "departement_id")
-        .first()
-    )
+    row = _tile_vintage(request.user, vintage_id)
     if row is None:
         raise Http404
+    revision, feedback_version, departement_id = row
     if z <= tiles.CACHE_MAX_ZOOM:
         # Built ahead, served as built (perhaps a revision behind while a worker rebuilds it):
         # the ETag names the revision it was built at.
-        built, data = tiles.low_zoom_tile(vintage_id, z, x, y, row["revision"])
+        built, data = tiles.low_zoom_tile(vintage_id, z, x, y, revision)
         etag = f'"v{vintage_id}-r{built}-s{tiles.SCHEMA_VERSION}"'
         return _tile_response(request, etag, lambda: data)
     # Tiles of z ≥ 12 carry what the apps above add (open signalements), as the viewer sees it.
-    shown = tile_attributes(request.user, row["departement_id"])
+    shown = tile_attributes(request.user, departement_id)
     seen = "-".join(f"{attributes.alias}{key}" for attributes, key, _ in shown) or "none"
-    version = f"r{row['revision']}-f{row['feedback_version']}-{seen}"
+    version = f"r{revision}-f{feedback_version}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
     return _tile_response(request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, shown))
 
