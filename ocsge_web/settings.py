@@ -120,8 +120,9 @@ DATABASES = {
 # difference after one correction (5 ms of work, estimated at 9.5 million rows) spent 0.9 s
 # compiling, and a burst of 800 decisions kept the worker busy 16 minutes. DB_JIT=true
 # gives PostgreSQL's default back.
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=" + (
-    "on" if env_bool("DB_JIT", False) else "off"
+_options = DATABASES["default"].setdefault("OPTIONS", {})
+_options["options"] = " ".join(  # after any `?options=` of DATABASE_URL, which is kept
+    filter(None, [_options.get("options", ""), "-c jit=" + ("on" if env_bool("DB_JIT") else "off")])
 )
 # A second connection to the same database, for progress written while a long import's
 # transaction is open (tests mirror it onto the default connection).
