@@ -169,7 +169,7 @@ PASSWORD_RESET_PER_CLIENT = env_int("PASSWORD_RESET_PER_CLIENT", 10)
 # Invitations and password resets: links valid three days.
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 
-SESSION_ENGINE = env_str("SESSION_ENGINE", "django.contrib.sessions.backends.db")
+SESSION_ENGINE = env_str("SESSION_ENGINE", "apps.accounts.sessions")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

@@ -389,6 +389,55 @@ def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):
     assert _sig_open(client, world) == 2
 
 
+# Who sees how many of the two open signalements on the grass polygon: the contributors'
+# organisation filed one, the mairie the other; the département's staff and the platform's
+# admins see both.
+TILE_SEEN = [
+    ("anonymous", None, 2),
+    ("contributor_in", 1, 4),
+    ("colleague", 1, 4),
+    ("contributor_out", None, 4),
+    ("reviewer", 2, 4),
+    ("operator", 2, 4),
+    ("operator_out", None, 4),  # IGN of another département
+    ("platform_admin", 2, 4),
+    ("admin", 2, 4),
+]
+
+
+@pytest.mark.parametrize("role, seen, statements", TILE_SEEN)
+def test_a_tile_reads_the_session_the_user_the_vintage_and_the_tile_and_nothing_more(
+    client, world, role, seen, statements
+):
+    """Every map tile pays for its per-request statements: before, a contributor's tile
+    read their memberships and a platform admin's checked that the département exists
+    (one statement more each). Anonymous users read neither session nor user; they see
+    no signalement."""
+    import gzip
+
+    import mapbox_vector_tile
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.landcover.models import Vintage
+
+    _other_agence_signalement(world)
+    file(world)
+    if role in ("anonymous", "contributor_out", "operator_out"):  # M2 seen by all once published
+        Vintage.objects.filter(pk=world["m2"].pk).update(state="published")
+    polygon = grass_polygon(world)
+    login(client, world, role)
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), 16)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/tiles/{world['m2'].pk}/16/{x}/{y}.pbf")
+    assert response.status_code == 200
+    assert len(queries) == statements, [q["sql"][:80] for q in queries]
+    data = response.content
+    if response.get("Content-Encoding") == "gzip":
+        data = gzip.decompress(data)
+    features = mapbox_vector_tile.decode(data)["polygons"]["features"]
+    assert next(f["properties"].get("sig_open") for f in features if f["id"] == polygon.pk) == seen
+
+
 def test_revision_authors_are_shown_to_the_departements_staff_only(client, world):
     """Before the fix, the panel gave every revision's username (an invited account's
     e-mail address) to anyone who could see the vintage, anonymous included."""

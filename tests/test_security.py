@@ -112,6 +112,45 @@ def test_forms_and_session_api_calls_need_the_csrf_token(world):
     assert response.status_code == 403
 
 
+def test_a_session_past_its_expiry_or_logged_out_or_forged_logs_nobody_in(cast):
+    """Sessions are read by a hand-written statement (`accounts.sessions`): what it reads
+    must stay what Django's store reads: the session of that key, not expired."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from apps.accounts.sessions import SessionStore
+
+    def who(c):
+        response = c.get("/comptes/membres/")  # the managers' page: a redirect to log in
+        return response.status_code
+
+    operator2 = cast["users"]["operator2"]  # the manager of IGN 98
+    table = []
+    c = Client()
+    c.force_login(operator2)
+    table.append(("logged in", who(c)))
+    Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+    table.append(("expired", who(c)))
+    c = Client()
+    c.force_login(operator2)
+    key = c.cookies["sessionid"].value
+    c.cookies["sessionid"] = key[:-1] + ("a" if key[-1] != "a" else "b")
+    table.append(("forged key", who(c)))
+    c.cookies["sessionid"] = key
+    table.append(("its own key again", who(c)))
+    c.post("/comptes/logout/")
+    c.cookies["sessionid"] = key  # replayed after logging out
+    table.append(("after logout", who(c)))
+    assert table == [
+        ("logged in", 200),
+        ("expired", 302),
+        ("forged key", 302),
+        ("its own key again", 200),
+        ("after logout", 302),
+    ]
+    assert SessionStore(key).load() == {}
+
+
 def test_login_is_locked_after_five_failures_for_that_account_and_address(world):
     get_user_model().objects.create_user("victim", password="right-password-1")
     attacker = Client(REMOTE_ADDR="203.0.113.9")

@@ -7,7 +7,12 @@ from django.db import connection
 
 from apps.ops.rows import Reader, select_list
 from apps.territories.models import Membership, Role
-from apps.territories.permissions import is_platform_admin, remember_rights, rights_sql
+from apps.territories.permissions import (
+    is_platform_admin,
+    organisations_sql,
+    remember_rights,
+    rights_sql,
+)
 
 
 class MemberBackend(ModelBackend):
@@ -25,7 +30,7 @@ class MemberBackend(ModelBackend):
                 f"""SELECT {columns},
                   EXISTS (SELECT 1 FROM {Membership._meta.db_table} m
                           WHERE m.user_id = u.id AND m.role = %s),
-                  {rights_sql("u.id")}
+                  {rights_sql("u.id")}, {organisations_sql("u.id")}
                 FROM {User._meta.db_table} u WHERE u.id = %s""",
                 [Role.ADMIN, user_id],
             )
@@ -38,6 +43,7 @@ class MemberBackend(ModelBackend):
             return None
         user._platform_admin = read.next()
         remember_rights(user, read.next())
+        user._organisation_ids = list(read.next())
         return user
 
 

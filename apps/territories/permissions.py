@@ -175,14 +175,37 @@ def files_anywhere(user) -> bool:
     return user.is_authenticated and user.memberships.filter(role__in=RULES[Right.FILE]).exists()
 
 
+def organisations_sql(user_id: str) -> str:
+    """SQL of the sorted array of the ids of the organisations the user whose id is the SQL
+    `user_id` belongs to (read with the user: `accounts.backends`)."""
+    member = Membership._meta.db_table
+    return (
+        f"ARRAY(SELECT DISTINCT organisation_id FROM {member} WHERE user_id = {user_id} ORDER BY 1)"
+    )
+
+
+def organisation_ids(user) -> list[int]:
+    """The ids of `user`'s organisations, sorted: read with the session's user, or here."""
+    known = getattr(user, "_organisation_ids", None)
+    if known is None:
+        if not user.is_authenticated:
+            return []
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {organisations_sql('%s')}", [user.pk])
+            known = user._organisation_ids = list(cur.fetchone()[0])
+    return known
+
+
 def signalement_scope(user, departement_id: int) -> list[int] | None:
-    """Whose signalements of the département `user` sees: None for all of them (its staff),
-    else the ids of their organisations (none when anonymous)."""
+    """Whose signalements of the département `user` sees: None for all of them (its staff,
+    platform admins), else the ids of their organisations (none when anonymous). Asked of
+    every map tile: answered from what was read with the user, with no statement."""
     if not user.is_authenticated:
         return []
-    if may(user, Right.SEE_ALL_SIGNALEMENTS, departement_id):
+    staff = _departement_ids(user, Right.SEE_ALL_SIGNALEMENTS)
+    if staff is None or departement_id in staff:
         return None
-    return sorted(user.memberships.values_list("organisation_id", flat=True).distinct())
+    return organisation_ids(user)
 
 
 # --- filing: the place must lie in the contributor's territory ---------------------------
