@@ -58,6 +58,7 @@ def test_the_worker_finds_our_app_with_every_task_and_beats_schedule():
     for name in (
         "apps.campaigns.tasks.daily_digest",
         "apps.campaigns.tasks.send_outbox",
+        "apps.campaigns.tasks.mail_notification",
         "apps.ops.tasks.redispatch_deferred",
         "apps.inference.tasks.run_block",
         "apps.landcover.tasks.refresh_tile",

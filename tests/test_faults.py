@@ -163,20 +163,21 @@ def test_redis_down_keeps_pages_up_and_tasks_wait_for_it(
         assert Signalement.objects.get(pk=pk).status == Status.ACCEPTED
         kept = sorted(DeferredTask.objects.values_list("name", flat=True))
         assert kept == [
+            "apps.campaigns.tasks.mail_notification",  # the author's mail
             "apps.landcover.tasks.derived_after_correction",  # change layer, then indicators
             "apps.signalements.tasks.estimate_impact",
             "apps.signalements.tasks.propose_coherence",  # the M1 proposal
         ]
         assert redispatch() == 0  # still down: kept
-        assert DeferredTask.objects.count() == 3
+        assert DeferredTask.objects.count() == 4
     # Redis is back: the kept tasks go to the queue, in order, once.
     queue = redis.Redis.from_url(REDIS)
     queue.flushdb()
     with broker(REDIS):
-        assert redispatch() == 3
+        assert redispatch() == 4
         assert redispatch() == 0
     assert not DeferredTask.objects.exists()
-    assert queue.llen("default") == 3
+    assert queue.llen("default") == 4
 
 
 # --- workers killed mid-task ---------------------------------------------------------------

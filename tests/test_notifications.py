@@ -69,6 +69,31 @@ def test_the_author_is_told_of_each_decision_question_and_comment_by_others(
     assert not Notification.objects.exclude(user=author).exists()  # the operator is not told
 
 
+def test_a_decision_leaves_the_authors_mail_to_a_worker(
+    mailed, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Reading the note, the author's choice and the outbox and rendering the mail took
+    4 to 7 statements and three templates of the operator's request: now one task per
+    note, sent after the commit; the mail is queued once however often it runs."""
+    from apps.campaigns.tasks import mail_notification
+
+    world = mailed
+    sent = []
+    monkeypatch.setattr(
+        "apps.ops.dispatch.dispatch", lambda task, *args, **kw: sent.append((task.name, args))
+    )
+    s = file(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        decisions.apply_action(world["users"]["operator"], s.pk, "accept")
+    note = Notification.objects.get(user=world["users"]["contributor_in"])
+    assert [t for t in sent if "campaigns" in t[0]] == [
+        ("apps.campaigns.tasks.mail_notification", (note.pk,))
+    ]
+    assert _mails() == [] and Notification.objects.get(pk=note.pk).mailed_at is None
+    assert [mail_notification(note.pk), mail_notification(note.pk)] == [True, False]
+    assert _mails() == [("notification", f"OCS GE : du nouveau pour votre signalement n° {s.pk}")]
+
+
 def test_a_daily_mail_gathers_the_day_and_never_means_never(
     mailed, django_capture_on_commit_callbacks
 ):

@@ -10,6 +10,15 @@ def send_outbox() -> int:
 
 
 @app.task(acks_late=True)
+def mail_notification(note_id: int) -> bool:
+    """A notification's own mail, when its user wants them at once (idempotent: a note is
+    mailed once, its outbox key is unique)."""
+    from .notifications import mail_now
+
+    return mail_now(note_id)
+
+
+@app.task(acks_late=True)
 def sync_calendars() -> dict:
     """Open and close the feedback loops and send the calendar's mails (Celery beat)."""
     return loops.sync()
