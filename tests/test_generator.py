@@ -184,3 +184,36 @@ def test_generation_leaves_a_record_of_what_it_made(tiled_departement):
     assert record["tiles"] == 4 and record["size_km"] == 4 and record["seconds"] > 0
     info = pyogrio.read_info(tiled_departement / "ocsge_M2.gpkg", layer="OCCUPATION_SOL")
     assert record["polygons"]["M2"] == info["features"]
+
+
+def test_a_shifted_departement_is_the_same_land_drawn_elsewhere(tiled_departement, tmp_path):
+    """`--shift-km` spreads benchmark départements over the map: the same polygons, codes
+    and communes, translated by exactly the shift (250 km east, 60 km south here)."""
+    import json
+
+    synth.generate(
+        tmp_path, code="99", size_km=4, seed=11, tile_km=2, shift_km=(250, -60), log=lambda *_: None
+    )
+    for path, layer in [
+        ("ocsge_M1.gpkg", "OCCUPATION_SOL"),
+        ("ocsge_M2.gpkg", "OCCUPATION_SOL"),
+        ("territoires.gpkg", "COMMUNE"),
+    ]:
+        here = _layer(tiled_departement / path, layer)
+        there = _layer(tmp_path / path, layer)
+        assert len(there) == len(here) > 0
+        back = shapely.transform(there.geometry.values, lambda xy: xy - [250_000.0, -60_000.0])
+        assert shapely.equals_exact(back, here.geometry.values, tolerance=1e-6).all(), path
+        if "code_cs" in here:
+            assert list(there.code_cs) == list(here.code_cs)
+    record = json.loads((tmp_path / "generation.json").read_text())
+    assert record["shift_km"] == [250, -60]
+
+
+def test_a_shift_out_of_the_projections_area_is_refused_with_nothing_written(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    out = tmp_path / "far"
+    with pytest.raises(CommandError, match=r"--shift-km: .*EPSG:2154 .*longitudes"):
+        call_command("generate_departement", str(out), "--size-km", "2", "--shift-km", "3000", "0")
+    assert not out.exists()

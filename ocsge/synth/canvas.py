@@ -27,6 +27,36 @@ ORIGINS = {
 }
 
 
+def origin(epsg: int, shift_m=(0.0, 0.0)) -> tuple[float, float]:
+    """The lower-left corner of a département drawn in `epsg`, moved `shift_m` (metres east,
+    north) from the usual one (benchmarks spread several départements over the map)."""
+    left, bottom = ORIGINS[epsg]
+    return left + shift_m[0], bottom + shift_m[1]
+
+
+def check_inside_crs(epsg: int, corner: tuple[float, float], size_km: float) -> None:
+    """ValueError unless the square `size_km` across from `corner` lies in the area where
+    `epsg` is meant to be used (a département moved out of its projection's area)."""
+    from pyproj import CRS, Transformer
+
+    area = CRS.from_epsg(epsg).area_of_use
+    to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
+    side = size_km * 1000
+    x0, y0 = corner
+    lon, lat = to_lonlat.transform([x0, x0 + side, x0, x0 + side], [y0, y0, y0 + side, y0 + side])
+    if not (
+        area.west <= min(lon)
+        and max(lon) <= area.east
+        and area.south <= min(lat)
+        and max(lat) <= area.north
+    ):
+        raise ValueError(
+            f"the département ({size_km:g} km from {x0:.0f}, {y0:.0f}) would leave the area "
+            f"of EPSG:{epsg} ({area.name}: longitudes {area.west:g} to {area.east:g}, "
+            f"latitudes {area.south:g} to {area.north:g})"
+        )
+
+
 @dataclass
 class Canvas:
     size_km: float
@@ -51,12 +81,13 @@ class Canvas:
         global_px=None,
         outline_seed=None,
         epsg=LAMBERT_93,
+        shift_m=(0.0, 0.0),
     ):
         n = int(round(size_km * 1000 / res))
         big_n = global_px or n
         gx0, gy0 = offset_px
         # Upper-left corner of this tile, in the département's CRS.
-        left, bottom = ORIGINS[epsg]
+        left, bottom = origin(epsg, shift_m)
         x0, y0 = left + gx0 * res, bottom + (big_n - gy0) * res
         return cls(
             size_km=size_km,

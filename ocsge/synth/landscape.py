@@ -45,14 +45,23 @@ def draw_landscape(
     offset_px: tuple[int, int] = (0, 0),
     global_px: int | None = None,
     outline_seed: int | None = None,
+    shift_m: tuple[float, float] = (0.0, 0.0),
 ) -> Landscape:
     """Draw the M1 and M2 class rasters of a square-ish département `size_km` across.
 
     A large département is drawn as tiles: `offset_px` is this tile's (column, row) in the
-    département's grid of `global_px` pixels a side, whose outline comes from `outline_seed`.
+    département's grid of `global_px` pixels a side, whose outline comes from `outline_seed`;
+    `shift_m` moves it from the usual place (`canvas.origin`).
     """
     canvas = Canvas.for_tile(
-        size_km, seed, res, offset_px, global_px, outline_seed, epsg=official_epsg(code)
+        size_km,
+        seed,
+        res,
+        offset_px,
+        global_px,
+        outline_seed,
+        epsg=official_epsg(code),
+        shift_m=shift_m,
     )
     canvas.inside = draw_outline(canvas)
     canvas.cover = np.zeros(canvas.shape, dtype=np.uint8)

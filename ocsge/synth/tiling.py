@@ -19,7 +19,7 @@ from ocsge.crs import official_epsg
 from ocsge.nomenclature import valid_pairs
 from ocsge.vectorize import coverage_union, merge_by_pixels
 
-from .canvas import tile_coverage
+from .canvas import check_inside_crs, origin, tile_coverage
 from .communes import write_territories
 from .landscape import draw_landscape
 from .product import vectorize, write_vintage
@@ -60,7 +60,7 @@ def _finish_vintage(
 
 def _draw_and_vectorize(args):
     """One tile: draw it and vectorise M1 and M2 (run in a worker process)."""
-    code, tile_km, seed, res, offset_px, global_px, outline_seed = args
+    code, tile_km, seed, res, offset_px, global_px, outline_seed, shift_m = args
     n = int(round(tile_km * 1000 / res))
     if tile_coverage(offset_px, n, global_px) == "none":
         nothing = np.full(n, -1, dtype=np.int64)
@@ -82,6 +82,7 @@ def _draw_and_vectorize(args):
         offset_px=offset_px,
         global_px=global_px,
         outline_seed=outline_seed,
+        shift_m=shift_m,
     )
     result = {
         "settlements": land.settlements,
@@ -126,16 +127,20 @@ def generate(
     tile_km: float = TILE_KM,
     workers: int | None = None,
     ign_artif: bool = False,
+    shift_km: tuple[float, float] = (0.0, 0.0),
 ) -> dict:
     """Write ocsge_M1.gpkg, ocsge_M2.gpkg and territoires.gpkg into `outdir` (with
     `ign_artif`, the vintages carry IGN-style `artif`/`crit_seuil` fields).
 
     A département wider than `tile_km` is drawn as tiles in parallel processes, whose
-    polygons are joined across the seams.
+    polygons are joined across the seams. `shift_km` (east, north) moves it from the usual
+    place: the benchmarks spread several départements over the map.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     epsg = official_epsg(code)  # a DROM département is drawn in its own projection
+    shift_m = (float(shift_km[0]) * 1000, float(shift_km[1]) * 1000)
+    check_inside_crs(epsg, origin(epsg, shift_m), size_km)
     t0 = time.perf_counter()
     k = max(1, math.ceil(size_km / tile_km - 1e-9))
     tile_px = int(round(size_km / k * 1000 / res))
@@ -149,6 +154,7 @@ def generate(
             (tx * tile_px, ty * tile_px),
             global_px,
             seed,
+            shift_m,
         )
         for t, (ty, tx) in enumerate(np.ndindex(k, k))
     ]
@@ -220,6 +226,7 @@ def generate(
                 "size_km": size_km,
                 "resolution_m": res,
                 "seed": seed,
+                "shift_km": list(shift_km),
                 "tiles": k * k,
                 "processes": workers or min(k * k, os.cpu_count() or 1),
             }

@@ -4,6 +4,8 @@ from django.core.management.base import CommandError
 
 from apps.ops.commands import DataCommand
 from ocsge import synth
+from ocsge.crs import official_epsg
+from ocsge.synth.canvas import check_inside_crs, origin
 
 
 class Command(DataCommand):
@@ -25,8 +27,19 @@ class Command(DataCommand):
             help="add IGN's artificialisation fields (artif, crit_seuil) as recent editions "
             "carry them, from an independent reading of the threshold rule",
         )
+        parser.add_argument(
+            "--shift-km",
+            type=float,
+            nargs=2,
+            default=(0.0, 0.0),
+            metavar=("EAST", "NORTH"),
+            help="draw the département this far east and north of the usual place (several "
+            "départements side by side, e.g. for the tile benchmark's low zooms)",
+        )
 
-    def handle(self, *args, outdir, code, name, size_km, seed, resolution, ign_artif, **opts):
+    def handle(
+        self, *args, outdir, code, name, size_km, seed, resolution, ign_artif, shift_km, **opts
+    ):
         if resolution <= 0 or (resolution * 8) % 1:
             raise CommandError(
                 "--resolution must be a multiple of 0.125 m (exact in binary, so that polygons "
@@ -36,6 +49,11 @@ class Command(DataCommand):
             raise CommandError("--size-km must be above 0.5 km.")
         if not (code.isdigit() or code in ("2A", "2B")) or len(code) not in (2, 3):
             raise CommandError(f"--code {code!r} is not a département INSEE code (e.g. 99).")
+        epsg = official_epsg(code)
+        try:
+            check_inside_crs(epsg, origin(epsg, (shift_km[0] * 1000, shift_km[1] * 1000)), size_km)
+        except ValueError as exc:
+            raise CommandError(f"--shift-km: {exc}.") from None
         self.stdout.write(f"Generating département {code} ({size_km} km, seed {seed}) in {outdir}")
         result = synth.generate(
             outdir,
@@ -46,6 +64,7 @@ class Command(DataCommand):
             name=name,
             log=self.stdout.write,
             ign_artif=ign_artif,
+            shift_km=tuple(shift_km),
         )
         self.stdout.write(
             self.style.SUCCESS(
