@@ -704,6 +704,12 @@ def main(argv=None):
         help="runs of each tool, alternately, where a benchmark repeats (median kept)",
     )
     parser.add_argument("--tiles-per-zoom", type=int, default=40)
+    parser.add_argument(
+        "--spread",
+        type=int,
+        default=12,
+        help="tiles: small départements spread over the map for the low zooms' sample (≤ 16)",
+    )
     parser.add_argument("--requests", type=int, default=400, help="per API operation")
     parser.add_argument("--device", default="auto", help="inference: auto, cpu, cuda")
     parser.add_argument("--load-seconds", type=int, default=60, help="load: duration (s)")
