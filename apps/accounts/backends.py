@@ -17,8 +17,9 @@ from apps.territories.permissions import (
 
 class MemberBackend(ModelBackend):
     """Django's `ModelBackend`; a session's user is read with whether they hold the admin
-    role and with their rights (`permissions.rights_sql`), in the same query (most
-    requests ask them: scopes, pages — more queries each)."""
+    role, their rights (`permissions.rights_sql`) and their organisations (whose
+    signalements they see), in the same query (most requests ask them: scopes, pages, map
+    tiles — more queries each)."""
 
     def get_user(self, user_id):
         # Every request of a session runs this: hand-written, as its ORM form took 3 ms to
