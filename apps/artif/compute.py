@@ -111,14 +111,23 @@ JOIN (
 ) flipping ON flipping.k = s.k
 """
 
+# The changed polygons and their region, as one array the polygon index is searched with
+# (written `p.id = ANY(changed) OR p.id IN (SELECT id FROM region)`, the condition could
+# use no index: every polygon of the vintage was read, 2 s of a correction on dép 96).
+_CHANGED_OR_REGION = "ARRAY(SELECT unnest(%(changed)s::bigint[]) UNION SELECT id FROM {a_region})"
+
 # The communes whose figures are recomputed: all the département's, or those the changed
-# polygons and the region meet.
-_SCOPE = """
-SELECT DISTINCT c.id FROM landcover_landcoverpolygon p
+# polygons and the region meet. The polygons are read first, by their ids: joined in one
+# step, the planner (the communes' statistics not yet gathered after a load: 4 rows
+# expected, 928 there) searched the polygons' spatial index once per commune (1.8 s).
+_SCOPE = f"""
+WITH p AS MATERIALIZED (
+  SELECT geom FROM landcover_landcoverpolygon
+  WHERE vintage_id = %(v)s AND id = ANY({_CHANGED_OR_REGION})
+)
+SELECT DISTINCT c.id FROM p
 JOIN territories_commune c ON c.departement_id = %(dept)s
  AND c.geom && p.geom AND ST_Intersects(c.geom, p.geom)
-WHERE p.vintage_id = %(v)s
-  AND (p.id = ANY(%(changed)s) OR p.id IN (SELECT id FROM {a_region}))
 ORDER BY c.id
 """
 
@@ -206,7 +215,7 @@ def _flips(work, params, incremental: bool) -> int:
         cur.execute(
             work.sql(
                 "DELETE FROM artif_thresholdflip WHERE vintage_id = %(v)s AND "
-                "(polygon_id = ANY(%(changed)s) OR polygon_id IN (SELECT id FROM {a_region}))"
+                f"polygon_id = ANY({_CHANGED_OR_REGION})"
             ),
             params,
         )
