@@ -558,6 +558,50 @@ def test_incremental_update_after_corrections_equals_a_full_recomputation(genera
     assert all(abs(g) < 5.0 for g in _identity_gaps(dep, m1, m2).values())
 
 
+def test_a_corrections_communes_are_found_from_its_polygons_whatever_the_statistics(
+    generated,
+):
+    """The communes a correction changes are found from the changed polygons, read once by
+    their ids: with the communes' statistics not yet gathered (just loaded: a few rows
+    expected, 928 there on dép 96), the planner searched the polygons' spatial index once
+    per commune — 2 s of every correction there."""
+    import json
+
+    dep, _m1, m2 = generated
+    for k in range(300):  # communes loaded since the last ANALYZE
+        x, y = 1_000_000 + (k % 20) * 100, 6_000_000 + (k // 20) * 100
+        Commune.objects.create(
+            code=f"99{500 + k}",
+            name=f"Ajoutée {k}",
+            departement=dep,
+            geom=MultiPolygon(GEOSGeometry(shapely.box(x, y, x + 50, y + 50).wkt, srid=2154)),
+        )
+    natural = m2.polygons.filter(code_cs="CS2.2.1").order_by("area").first().pk
+    LandCoverPolygon.objects.filter(pk=natural).update(code_cs=BUILT[0], code_us=BUILT[1])
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if "SELECT DISTINCT c.id" in sql:
+            with context["connection"].connection.cursor() as raw:
+                raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+                plans.append(raw.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        update_after_correction(dep, [natural])
+    assert plans
+
+    def scans(node):
+        if "landcover_landcoverpolygon" in node.get("Relation Name", ""):
+            yield node["Actual Loops"]
+        for child in node.get("Plans", []):
+            yield from scans(child)
+
+    for plan in plans:
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        assert list(scans(plan[0]["Plan"])) == [1], plan
+
+
 def _tables_named(suffix):
     with connection.cursor() as cur:
         cur.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", [f"%\\_{suffix}"])
