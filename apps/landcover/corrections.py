@@ -51,8 +51,9 @@ def split(polygon: LandCoverPolygon, shape):
 
     with _binary_cursor() as cur:
         cur.execute(
-            f"SELECT ST_AsBinary(geom) FROM {LandCoverPolygon._meta.db_table} WHERE id = %s",
-            [polygon.pk],
+            f"SELECT ST_AsBinary(geom) FROM {LandCoverPolygon._meta.db_table} "
+            "WHERE id = %s AND vintage_id = %s",
+            [polygon.pk, polygon.vintage_id],
             binary=True,
         )
         whole = shapely.from_wkb(bytes(cur.fetchone()[0]))
@@ -240,11 +241,12 @@ def _revise(polygon, code_cs, code_us, geom, author, cause, origin, srid=None):
         cur.execute(
             f"""
             WITH old AS (
-                SELECT geom FROM {LandCoverPolygon._meta.db_table} WHERE id = %(id)s
+                SELECT geom FROM {LandCoverPolygon._meta.db_table}
+                WHERE id = %(id)s AND vintage_id = %(vintage)s
             ), new AS (
                 UPDATE {LandCoverPolygon._meta.db_table}
                 SET code_cs = %(cs)s, code_us = %(us)s, revision = %(revision)s{set_geom}
-                WHERE id = %(id)s RETURNING geom
+                WHERE id = %(id)s AND vintage_id = %(vintage)s RETURNING geom
             )
             INSERT INTO {PolygonRevision._meta.db_table} (
                 polygon_id, revision, code_cs_before, code_us_before, code_cs_after,
@@ -255,6 +257,7 @@ def _revise(polygon, code_cs, code_us, geom, author, cause, origin, srid=None):
             """,
             {
                 "id": polygon.pk,
+                "vintage": polygon.vintage_id,  # its partition alone is planned and read
                 "cs": code_cs,
                 "us": code_us,
                 "revision": polygon.revision + 1,
@@ -312,13 +315,15 @@ def revert(
                 FROM {PolygonRevision._meta.db_table}
                 WHERE polygon_id = %(id)s AND revision = %(revision)s
             ), old AS (
-                SELECT code_cs, code_us, geom FROM {table} WHERE id = %(id)s
+                SELECT code_cs, code_us, geom FROM {table}
+                WHERE id = %(id)s AND vintage_id = %(vintage)s
             ), new AS (
                 UPDATE {table} p
                 SET code_cs = undone.code_cs_before, code_us = undone.code_us_before,
                     revision = %(revision)s + 1,
                     geom = CASE WHEN %(split)s THEN undone.geom_before ELSE p.geom END
-                FROM undone WHERE p.id = %(id)s RETURNING p.code_cs, p.code_us, p.geom
+                FROM undone WHERE p.id = %(id)s AND p.vintage_id = %(vintage)s
+                RETURNING p.code_cs, p.code_us, p.geom
             )
             INSERT INTO {PolygonRevision._meta.db_table} (
                 polygon_id, revision, code_cs_before, code_us_before, code_cs_after,
@@ -329,6 +334,7 @@ def revert(
             """,
             {
                 "id": polygon_id,
+                "vintage": polygon.vintage_id,  # its partition alone is planned and read
                 "revision": revision,
                 "split": split_off,
                 "author": getattr(author, "pk", None),
