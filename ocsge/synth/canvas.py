@@ -34,9 +34,13 @@ def origin(epsg: int, shift_m=(0.0, 0.0)) -> tuple[float, float]:
     return left + shift_m[0], bottom + shift_m[1]
 
 
+class OutsideProjection(ValueError):
+    """A département drawn (partly) out of the area its projection is meant for."""
+
+
 def check_inside_crs(epsg: int, corner: tuple[float, float], size_km: float) -> None:
-    """ValueError unless the square `size_km` across from `corner` lies in the area where
-    `epsg` is meant to be used (a département moved out of its projection's area)."""
+    """OutsideProjection unless the square `size_km` across from `corner` lies in the area
+    where `epsg` is meant to be used (a département moved out of its projection's area)."""
     from pyproj import CRS, Transformer
 
     area = CRS.from_epsg(epsg).area_of_use
@@ -50,7 +54,7 @@ def check_inside_crs(epsg: int, corner: tuple[float, float], size_km: float) -> 
         and area.south <= min(lat)
         and max(lat) <= area.north
     ):
-        raise ValueError(
+        raise OutsideProjection(
             f"the département ({size_km:g} km from {x0:.0f}, {y0:.0f}) would leave the area "
             f"of EPSG:{epsg} ({area.name}: longitudes {area.west:g} to {area.east:g}, "
             f"latitudes {area.south:g} to {area.north:g})"

@@ -136,11 +136,11 @@ def generate(
     polygons are joined across the seams. `shift_km` (east, north) moves it from the usual
     place: the benchmarks spread several départements over the map.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     epsg = official_epsg(code)  # a DROM département is drawn in its own projection
     shift_m = (float(shift_km[0]) * 1000, float(shift_km[1]) * 1000)
-    check_inside_crs(epsg, origin(epsg, shift_m), size_km)
+    check_inside_crs(epsg, origin(epsg, shift_m), size_km)  # before anything is written
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     k = max(1, math.ceil(size_km / tile_km - 1e-9))
     tile_px = int(round(size_km / k * 1000 / res))

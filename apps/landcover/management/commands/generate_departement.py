@@ -4,8 +4,7 @@ from django.core.management.base import CommandError
 
 from apps.ops.commands import DataCommand
 from ocsge import synth
-from ocsge.crs import official_epsg
-from ocsge.synth.canvas import check_inside_crs, origin
+from ocsge.synth.canvas import OutsideProjection
 
 
 class Command(DataCommand):
@@ -49,23 +48,21 @@ class Command(DataCommand):
             raise CommandError("--size-km must be above 0.5 km.")
         if not (code.isdigit() or code in ("2A", "2B")) or len(code) not in (2, 3):
             raise CommandError(f"--code {code!r} is not a département INSEE code (e.g. 99).")
-        epsg = official_epsg(code)
-        try:
-            check_inside_crs(epsg, origin(epsg, (shift_km[0] * 1000, shift_km[1] * 1000)), size_km)
-        except ValueError as exc:
-            raise CommandError(f"--shift-km: {exc}.") from None
         self.stdout.write(f"Generating département {code} ({size_km} km, seed {seed}) in {outdir}")
-        result = synth.generate(
-            outdir,
-            code=code,
-            size_km=size_km,
-            seed=seed,
-            res=resolution,
-            name=name,
-            log=self.stdout.write,
-            ign_artif=ign_artif,
-            shift_km=tuple(shift_km),
-        )
+        try:
+            result = synth.generate(
+                outdir,
+                code=code,
+                size_km=size_km,
+                seed=seed,
+                res=resolution,
+                name=name,
+                log=self.stdout.write,
+                ign_artif=ign_artif,
+                shift_km=tuple(shift_km),
+            )
+        except OutsideProjection as exc:  # refused before anything is written
+            raise CommandError(f"--shift-km: {exc}.") from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"M1: {result['polygons']['M1']} polygons, "
