@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from importlib import import_module
 from pathlib import Path
 
 ZOOMS = (8, 9, 10, 11, 12, 14, 16)
@@ -65,13 +66,13 @@ def _session_cookie(user=None) -> str:
         SESSION_KEY,
         get_user_model,
     )
-    from django.contrib.sessions.backends.db import SessionStore
 
     if user is None:
         user, _ = get_user_model().objects.get_or_create(
             username="bench", defaults={"is_superuser": True, "is_staff": True}
         )
-    session = SessionStore()
+    # The engine the server runs (its session table).
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "apps.accounts.backends.MemberBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()

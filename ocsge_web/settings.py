@@ -62,7 +62,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, the session's user read with the session (apps/accounts/sessions.py).
+    "apps.accounts.sessions.AuthenticationMiddleware",
     # A personal API token on the pages GIS clients read (OGC API, tiles): GET only.
     "apps.accounts.tokens.TokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

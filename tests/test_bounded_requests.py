@@ -391,28 +391,28 @@ def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):
 
 # Who sees how many of the two open signalements on the grass polygon: the contributors'
 # organisation filed one, the mairie the other; the département's staff and the platform's
-# admins see both.
+# admins see both. A logged-in user's tile: the session with its user, the vintage, the tile.
 TILE_SEEN = [
     ("anonymous", None, 2),
-    ("contributor_in", 1, 4),
-    ("colleague", 1, 4),
-    ("contributor_out", None, 4),
-    ("reviewer", 2, 4),
-    ("operator", 2, 4),
-    ("operator_out", None, 4),  # IGN of another département
-    ("platform_admin", 2, 4),
-    ("admin", 2, 4),
+    ("contributor_in", 1, 3),
+    ("colleague", 1, 3),
+    ("contributor_out", None, 3),
+    ("reviewer", 2, 3),
+    ("operator", 2, 3),
+    ("operator_out", None, 3),  # IGN of another département
+    ("platform_admin", 2, 3),
+    ("admin", 2, 3),
 ]
 
 
 @pytest.mark.parametrize("role, seen, statements", TILE_SEEN)
-def test_a_tile_reads_the_session_the_user_the_vintage_and_the_tile_and_nothing_more(
+def test_a_tile_reads_the_session_with_its_user_the_vintage_and_the_tile_and_nothing_more(
     client, world, role, seen, statements
 ):
     """Every map tile pays for its per-request statements: before, a contributor's tile
     read their memberships and a platform admin's checked that the département exists
-    (one statement more each). Anonymous users read neither session nor user; they see
-    no signalement."""
+    (one statement more each), and the session and its user were two statements. Anonymous
+    users read neither session nor user; they see no signalement."""
     import gzip
 
     import mapbox_vector_tile

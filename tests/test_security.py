@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 
 from apps.accounts.oidc import InvitedUsersOIDCBackend
@@ -115,9 +116,9 @@ def test_forms_and_session_api_calls_need_the_csrf_token(world):
 def test_a_session_past_its_expiry_or_logged_out_or_forged_logs_nobody_in(cast):
     """Sessions are read by a hand-written statement (`accounts.sessions`): what it reads
     must stay what Django's store reads: the session of that key, not expired."""
-    from django.contrib.sessions.models import Session
     from django.utils import timezone
 
+    from apps.accounts.models import UserSession
     from apps.accounts.sessions import SessionStore
 
     def who(c):
@@ -129,7 +130,7 @@ def test_a_session_past_its_expiry_or_logged_out_or_forged_logs_nobody_in(cast):
     c = Client()
     c.force_login(operator2)
     table.append(("logged in", who(c)))
-    Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+    UserSession.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
     table.append(("expired", who(c)))
     c = Client()
     c.force_login(operator2)
@@ -149,6 +150,59 @@ def test_a_session_past_its_expiry_or_logged_out_or_forged_logs_nobody_in(cast):
         ("after logout", 302),
     ]
     assert SessionStore(key).load() == {}
+
+
+def test_a_session_reads_its_user_with_it_and_django_still_checks_that_user(cast):
+    """The session's row keeps its user's id, so that one statement reads the session and
+    the user (`accounts.sessions`): the checks Django makes of that user must all still
+    hold — password changed elsewhere, account deactivated or deleted — and a session kept
+    from before the column (no user id) still logs its user in."""
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.accounts.models import UserSession
+
+    operator2 = cast["users"]["operator2"]  # the manager of IGN 98
+
+    def who(c):
+        with CaptureQueriesContext(connection) as queries:
+            status = c.get("/comptes/membres/").status_code  # a redirect to log in
+        reads = sum(q["sql"].startswith("SELECT s.session_data") for q in queries)
+        users = sum(q["sql"].lstrip().startswith('SELECT u."id"') for q in queries)
+        return status, reads, users
+
+    table = []
+    c = Client()
+    c.force_login(operator2)
+    key = c.cookies["sessionid"].value
+    table.append(("its user's id kept", UserSession.objects.get(pk=key).user_id == operator2.pk))
+    table.append(("logged in", who(c)))
+    UserSession.objects.filter(pk=key).update(user=None)
+    table.append(("kept from before the column", who(c)))
+    c.force_login(operator2)
+    operator2.set_password("another-password-9")
+    operator2.save()
+    table.append(("password changed elsewhere", who(c)))
+    c.force_login(operator2)
+    operator2.is_active = False
+    operator2.save()
+    table.append(("account deactivated", who(c)))
+    operator2.is_active = True
+    operator2.save()
+    c.force_login(operator2)
+    table.append(("active again", who(c)))
+    operator2.delete()
+    table.append(("account deleted: its sessions gone", UserSession.objects.count()))
+    table.append(("account deleted", who(c)))
+    assert table == [
+        ("its user's id kept", True),
+        ("logged in", (200, 1, 0)),
+        ("kept from before the column", (200, 1, 1)),
+        ("password changed elsewhere", (302, 1, 0)),
+        ("account deactivated", (302, 1, 0)),
+        ("active again", (200, 1, 0)),
+        ("account deleted: its sessions gone", 0),
+        ("account deleted", (302, 1, 0)),
+    ]
 
 
 def test_login_is_locked_after_five_failures_for_that_account_and_address(world):

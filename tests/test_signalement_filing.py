@@ -286,12 +286,12 @@ def test_list_filters(client, world):
     assert ids(f"organisation={world['orgs']['agence_out'].pk}") == []
 
 
-# The statements a filing on a polygon needs (issue 20: ≤ 8): the session, the user with
+# The statements a filing on a polygon needs (issue 20: ≤ 8): the session with its user and
 # their admin flag, the polygon with its vintage, the proposal's pair and the built-up zone
 # test, the organisation with the territory test, the signalement, its journal's first
 # event, the open signalements at the same place — and after the commit the tiles'
 # feedback version (the impact estimate goes to a worker).
-FILING_STATEMENTS = 7
+FILING_STATEMENTS = 6
 AFTER_FILING = 2  # the feedback version's UPDATE, the estimate's task
 
 
@@ -302,7 +302,7 @@ def _statements(queries) -> list[str]:
     ]
 
 
-def test_a_filing_on_a_polygon_runs_seven_statements_and_answers_what_a_read_shows(
+def test_a_filing_on_a_polygon_runs_six_statements_and_answers_what_a_read_shows(
     client, world, django_capture_on_commit_callbacks
 ):
     login(client, world, "contributor_in")

@@ -5,46 +5,34 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.db import connection
 
-from apps.ops.rows import Reader, select_list
-from apps.territories.models import Membership, Role
-from apps.territories.permissions import (
-    is_platform_admin,
-    organisations_sql,
-    remember_rights,
-    rights_sql,
-)
+from apps.ops.rows import Reader
+from apps.territories.permissions import is_platform_admin
+
+from .sessions import NOT_READ, read_with_session
+from .users import user_from, user_select
 
 
 class MemberBackend(ModelBackend):
     """Django's `ModelBackend`; a session's user is read with whether they hold the admin
-    role, their rights (`permissions.rights_sql`) and their organisations (whose
-    signalements they see), in the same query (most requests ask them: scopes, pages, map
-    tiles — more queries each)."""
+    role, their rights and their organisations (`accounts.users`), by the statement that
+    reads the session when it could (`accounts.sessions`), else by one of their own."""
 
     def get_user(self, user_id):
-        # Every request of a session runs this: hand-written, as its ORM form took 3 ms to
+        # Every request of a session asks this: hand-written, as its ORM form took 3 ms to
         # build (for 1.5 ms of running).
-        User = get_user_model()
-        names, columns = select_list(User, "u")
-        with connection.cursor() as cur:
-            cur.execute(
-                f"""SELECT {columns},
-                  EXISTS (SELECT 1 FROM {Membership._meta.db_table} m
-                          WHERE m.user_id = u.id AND m.role = %s),
-                  {rights_sql("u.id")}, {organisations_sql("u.id")}
-                FROM {User._meta.db_table} u WHERE u.id = %s""",
-                [Role.ADMIN, user_id],
-            )
-            row = cur.fetchone()
-        if row is None:
+        user = read_with_session(user_id)
+        if user is NOT_READ:
+            User = get_user_model()
+            names, columns, params = user_select("u")
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"SELECT {columns} FROM {User._meta.db_table} u WHERE u.id = %s",
+                    [*params, user_id],
+                )
+                row = cur.fetchone()
+            user = row and user_from(Reader(row), names)
+        if user is None or not self.user_can_authenticate(user):
             return None
-        read = Reader(row)
-        user = read.take(User, names)
-        if not self.user_can_authenticate(user):
-            return None
-        user._platform_admin = read.next()
-        remember_rights(user, read.next())
-        user._organisation_ids = list(read.next())
         return user
 
 

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
@@ -75,3 +76,28 @@ class ApiToken(AbstractAuthToken):
 
     def __str__(self):
         return f"{self.name} ({self.user})"
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session with the id of its logged-in user in a column of its own
+    (None until a login, or for sessions kept from before it existed), so that a request
+    reads its session and its user in one statement (`accounts.sessions`)."""
+
+    # No foreign-key constraint: a session saved while its user is being deleted must not
+    # fail the request; the ORM's cascade still removes a deleted user's sessions.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta(AbstractBaseSession.Meta):
+        db_table = "accounts_session"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from .sessions import SessionStore
+
+        return SessionStore
