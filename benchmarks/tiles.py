@@ -155,9 +155,10 @@ def _spread(root: Path, n: int) -> list[str]:
 
 
 def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple]]:
-    """The tiles timed, (vintage, x, y) per zoom: the vintage's own from z12; up to z11,
-    where a département holds a handful of tiles, those of every vintage in the database
-    (each vintage's tile is a render of its own), taken in turns until `per_zoom`."""
+    """The tiles timed, (vintage, x, y) per zoom: up to z11, where a département holds a
+    handful of tiles, those of every vintage in the database (each vintage's tile is a render
+    of its own), taken in turns until `per_zoom`; from z12 the vintage's own, completed in
+    the same way where it has fewer (the demo's 8 tiles at z12)."""
     from apps.landcover.models import Vintage
     from apps.landcover.tiles import CACHE_MAX_ZOOM
 
@@ -167,7 +168,7 @@ def _tile_set(vintage_id: int, per_zoom: int, seed: int) -> dict[int, list[tuple
         for pk in Vintage.objects.exclude(pk=vintage_id).order_by("pk").values_list("pk", flat=True)
     ]
     for z in ZOOMS:
-        if z > CACHE_MAX_ZOOM:
+        if z > CACHE_MAX_ZOOM and len(own[z]) >= per_zoom:
             continue
         queues = [own[z], *(o[z] for o in others)]
         taken = []

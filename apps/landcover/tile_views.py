@@ -10,7 +10,6 @@ revision the served tile was built at. Browsers revalidate (`no-cache`) and get 
 """
 
 import functools
-import gzip
 import re
 
 from django.db import connection
@@ -19,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
+from isal import igzip
 
 from . import tiles
 from .contributions import TILE_ATTRIBUTES, tile_attributes
@@ -52,10 +52,11 @@ _ACCEPTS_GZIP = re.compile(r"\bgzip\b")
 
 
 def _gzip_fast(view):
-    """Tiles gzipped at level 1 (Django's `gzip_page` uses 6): a 60 KB z14 tile in 1 ms
-    instead of 4 (10 instead of 3 at worst), for about 14 % more bytes (measured on the
-    demo's tiles: 48 % of the raw size instead of 42 %). Tiles reflect nothing a client
-    sends beside a secret, so the BREACH padding of Django's middleware is not needed."""
+    """Tiles gzipped by ISA-L (`isal.igzip` at level 2 of its 0–3; Django's `gzip_page` runs
+    zlib at 6): measured on the demo's z14 tiles, a 60 KB tile in 0.10 ms and a 120 KB one
+    in 0.20 ms, to 42 % and 46 % of their size, where zlib at level 1 took 0.54 and 1.19 ms
+    for 44 % and 47 %. Tiles reflect nothing a client sends beside a secret, so the BREACH
+    padding of Django's middleware is not needed."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -67,7 +68,7 @@ def _gzip_fast(view):
             or not _ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", ""))
         ):
             return response
-        response.content = gzip.compress(response.content, compresslevel=1, mtime=0)
+        response.content = igzip.compress(response.content, compresslevel=2, mtime=0)
         response["Content-Encoding"] = "gzip"
         response["Content-Length"] = str(len(response.content))
         if (etag := response.get("ETag", "")).startswith('"'):
