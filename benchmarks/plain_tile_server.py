@@ -25,7 +25,7 @@ def app(environ, start_response):
     except ValueError:
         start_response("404 Not Found", [("Content-Length", "0")])
         return [b""]
-    data = bytes(_connection.execute(PLAIN, params).fetchone()[0] or b"")
+    data = bytes(_connection.cursor(binary=True).execute(PLAIN, params).fetchone()[0] or b"")
     if not data:
         start_response("204 No Content", [])
         return [b""]

@@ -270,13 +270,14 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                 shown = everything if z > tiles.CACHE_MAX_ZOOM else ()
                 sql, params = tiles.vintage_tile_query(vid, z, x, y, shown)
                 start = time.perf_counter()
-                row = pg.execute(sql, params).fetchone()
+                row = pg.cursor(binary=True).execute(sql, params).fetchone()
                 return time.perf_counter() - start, bytes(row[0] or b"")
 
             def plain(vid, z, x, y):
                 params = {"vintage": vid, "z": z, "x": x, "y": y}
                 start = time.perf_counter()
-                pg.execute(PLAIN, params).fetchone()
+                # Read in binary, as our endpoint reads its tiles (the best way: no hex).
+                pg.cursor(binary=True).execute(PLAIN, params).fetchone()
                 return time.perf_counter() - start
 
             def http_get(vid, z, x, y, port=PORT):
@@ -387,7 +388,8 @@ def render_tiles(r: dict) -> str:
         "zoom, a fixed random set of tiles under sampled polygons; each tile timed, in turns, "
         "through our endpoint (`GET /tiles/<vintage>/<z>/<x>/<y>.pbf` on gunicorn, 2 "
         "workers, logged-in session, scoping and ETag included, gzip), our own statement "
-        "with psycopg, and the **plain anchor**: `ST_AsMVT` of the stored Web-Mercator "
+        "with psycopg (tiles read in binary, as the endpoint reads them, on both statements), "
+        "and the **plain anchor**: `ST_AsMVT` of the stored Web-Mercator "
         "geometry with id, CS and US, nothing else (no generalisation, no signalements); "
         f"each tile's time is the median of {r.get('repeats', 3)} runs through each path. "
         "Up to z11 the endpoint "

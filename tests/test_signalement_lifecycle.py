@@ -329,12 +329,12 @@ def test_an_accept_answers_the_signalement_as_a_read_shows_it_in_few_statements(
     statements = [
         q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
     ]
-    # the session with its user and admin flag, the locked signalement with its vintage, people and the
-    # right to decide, the locked polygon, the vintage's revision, the signalement, its event,
-    # the author's notification; the answer's journal, comments and attachments (sent at
-    # once, one round trip) and the related ones
-    # (the polygon's revision is written through a binary cursor, not counted here).
-    assert len(statements) <= 9, statements
+    # the session with its user and admin flag, the locked signalement with its vintage,
+    # people and the right to decide, the locked polygon, the polygon's new codes with its
+    # revision (one statement, through the binary cursor), the vintage's revision, the
+    # signalement, its event, the author's notification; the answer's journal, comments and
+    # attachments (sent at once, one round trip) and the related ones.
+    assert len(statements) <= 10, statements
     answer = response.json()
     assert answer == client.get(f"/api/signalements/{signalement.pk}/").json()
     assert answer["properties"]["status"] == "accepted"

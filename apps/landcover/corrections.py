@@ -22,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from apps.ops.rows import binary_cursor
+
 from .models import LandCoverPolygon, PolygonRevision, Vintage
 
 # A part thinner than this (m²) is not a part: a split leaving less outside recodes the whole
@@ -49,12 +51,11 @@ def split(polygon: LandCoverPolygon, shape):
     shapely (a road network is 12 MB)."""
     import shapely
 
-    with _binary_cursor() as cur:
+    with binary_cursor() as cur:
         cur.execute(
             f"SELECT ST_AsBinary(geom) FROM {LandCoverPolygon._meta.db_table} "
             "WHERE id = %s AND vintage_id = %s",
             [polygon.pk, polygon.vintage_id],
-            binary=True,
         )
         whole = shapely.from_wkb(bytes(cur.fetchone()[0]))
     drawn = shapely.from_wkb(bytes(shape.wkb))
@@ -65,16 +66,6 @@ def split(polygon: LandCoverPolygon, shape):
     if outside.is_empty or outside.area < MIN_PART_M2:
         return None, None
     return inside, outside
-
-
-def _binary_cursor():
-    """A cursor of the current connection and transaction that binds parameters on the
-    server and can exchange them in binary: a 12 MB outline travels as 12 MB, not as 24 MB
-    of hexadecimal in the statement's text (Django's cursors bind on the client)."""
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
 
 
 def web_mercator(geom, srid: int):
@@ -237,7 +228,7 @@ def _revise(polygon, code_cs, code_us, geom, author, cause, origin, srid=None):
     set_geom = ""
     if geom is not None:
         set_geom = ", geom = ST_GeomFromEWKB(%(geom)b), geom_3857 = ST_GeomFromEWKB(%(mercator)b)"
-    with _binary_cursor() as cur:
+    with binary_cursor() as cur:
         cur.execute(
             f"""
             WITH old AS (
