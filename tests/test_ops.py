@@ -61,3 +61,40 @@ def test_a_backup_restored_into_a_fresh_database_has_every_signalement_and_revis
 def test_restore_of_a_missing_dump_is_refused(tmp_path):
     with pytest.raises(CommandError, match="not found"):
         call_command("restore", str(tmp_path / "none.dump"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_statement_is_prepared_once_per_connection_and_answers_as_written():
+    """`ops.prepared`: the rows of the statement, for each parameter; one PREPARE per
+    connection (none on the second call), a new connection preparing again; an EXECUTE
+    that failed (a value of the wrong type, in a transaction) leaves the statement usable."""
+    from django.db import DataError, connection, transaction
+
+    from apps.ops.prepared import execute_prepared
+
+    def run(a, b):
+        with connection.cursor() as cur:
+            execute_prepared(cur, "SELECT %s::int * 2, upper(%s)", [a, b])
+            return cur.fetchone()
+
+    def prepared_here():
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'ocsge_%%'")
+            return cur.fetchone()[0]
+
+    connection.close()
+    table = [("first", run(2, "a"), prepared_here())]
+    table.append(("second", run(5, "b"), prepared_here()))
+    with pytest.raises(DataError), transaction.atomic():
+        run("not a number", "c")
+    table.append(("after a failure", run(7, "d"), prepared_here()))
+    connection.close()
+    table.append(("new connection", run(1, "e"), prepared_here()))
+    assert table == [
+        ("first", (4, "A"), 1),
+        ("second", (10, "B"), 1),
+        ("after a failure", (14, "D"), 1),
+        ("new connection", (2, "E"), 1),
+    ]
+    with pytest.raises(ValueError), connection.cursor() as cur:
+        execute_prepared(cur, "SELECT %(a)s", {"a": 1})
