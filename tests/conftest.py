@@ -337,3 +337,20 @@ def published(campaign, settings, tmp_path, django_capture_on_commit_callbacks):
     pub = Publication.objects.get(departement=dep)
     assert pub.state == Publication.State.DONE
     return pub
+
+
+def pytest_collection_modifyitems(items):
+    """A transactional test flushes the database when it ends; without
+    `serialized_rollback=True` the flush writes the content types again under new ids, and
+    the next test that reloads the serialized database fails on them (duplicate key). Every
+    transactional test is therefore asked to restore what it found."""
+    wrong = [
+        item.nodeid
+        for item in items
+        for mark in item.iter_markers("django_db")
+        if mark.kwargs.get("transaction") and not mark.kwargs.get("serialized_rollback")
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "transactional tests without serialized_rollback=True: " + ", ".join(wrong)
+        )

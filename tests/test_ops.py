@@ -63,7 +63,7 @@ def test_restore_of_a_missing_dump_is_refused(tmp_path):
         call_command("restore", str(tmp_path / "none.dump"))
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_prepared_statement_is_prepared_once_per_connection_and_answers_as_written():
     """`ops.prepared`: the rows of the statement, for each parameter; one PREPARE per
     connection (none on the second call), a new connection preparing again; an EXECUTE
