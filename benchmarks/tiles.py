@@ -262,7 +262,6 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
         app="benchmarks.plain_tile_server:app",
     )
     results = {}
-    tags = {}  # the ETag each tile was served with, for the revalidations
     try:
         with psycopg.connect(dsn, autocommit=True) as pg:
 
@@ -281,27 +280,29 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                 pg.cursor(binary=True).execute(PLAIN, params).fetchone()
                 return time.perf_counter() - start
 
-            def http_get(vid, z, x, y, port=PORT, etag=None, path=None):
-                """(seconds, body, MVT); with `etag` (a revalidation) or `path` (a
-                request the bare application answers without a tile): (seconds, status)."""
+            def request(port, path, etag=None):
+                """(seconds, response, body) of one GET on a new connection."""
                 headers = {"Cookie": cookie, "Accept-Encoding": "gzip"}
                 if etag:
                     headers["If-None-Match"] = etag
                 start = time.perf_counter()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                conn.request("GET", path or f"/tiles/{vid}/{z}/{x}/{y}.pbf", headers=headers)
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 elapsed = time.perf_counter() - start
                 conn.close()
-                if etag or path:
-                    return elapsed, response.status
+                return elapsed, response, body
+
+            def http_get(vid, z, x, y, port=PORT):
+                """(seconds, body, MVT, ETag) of a tile."""
+                elapsed, response, body = request(port, f"/tiles/{vid}/{z}/{x}/{y}.pbf")
                 assert response.status in (200, 204), response.status
-                if port == PORT:
-                    tags[vid, z, x, y] = response.getheader("ETag")
                 if response.getheader("Content-Encoding") == "gzip":
-                    return elapsed, body, gzip.decompress(body)
-                return elapsed, body, body
+                    served = gzip.decompress(body)
+                else:
+                    served = body
+                return elapsed, body, served, response.getheader("ETag")
 
             for z in ZOOMS:
                 rows = {
@@ -322,18 +323,20 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                     t_http, t_sql, t_plain, t_plain_http = [], [], [], []
                     t_revalidated, t_no_tile = [], []
                     for _ in range(REPEATS):
-                        elapsed, body, served = http_get(vid, z, x, y)
+                        elapsed, body, served, etag = http_get(vid, z, x, y)
                         t_http.append(elapsed)
                         elapsed, raw = bare(vid, z, x, y)
                         t_sql.append(elapsed)
                         t_plain.append(plain(vid, z, x, y))
                         t_plain_http.append(http_get(vid, z, x, y, PLAIN_PORT)[0])
                         if fixed:
-                            elapsed, status = http_get(vid, z, x, y, etag=tags[vid, z, x, y])
-                            assert status == 304, status
+                            elapsed, response, _ = request(
+                                PORT, f"/tiles/{vid}/{z}/{x}/{y}.pbf", etag
+                            )
+                            assert response.status == 304, response.status
                             t_revalidated.append(elapsed)
-                            elapsed, status = http_get(vid, z, x, y, PLAIN_PORT, path="/none")
-                            assert status == 404, status
+                            elapsed, response, _ = request(PLAIN_PORT, "/none")
+                            assert response.status == 404, response.status
                             t_no_tile.append(elapsed)
                     assert _ids(served) == _ids(raw), "the endpoint and our statement disagree"
                     rows["http"].append(statistics.median(t_http))
