@@ -84,6 +84,9 @@ FIGURES_STATEMENT_TIMEOUT_MS = env_int("FIGURES_STATEMENT_TIMEOUT_MS", 60000)
 
 # Cached vector tiles (z ≤ 11, non-empty only) kept per vintage at most.
 TILE_CACHE_MAX_PER_VINTAGE = env_int("TILE_CACHE_MAX_PER_VINTAGE", 5000)
+# Detail tiles (z12–z16: their polygons' layer, shared by every viewer) kept per vintage at
+# most, each until a correction of one of its polygons (about 100 MB for 5,000 at z14).
+TILE_DETAIL_CACHE_MAX_PER_VINTAGE = env_int("TILE_DETAIL_CACHE_MAX_PER_VINTAGE", 5000)
 # A cached tile a revision behind is rebuilt by a worker, asked at most this often per tile.
 TILE_REFRESH_SECONDS = env_int("TILE_REFRESH_SECONDS", 60)
 # The quality report's « before corrections » is computed by a worker, asked this often at most.

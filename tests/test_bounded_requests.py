@@ -374,9 +374,9 @@ def _sig_open(client, world, z=16):
 
     if response.get("Content-Encoding") == "gzip":
         data = gzip.decompress(data)
-    layer = mapbox_vector_tile.decode(data)["polygons"]
+    layer = mapbox_vector_tile.decode(data)["signalements"]
     polygon = grass_polygon(world)
-    return next(f["properties"].get("sig_open") for f in layer["features"] if f["id"] == polygon.pk)
+    return next(f["properties"]["sig_open"] for f in layer["features"] if f["id"] == polygon.pk)
 
 
 def test_tiles_count_only_the_signalements_the_viewer_may_see(client, world):
@@ -412,7 +412,8 @@ def test_a_tile_reads_the_session_with_its_user_the_vintage_and_the_tile_and_not
     """Every map tile pays for its per-request statements: before, a contributor's tile
     read their memberships and a platform admin's checked that the département exists
     (one statement more each), and the session and its user were two statements. Anonymous
-    users read neither session nor user; they see no signalement."""
+    users read neither session nor user; they see no signalement. The tile kept, its
+    polygons and the viewer's signalements are one statement."""
     import gzip
 
     import mapbox_vector_tile
@@ -427,6 +428,7 @@ def test_a_tile_reads_the_session_with_its_user_the_vintage_and_the_tile_and_not
     polygon = grass_polygon(world)
     login(client, world, role)
     x, y = tiles.lonlat_to_tile(*lonlat(X0 + 150, Y0 + 150), 16)
+    tiles.vintage_tile(world["m2"].pk, 16, x, y)  # kept by an earlier request
     with CaptureQueriesContext(connection) as queries:
         response = client.get(f"/tiles/{world['m2'].pk}/16/{x}/{y}.pbf")
     assert response.status_code == 200
@@ -434,8 +436,12 @@ def test_a_tile_reads_the_session_with_its_user_the_vintage_and_the_tile_and_not
     data = response.content
     if response.get("Content-Encoding") == "gzip":
         data = gzip.decompress(data)
-    features = mapbox_vector_tile.decode(data)["polygons"]["features"]
-    assert next(f["properties"].get("sig_open") for f in features if f["id"] == polygon.pk) == seen
+    layers = mapbox_vector_tile.decode(data)
+    assert polygon.pk in {f["id"] for f in layers["polygons"]["features"]}
+    flagged = layers.get("signalements", {"features": []})["features"]
+    assert {f["id"]: f["properties"]["sig_open"] for f in flagged} == (
+        {} if seen is None else {polygon.pk: seen}
+    )
 
 
 def test_revision_authors_are_shown_to_the_departements_staff_only(client, world):
@@ -662,14 +668,14 @@ def test_tiles_built_once_per_revision_may_take_longer_than_a_request(
 
     settings.REQUEST_STATEMENT_TIMEOUT_MS = 100
     Vintage.objects.filter(pk=world["m1"].pk).update(state=Vintage.State.PUBLISHED)
-    real = tiles.render
+    real = tiles._fetch
 
-    def slow_render(sql, params):
+    def slow_fetch(sql, params):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(0.3)")
         return real(sql, params)
 
-    monkeypatch.setattr(tiles, "render", slow_render)
+    monkeypatch.setattr(tiles, "_fetch", slow_fetch)
     m1 = world["m1"]
     x, y = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 11)
     with transaction.atomic():

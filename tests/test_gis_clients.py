@@ -38,9 +38,11 @@ def test_the_tilejson_describes_the_vintages_tiles(client, world):
     lon1, lat1 = lonlat(X0 + 400, Y0 + 400)
     assert west == pytest.approx(lon0, abs=1e-5) and north == pytest.approx(lat1, abs=1e-5)
     assert east == pytest.approx(lon1, abs=1e-5) and south == pytest.approx(lat0, abs=1e-5)
-    fields = data["vector_layers"][0]["fields"]
-    assert data["vector_layers"][0]["id"] == "polygons"
-    assert fields["code_cs"] == "String" and fields["sig_open"] == "Number"
+    polygons, signalements = data["vector_layers"]
+    assert (polygons["id"], polygons["minzoom"]) == ("polygons", 0)
+    assert polygons["fields"]["code_cs"] == "String" and "sig_open" not in polygons["fields"]
+    assert (signalements["id"], signalements["minzoom"]) == ("signalements", 12)
+    assert signalements["fields"] == {"id": "Number", "sig_open": "Number", "sig_status": "String"}
 
 
 def test_the_style_draws_each_cs_in_its_official_colour(client, world):

@@ -266,31 +266,176 @@ def test_change_tiles_need_both_square_vintages_visible(client, square_vintages)
     assert client.get("/tiles/changes/98/16/0/0.pbf").status_code == 404
 
 
-def test_tile_query_is_one_statement_plus_the_scoping(
-    client, square_vintages, django_assert_max_num_queries
+def test_a_detail_tile_is_built_once_then_read_as_kept(
+    client, square_vintages, django_assert_num_queries
 ):
+    """Up to z16 a tile's polygons are the same for every viewer: the first request builds
+    and keeps them with the ids of the polygons it read (the fixture's 16 squares lie in
+    one z15 tile); the next ones read the kept tile. Above z16 nothing is kept."""
+    from apps.landcover.models import TileCache
+
     m1, _ = square_vintages
     _publish(m1)
-    x, y = tile_of(X0 + 200, Y0 + 200, 16)
-    with django_assert_max_num_queries(2):
-        client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf")
+    x, y = tile_of(X0 + 200, Y0 + 200, 15)
+    url = f"/tiles/{m1.pk}/15/{x}/{y}.pbf"
+    # The scoping, the kept tile looked up, then under the vintage's tile lock (savepoint,
+    # lock, release) the tile built and kept in one statement.
+    with django_assert_num_queries(6):
+        first = client.get(url)
+    kept = TileCache.objects.get(vintage=m1, z=15, x=x, y=y)
+    squares = LandCoverPolygon.objects.filter(vintage=m1).values_list("id", flat=True)
+    assert len(squares) == 16 and sorted(kept.polygons) == sorted(squares)
+    assert (kept.revision, bytes(kept.data)) == (1, first.content)
+    with django_assert_num_queries(2):  # the scoping, the kept tile
+        assert client.get(url).content == first.content
+    x, y = tile_of(X0 + 50, Y0 + 50, 17)
+    assert client.get(f"/tiles/{m1.pk}/17/{x}/{y}.pbf").status_code == 200
+    assert not TileCache.objects.filter(z__gt=16).exists()
+
+
+def test_a_generalised_tile_names_the_polygons_aggregated_into_its_cells(square_vintages):
+    """At z10 the 1 ha squares are under 4 screen pixels: drawn as cells, without ids; their
+    codes colour the cells, so the tile reads them all (a correction of one forgets it)."""
+    m1, _ = square_vintages
+    x, y = tile_of(X0 + 200, Y0 + 200, 10)
+    sql, params = tiles.vintage_tile_query(m1.pk, 10, x, y, read=True)
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        data, polygons = cur.fetchone()
+    drawn = mapbox_vector_tile.decode(bytes(data))["polygons"]["features"]
+    assert drawn and all(f["properties"]["agg"] is True for f in drawn)
+    squares = LandCoverPolygon.objects.filter(vintage=m1).values_list("id", flat=True)
+    assert sorted(polygons) == sorted(squares)
+
+
+def _codes_at(client, url, polygon_id):
+    found = decode(client.get(url))["polygons"]["features"]
+    return next(f["properties"]["code_cs"] for f in found if f["id"] == polygon_id)
+
+
+def test_a_correction_forgets_the_kept_tiles_of_its_polygon_and_only_those(client, square_vintages):
+    """The south-west square lies in one of the four z16 tiles over the fixture (the tiles'
+    edges cross the square about 365 m east and 240 m north of its corner, its buffer
+    included) and in the z15 tile: a correction and its undoing forget those two tiles;
+    the three other z16 tiles stay kept."""
+    from django.contrib.gis.geos import Point
+    from django.db import transaction
+
+    from apps.landcover import corrections
+    from apps.landcover.models import TileCache
+
+    m1, _ = square_vintages
+    _publish(m1)
+    corner = LandCoverPolygon.objects.get(vintage=m1, geom__contains=Point(X0 + 50, Y0 + 50))
+    x, y = tile_of(X0 + 50, Y0 + 50, 16)
+    x15, y15 = tile_of(X0 + 50, Y0 + 50, 15)
+    url = f"/tiles/{m1.pk}/16/{x}/{y}.pbf"
+    features(client, f"/tiles/{m1.pk}/{{z}}/{{x}}/{{y}}.pbf", 16)
+    client.get(f"/tiles/{m1.pk}/15/{x15}/{y15}.pbf")
+
+    def kept():
+        return set(TileCache.objects.values_list("z", "x", "y"))
+
+    others = {(16, x, y - 1), (16, x + 1, y - 1), (16, x + 1, y)}
+    assert kept() == {(16, x, y), (15, x15, y15), *others}
+    with transaction.atomic():
+        corrections.apply(corner, "CS1.2.2", "US6.3")
+    assert kept() == others
+    assert _codes_at(client, url, corner.pk) == "CS1.2.2"
+    assert kept() == {(16, x, y), *others}
+    with transaction.atomic():
+        corrections.revert(corner.pk, 2, [])
+    assert kept() == others
+    assert _codes_at(client, url, corner.pk) == "CS2.2.1"
+
+
+def _in_thread(work):
+    """Run `work` in a thread of its own (its own database connection); returns the thread."""
+    import threading
+
+    from django.db import connection as thread_connection
+
+    def run():
+        try:
+            work()
+        finally:
+            thread_connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("first", ["correction", "tile"])
+def test_a_tile_built_while_a_correction_commits_is_never_kept_stale(square_vintages, first):
+    """Both orders of a request building a tile and a correction of one of its polygons,
+    each holding its transaction open while the other starts. The correction first: the
+    tile waits for its commit and is built from the corrected polygon. The tile first: the
+    correction waits for the tile to be kept, then forgets it. (Without the vintage's tile
+    lock, the tile would be built from the polygon as it was and kept after the correction
+    forgot the tiles: stale until the next correction of that polygon.)"""
+    import threading
+    import time
+
+    from django.contrib.gis.geos import Point
+    from django.db import transaction
+
+    from apps.landcover import corrections
+    from apps.landcover.models import TileCache
+
+    m1, _ = square_vintages
+    corner = LandCoverPolygon.objects.get(vintage=m1, geom__contains=Point(X0 + 50, Y0 + 50))
+    x, y = tile_of(X0 + 50, Y0 + 50, 16)
+    started = threading.Event()
+
+    def correct():
+        with transaction.atomic():
+            corrections.apply(corner, "CS1.2.2", "US6.3")
+            started.set()
+            time.sleep(0.5)  # the tile's request starts meanwhile
+
+    def build():
+        with transaction.atomic():
+            tiles.vintage_tile(m1.pk, 16, x, y)
+            started.set()
+            time.sleep(0.5)  # the correction starts meanwhile
+
+    thread = _in_thread(correct if first == "correction" else build)
+    assert started.wait(10)
+    if first == "correction":
+        data = tiles.vintage_tile(m1.pk, 16, x, y)
+    else:
+        with transaction.atomic():
+            corrections.apply(corner, "CS1.2.2", "US6.3")
+        assert not TileCache.objects.filter(z=16, x=x, y=y).exists()  # forgotten
+        data = tiles.vintage_tile(m1.pk, 16, x, y)
+    thread.join(10)
+    found = mapbox_vector_tile.decode(data)["polygons"]["features"]
+    assert next(f["properties"]["code_cs"] for f in found if f["id"] == corner.pk) == "CS1.2.2"
+    kept = TileCache.objects.get(z=16, x=x, y=y)
+    assert bytes(kept.data) == data
 
 
 @pytest.mark.parametrize("z", [12, 14, 16])
-def test_a_tile_clips_each_polygon_once_and_looks_its_signalements_up_in_one_pass(
+def test_a_kept_tile_looks_its_signalements_up_in_one_pass_and_clips_each_polygon_once(
     square_vintages, square_departement, z
 ):
     """No per-polygon subquery and no clipping in a filter (a `WHERE geom IS NOT NULL` on
     the clipped geometry is pushed down by PostgreSQL: every polygon clipped twice)."""
-    from apps.landcover.contributions import tile_attributes
+    from apps.landcover.contributions import tile_layers
 
     m1, _ = square_vintages
     x, y = tile_of(X0 + 200, Y0 + 200, z)
-    sql, params = tiles.vintage_tile_query(
-        m1.pk, z, x, y, tile_attributes(None, square_departement.pk)
-    )
-    assert "sig_open" in sql  # the signalements' attributes are in the statement
+    tiles.vintage_tile(m1.pk, z, x, y)  # kept
+    sql, params = tiles.kept_tile_query(m1.pk, z, x, y, tile_layers(None, square_departement.pk))
+    assert "sig_open" in sql  # the signalements' layer is in the statement
+    built, built_params = tiles.vintage_tile_query(m1.pk, z, x, y, read=True)
     with connection.cursor() as cur:
+        cur.execute("EXPLAIN (VERBOSE) " + built, built_params)
+        plan = [r[0] for r in cur.fetchall()]
+        assert not [line for line in plan if "Filter:" in line and "st_asmvtgeom" in line]
+        assert not [line for line in plan if "SubPlan" in line]
         cur.execute("EXPLAIN (VERBOSE) " + sql, params)
         plan = [r[0] for r in cur.fetchall()]
     assert not [line for line in plan if "Filter:" in line and "st_asmvtgeom" in line]

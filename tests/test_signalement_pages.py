@@ -65,9 +65,10 @@ def test_filing_changes_the_tile_etag_and_the_tile_shows_it(
     assert response["ETag"] != before
     import mapbox_vector_tile
 
-    features = mapbox_vector_tile.decode(response.content)["polygons"]["features"]
-    flagged = [f["properties"] for f in features if f["properties"].get("sig_open")]
-    assert flagged == [{**flagged[0], "id": s.polygon_id, "sig_open": 1, "sig_status": "submitted"}]
+    flagged = mapbox_vector_tile.decode(response.content)["signalements"]["features"]
+    assert [(f["id"], f["properties"]) for f in flagged] == [
+        (s.polygon_id, {"id": s.polygon_id, "sig_open": 1, "sig_status": "submitted"})
+    ]
 
 
 def test_identify_lists_the_signalements_of_the_polygon(client, world):

@@ -1,7 +1,7 @@
 """What the apps above the land cover add to its map page and polygon panel, without this
 app importing them (the layers point down: docs/architecture.md). Each registers its
 functions in its AppConfig.ready (the signalements: their list on a polygon, their status
-colours and labels on the map, the count and status of a polygon's open ones on the tiles)."""
+colours and labels on the map, the tiles' layer of the polygons with open ones)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,36 +26,39 @@ def panel(polygon, vintage, user) -> dict:
 
 
 @dataclass(frozen=True)
-class TileAttributes:
-    """Attributes an app adds to each polygon of the vintage tiles above CACHE_MAX_ZOOM
-    (the lower tiles are shared by every viewer and cached: they carry none).
+class TileLayer:
+    """A layer an app adds to the vintage tiles above CACHE_MAX_ZOOM (the lower tiles are
+    shared by every viewer and cached: they carry none): the tile's polygons the app has
+    something to say about, drawn as on the `polygons` layer, with its `columns`. The
+    `polygons` layer itself is the same for every viewer and kept once built
+    (`tiles.vintage_tile`); the contributed layers are the viewer's, built on each request.
 
     `rows`: SQL selecting `polygon_id` and the `columns`, at most one row per polygon, for
     the polygons of the tile — the statement's CTE `tile` (its column `id`): e.g. `WHERE
     s.polygon_id = ANY(ARRAY(SELECT id FROM tile)) … GROUP BY s.polygon_id` (an array:
     the planner then looks the ids up in an index, whatever it guessed of the tile's size).
-    It becomes the CTE `alias`, joined to the tile's polygons (NULLs where it has no row):
-    the database looks up only the tile's polygons, in one pass, not a subquery per
-    polygon. Its parameters are named `<alias>_…`.
+    It becomes the CTE `alias`; its parameters are named `<alias>_…`. Features: the
+    polygon's id as feature id and `id`, then the columns.
     `viewer(user, departement_id)` -> (etag key, parameters), or None when the viewer is
-    shown nothing (the join is then left out); `user` None: everything (the benchmark)."""
+    shown nothing (the layer is then left out); `user` None: everything (the benchmark)."""
 
+    name: str  # the MVT layer's name
     alias: str
-    columns: tuple[tuple[str, str], ...]  # (name, SQL type), in the tile's order
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type), in the layer's order
     rows: str
     viewer: Callable
 
 
-TILE_ATTRIBUTES: list[TileAttributes] = []
+TILE_LAYERS: list[TileLayer] = []
 
 
-def tile_attributes(user, departement_id: int) -> list[tuple[TileAttributes, str, dict]]:
-    """What the viewer is shown on the vintage tiles: (attributes, etag key, parameters)."""
+def tile_layers(user, departement_id: int) -> list[tuple[TileLayer, str, dict]]:
+    """What the viewer is shown on the vintage tiles: (layer, etag key, parameters)."""
     shown = []
-    for attributes in TILE_ATTRIBUTES:
-        seen = attributes.viewer(user, departement_id)
+    for layer in TILE_LAYERS:
+        seen = layer.viewer(user, departement_id)
         if seen is not None:
-            shown.append((attributes, *seen))
+            shown.append((layer, *seen))
     return shown
 
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from apps.ops.rows import binary_cursor
 
+from . import tiles
 from .models import LandCoverPolygon, PolygonRevision, Vintage
 
 # A part thinner than this (m²) is not a part: a split leaving less outside recodes the whole
@@ -216,6 +217,7 @@ def apply(
         Vintage.objects.filter(pk=polygon.vintage_id).update(polygon_count=F("polygon_count") + 1)
         touched.append(piece.pk)
     Vintage.objects.filter(pk=polygon.vintage_id).update(revision=F("revision") + 1)
+    tiles.forget(polygon.vintage_id, [polygon.pk])  # the piece lies within the polygon
     return touched
 
 
@@ -336,6 +338,7 @@ def revert(
     Vintage.objects.filter(pk=polygon.vintage_id).update(
         revision=F("revision") + 1, polygon_count=F("polygon_count") - len(pieces)
     )
+    tiles.forget(polygon.vintage_id, [polygon_id, *pieces])
     return [polygon_id, *pieces]
 
 

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.contrib.gis.db import models
-from django.contrib.postgres.indexes import GistIndex
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
@@ -245,9 +246,12 @@ class ChangePiece(models.Model):
 
 
 class TileCache(models.Model):
-    """Rendered low-zoom tiles of a vintage (tiles.CACHE_MAX_ZOOM and below): they read every
-    polygon under a département-wide tile, so they are built ahead by workers, one row per
-    tile, with the vintage revision each was built at."""
+    """Rendered tiles of a vintage, one row per tile, with the vintage revision each was
+    built at. Low-zoom tiles (tiles.CACHE_MAX_ZOOM and below) read every polygon under a
+    département-wide tile: built ahead by workers, rebuilt after a revision. Detail tiles
+    (up to tiles.DETAIL_CACHE_MAX_ZOOM: their polygons' layer) are built by the first
+    request and kept with the ids of the polygons they read, until a correction of one of
+    them (`tiles.forget`)."""
 
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
     revision = models.PositiveIntegerField()
@@ -257,11 +261,14 @@ class TileCache(models.Model):
     data = models.BinaryField()
     # When a request last asked a worker to rebuild it (it was a revision behind).
     refresh_asked = models.DateTimeField(null=True, blank=True)
+    # A detail tile's polygons (those drawn, and at z < 14 those aggregated into its cells).
+    polygons = ArrayField(models.BigIntegerField(), null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["vintage", "z", "x", "y"], name="uniq_tile_cache_xyz")
         ]
+        indexes = [GinIndex(fields=["polygons"], name="tile_cache_polygons")]
 
 
 class ZoneConstruite(models.Model):

@@ -2,10 +2,10 @@
 
 Scoping as everywhere (scoping.py): a vintage the user may not see answers 404, as an unknown
 one. ETag = vintage id + revision + feedback version + what the viewer is shown of the
-contributed attributes (`contributions.tile_attributes`: whose signalements) + tile schema
+contributed layers (`contributions.tile_layers`: whose signalements) + tile schema
 version: a tile changes when a correction is applied to the vintage or a signalement on it
-is filed or changes status (tiles carry the open signalements of each polygon), and only
-then. Up to z11 (no contributed attributes, built ahead by workers) the ETag names the
+is filed or changes status (tiles carry a layer of the polygons with open signalements),
+and only then. Up to z11 (no contributed attributes, built ahead by workers) the ETag names the
 revision the served tile was built at. Browsers revalidate (`no-cache`) and get a 304.
 """
 
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from isal import igzip
 
 from . import tiles
-from .contributions import TILE_ATTRIBUTES, tile_attributes
+from .contributions import TILE_LAYERS, tile_layers
 from .difference import vintage_pair
 from .geometry import bounds_wgs84
 from .models import CoverCode, UseCode, Vintage
@@ -115,9 +115,10 @@ def vintage_tile(request, vintage_id: int, z: int, x: int, y: int):
         built, data = tiles.low_zoom_tile(vintage_id, z, x, y, revision)
         etag = f'"v{vintage_id}-r{built}-s{tiles.SCHEMA_VERSION}"'
         return _tile_response(request, etag, lambda: data)
-    # Tiles of z ≥ 12 carry what the apps above add (open signalements), as the viewer sees it.
-    shown = tile_attributes(request.user, departement_id)
-    seen = "-".join(f"{attributes.alias}{key}" for attributes, key, _ in shown) or "none"
+    # Tiles of z ≥ 12 carry the layers the apps above add (the polygons with open
+    # signalements), as the viewer sees them.
+    shown = tile_layers(request.user, departement_id)
+    seen = "-".join(f"{layer.alias}{key}" for layer, key, _ in shown) or "none"
     version = f"r{revision}-f{feedback_version}-{seen}"
     etag = f'"v{vintage_id}-{version}-s{tiles.SCHEMA_VERSION}"'
     return _tile_response(request, etag, lambda: tiles.vintage_tile(vintage_id, z, x, y, shown))
@@ -143,7 +144,7 @@ def change_tile(request, code: str, z: int, x: int, y: int):
 
 # --- for GIS clients: TileJSON and a MapLibre style per vintage (QGIS, MapLibre) ----------
 
-# The attributes of the `polygons` layer (TileJSON's vector_layers); contributed ones added.
+# The attributes of the `polygons` layer (TileJSON's vector_layers).
 POLYGON_FIELDS = {
     "id": "Number",
     "code_cs": "String",
@@ -173,11 +174,11 @@ def vintage_tilejson(request, vintage_id: int):
     """TileJSON 3.0.0 of a vintage's tiles (QGIS's vector-tile connection, MapLibre)."""
     vintage = _visible_vintage(request, vintage_id)
     template = request.build_absolute_uri(tiles.url_template("vintage", vintage.pk))
-    fields = dict(POLYGON_FIELDS)
-    for attributes in TILE_ATTRIBUTES:
-        fields.update(
-            {name: SQL_TO_TILEJSON.get(kind, "String") for name, kind in attributes.columns}
-        )
+    layers = [{"id": "polygons", "fields": POLYGON_FIELDS, "minzoom": 0}]
+    for layer in TILE_LAYERS:
+        fields = {"id": "Number"}
+        fields.update({name: SQL_TO_TILEJSON.get(kind, "String") for name, kind in layer.columns})
+        layers.append({"id": layer.name, "fields": fields, "minzoom": tiles.CACHE_MAX_ZOOM + 1})
     return JsonResponse(
         {
             "tilejson": "3.0.0",
@@ -188,9 +189,7 @@ def vintage_tilejson(request, vintage_id: int):
             "minzoom": 0,
             "maxzoom": tiles.MAX_ZOOM,
             "bounds": bounds_wgs84(vintage),
-            "vector_layers": [
-                {"id": "polygons", "fields": fields, "minzoom": 0, "maxzoom": tiles.MAX_ZOOM}
-            ],
+            "vector_layers": [{**layer, "maxzoom": tiles.MAX_ZOOM} for layer in layers],
         }
     )
 

@@ -13,12 +13,14 @@ One SQL statement per tile on the stored EPSG:3857 geometry (GiST index):
   Aggregated cells carry `agg = true` and no id: a click is answered by the identify API on
   the exact geometry, never by the generalised tile.
 
-Above z11 (CACHE_MAX_ZOOM), the apps above the land cover add their attributes to each
-polygon (`contributions.TILE_ATTRIBUTES`: the signalements, their open count and status).
-Tiles up to z11 carry none (markers show them at that scale) and are kept in TileCache: a
-département-wide tile reads every polygon (seconds for a million), so they are built after an
-import (`warm_tiles`) and rebuilt by a worker after corrections (`low_zoom_tile`), never
-while a request waits.
+Above z11 (CACHE_MAX_ZOOM), the apps above the land cover add layers of their own
+(`contributions.TILE_LAYERS`: the polygons with open signalements, their count and status),
+as each viewer may see them; the `polygons` layer, the same for every viewer, is kept once
+built up to z16 (DETAIL_CACHE_MAX_ZOOM) until a correction of one of its polygons
+(`vintage_tile`, `forget`). Tiles up to z11 carry no other layer (markers show the
+signalements at that scale) and are kept in TileCache: a département-wide tile reads every
+polygon (seconds for a million), so they are built after an import (`warm_tiles`) and
+rebuilt by a worker after corrections (`low_zoom_tile`), never while a request waits.
 
 Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
 """
@@ -38,10 +40,13 @@ FULL_DETAIL_ZOOM = 14
 MIN_PIXELS = 4.0  # polygons under this many screen pixels are aggregated (z < 14)
 CELL_PIXELS = 4  # side of an aggregation cell, in screen pixels
 SIMPLIFY_PIXELS = 0.5
-# Tiles up to this zoom carry no contributed attributes and are cached per vintage revision.
+# Tiles up to this zoom carry no contributed layers and are cached per vintage revision.
 CACHE_MAX_ZOOM = 11
+# Polygon layers of tiles from z12 to this zoom are kept once built, each until a correction
+# of one of its polygons (`vintage_tile`, `forget`).
+DETAIL_CACHE_MAX_ZOOM = 16
 # Bump when the tile schema changes (attributes, generalisation): part of the ETag.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 WORLD = 2 * 20037508.342789244  # width of the EPSG:3857 square, metres
 
@@ -92,11 +97,13 @@ bounds AS (
 
 _POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
 _POLYGON_NAMES = "id, code_cs, code_us, model_class, confidence"
-# `{{ctes}}`, `{{columns}}`, `{{nulls}}`, `{{names}}` and `{{joins}}`: the attributes the apps
-# above contribute (`contributions.TILE_ATTRIBUTES`), filled in by `_with_attributes`: each
-# a CTE of rows for the polygons of `tile`, joined to them. (No `WHERE geom IS NOT NULL`:
-# ST_AsMVT leaves out features without geometry by itself, and PostgreSQL would push the
-# condition down and clip every polygon twice.)
+# `{{read}}`: empty, or the ids of the polygons the tile reads as a second column (a detail
+# tile kept in TileCache: `forget` finds the tiles a correction changes by them). At z < 14
+# they include the small polygons aggregated into cells (`{{small_ids}}`): their codes
+# colour the cells. (No `WHERE geom IS NOT NULL`: ST_AsMVT leaves out features without
+# geometry by itself, and PostgreSQL would push the condition down and clip every polygon
+# twice.)
+_READ = "array_agg(t.id) FILTER (WHERE t.id IS NOT NULL AND t.geom IS NOT NULL)"
 
 _FULL = f"""
 WITH {_ENVELOPE},
@@ -105,11 +112,11 @@ tile AS (
          ST_AsMVTGeom(p.geom_3857, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
   FROM landcover_landcoverpolygon p CROSS JOIN bounds
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv
-){{ctes}}
-SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT tile.id AS fid, tile.id, code_cs, code_us, model_class, confidence{{columns}},
+)
+SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') AS data{{read}} FROM (
+  SELECT tile.id AS fid, tile.id, code_cs, code_us, model_class, confidence,
          false AS agg, tile.geom
-  FROM tile {{joins}}
+  FROM tile
 ) t
 """
 
@@ -118,7 +125,7 @@ WITH {_ENVELOPE},
 small AS (
   SELECT floor(ST_X(ST_Centroid(Box2D(p.geom_3857))) / %(cell)s)::int AS cx,
          floor(ST_Y(ST_Centroid(Box2D(p.geom_3857))) / %(cell)s)::int AS cy,
-         p.code_cs, p.code_us, sum(p.area) AS a
+         p.code_cs, p.code_us, sum(p.area) AS a{{small_ids}}
   FROM landcover_landcoverpolygon p, bounds
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area < %(min_area)s
   GROUP BY 1, 2, 3, 4
@@ -131,35 +138,31 @@ small AS (
                       bounds.env, {EXTENT}, {BUFFER}, true) AS geom
   FROM landcover_landcoverpolygon p CROSS JOIN bounds
   WHERE p.vintage_id = %(vintage)s AND p.geom_3857 && bounds.benv AND p.area >= %(min_area)s
-){{ctes}}, features AS (
+), features AS (
   SELECT 0 AS layer, NULL::integer AS fid, NULL::integer AS id, code_cs, code_us,
-         NULL::smallint AS model_class, NULL::float AS confidence{{nulls}}, true AS agg,
+         NULL::smallint AS model_class, NULL::float AS confidence, true AS agg,
          ST_AsMVTGeom(ST_MakeEnvelope(cx * %(cell)s, cy * %(cell)s,
                                       (cx + 1) * %(cell)s, (cy + 1) * %(cell)s, 3857),
                       bounds.env, {EXTENT}, {BUFFER}, true) AS geom
   FROM cells, bounds
   UNION ALL
-  SELECT 1, tile.id, tile.id, code_cs, code_us, model_class, confidence{{columns}}, false,
-         tile.geom
-  FROM tile {{joins}}
+  SELECT 1, tile.id, tile.id, code_cs, code_us, model_class, confidence, false, tile.geom
+  FROM tile
 )
-SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') FROM (
-  SELECT fid, {_POLYGON_NAMES}{{names}}, agg, geom FROM features ORDER BY layer
+SELECT ST_AsMVT(t, 'polygons', {EXTENT}, 'geom', 'fid') AS data{{read}} FROM (
+  SELECT fid, {_POLYGON_NAMES}, agg, geom FROM features ORDER BY layer
 ) t
 """
 
 
-def _with_attributes(template: str, shown) -> str:
-    """The tile statement with the contributed attributes `shown` (TileAttributes, …)."""
-    attributes = [a for a, *_ in shown]
+def _polygon_statement(template: str, read: bool) -> str:
+    if not read:
+        return template.format(read="", small_ids="")
+    if template is _FULL:
+        return template.format(read=f", {_READ} AS polygons")
     return template.format(
-        ctes="".join(f",\n{a.alias} AS ({a.rows}\n)" for a in attributes),
-        columns="".join(f", {a.alias}.{name}" for a in attributes for name, _ in a.columns),
-        nulls="".join(f", NULL::{kind} AS {name}" for a in attributes for name, kind in a.columns),
-        names="".join(f", {name}" for a in attributes for name, _ in a.columns),
-        joins="\n".join(
-            f"LEFT JOIN {a.alias} ON {a.alias}.polygon_id = tile.id" for a in attributes
-        ),
+        read=f", {_READ} || (SELECT array_agg(i) FROM small, unnest(small.ids) i) AS polygons",
+        small_ids=", array_agg(p.id) AS ids",
     )
 
 
@@ -179,17 +182,15 @@ SELECT ST_AsMVT(t, 'changes', {EXTENT}, 'geom', 'fid') FROM (
 """
 
 
-def vintage_tile_query(vintage_id: int, z: int, x: int, y: int, shown=()) -> tuple[str, dict]:
-    """(SQL, params) of a vintage tile: also what the benchmark runs bare. `shown`: the
-    contributed attributes the viewer sees (`contributions.tile_attributes`), none at the
-    cached zooms."""
+def vintage_tile_query(
+    vintage_id: int, z: int, x: int, y: int, *, read: bool = False
+) -> tuple[str, dict]:
+    """(SQL, params) of a vintage tile's polygons (what the benchmark runs bare): its MVT
+    `data`, and with `read` the ids of the polygons it read (`polygons`)."""
     check_tile(z, x, y)
-    params = {"vintage": vintage_id, "z": z, "x": x, "y": y}
-    for _attributes, _key, attribute_params in shown:
-        params.update(attribute_params)
     gen = generalisation(z, y)
-    sql = _with_attributes(_FULL if gen is None else _GENERALISED, shown)
-    return sql, {**params, **(gen or {})}
+    sql = _polygon_statement(_FULL if gen is None else _GENERALISED, read)
+    return sql, {"vintage": vintage_id, "z": z, "x": x, "y": y, **(gen or {})}
 
 
 def change_tile_query(departement_id: int, z: int, x: int, y: int) -> tuple[str, dict]:
@@ -205,19 +206,135 @@ def change_tile_query(departement_id: int, z: int, x: int, y: int) -> tuple[str,
     }
 
 
+def _fetch(sql: str, params: dict):
+    with binary_cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()
+
+
 def render(sql: str, params: dict) -> bytes:
     # Read in binary: a tile's bytes as they are, not their hexadecimal text (0.2–0.5 ms
     # less for a z14 tile of 60 KB).
-    with binary_cursor() as cur:
-        cur.execute(sql, params)
-        row = cur.fetchone()
+    row = _fetch(sql, params)
     return bytes(row[0]) if row and row[0] is not None else b""
 
 
+# A detail tile (z12 to DETAIL_CACHE_MAX_ZOOM) built and kept, with the ids of the
+# polygons it read, unless the vintage keeps TILE_DETAIL_CACHE_MAX_PER_VINTAGE already.
+_STORE = f"""
+WITH built AS ({{polygons}}), stored AS (
+  INSERT INTO landcover_tilecache (vintage_id, revision, z, x, y, data, polygons)
+  SELECT %(vintage)s, v.revision, %(z)s, %(x)s, %(y)s, built.data, built.polygons
+  FROM built JOIN landcover_vintage v ON v.id = %(vintage)s
+  WHERE length(built.data) > 0 AND (
+    SELECT count(*) FROM (
+      SELECT FROM landcover_tilecache
+      WHERE vintage_id = %(vintage)s AND z > {CACHE_MAX_ZOOM} LIMIT %(cap)s
+    ) held) < %(cap)s
+  ON CONFLICT (vintage_id, z, x, y) DO NOTHING
+)
+SELECT data, polygons FROM built
+"""
+# The polygons' layer of a kept detail tile and the polygons it read, for the layers the
+# apps above add (`_CACHED`); or only those polygons, just read (`_GIVEN`).
+_CACHED = f"""SELECT data, polygons FROM landcover_tilecache
+  WHERE vintage_id = %(vintage)s AND z = %(z)s AND x = %(x)s AND y = %(y)s
+    AND z > {CACHE_MAX_ZOOM}"""
+_GIVEN = "SELECT NULL::bytea AS data, %(polygons)s::bigint[] AS polygons"
+TILE_LOCK = 7303  # advisory lock class: the detail tiles of a vintage (its id)
+
+
+def _layers_statement(source: str, shown, generalised: bool) -> str:
+    """`data` of `source` (one row: data, polygons) and, for each layer the viewer is
+    shown (`contributions.TileLayer`), its MVT: the polygons of `source` it has rows for,
+    drawn as on the polygons' layer, with its columns."""
+    geom = "ST_Simplify(p.geom_3857, %(tolerance)s, true)" if generalised else "p.geom_3857"
+    ctes = "".join(f",\n{layer.alias} AS ({layer.rows}\n)" for layer, *_ in shown)
+    layers = "".join(
+        f""",
+  (SELECT ST_AsMVT(l, '{layer.name}', {EXTENT}, 'geom', 'fid') FROM (
+     SELECT a.polygon_id AS fid, a.polygon_id AS id,
+            {", ".join(f"a.{name}" for name, _ in layer.columns)},
+            ST_AsMVTGeom({geom}, bounds.env, {EXTENT}, {BUFFER}, true) AS geom
+     FROM {layer.alias} a CROSS JOIN bounds
+     JOIN landcover_landcoverpolygon p ON p.id = a.polygon_id AND p.vintage_id = %(vintage)s
+   ) l)"""
+        for layer, *_ in shown
+    )
+    return f"""
+WITH kept AS ({source}),
+tile AS (SELECT unnest(kept.polygons) AS id FROM kept),
+{_ENVELOPE}{ctes}
+SELECT (SELECT data FROM kept){layers}
+"""
+
+
+def _joined(parts) -> bytes:
+    # MVT tiles concatenate: a tile is a list of layers.
+    return b"".join(bytes(part) for part in parts if part)
+
+
+def kept_tile_query(vintage_id: int, z: int, x: int, y: int, shown=()) -> tuple[str, dict]:
+    """(SQL, params) answering a detail tile kept in TileCache: its polygons' layer
+    (`data`, NULL when it is not kept) and the layers the viewer is shown (`shown`:
+    `contributions.tile_layers`), one MVT each, built for the polygons it read."""
+    sql, params = vintage_tile_query(vintage_id, z, x, y)
+    for _layer, _key, layer_params in shown:
+        params.update(layer_params)
+    return _layers_statement(_CACHED, shown, z < FULL_DETAIL_ZOOM), params
+
+
 def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
-    """A vintage tile above CACHE_MAX_ZOOM, built now (an index probe and the polygons of a
-    small box). Tiles up to CACHE_MAX_ZOOM: `low_zoom_tile`."""
-    return render(*vintage_tile_query(vintage_id, z, x, y, shown))
+    """A vintage tile above CACHE_MAX_ZOOM: its `polygons` layer, and the layers the apps
+    above add as the viewer sees them (`shown`: `contributions.tile_layers`; the polygons
+    with open signalements, …).
+
+    Up to DETAIL_CACHE_MAX_ZOOM the polygons' layer is the same for every viewer: built by
+    the first request (an index probe and the polygons of a small box: tens of ms at z14),
+    kept in TileCache with the ids of the polygons it read, and read from there (one
+    statement with the viewer's layers: `kept_tile_query`) until a correction of one of
+    those polygons forgets it (`forget`). Tiles up to CACHE_MAX_ZOOM: `low_zoom_tile`."""
+    from django.conf import settings
+
+    kept = z <= DETAIL_CACHE_MAX_ZOOM
+    if kept:
+        sql, params = kept_tile_query(vintage_id, z, x, y, shown)
+        row = _fetch(sql, params)
+        if row[0] is not None:
+            return _joined(row)
+    sql, params = vintage_tile_query(vintage_id, z, x, y, read=bool(shown) or kept)
+    for _layer, _key, layer_params in shown:
+        params.update(layer_params)
+    with transaction.atomic():
+        if kept:
+            # A correction of these polygons waits for this tile to be kept, then forgets it.
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [TILE_LOCK, vintage_id])
+            params["cap"] = settings.TILE_DETAIL_CACHE_MAX_PER_VINTAGE
+            sql = _STORE.format(polygons=sql)
+        row = _fetch(sql, params)
+        data = bytes(row[0]) if row and row[0] else b""
+        if not shown or not data:
+            return data
+        generalised = z < FULL_DETAIL_ZOOM
+        polygons = {**params, "polygons": row[1]}
+        layers = _fetch(_layers_statement(_GIVEN, shown, generalised), polygons)
+    return _joined([data, *layers[1:]])
+
+
+def forget(vintage_id: int, polygon_ids) -> None:
+    """Forget the kept detail tiles that read any of these polygons: a correction changed
+    them (a split's pieces lie within the polygon split; an undone split's polygon within
+    its part and the pieces undone). In the correction's transaction: taking the vintage's
+    tile lock waits for the tiles being built from the polygons as they were, then deletes
+    them; a tile built after waits for the correction to be committed."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [TILE_LOCK, vintage_id])
+        cur.execute(
+            "DELETE FROM landcover_tilecache WHERE vintage_id = %s AND z > %s "
+            "AND polygons && %s::bigint[]",
+            [vintage_id, CACHE_MAX_ZOOM, list(polygon_ids)],
+        )
 
 
 def low_zoom_tile(vintage_id: int, z: int, x: int, y: int, revision: int) -> tuple[int, bytes]:
@@ -284,7 +401,7 @@ def store_tile(vintage_id: int, z: int, x: int, y: int) -> bytes:
     fields = {"revision": revision, "data": data, "refresh_asked": None}
     if TileCache.objects.filter(**key).update(**fields):
         return data
-    held = TileCache.objects.filter(vintage_id=vintage_id).values("pk")
+    held = TileCache.objects.filter(vintage_id=vintage_id, z__lte=CACHE_MAX_ZOOM).values("pk")
     if held[: settings.TILE_CACHE_MAX_PER_VINTAGE].count() < settings.TILE_CACHE_MAX_PER_VINTAGE:
         TileCache.objects.bulk_create([TileCache(**key, **fields)], ignore_conflicts=True)
     return data

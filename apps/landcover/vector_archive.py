@@ -100,7 +100,7 @@ def _vintage_tile(vintage_id: int, revision: int):
     cached = {
         (z, x, y): bytes(data)
         for z, x, y, data in TileCache.objects.filter(
-            vintage_id=vintage_id, revision=revision
+            vintage_id=vintage_id, revision=revision, z__lte=tiles.CACHE_MAX_ZOOM
         ).values_list("z", "x", "y", "data")
     }
 

@@ -12,5 +12,5 @@ class SignalementsConfig(AppConfig):
 
         contributions.MAP_CONFIG.append(map_config)
         contributions.PANEL.append(polygon_signalements)
-        contributions.TILE_ATTRIBUTES.append(TILE_SIGNALEMENTS)
+        contributions.TILE_LAYERS.append(TILE_SIGNALEMENTS)
         contributions.OGC_COLLECTIONS.append(ogc_collections)

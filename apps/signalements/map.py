@@ -6,7 +6,7 @@ changes the ETag of tiles showing them."""
 from django.db import transaction
 from django.db.models import F
 
-from apps.landcover.contributions import TileAttributes
+from apps.landcover.contributions import TileLayer
 from apps.landcover.models import Vintage
 from apps.territories.permissions import signalement_scope
 
@@ -72,12 +72,13 @@ def _most_advanced() -> str:
     return f"CASE {cases} END"
 
 
-# Each polygon's open signalements that the viewer may see: how many, the most advanced
-# status (for the tile's polygons: `contributions.TileAttributes`). The tile's ids are given
-# as an array, looked up in the polygon index: written `IN (SELECT id FROM tile)`, the
-# planner misjudged the tile's size and read every signalement of the table (a z16 tile in
-# 72 ms instead of 20 beside 100,000 signalements).
-TILE_SIGNALEMENTS = TileAttributes(
+# The tiles' `signalements` layer: each polygon with open signalements that the viewer may
+# see, with how many and the most advanced status (`contributions.TileLayer`). The tile's
+# ids are given as an array, looked up in the polygon index: written `IN (SELECT id FROM
+# tile)`, the planner misjudged the tile's size and read every signalement of the table (a
+# z16 tile in 72 ms instead of 20 beside 100,000 signalements).
+TILE_SIGNALEMENTS = TileLayer(
+    name="signalements",
     alias="sig",
     columns=(("sig_open", "int"), ("sig_status", "text")),
     rows=f"""
