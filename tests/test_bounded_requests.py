@@ -328,6 +328,26 @@ def test_only_non_empty_tiles_are_cached_and_at_most_the_cap(client, world, sett
     assert TileCache.objects.count() == 1  # …not kept
 
 
+def test_detail_tiles_kept_are_non_empty_and_at_most_their_own_cap(client, world, settings):
+    """Tiles from z12 to z16 are kept once built: an empty one is not, and a vintage keeps
+    at most TILE_DETAIL_CACHE_MAX_PER_VINTAGE of them (the low-zoom tiles apart)."""
+    from apps.landcover.models import Vintage
+
+    Vintage.objects.filter(pk=world["m1"].pk).update(state=Vintage.State.PUBLISHED)
+    m1 = world["m1"]
+    x, y = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 16)
+    assert client.get(f"/tiles/{m1.pk}/16/{x + 50}/{y}.pbf").status_code == 204
+    assert TileCache.objects.count() == 0
+    settings.TILE_DETAIL_CACHE_MAX_PER_VINTAGE = 1
+    assert client.get(f"/tiles/{m1.pk}/16/{x}/{y}.pbf").status_code == 200
+    x15, y15 = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 15)
+    assert client.get(f"/tiles/{m1.pk}/15/{x15}/{y15}.pbf").status_code == 200  # served…
+    assert list(TileCache.objects.values_list("z", "x", "y")) == [(16, x, y)]  # …not kept
+    x11, y11 = tiles.lonlat_to_tile(*lonlat(X0 + 200, Y0 + 200), 11)
+    assert client.get(f"/tiles/{m1.pk}/11/{x11}/{y11}.pbf").status_code == 200
+    assert sorted(TileCache.objects.values_list("z", flat=True)) == [11, 16]
+
+
 # --- finding 8: nothing of another organisation's, no names to the public ----------------
 
 
