@@ -2,9 +2,12 @@
 
 The anchor (`PLAIN`) is what any tile server would run: the stored Web-Mercator geometry
 clipped to the tile, with the attributes the map needs (id, CS, US) and none of the
-platform's additions (no generalisation, no signalement counts). Our own statement
-(`tiles.vintage_tile_query`) is timed too: up to z11 it is the first, uncached render of a
-revision (a worker's), while the endpoint serves the cached tile.
+platform's additions (no generalisation, no signalement counts). Our own statements are
+timed too: up to z11 the first, uncached render of a revision (a worker's), while the
+endpoint serves the cached tile; from z12 to z16 the first render of a tile (its polygons
+and the ids they read, then the open signalements' layer) and the read of the kept tile,
+while the endpoint is timed both on its first render (the kept tile deleted before) and on
+reads of the kept tile.
 
 Fixed random tile set: for each zoom, the tiles under polygons drawn by
 `TABLESAMPLE SYSTEM … REPEATABLE (seed)` (so tiles are where the data is, weighted by
@@ -243,13 +246,13 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
     import psycopg
 
     from apps.landcover import tiles
-    from apps.landcover.contributions import tile_attributes
+    from apps.landcover.contributions import tile_layers
     from apps.landcover.models import Vintage
 
     spread = _spread(root, args.spread)
     vintage = Vintage.objects.get(departement__code=args.code, rank="M1")
-    # The bare statement with every contributed attribute, as the département's staff see it.
-    everything = tile_attributes(None, vintage.departement_id)
+    # The bare statements with every contributed layer, as the département's staff see it.
+    everything = tile_layers(None, vintage.departement_id)
     tile_set = _tile_set(vintage.pk, args.tiles_per_zoom, seed=42)
     cookie = _session_cookie()
     server = _serve(root)
@@ -266,12 +269,34 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
         with psycopg.connect(dsn, autocommit=True) as pg:
 
             def bare(vid, z, x, y):
-                # Up to z11, what a worker builds (no contributed attributes).
-                shown = everything if z > tiles.CACHE_MAX_ZOOM else ()
-                sql, params = tiles.vintage_tile_query(vid, z, x, y, shown)
+                """(seconds, tile) of our first render: up to z11 what a worker builds (no
+                contributed layer); above, the polygons with the ids they read, then the
+                contributed layers for those ids (the endpoint keeps the first as well)."""
+                above = z > tiles.CACHE_MAX_ZOOM
+                sql, params = tiles.vintage_tile_query(vid, z, x, y, read=above)
                 start = time.perf_counter()
                 row = pg.cursor(binary=True).execute(sql, params).fetchone()
-                return time.perf_counter() - start, bytes(row[0] or b"")
+                parts = [row[0]]
+                if above and row[0]:
+                    sql, params = tiles.kept_tile_query(vid, z, x, y, everything, row[1])
+                    parts += pg.cursor(binary=True).execute(sql, params).fetchone()[1:]
+                elapsed = time.perf_counter() - start
+                return elapsed, b"".join(bytes(part) for part in parts if part)
+
+            def kept(vid, z, x, y):
+                """Seconds of our statement reading a kept tile with its layers."""
+                sql, params = tiles.kept_tile_query(vid, z, x, y, everything)
+                start = time.perf_counter()
+                row = pg.cursor(binary=True).execute(sql, params).fetchone()
+                assert row[0] is not None, "the tile is not kept"
+                return time.perf_counter() - start
+
+            def forget(vid, z, x, y):
+                pg.execute(
+                    "DELETE FROM landcover_tilecache "
+                    "WHERE vintage_id = %s AND z = %s AND x = %s AND y = %s",
+                    [vid, z, x, y],
+                )
 
             def plain(vid, z, x, y):
                 params = {"vintage": vid, "z": z, "x": x, "y": y}
@@ -307,12 +332,15 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
             for z in ZOOMS:
                 rows = {
                     "http": [], "sql": [], "plain": [], "plain_http": [], "raw": [], "gzip": [],
-                    "revalidated": [], "no_tile": [],
+                    "revalidated": [], "no_tile": [], "http_first": [], "sql_kept": [],
                 }  # fmt: skip
                 # Above the cached zooms, what answering costs without building a tile: our
                 # endpoint revalidating it (304: Django, the session and the vintage's scope
                 # read) and the bare application answering a path it has no tile for (404).
                 fixed = z > tiles.CACHE_MAX_ZOOM
+                # Up to z16 the endpoint keeps each tile it builds: its first render (the
+                # kept tile deleted before) and its reads of the kept tile, timed apart.
+                first = fixed and z <= tiles.DETAIL_CACHE_MAX_ZOOM
                 for vid, x, y in tile_set[z]:
                     bare(vid, z, x, y)  # warm-up
                     plain(vid, z, x, y)
@@ -321,8 +349,12 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                     # Each tile timed REPEATS times through each path, in turns; its median
                     # counts (scheduling noise on 2 shared cores would swamp a single shot).
                     t_http, t_sql, t_plain, t_plain_http = [], [], [], []
-                    t_revalidated, t_no_tile = [], []
+                    t_revalidated, t_no_tile, t_first, t_kept = [], [], [], []
                     for _ in range(REPEATS):
+                        if first:
+                            forget(vid, z, x, y)
+                            t_first.append(http_get(vid, z, x, y)[0])
+                            t_kept.append(kept(vid, z, x, y))
                         elapsed, body, served, etag = http_get(vid, z, x, y)
                         t_http.append(elapsed)
                         elapsed, raw = bare(vid, z, x, y)
@@ -346,6 +378,9 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                     if fixed:
                         rows["revalidated"].append(statistics.median(t_revalidated))
                         rows["no_tile"].append(statistics.median(t_no_tile))
+                    if first:
+                        rows["http_first"].append(statistics.median(t_first))
+                        rows["sql_kept"].append(statistics.median(t_kept))
                     rows["raw"].append(len(raw))
                     rows["gzip"].append(len(body))
                 results[str(z)] = {
@@ -359,6 +394,20 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
                     "plain_p95_ms": round(_percentile(rows["plain"], 95) * 1000, 1),
                     "plain_http_p50_ms": round(statistics.median(rows["plain_http"]) * 1000, 1),
                     "plain_http_p95_ms": round(_percentile(rows["plain_http"], 95) * 1000, 1),
+                    **(
+                        {
+                            "http_first_p50_ms": round(
+                                statistics.median(rows["http_first"]) * 1000, 1
+                            ),
+                            "http_first_p95_ms": round(
+                                _percentile(rows["http_first"], 95) * 1000, 1
+                            ),
+                            "sql_kept_p50_ms": round(statistics.median(rows["sql_kept"]) * 1000, 2),
+                            "sql_kept_p95_ms": round(_percentile(rows["sql_kept"], 95) * 1000, 2),
+                        }
+                        if first
+                        else {}
+                    ),
                     **(
                         {
                             "revalidated_p50_ms": round(
@@ -400,6 +449,7 @@ def bench_tiles(args, root: Path, dsn: str) -> dict:
         "vintages_in_database": Vintage.objects.count(),
         "repeats": REPEATS,
         "z14_p95_ratio": round(z14["http_p95_ms"] / z14["plain_p95_ms"], 3),
+        "z14_first_p95_ratio": round(z14["http_first_p95_ms"] / z14["plain_p95_ms"], 3),
         "z14_sql_p95_ratio": round(z14["sql_p95_ms"] / z14["plain_p95_ms"], 3),
         "z14_served_p95_ratio": round(z14["http_p95_ms"] / z14["plain_http_p95_ms"], 3),
         "max_tile_kb": max(r["raw_kb_max"] for r in results.values()),
@@ -429,8 +479,20 @@ def render_tiles(r: dict) -> str:
         f"each tile's time is the median of {r.get('repeats', 3)} runs through each path. "
         "Up to z11 the endpoint "
         "serves the tile a worker built ahead (cached reads); our statement's time there is "
-        "the first, uncached render of a revision (no contributed attributes, as a worker "
-        "builds it). The plain statement is also **served over HTTP** by a bare WSGI "
+        "the first, uncached render of a revision (no contributed layer, as a worker "
+        "builds it). "
+        + (
+            "From z12 to z16 the endpoint keeps each tile's polygons once built, shared by "
+            "every viewer, and adds the viewer's layer of open signalements on each request: "
+            "*ours (HTTP)* is a read of the kept tile, *first render (HTTP)* the same request "
+            "with the kept tile deleted before (built, kept, then the signalements' layer), "
+            "*our statements* the first render's two statements (the polygons with the ids "
+            "they read, the signalements' layer for those ids) and *kept read* the one "
+            "statement answering a kept tile. "
+            if "z14_first_p95_ratio" in r
+            else ""
+        )
+        + "The plain statement is also **served over HTTP** by a bare WSGI "
         "application on the same gunicorn (`benchmarks/plain_tile_server.py`, no Django, the "
         "same gzip): what HTTP costs any tile server here. Up to z11, where a département "
         "holds a handful of tiles, and at z12 where the département has fewer tiles than "
@@ -446,10 +508,11 @@ def render_tiles(r: dict) -> str:
         ),
         "",
         "| zoom | tiles | vintages | ours (HTTP) p50 | ours p95 | "
-        "our statement p95 (uncached ≤ z11) | "
+        "first render (HTTP) p50 | first render p95 | "
+        "our statements p95 (uncached) | kept read p95 | "
         "plain ST_AsMVT p50 | plain p95 | plain served (HTTP) p50 | plain served p95 | "
-        "ours / plain p95 | MVT p50 | MVT max | gzip max |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "ours / plain p95 | first render / plain p95 | MVT p50 | MVT max | gzip max |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for z, row in r["zooms"].items():
         served = (
@@ -457,20 +520,36 @@ def render_tiles(r: dict) -> str:
             if "plain_http_p50_ms" in row
             else "– | –"
         )
+        plain_p95 = max(row["plain_p95_ms"], 0.001)
+        if "http_first_p50_ms" in row:
+            first = (
+                f"{row['http_first_p50_ms']} ms | {row['http_first_p95_ms']} ms",
+                f"{row['sql_kept_p95_ms']} ms",
+                f"{row['http_first_p95_ms'] / plain_p95:.2f}",
+            )
+        else:
+            first = ("– | –", "–", "–")
         lines.append(
             f"| {z} | {row['tiles']} | {row.get('vintages', 1)} | "
-            f"{row['http_p50_ms']} ms | {row['http_p95_ms']} ms | "
-            f"{row['sql_p95_ms']} ms | {row['plain_p50_ms']} ms | {row['plain_p95_ms']} ms | "
-            f"{served} | {row['http_p95_ms'] / max(row['plain_p95_ms'], 0.001):.2f} | "
+            f"{row['http_p50_ms']} ms | {row['http_p95_ms']} ms | {first[0]} | "
+            f"{row['sql_p95_ms']} ms | {first[1]} | "
+            f"{row['plain_p50_ms']} ms | {row['plain_p95_ms']} ms | "
+            f"{served} | {row['http_p95_ms'] / plain_p95:.2f} | {first[2]} | "
             f"{row['raw_kb_p50']} KB | {row['raw_kb_max']} KB | {row['gzip_kb_max']} KB |"
         )
     lines += [
         "",
         f"z14 p95 ratio ours/plain: **{r['z14_p95_ratio']}** through HTTP (target ≤ 1.1)"
         + (
-            f", **{r['z14_sql_p95_ratio']}** for our statement alone (the same work as the "
-            "plain one plus the model's columns and the open signalements of the tile's "
-            "polygons, grouped once)"
+            f" reading the kept tile, **{r['z14_first_p95_ratio']}** for its first render "
+            "through HTTP"
+            if "z14_first_p95_ratio" in r
+            else ""
+        )
+        + (
+            f", **{r['z14_sql_p95_ratio']}** for our first render's statements alone (the "
+            "same work as the plain one plus the model's columns, the ids of the polygons "
+            "read and the open signalements of those polygons, grouped once)"
             if "z14_sql_p95_ratio" in r
             else ""
         )
@@ -485,7 +564,7 @@ def render_tiles(r: dict) -> str:
     if "z14_sql_p95_ratio" in r:
         lines += [
             "",
-            "What HTTP adds at z ≥ 12 (tiles built per request): a new HTTP connection per "
+            "What HTTP adds at z ≥ 12: a new HTTP connection per "
             "tile here, "
             + (
                 "the session read with its user, their rights and organisations (one "

@@ -251,7 +251,7 @@ class TileCache(models.Model):
     département-wide tile: built ahead by workers, rebuilt after a revision. Detail tiles
     (up to tiles.DETAIL_CACHE_MAX_ZOOM: their polygons' layer) are built by the first
     request and kept with the ids of the polygons they read, until a correction of one of
-    them (`tiles.forget`)."""
+    them (`tiles.forget_statements`)."""
 
     vintage = models.ForeignKey(Vintage, on_delete=models.CASCADE, related_name="+")
     revision = models.PositiveIntegerField()

@@ -17,10 +17,10 @@ Above z11 (CACHE_MAX_ZOOM), the apps above the land cover add layers of their ow
 (`contributions.TILE_LAYERS`: the polygons with open signalements, their count and status),
 as each viewer may see them; the `polygons` layer, the same for every viewer, is kept once
 built up to z16 (DETAIL_CACHE_MAX_ZOOM) until a correction of one of its polygons
-(`vintage_tile`, `forget`). Tiles up to z11 carry no other layer (markers show the
-signalements at that scale) and are kept in TileCache: a département-wide tile reads every
-polygon (seconds for a million), so they are built after an import (`warm_tiles`) and
-rebuilt by a worker after corrections (`low_zoom_tile`), never while a request waits.
+(`vintage_tile`, `forget_statements`). Tiles up to z11 carry no other layer (markers show
+the signalements at that scale) and are kept in TileCache: a département-wide tile reads
+every polygon (seconds for a million), so they are built after an import (`warm_tiles`)
+and rebuilt by a worker after corrections (`low_zoom_tile`), never while a request waits.
 
 Tile pixels are 256-pixel tiles' pixels (Leaflet's default tile size).
 """
@@ -43,7 +43,7 @@ SIMPLIFY_PIXELS = 0.5
 # Tiles up to this zoom carry no contributed layers and are cached per vintage revision.
 CACHE_MAX_ZOOM = 11
 # Polygon layers of tiles from z12 to this zoom are kept once built, each until a correction
-# of one of its polygons (`vintage_tile`, `forget`).
+# of one of its polygons (`vintage_tile`, `forget_statements`).
 DETAIL_CACHE_MAX_ZOOM = 16
 # Bump when the tile schema changes (attributes, generalisation): part of the ETag.
 SCHEMA_VERSION = 4
@@ -98,9 +98,9 @@ bounds AS (
 _POLYGON_COLUMNS = "p.id, p.code_cs, p.code_us, p.model_class, p.confidence"
 _POLYGON_NAMES = "id, code_cs, code_us, model_class, confidence"
 # `{{read}}`: empty, or the ids of the polygons the tile reads as a second column (a detail
-# tile kept in TileCache: `forget` finds the tiles a correction changes by them). At z < 14
-# they include the small polygons aggregated into cells (`{{small_ids}}`): their codes
-# colour the cells. (No `WHERE geom IS NOT NULL`: ST_AsMVT leaves out features without
+# tile kept in TileCache: `forget_statements` finds the tiles a correction changes by
+# them). At z < 14 they include the small polygons aggregated into cells (`{{small_ids}}`):
+# their codes colour the cells. (No `WHERE geom IS NOT NULL`: ST_AsMVT leaves out features without
 # geometry by itself, and PostgreSQL would push the condition down and clip every polygon
 # twice.)
 _READ = "array_agg(t.id) FILTER (WHERE t.id IS NOT NULL AND t.geom IS NOT NULL)"
@@ -274,14 +274,20 @@ def _joined(parts) -> bytes:
     return b"".join(bytes(part) for part in parts if part)
 
 
-def kept_tile_query(vintage_id: int, z: int, x: int, y: int, shown=()) -> tuple[str, dict]:
+def kept_tile_query(
+    vintage_id: int, z: int, x: int, y: int, shown=(), polygons=None
+) -> tuple[str, dict]:
     """(SQL, params) answering a detail tile kept in TileCache: its polygons' layer
     (`data`, NULL when it is not kept) and the layers the viewer is shown (`shown`:
-    `contributions.tile_layers`), one MVT each, built for the polygons it read."""
+    `contributions.tile_layers`), one MVT each, built for the polygons it read. With
+    `polygons` (the ids a tile just built read), those layers alone (`data` NULL)."""
     sql, params = vintage_tile_query(vintage_id, z, x, y)
     for _layer, _key, layer_params in shown:
         params.update(layer_params)
-    return _layers_statement(_CACHED, shown, z < FULL_DETAIL_ZOOM), params
+    if polygons is not None:
+        params["polygons"] = polygons
+    source = _CACHED if polygons is None else _GIVEN
+    return _layers_statement(source, shown, z < FULL_DETAIL_ZOOM), params
 
 
 def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
@@ -293,7 +299,8 @@ def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
     the first request (an index probe and the polygons of a small box: tens of ms at z14),
     kept in TileCache with the ids of the polygons it read, and read from there (one
     statement with the viewer's layers: `kept_tile_query`) until a correction of one of
-    those polygons forgets it (`forget`). Tiles up to CACHE_MAX_ZOOM: `low_zoom_tile`."""
+    those polygons forgets it (`forget_statements`). Tiles up to CACHE_MAX_ZOOM:
+    `low_zoom_tile`."""
     from django.conf import settings
 
     kept = z <= DETAIL_CACHE_MAX_ZOOM
@@ -316,25 +323,25 @@ def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
         data = bytes(row[0]) if row and row[0] else b""
         if not shown or not data:
             return data
-        generalised = z < FULL_DETAIL_ZOOM
-        polygons = {**params, "polygons": row[1]}
-        layers = _fetch(_layers_statement(_GIVEN, shown, generalised), polygons)
+        layers = _fetch(*kept_tile_query(vintage_id, z, x, y, shown, polygons=row[1]))
     return _joined([data, *layers[1:]])
 
 
-def forget(vintage_id: int, polygon_ids) -> None:
-    """Forget the kept detail tiles that read any of these polygons: a correction changed
-    them (a split's pieces lie within the polygon split; an undone split's polygon within
-    its part and the pieces undone). In the correction's transaction: taking the vintage's
-    tile lock waits for the tiles being built from the polygons as they were, then deletes
-    them; a tile built after waits for the correction to be committed."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [TILE_LOCK, vintage_id])
-        cur.execute(
-            "DELETE FROM landcover_tilecache WHERE vintage_id = %s AND z > %s "
-            "AND polygons && %s::bigint[]",
-            [vintage_id, CACHE_MAX_ZOOM, list(polygon_ids)],
-        )
+def forget_statements(vintage_id: int, polygon_ids) -> tuple[str, list]:
+    """(SQL, params) forgetting the kept detail tiles that read any of these polygons: a
+    correction changed them (a split's pieces lie within the polygon split; an undone
+    split's polygon within its part and the pieces undone). Two statements, for the
+    correction's transaction, which may send them after its own in one round trip (each
+    statement of a round trip reads what was committed when it starts): taking the
+    vintage's tile lock waits for the tiles being built from the polygons as they were to
+    be kept, the DELETE then forgets them; a tile built after waits for the correction to
+    be committed."""
+    return (
+        "SELECT pg_advisory_xact_lock(%s, %s);\n"
+        "DELETE FROM landcover_tilecache WHERE vintage_id = %s AND z > %s "
+        "AND polygons && %s::bigint[]",
+        [TILE_LOCK, vintage_id, vintage_id, CACHE_MAX_ZOOM, list(polygon_ids)],
+    )
 
 
 def low_zoom_tile(vintage_id: int, z: int, x: int, y: int, revision: int) -> tuple[int, bytes]:
