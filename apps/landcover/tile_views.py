@@ -5,8 +5,8 @@ one. ETag = vintage id + revision + feedback version + what the viewer is shown 
 contributed layers (`contributions.tile_layers`: whose signalements) + tile schema
 version: a tile changes when a correction is applied to the vintage or a signalement on it
 is filed or changes status (tiles carry a layer of the polygons with open signalements),
-and only then. Up to z11 (no contributed attributes, built ahead by workers) the ETag names the
-revision the served tile was built at. Browsers revalidate (`no-cache`) and get a 304.
+and only then. Up to z11 (no contributed layers, built ahead by workers) the ETag names
+the revision the served tile was built at. Browsers revalidate (`no-cache`) and get a 304.
 """
 
 import functools

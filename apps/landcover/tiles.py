@@ -304,14 +304,12 @@ def vintage_tile(vintage_id: int, z: int, x: int, y: int, shown=()) -> bytes:
     from django.conf import settings
 
     kept = z <= DETAIL_CACHE_MAX_ZOOM
+    sql, params = kept_tile_query(vintage_id, z, x, y, shown)
     if kept:
-        sql, params = kept_tile_query(vintage_id, z, x, y, shown)
         row = _fetch(sql, params)
         if row[0] is not None:
             return _joined(row)
-    sql, params = vintage_tile_query(vintage_id, z, x, y, read=bool(shown) or kept)
-    for _layer, _key, layer_params in shown:
-        params.update(layer_params)
+    sql = vintage_tile_query(vintage_id, z, x, y, read=bool(shown) or kept)[0]
     with transaction.atomic():
         if kept:
             # A correction of these polygons waits for this tile to be kept, then forgets it.
